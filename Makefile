@@ -1,0 +1,28 @@
+# The two commands of README.md. Both install missing Debian packages first.
+
+CARGO ?= cargo
+
+.PHONY: demo test deps build lint unit e2e clean-demo
+
+## Build, start 4 test cameras and the recorder on 127.0.0.1, print the URL and login.
+demo: deps
+	$(CARGO) build --release --bin nvr
+	./target/release/nvr demo
+
+## Everything CI runs: formatting, lints, and every test.
+test: deps lint
+	$(CARGO) test --workspace
+
+deps:
+	@./scripts/install-deps.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+build: deps
+	$(CARGO) build --release --bin nvr
+
+## Forget the demo's footage, keys and login.
+clean-demo:
+	rm -rf demo-data

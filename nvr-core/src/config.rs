@@ -1,0 +1,145 @@
+//! The recorder's configuration file (`nvr.toml`): what it means and its defaults. Parsing the
+//! file from disk happens in the binary; this module only defines and checks the values.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The whole configuration. Every section and field is optional.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where segments, keys and the index live.
+    pub data_dir: Option<PathBuf>,
+    pub http: HttpConfig,
+    pub recording: RecordingConfig,
+    pub retention: RetentionConfig,
+    pub cameras: CameraPolicy,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address of the web UI and API. Loopback by default: a LAN address must be chosen.
+    pub listen: SocketAddr,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// A segment is closed at the first key frame after this many seconds.
+    pub segment_duration_secs: u32,
+    /// Open segments are fsynced at least this often, bounding what a power cut can lose.
+    pub fsync_interval_secs: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Default per-camera byte quota; the oldest segments go first. 0 means no byte limit.
+    pub max_bytes_per_camera: u64,
+    /// Default maximum age of footage in days; 0 means no age limit.
+    pub max_age_days: u32,
+    /// How often retention runs, in seconds.
+    pub interval_secs: u32,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraPolicy {
+    /// Whether cameras may be given by host name (resolved through the system's resolver).
+    /// Off by default: zero egress means no DNS unless the administrator asks for it.
+    pub allow_host_names: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            // About a minute: short enough that retention frees space in small steps and a
+            // damaged file costs little, long enough that the index stays small (1,440 rows
+            // per camera per day).
+            segment_duration_secs: 60,
+            // A power cut loses at most this much of what the page cache held.
+            fsync_interval_secs: 5,
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            max_bytes_per_camera: 0,
+            max_age_days: 30,
+            interval_secs: 60,
+        }
+    }
+}
+
+/// A configuration value out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Checks ranges that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let seg = self.recording.segment_duration_secs;
+        if !(1..=3600).contains(&seg) {
+            return Err(ConfigError(format!(
+                "recording.segment_duration_secs = {seg}: must be 1..=3600"
+            )));
+        }
+        if self.recording.fsync_interval_secs == 0 {
+            return Err(ConfigError(
+                "recording.fsync_interval_secs must be > 0".into(),
+            ));
+        }
+        if self.retention.interval_secs == 0 {
+            return Err(ConfigError("retention.interval_secs must be > 0".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_loopback_and_no_dns() {
+        let c = Config::default();
+        assert!(c.http.listen.ip().is_loopback());
+        assert!(!c.cameras.allow_host_names);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        let mut c = Config::default();
+        c.recording.segment_duration_secs = 0;
+        assert!(c.validate().is_err());
+    }
+}

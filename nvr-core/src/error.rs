@@ -1,0 +1,28 @@
+//! The coarse classes of failure every crate's error maps onto; the web layer turns them into
+//! HTTP statuses in exactly one place and the CLI into exit messages.
+
+use serde::Serialize;
+
+/// What kind of failure an error is, independent of where it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The caller's input is malformed or out of range.
+    InvalidArgument,
+    /// The named thing does not exist.
+    NotFound,
+    /// It exists already (e.g. a camera name).
+    AlreadyExists,
+    /// No valid session or credentials.
+    Unauthenticated,
+    /// Authenticated but not allowed.
+    PermissionDenied,
+    /// Too many attempts, or a disk or quota limit.
+    ResourceExhausted,
+    /// A peer (camera) could not be reached or refused us.
+    Unavailable,
+    /// Stored data failed authentication or is inconsistent.
+    DataLoss,
+    /// A bug or an unexpected system failure.
+    Internal,
+}

@@ -1,0 +1,80 @@
+//! Testing a camera before it is added: connect, wait for the first frames, and report codec,
+//! resolution and frame rate, or exactly why not (auth, unreachable, no video).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::error::{CameraErrorKind, IngestError};
+use crate::source::{CameraSource, ConnectTarget};
+
+/// What a successful probe learned.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProbeResult {
+    /// `h264` or `h265`.
+    pub codec: String,
+    pub rfc6381_codec: String,
+    pub width: u16,
+    pub height: u16,
+    /// Measured from the frames received, or announced in the SDP.
+    pub fps: Option<f64>,
+    pub has_audio: bool,
+    /// Whether a key frame arrived within the probe.
+    pub saw_key_frame: bool,
+}
+
+/// Frames to look at: enough to measure the frame rate.
+const PROBE_FRAMES: usize = 8;
+
+/// Connects to `target` and reads a few frames, giving up after `timeout`.
+pub async fn probe(
+    source: &dyn CameraSource,
+    target: &ConnectTarget,
+    timeout: Duration,
+) -> Result<ProbeResult, IngestError> {
+    let work = async {
+        let mut session = source.connect(target).await?;
+        let mut first = None;
+        let mut last = None;
+        let mut n = 0usize;
+        let mut saw_key = false;
+        while let Some(item) = session.frames.next().await {
+            let f = item?;
+            saw_key |= f.frame.is_key;
+            if first.is_none() {
+                first = Some(f.clone());
+            }
+            last = Some(f.frame.media_time_90k);
+            n += 1;
+            if n >= PROBE_FRAMES {
+                break;
+            }
+        }
+        let first = first.ok_or_else(|| {
+            IngestError::new(CameraErrorKind::NoVideo, "the camera sent no video frame")
+        })?;
+        let measured = match last {
+            Some(l) if n > 1 && l > first.frame.media_time_90k => {
+                Some((n - 1) as f64 * 90_000.0 / (l - first.frame.media_time_90k) as f64)
+            }
+            _ => None,
+        };
+        Ok(ProbeResult {
+            codec: first.params.codec.name().to_owned(),
+            rfc6381_codec: first.params.rfc6381_codec.clone(),
+            width: first.params.width,
+            height: first.params.height,
+            fps: measured.or(session.info.announced_fps.map(f64::from)),
+            has_audio: session.info.has_audio,
+            saw_key_frame: saw_key,
+        })
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(IngestError::new(
+            CameraErrorKind::Unreachable,
+            format!("no video within {} s", timeout.as_secs()),
+        )),
+    }
+}

@@ -1,0 +1,272 @@
+//! The recorder: one supervisor task and one writer thread per enabled camera, kept in step
+//! with the camera list in the index, plus the periodic retention pass.
+//!
+//! Threads: supervisors are tokio tasks (network); each camera's writer is an OS thread
+//! (blocking file and SQLite I/O) fed through a bounded channel, so one slow disk write delays
+//! only that camera, and a slow or failing camera never blocks another.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use nvr_core::{CameraId, CameraUrl, Clock, Duration90k};
+use nvr_storage::retention::{self, RetentionPolicy};
+use nvr_storage::store::Store;
+use nvr_storage::writer::{CameraWriter, WriteOutcome, WriterConfig};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info};
+
+use crate::source::{CameraSource, ConnectTarget};
+use crate::status::{CameraStatus, StatusBoard, StatusCell};
+use crate::supervisor::{Supervised, SupervisorConfig, WriterMsg, supervise};
+
+/// Frames buffered between a camera's network task and its writer: about 8 s at 30 fps, enough
+/// to ride out an fsync or a busy SQLite moment without pushing back on the camera.
+const WRITER_QUEUE_FRAMES: usize = 256;
+
+/// Recorder settings.
+#[derive(Clone, Debug)]
+pub struct RecorderConfig {
+    pub writer: WriterConfig,
+    pub supervisor: SupervisorConfig,
+    /// Defaults applied to cameras without their own limits.
+    pub default_retention: RetentionPolicy,
+    pub retention_interval: std::time::Duration,
+    pub allow_host_names: bool,
+}
+
+struct CameraHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    writer: std::thread::JoinHandle<()>,
+}
+
+/// Records every enabled camera of a store.
+pub struct Recorder {
+    store: Arc<Store>,
+    source: Arc<dyn CameraSource>,
+    config: RecorderConfig,
+    statuses: StatusBoard,
+    cameras: Mutex<HashMap<CameraId, CameraHandle>>,
+    stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Creates the recorder and starts the retention loop. Call [`Recorder::reconcile`] to start
+    /// the cameras. Must be called inside a tokio runtime.
+    pub fn start(
+        store: Arc<Store>,
+        source: Arc<dyn CameraSource>,
+        config: RecorderConfig,
+    ) -> Arc<Self> {
+        let (stop, _) = watch::channel(false);
+        let r = Arc::new(Recorder {
+            store,
+            source,
+            config,
+            statuses: StatusBoard::default(),
+            cameras: Mutex::new(HashMap::new()),
+            stop,
+        });
+        let weak = Arc::downgrade(&r);
+        let mut stop_rx = r.stop.subscribe();
+        let interval = r.config.retention_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = stop_rx.changed() => return,
+                }
+                let Some(r) = weak.upgrade() else { return };
+                let r2 = r.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || r2.run_retention()).await {
+                    error!(error = %e, "retention task panicked");
+                }
+            }
+        });
+        r
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn source(&self) -> &Arc<dyn CameraSource> {
+        &self.source
+    }
+
+    pub fn allow_host_names(&self) -> bool {
+        self.config.allow_host_names
+    }
+
+    fn clock(&self) -> &Arc<dyn Clock> {
+        self.store.clock()
+    }
+
+    /// The retention policy of a camera: its own limits, else the defaults.
+    fn policy(&self, camera: &nvr_storage::db::CameraRow) -> RetentionPolicy {
+        RetentionPolicy {
+            max_bytes: camera
+                .retain_max_bytes
+                .or(self.config.default_retention.max_bytes),
+            max_age: camera
+                .retain_max_age_secs
+                .map(|s| Duration90k::from_secs(s as i64))
+                .or(self.config.default_retention.max_age),
+        }
+    }
+
+    /// One retention pass over every camera (blocking).
+    pub fn run_retention(&self) {
+        let cameras = match self.store.db().cameras() {
+            Ok(c) => c,
+            Err(e) => {
+                error!(error = %e, "retention: cannot list cameras");
+                return;
+            }
+        };
+        for c in &cameras {
+            let now = self.clock().realtime();
+            if let Err(e) = retention::enforce(&self.store, c.id, self.policy(c), now) {
+                error!(camera = %c.id, error = %e, "retention failed");
+            }
+        }
+    }
+
+    /// Starts supervisors for enabled cameras that have none and stops those of cameras that
+    /// were disabled or removed.
+    pub fn reconcile(&self) -> nvr_storage::Result<()> {
+        let rows = self.store.db().cameras()?;
+        let mut cameras = self.cameras.lock().unwrap_or_else(|p| p.into_inner());
+        let wanted: HashMap<CameraId, &nvr_storage::db::CameraRow> = rows
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| (c.id, c))
+            .collect();
+        let gone: Vec<CameraId> = cameras
+            .keys()
+            .filter(|id| !wanted.contains_key(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(h) = cameras.remove(&id) {
+                let _ = h.stop.send(true);
+                info!(camera = %id, "camera stopped");
+            }
+        }
+        for (id, row) in wanted {
+            if cameras.contains_key(&id) {
+                continue;
+            }
+            match self.spawn_camera(row) {
+                Ok(h) => {
+                    cameras.insert(id, h);
+                }
+                Err(e) => error!(camera = %id, error = %e, "cannot start camera"),
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_camera(&self, row: &nvr_storage::db::CameraRow) -> nvr_storage::Result<CameraHandle> {
+        let url = CameraUrl::parse(&row.url)
+            .map_err(|e| nvr_storage::StorageError::InvalidArgument(e.to_string()))?;
+        let password = self.store.camera_password(row.id)?;
+        let target = ConnectTarget {
+            url,
+            username: row.username.clone(),
+            password,
+            allow_host_names: self.config.allow_host_names,
+        };
+        let status = self.statuses.cell(row.id, self.clock().realtime());
+        let (tx, rx) = mpsc::channel(WRITER_QUEUE_FRAMES);
+        let writer = CameraWriter::new(self.store.clone(), row.id, self.config.writer)?;
+        let writer_status = status.clone();
+        let camera = row.id;
+        let writer = std::thread::Builder::new()
+            .name(format!("writer-{}", row.id))
+            .spawn(move || writer_loop(camera, writer, rx, writer_status))
+            .map_err(|e| nvr_storage::StorageError::Io {
+                path: "writer thread".into(),
+                source: e,
+            })?;
+        let (stop, stop_rx) = watch::channel(false);
+        let mut global_stop = self.stop.subscribe();
+        let stop_fwd = stop.clone();
+        tokio::spawn(async move {
+            let _ = global_stop.changed().await;
+            let _ = stop_fwd.send(true);
+        });
+        let task = tokio::spawn(supervise(Supervised {
+            camera: row.id,
+            name: row.name.clone(),
+            target,
+            source: self.source.clone(),
+            writer: tx,
+            status,
+            clock: self.clock().clone(),
+            config: self.config.supervisor,
+            stop: stop_rx,
+        }));
+        info!(camera = %row.id, name = %row.name, "camera started");
+        Ok(CameraHandle { stop, task, writer })
+    }
+
+    pub fn status(&self, camera: CameraId) -> Option<CameraStatus> {
+        self.statuses.get(camera)
+    }
+
+    /// Stops every camera, waits for their segments to be sealed, and ends retention.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let handles: Vec<CameraHandle> = self
+            .cameras
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, h)| h)
+            .collect();
+        for h in handles {
+            let _ = h.stop.send(true);
+            let _ = h.task.await;
+            let _ = tokio::task::spawn_blocking(move || h.writer.join()).await;
+        }
+    }
+}
+
+/// The writer thread of one camera: writes until the channel closes.
+fn writer_loop(
+    camera: CameraId,
+    mut writer: CameraWriter,
+    mut rx: mpsc::Receiver<WriterMsg>,
+    status: Arc<StatusCell>,
+) {
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            WriterMsg::Frame(f) => match writer.write(&f.params, &f.frame) {
+                Ok(outcome) => status.on_written(outcome == WriteOutcome::Written),
+                Err(e) => {
+                    error!(camera = %camera, error = %e, "recording a frame failed; ending the run");
+                    status.set_storage_error(e.to_string());
+                    if let Err(e) = writer.end_run() {
+                        error!(camera = %camera, error = %e, "closing the run failed");
+                    }
+                }
+            },
+            WriterMsg::EndRun => {
+                if let Err(e) = writer.end_run() {
+                    error!(camera = %camera, error = %e, "closing the run failed");
+                    status.set_storage_error(e.to_string());
+                }
+            }
+        }
+    }
+    if let Err(e) = writer.end_run() {
+        error!(camera = %camera, error = %e, "closing the last segment failed");
+    }
+}

@@ -1,0 +1,140 @@
+//! Queries of the `cameras` table.
+
+use rusqlite::{OptionalExtension, Row, named_params};
+
+use super::Database;
+use crate::error::{Result, StorageError};
+use nvr_core::CameraId;
+
+const INSERT_CAMERA: &str = "
+    INSERT INTO cameras (name, url, username, password_sealed, enabled, created_90k)
+    VALUES (:name, :url, :username, :password_sealed, 1, :created_90k)";
+const SELECT_CAMERAS: &str = "
+    SELECT id, name, url, username, password_sealed IS NOT NULL, enabled, retain_max_bytes,
+           retain_max_age_secs, created_90k
+    FROM cameras";
+const SELECT_PASSWORD: &str = "SELECT password_sealed FROM cameras WHERE id = :id";
+const UPDATE_RETENTION: &str = "
+    UPDATE cameras SET retain_max_bytes = :max_bytes, retain_max_age_secs = :max_age_secs
+    WHERE id = :id";
+
+/// A camera as stored (without its password).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CameraRow {
+    pub id: CameraId,
+    pub name: String,
+    pub url: String,
+    pub username: Option<String>,
+    pub has_password: bool,
+    pub enabled: bool,
+    pub retain_max_bytes: Option<u64>,
+    pub retain_max_age_secs: Option<u64>,
+    pub created_90k: i64,
+}
+
+/// A camera to insert. The URL must already be validated and the password sealed.
+#[derive(Debug)]
+pub struct NewCamera<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    pub username: Option<&'a str>,
+    pub password_sealed: Option<&'a [u8]>,
+    pub created_90k: i64,
+}
+
+fn camera_from_row(r: &Row<'_>) -> rusqlite::Result<CameraRow> {
+    Ok(CameraRow {
+        id: CameraId(r.get(0)?),
+        name: r.get(1)?,
+        url: r.get(2)?,
+        username: r.get(3)?,
+        has_password: r.get(4)?,
+        enabled: r.get(5)?,
+        retain_max_bytes: r.get::<_, Option<i64>>(6)?.map(|v| v.max(0) as u64),
+        retain_max_age_secs: r.get::<_, Option<i64>>(7)?.map(|v| v.max(0) as u64),
+        created_90k: r.get(8)?,
+    })
+}
+
+impl Database {
+    /// Inserts a camera; a duplicate name is `AlreadyExists`.
+    pub fn insert_camera(&self, c: &NewCamera<'_>) -> Result<CameraId> {
+        let conn = self.lock();
+        let r = conn.execute(
+            INSERT_CAMERA,
+            named_params! {
+                ":name": c.name,
+                ":url": c.url,
+                ":username": c.username,
+                ":password_sealed": c.password_sealed,
+                ":created_90k": c.created_90k,
+            },
+        );
+        match r {
+            Ok(_) => Ok(CameraId(conn.last_insert_rowid())),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StorageError::AlreadyExists(format!("camera {:?}", c.name)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn cameras(&self) -> Result<Vec<CameraRow>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} ORDER BY id"))?;
+        let rows = stmt
+            .query_map([], camera_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn camera(&self, id: CameraId) -> Result<Option<CameraRow>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} WHERE id = :id"))?;
+        Ok(stmt
+            .query_row(named_params! {":id": id.0}, camera_from_row)
+            .optional()?)
+    }
+
+    pub fn camera_by_name(&self, name: &str) -> Result<Option<CameraRow>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} WHERE name = :name"))?;
+        Ok(stmt
+            .query_row(named_params! {":name": name}, camera_from_row)
+            .optional()?)
+    }
+
+    /// The sealed password of a camera, if it has one.
+    pub fn camera_password_sealed(&self, id: CameraId) -> Result<Option<Vec<u8>>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(SELECT_PASSWORD)?;
+        Ok(stmt
+            .query_row(named_params! {":id": id.0}, |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// Sets a camera's retention overrides (`None` = server default).
+    pub fn set_camera_retention(
+        &self,
+        id: CameraId,
+        max_bytes: Option<u64>,
+        max_age_secs: Option<u64>,
+    ) -> Result<()> {
+        let to_sql = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        let n = self.lock().execute(
+            UPDATE_RETENTION,
+            named_params! {
+                ":id": id.0,
+                ":max_bytes": to_sql(max_bytes),
+                ":max_age_secs": to_sql(max_age_secs),
+            },
+        )?;
+        if n == 0 {
+            return Err(StorageError::NotFound(format!("camera {id}")));
+        }
+        Ok(())
+    }
+}

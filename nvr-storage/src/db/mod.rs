@@ -1,0 +1,158 @@
+//! The SQLite index: opening, schema creation and numbered migrations, and the typed queries of
+//! each table (cameras, segments, users). All SQL of the recorder lives in this module, as named
+//! constants with named parameters.
+//!
+//! Locking: one connection behind a mutex. Every method takes the lock for one statement or one
+//! transaction; none does file I/O while holding it, so recording never waits on a slow reader.
+//! Durability: WAL with `synchronous = FULL`, so a committed segment row survives power loss.
+
+mod cameras;
+mod segments;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OpenFlags, named_params};
+
+use crate::error::{Result, StorageError};
+
+pub use cameras::{CameraRow, NewCamera};
+pub use segments::{
+    RetentionCandidate, SEGMENT_FLAG_CLOCK_JUMP, SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
+};
+pub use users::{SessionRow, UserRow};
+
+/// The schema version this program writes; `PRAGMA user_version` holds the database's.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The current schema, used for new databases.
+const FRESH_SCHEMA: &str = include_str!("schema.sql");
+
+/// Migration `i` (1-based) takes a database from version `i - 1` to `i`.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_recording.sql"),
+    include_str!("migrations/0002_users.sql"),
+];
+
+const INSERT_META: &str =
+    "INSERT INTO meta (id, data_dir_uuid, created_90k) VALUES (1, :uuid, :created_90k)";
+
+/// The index database.
+pub struct Database {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "wal")?;
+    conn.pragma_update(None, "synchronous", "full")?;
+    conn.pragma_update(None, "foreign_keys", "on")?;
+    Ok(())
+}
+
+fn user_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+impl Database {
+    /// Creates a new database at `path` with the current schema. Fails if it exists.
+    pub fn create(path: &Path, data_dir_uuid: &[u8; 16], now_90k: i64) -> Result<Self> {
+        if path.exists() {
+            return Err(StorageError::AlreadyExists(format!("{}", path.display())));
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(FRESH_SCHEMA)?;
+        tx.execute(
+            INSERT_META,
+            named_params! {":uuid": &data_dir_uuid[..], ":created_90k": now_90k},
+        )?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+        Ok(Database {
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens an existing database, applying any pending migrations (one transaction each).
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        Ok(Database {
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes the connection lock. A panic elsewhere while holding it leaves SQLite consistent
+    /// (an open transaction is rolled back on drop), so a poisoned lock is safe to reuse.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn data_dir_uuid(&self) -> Result<Vec<u8>> {
+        Ok(self
+            .lock()
+            .query_row("SELECT data_dir_uuid FROM meta WHERE id = 1", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// Runs SQLite's own consistency check; returns its complaints (empty when healthy).
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    }
+}
+
+/// Brings `conn` from its version to [`SCHEMA_VERSION`], one transaction per step.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let mut version = user_version(conn)?;
+    if version > SCHEMA_VERSION {
+        return Err(StorageError::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(StorageError::Format(
+            "the index database has no schema (was `nvr init` interrupted?)".into(),
+        ));
+    }
+    while version < SCHEMA_VERSION {
+        let tx = conn.transaction()?;
+        tx.execute_batch(MIGRATIONS[version as usize])?;
+        version += 1;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(version, "index database migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,403 @@
+//! Queries of the `segments`, `video_params`, `epochs` and `garbage` tables.
+
+use rusqlite::{OptionalExtension, Row, named_params};
+
+use super::Database;
+use crate::error::{Result, StorageError};
+use nvr_core::{CameraId, SegmentId, VideoCodec, VideoParams};
+
+/// Segment flag: the segment was closed by crash recovery.
+pub const SEGMENT_FLAG_RECOVERED: i64 = 1;
+/// Segment flag: the run ended at this segment because the wall clock jumped.
+pub const SEGMENT_FLAG_CLOCK_JUMP: i64 = 2;
+
+const SELECT_EPOCH: &str = "SELECT id FROM epochs WHERE camera_id = :camera_id AND day = :day";
+const INSERT_EPOCH: &str = "INSERT INTO epochs (camera_id, day) VALUES (:camera_id, :day)";
+const SELECT_PARAMS_BY_SHA: &str = "SELECT id FROM video_params WHERE sha256 = :sha256";
+const INSERT_PARAMS: &str = "
+    INSERT INTO video_params (codec, rfc6381_codec, width, height, sample_entry, sha256)
+    VALUES (:codec, :rfc6381_codec, :width, :height, :sample_entry, :sha256)";
+const SELECT_PARAMS: &str = "
+    SELECT codec, rfc6381_codec, width, height, sample_entry FROM video_params WHERE id = :id";
+const INSERT_OPEN_SEGMENT: &str = "
+    INSERT INTO segments (camera_id, run_id, epoch_id, video_params_id, state, start_90k, end_90k,
+                          media_duration_90k, frames, key_frames, video_bytes, file_bytes)
+    VALUES (:camera_id, COALESCE(:run_id, 0), :epoch_id, :video_params_id, 0, :start_90k,
+            :start_90k, 0, 0, 0, 0, 0)";
+const SET_OWN_RUN: &str = "UPDATE segments SET run_id = id WHERE id = :id AND run_id = 0";
+const SEAL_SEGMENT: &str = "
+    UPDATE segments
+    SET state = 1, start_90k = :start_90k, end_90k = :end_90k,
+        media_duration_90k = :media_duration_90k, frames = :frames, key_frames = :key_frames,
+        video_bytes = :video_bytes, file_bytes = :file_bytes, sha256 = :sha256,
+        frame_index = :frame_index, flags = flags | :flags
+    WHERE id = :id AND state = 0";
+const SEGMENT_COLUMNS: &str = "
+    id, camera_id, run_id, epoch_id, video_params_id, state, start_90k, end_90k,
+    media_duration_90k, frames, key_frames, video_bytes, file_bytes, sha256, flags";
+const SELECT_FRAME_INDEX: &str = "SELECT frame_index FROM segments WHERE id = :id";
+const SELECT_LAST_END: &str = "SELECT MAX(end_90k) FROM segments WHERE camera_id = :camera_id";
+const SELECT_RETENTION_CANDIDATES: &str = "
+    SELECT id, start_90k, end_90k, file_bytes FROM segments
+    WHERE camera_id = :camera_id AND state = 1 ORDER BY start_90k, id";
+const INSERT_GARBAGE: &str =
+    "INSERT OR IGNORE INTO garbage (segment_id, camera_id) VALUES (:segment_id, :camera_id)";
+const DELETE_SEGMENT: &str = "DELETE FROM segments WHERE id = :id";
+const SELECT_GARBAGE: &str = "SELECT segment_id, camera_id FROM garbage ORDER BY segment_id";
+const DELETE_GARBAGE: &str = "DELETE FROM garbage WHERE segment_id = :segment_id";
+const SELECT_SHREDDABLE_EPOCHS: &str = "
+    SELECT e.id FROM epochs e
+    WHERE e.shredded = 0 AND e.day < :today
+      AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.epoch_id = e.id)";
+const MARK_SHREDDED: &str = "UPDATE epochs SET shredded = 1 WHERE id = :id";
+const SELECT_USAGE: &str = "
+    SELECT COALESCE(SUM(file_bytes), 0), MIN(start_90k), COUNT(*) FROM segments
+    WHERE camera_id = :camera_id";
+
+/// A segment row (without its frame index blob).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentRow {
+    pub id: SegmentId,
+    pub camera_id: CameraId,
+    pub run_id: SegmentId,
+    pub epoch_id: i64,
+    pub video_params_id: i64,
+    /// False while the segment is being written (or was left open by a crash).
+    pub sealed: bool,
+    pub start_90k: i64,
+    pub end_90k: i64,
+    pub media_duration_90k: i64,
+    pub frames: i64,
+    pub key_frames: i64,
+    pub video_bytes: i64,
+    pub file_bytes: i64,
+    pub sha256: Option<[u8; 32]>,
+    pub flags: i64,
+}
+
+/// Everything that becomes known when a segment is closed.
+#[derive(Clone, Debug)]
+pub struct SealedSegment<'a> {
+    pub id: SegmentId,
+    pub start_90k: i64,
+    pub end_90k: i64,
+    pub media_duration_90k: i64,
+    pub frames: i64,
+    pub key_frames: i64,
+    pub video_bytes: i64,
+    pub file_bytes: i64,
+    pub sha256: &'a [u8; 32],
+    pub frame_index: &'a [u8],
+    pub flags: i64,
+}
+
+/// A sealed segment as retention sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionCandidate {
+    pub id: SegmentId,
+    pub start_90k: i64,
+    pub end_90k: i64,
+    pub file_bytes: i64,
+}
+
+fn segment_from_row(r: &Row<'_>) -> rusqlite::Result<SegmentRow> {
+    let sha: Option<Vec<u8>> = r.get(13)?;
+    Ok(SegmentRow {
+        id: SegmentId(r.get(0)?),
+        camera_id: CameraId(r.get(1)?),
+        run_id: SegmentId(r.get(2)?),
+        epoch_id: r.get(3)?,
+        video_params_id: r.get(4)?,
+        sealed: r.get::<_, i64>(5)? == 1,
+        start_90k: r.get(6)?,
+        end_90k: r.get(7)?,
+        media_duration_90k: r.get(8)?,
+        frames: r.get(9)?,
+        key_frames: r.get(10)?,
+        video_bytes: r.get(11)?,
+        file_bytes: r.get(12)?,
+        sha256: sha.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok()),
+        flags: r.get(14)?,
+    })
+}
+
+impl Database {
+    /// Returns the epoch of (camera, UTC day), creating the row if needed. `created` tells the
+    /// caller to create the key file (before any segment uses it).
+    pub fn get_or_create_epoch(&self, camera: CameraId, day: &str) -> Result<(i64, bool)> {
+        let conn = self.lock();
+        let args = named_params! {":camera_id": camera.0, ":day": day};
+        if let Some(id) = conn
+            .prepare_cached(SELECT_EPOCH)?
+            .query_row(args, |r| r.get(0))
+            .optional()?
+        {
+            return Ok((id, false));
+        }
+        conn.prepare_cached(INSERT_EPOCH)?.execute(args)?;
+        Ok((conn.last_insert_rowid(), true))
+    }
+
+    /// Returns the id of these video parameters, inserting them if new.
+    pub fn upsert_video_params(&self, p: &VideoParams, sha256: &[u8; 32]) -> Result<i64> {
+        let conn = self.lock();
+        if let Some(id) = conn
+            .prepare_cached(SELECT_PARAMS_BY_SHA)?
+            .query_row(named_params! {":sha256": &sha256[..]}, |r| r.get(0))
+            .optional()?
+        {
+            return Ok(id);
+        }
+        conn.prepare_cached(INSERT_PARAMS)?.execute(named_params! {
+            ":codec": p.codec.name(),
+            ":rfc6381_codec": p.rfc6381_codec,
+            ":width": p.width,
+            ":height": p.height,
+            ":sample_entry": &p.sample_entry[..],
+            ":sha256": &sha256[..],
+        })?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn video_params(&self, id: i64) -> Result<VideoParams> {
+        let conn = self.lock();
+        let (codec, rfc6381_codec, width, height, entry): (String, String, u16, u16, Vec<u8>) =
+            conn.prepare_cached(SELECT_PARAMS)?
+                .query_row(named_params! {":id": id}, |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()?
+                .ok_or_else(|| StorageError::NotFound(format!("video parameters {id}")))?;
+        let codec = match codec.as_str() {
+            "h264" => VideoCodec::H264,
+            "h265" => VideoCodec::H265,
+            other => {
+                return Err(StorageError::Format(format!(
+                    "unknown codec {other:?} in index"
+                )));
+            }
+        };
+        Ok(VideoParams {
+            codec,
+            rfc6381_codec,
+            width,
+            height,
+            sample_entry: bytes::Bytes::from(entry),
+        })
+    }
+
+    /// Inserts the row of a segment about to be written. `run_id` is the run it continues, or
+    /// `None` to start a new run (the segment's own id).
+    pub fn insert_open_segment(
+        &self,
+        camera: CameraId,
+        run_id: Option<SegmentId>,
+        epoch_id: i64,
+        video_params_id: i64,
+        start_90k: i64,
+    ) -> Result<SegmentId> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.prepare_cached(INSERT_OPEN_SEGMENT)?
+            .execute(named_params! {
+                ":camera_id": camera.0,
+                ":run_id": run_id.map(|r| r.0),
+                ":epoch_id": epoch_id,
+                ":video_params_id": video_params_id,
+                ":start_90k": start_90k,
+            })?;
+        let id = tx.last_insert_rowid();
+        tx.prepare_cached(SET_OWN_RUN)?
+            .execute(named_params! {":id": id})?;
+        tx.commit()?;
+        Ok(SegmentId(id))
+    }
+
+    /// Records a closed segment: its times, counts, hash and frame index, in one transaction.
+    pub fn seal_segment(&self, s: &SealedSegment<'_>) -> Result<()> {
+        let conn = self.lock();
+        let n = conn.prepare_cached(SEAL_SEGMENT)?.execute(named_params! {
+            ":id": s.id.0,
+            ":start_90k": s.start_90k,
+            ":end_90k": s.end_90k,
+            ":media_duration_90k": s.media_duration_90k,
+            ":frames": s.frames,
+            ":key_frames": s.key_frames,
+            ":video_bytes": s.video_bytes,
+            ":file_bytes": s.file_bytes,
+            ":sha256": &s.sha256[..],
+            ":frame_index": s.frame_index,
+            ":flags": s.flags,
+        })?;
+        if n != 1 {
+            return Err(StorageError::NotFound(format!("open segment {}", s.id)));
+        }
+        Ok(())
+    }
+
+    pub fn segment(&self, id: SegmentId) -> Result<Option<SegmentRow>> {
+        let conn = self.lock();
+        let sql = format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = :id");
+        Ok(conn
+            .prepare_cached(&sql)?
+            .query_row(named_params! {":id": id.0}, segment_from_row)
+            .optional()?)
+    }
+
+    /// Every segment, sealed or open, ordered by camera and start.
+    pub fn all_segments(&self) -> Result<Vec<SegmentRow>> {
+        let conn = self.lock();
+        let sql =
+            format!("SELECT {SEGMENT_COLUMNS} FROM segments ORDER BY camera_id, start_90k, id");
+        let rows = conn
+            .prepare_cached(&sql)?
+            .query_map([], segment_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Segments left open (being written, or by a crash).
+    pub fn open_segments(&self) -> Result<Vec<SegmentRow>> {
+        let conn = self.lock();
+        let sql = format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE state = 0 ORDER BY id");
+        let rows = conn
+            .prepare_cached(&sql)?
+            .query_map([], segment_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Sealed segments of `camera` overlapping `[start, end)`, by start time.
+    pub fn sealed_segments_overlapping(
+        &self,
+        camera: CameraId,
+        start_90k: i64,
+        end_90k: i64,
+    ) -> Result<Vec<SegmentRow>> {
+        let conn = self.lock();
+        // The start bound lets SQLite use the (camera_id, start_90k) index: no segment is longer
+        // than MAX_SEGMENT_SPAN_90K, so one starting earlier than that cannot overlap.
+        let sql = format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segments
+             WHERE camera_id = :camera_id AND state = 1
+               AND start_90k < :end_90k AND start_90k > :min_start AND end_90k > :start_90k
+             ORDER BY start_90k, id"
+        );
+        let rows = conn
+            .prepare_cached(&sql)?
+            .query_map(
+                named_params! {
+                    ":camera_id": camera.0,
+                    ":start_90k": start_90k,
+                    ":end_90k": end_90k,
+                    ":min_start": start_90k.saturating_sub(MAX_SEGMENT_SPAN_90K),
+                },
+                segment_from_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn frame_index(&self, id: SegmentId) -> Result<Vec<u8>> {
+        let conn = self.lock();
+        conn.prepare_cached(SELECT_FRAME_INDEX)?
+            .query_row(named_params! {":id": id.0}, |r| {
+                r.get::<_, Option<Vec<u8>>>(0)
+            })
+            .optional()?
+            .flatten()
+            .ok_or_else(|| StorageError::NotFound(format!("frame index of segment {id}")))
+    }
+
+    /// The latest end time of any segment of `camera`.
+    pub fn last_segment_end(&self, camera: CameraId) -> Result<Option<i64>> {
+        let conn = self.lock();
+        Ok(conn
+            .prepare_cached(SELECT_LAST_END)?
+            .query_row(named_params! {":camera_id": camera.0}, |r| r.get(0))?)
+    }
+
+    /// Sealed segments of `camera`, oldest first.
+    pub fn retention_candidates(&self, camera: CameraId) -> Result<Vec<RetentionCandidate>> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(SELECT_RETENTION_CANDIDATES)?
+            .query_map(named_params! {":camera_id": camera.0}, |r| {
+                Ok(RetentionCandidate {
+                    id: SegmentId(r.get(0)?),
+                    start_90k: r.get(1)?,
+                    end_90k: r.get(2)?,
+                    file_bytes: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Removes segments from the index, listing their files as garbage, in one transaction.
+    pub fn delete_segments(&self, camera: CameraId, ids: &[SegmentId]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for id in ids {
+            tx.prepare_cached(INSERT_GARBAGE)?
+                .execute(named_params! {":segment_id": id.0, ":camera_id": camera.0})?;
+            tx.prepare_cached(DELETE_SEGMENT)?
+                .execute(named_params! {":id": id.0})?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn garbage(&self) -> Result<Vec<(SegmentId, CameraId)>> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(SELECT_GARBAGE)?
+            .query_map([], |r| Ok((SegmentId(r.get(0)?), CameraId(r.get(1)?))))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn remove_garbage(&self, id: SegmentId) -> Result<()> {
+        self.lock()
+            .prepare_cached(DELETE_GARBAGE)?
+            .execute(named_params! {":segment_id": id.0})?;
+        Ok(())
+    }
+
+    /// Epochs whose day is over and that no segment uses any more.
+    pub fn shreddable_epochs(&self, today: &str) -> Result<Vec<i64>> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(SELECT_SHREDDABLE_EPOCHS)?
+            .query_map(named_params! {":today": today}, |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn mark_epoch_shredded(&self, id: i64) -> Result<()> {
+        self.lock()
+            .prepare_cached(MARK_SHREDDED)?
+            .execute(named_params! {":id": id})?;
+        Ok(())
+    }
+
+    /// (bytes on disk, oldest start, segment count) of a camera.
+    pub fn camera_usage(&self, camera: CameraId) -> Result<(u64, Option<i64>, u64)> {
+        let conn = self.lock();
+        Ok(conn.prepare_cached(SELECT_USAGE)?.query_row(
+            named_params! {":camera_id": camera.0},
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?.max(0) as u64,
+                    r.get(1)?,
+                    r.get::<_, i64>(2)?.max(0) as u64,
+                ))
+            },
+        )?)
+    }
+}
+
+/// The longest wall span a segment may have: rotation happens at the first key frame after the
+/// configured duration (at most an hour), and a camera sending key frames less than every 10
+/// minutes is broken; 2 hours leaves margin. Used to bound range queries on the start index.
+pub const MAX_SEGMENT_SPAN_90K: i64 = 2 * 3600 * 90_000;

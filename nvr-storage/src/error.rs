@@ -1,0 +1,67 @@
+//! The storage crate's error type. Messages name the camera and segment they concern, so a log
+//! line or a `nvr check` report points at the file to look at.
+
+use nvr_core::{CameraId, ErrorKind, SegmentId};
+use std::path::PathBuf;
+
+/// Everything that can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("index database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("segment {segment} of camera {camera}: {detail}")]
+    Corrupt {
+        camera: CameraId,
+        segment: SegmentId,
+        detail: String,
+    },
+    #[error("{0}")]
+    Format(String),
+    #[error("key error: {0}")]
+    Key(String),
+    #[error("data directory {path} is not initialized: run `nvr init --data-dir {path}` first")]
+    NotInitialized { path: PathBuf },
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("database schema version {found} is newer than this program supports ({supported})")]
+    SchemaTooNew { found: i64, supported: i64 },
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+impl StorageError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StorageError::Io { source, .. }
+                if source.raw_os_error() == Some(28 /* ENOSPC */) =>
+            {
+                ErrorKind::ResourceExhausted
+            }
+            StorageError::Io { .. } | StorageError::Db(_) => ErrorKind::Internal,
+            StorageError::Corrupt { .. } | StorageError::Format(_) => ErrorKind::DataLoss,
+            StorageError::Key(_) => ErrorKind::DataLoss,
+            StorageError::NotInitialized { .. } | StorageError::SchemaTooNew { .. } => {
+                ErrorKind::Internal
+            }
+            StorageError::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            StorageError::NotFound(_) => ErrorKind::NotFound,
+            StorageError::AlreadyExists(_) => ErrorKind::AlreadyExists,
+        }
+    }
+
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StorageError {
+        let path = path.into();
+        move |source| StorageError::Io { path, source }
+    }
+}

@@ -1,0 +1,22 @@
+//! Everything the recorder keeps on disk: encrypted segment files, the keys that protect them,
+//! and the SQLite index of segments and frames; plus retention, crash recovery, `nvr check` and
+//! building MP4s from the index. All file and database I/O of the recorder flows through this
+//! crate; no other crate opens a segment file or the index.
+
+pub mod check;
+pub mod db;
+pub mod error;
+pub mod frame_index;
+pub mod keys;
+pub mod mp4;
+pub mod playback;
+pub mod recovery;
+pub mod retention;
+pub mod segment;
+pub mod store;
+pub mod writer;
+
+pub use error::{Result, StorageError};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,365 @@
+//! Reading recordings back: the runs of a camera in a time range, and a virtual MP4 of any range
+//! built from the index (sealed segments plus the readable part of the one being written),
+//! decrypting only the chunks a byte range touches.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use nvr_core::{CameraId, SegmentId, Time90k};
+
+use crate::db::{SEGMENT_FLAG_RECOVERED, SegmentRow};
+use crate::error::{Result, StorageError};
+use crate::frame_index::{self, FrameInfo};
+use crate::mp4::{Mp4Request, ReadError, SampleEntry, SampleReader, SegmentPart, VirtualMp4};
+use crate::segment::crypto::ChunkKind;
+use crate::segment::file::{PlaintextReader, SegmentReader, sha256};
+use crate::store::Store;
+
+/// An uninterrupted stretch of recording.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSummary {
+    pub run_id: SegmentId,
+    pub start: Time90k,
+    pub end: Time90k,
+    pub frames: u64,
+    pub video_bytes: u64,
+    pub segments: u64,
+    /// The run is still being recorded (its last segment is open).
+    pub recording: bool,
+    pub rfc6381_codec: String,
+    pub width: u16,
+    pub height: u16,
+}
+
+/// One segment as playback sees it: sealed from the index, or the open one from memory.
+struct PlaySegment {
+    id: SegmentId,
+    run_id: SegmentId,
+    start_90k: i64,
+    end_90k: i64,
+    media_duration_90k: i64,
+    video_params_id: i64,
+    frames: Arc<[FrameInfo]>,
+    /// Final chunk (index, kind); `None` for the open segment.
+    final_chunk: Option<ChunkKind>,
+    content_tag: [u8; 32],
+    video_bytes: u64,
+}
+
+fn open_segment_for(store: &Store, camera: CameraId) -> Option<PlaySegment> {
+    let view = store.open_segment(camera)?;
+    let v = view.read().unwrap_or_else(|p| p.into_inner());
+    let frames = v.readable_frames();
+    if frames.is_empty() {
+        return None;
+    }
+    let media: i64 = frames.iter().map(|f| i64::from(f.duration_90k)).sum();
+    let mut tag_input = v.segment_id.0.to_be_bytes().to_vec();
+    tag_input.extend_from_slice(&(frames.len() as u64).to_be_bytes());
+    Some(PlaySegment {
+        id: v.segment_id,
+        run_id: v.run_id,
+        start_90k: v.start_90k,
+        end_90k: v.start_90k + media,
+        media_duration_90k: media,
+        video_params_id: v.video_params_id,
+        video_bytes: frames.iter().map(|f| u64::from(f.size_bytes)).sum(),
+        frames: frames.into(),
+        final_chunk: None,
+        content_tag: sha256(&tag_input),
+    })
+}
+
+fn sealed_segment(store: &Store, row: &SegmentRow, with_frames: bool) -> Result<PlaySegment> {
+    let frames: Arc<[FrameInfo]> = if with_frames {
+        let blob = store.db().frame_index(row.id)?;
+        frame_index::decode(&blob)
+            .map_err(|e| StorageError::Corrupt {
+                camera: row.camera_id,
+                segment: row.id,
+                detail: format!("frame index: {e}"),
+            })?
+            .into()
+    } else {
+        Arc::from(Vec::new())
+    };
+    let mut tag_input = row.id.0.to_be_bytes().to_vec();
+    tag_input.extend_from_slice(&row.sha256.unwrap_or([0; 32]));
+    Ok(PlaySegment {
+        id: row.id,
+        run_id: row.run_id,
+        start_90k: row.start_90k,
+        end_90k: row.end_90k,
+        media_duration_90k: row.media_duration_90k,
+        video_params_id: row.video_params_id,
+        frames,
+        final_chunk: Some(if row.flags & SEGMENT_FLAG_RECOVERED != 0 {
+            ChunkKind::RecoveredFinal
+        } else {
+            ChunkKind::Final
+        }),
+        content_tag: sha256(&tag_input),
+        video_bytes: row.video_bytes.max(0) as u64,
+    })
+}
+
+/// Segments of `camera` overlapping `[start, end)`, oldest first, including the open one.
+fn segments_in(
+    store: &Store,
+    camera: CameraId,
+    start: Time90k,
+    end: Time90k,
+    with_frames: bool,
+) -> Result<Vec<PlaySegment>> {
+    let rows = store
+        .db()
+        .sealed_segments_overlapping(camera, start.0, end.0)?;
+    let mut out = Vec::with_capacity(rows.len() + 1);
+    for row in &rows {
+        let mut s = sealed_segment(store, row, with_frames)?;
+        s.frames = if with_frames {
+            s.frames
+        } else {
+            Arc::from(Vec::new())
+        };
+        out.push(s);
+    }
+    if let Some(open) = open_segment_for(store, camera)
+        && open.start_90k < end.0
+        && open.end_90k > start.0
+        && !out.iter().any(|s| s.id == open.id)
+    {
+        out.push(open);
+    }
+    Ok(out)
+}
+
+/// The runs of `camera` that overlap `[start, end)`, each reported whole within the range's
+/// segments. Frames and bytes count the overlapping segments.
+pub fn runs(
+    store: &Store,
+    camera: CameraId,
+    start: Time90k,
+    end: Time90k,
+) -> Result<Vec<RunSummary>> {
+    let segs = segments_in(store, camera, start, end, false)?;
+    let open_id = store
+        .open_segment(camera)
+        .map(|v| v.read().unwrap_or_else(|p| p.into_inner()).segment_id);
+    let mut out: Vec<RunSummary> = Vec::new();
+    let mut params_cache: HashMap<i64, (String, u16, u16)> = HashMap::new();
+    for s in segs {
+        let frames = if s.final_chunk.is_none() {
+            s.frames.len() as u64
+        } else {
+            store
+                .db()
+                .segment(s.id)?
+                .map(|r| r.frames.max(0) as u64)
+                .unwrap_or(0)
+        };
+        let recording = Some(s.id) == open_id;
+        match out.last_mut() {
+            Some(r) if r.run_id == s.run_id => {
+                r.end = r.end.max(Time90k(s.end_90k));
+                r.frames += frames;
+                r.video_bytes += s.video_bytes;
+                r.segments += 1;
+                r.recording |= recording;
+            }
+            _ => {
+                let (codec, w, h) = match params_cache.get(&s.video_params_id) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = store.db().video_params(s.video_params_id)?;
+                        let v = (p.rfc6381_codec, p.width, p.height);
+                        params_cache.insert(s.video_params_id, v.clone());
+                        v
+                    }
+                };
+                out.push(RunSummary {
+                    run_id: s.run_id,
+                    start: Time90k(s.start_90k),
+                    end: Time90k(s.end_90k),
+                    frames,
+                    video_bytes: s.video_bytes,
+                    segments: 1,
+                    recording,
+                    rfc6381_codec: codec,
+                    width: w,
+                    height: h,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A playable view of a time range.
+pub struct View {
+    pub mp4: VirtualMp4,
+    pub reader: Arc<dyn SampleReader>,
+    /// Wall time of the first presented frame and the end of the last.
+    pub start: Time90k,
+    pub end: Time90k,
+}
+
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View")
+            .field("len", &self.mp4.len())
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wall time of the start of frame `i` of `s` (media offsets scaled to the wall span).
+fn frame_wall_start(s: &PlaySegment, media_offset_90k: i64) -> i64 {
+    if s.media_duration_90k <= 0 {
+        return s.start_90k;
+    }
+    let wall = i128::from(s.end_90k - s.start_90k);
+    s.start_90k + (i128::from(media_offset_90k) * wall / i128::from(s.media_duration_90k)) as i64
+}
+
+/// Builds an MP4 of `camera` over `[start, end)`. It starts at the key frame at or before
+/// `start`, with an edit list that hides the frames before `start`; gaps between runs are
+/// skipped (the MP4 is continuous; the recordings API tells where the gaps are).
+pub fn view(store: &Arc<Store>, camera: CameraId, start: Time90k, end: Time90k) -> Result<View> {
+    let segs = segments_in(store, camera, start, end, true)?;
+    let mut entries: Vec<SampleEntry> = Vec::new();
+    let mut entry_of: HashMap<i64, usize> = HashMap::new();
+    let mut parts = Vec::new();
+    let mut reader_segs = HashMap::new();
+    let mut trim_90k = 0u64;
+    let mut first_wall = None;
+    let mut last_wall_end = start.0;
+    let mut presented_90k: i64 = 0;
+    for s in &segs {
+        // Per-frame media offsets within this segment.
+        let mut offsets = Vec::with_capacity(s.frames.len());
+        let mut acc = 0i64;
+        for f in s.frames.iter() {
+            offsets.push(acc);
+            acc += i64::from(f.duration_90k);
+        }
+        let wall_start_of = |i: usize| frame_wall_start(s, offsets[i]);
+        let wall_end_of =
+            |i: usize| frame_wall_start(s, offsets[i] + i64::from(s.frames[i].duration_90k));
+        // First frame ending after `start`, then back to its key frame.
+        let mut lo = (0..s.frames.len())
+            .find(|&i| wall_end_of(i) > start.0)
+            .unwrap_or(s.frames.len());
+        let hi = (0..s.frames.len())
+            .rposition(|i| wall_start_of(i) < end.0)
+            .map_or(0, |i| i + 1);
+        if lo >= hi {
+            continue;
+        }
+        if parts.is_empty() {
+            while lo > 0 && !s.frames[lo].is_key {
+                lo -= 1;
+            }
+            if !s.frames[lo].is_key {
+                continue;
+            }
+            let key_wall = wall_start_of(lo);
+            if start.0 > key_wall {
+                trim_90k = (start.0 - key_wall) as u64;
+            }
+            first_wall = Some(key_wall.max(start.0));
+        }
+        let seg_presented_start = wall_start_of(lo).max(start.0);
+        let seg_presented_end = wall_end_of(hi - 1).min(end.0);
+        presented_90k += (seg_presented_end - seg_presented_start).max(0);
+        last_wall_end = seg_presented_end;
+        let idx = match entry_of.get(&s.video_params_id) {
+            Some(&i) => i,
+            None => {
+                let p = store.db().video_params(s.video_params_id)?;
+                entries.push(SampleEntry {
+                    box_bytes: p.sample_entry.clone(),
+                    width: p.width,
+                    height: p.height,
+                });
+                entry_of.insert(s.video_params_id, entries.len() - 1);
+                entries.len() - 1
+            }
+        };
+        parts.push(SegmentPart {
+            segment_id: s.id.0 as u64,
+            sample_entry_idx: idx,
+            frames: s.frames.clone(),
+            frame_range: lo..hi,
+            content_tag: s.content_tag,
+        });
+        reader_segs.insert(s.id.0 as u64, (camera, s.final_chunk));
+    }
+    let Some(first_wall) = first_wall else {
+        return Err(StorageError::NotFound(format!(
+            "recordings of camera {camera} between {start} and {end}"
+        )));
+    };
+    let mp4 = VirtualMp4::build(Mp4Request {
+        entries,
+        parts,
+        start_trim_90k: trim_90k,
+        duration_90k: Some(presented_90k.max(1) as u64),
+        creation_time_unix_secs: Time90k(first_wall).unix_secs(),
+    })
+    .map_err(|e| StorageError::Format(format!("building MP4: {e}")))?;
+    Ok(View {
+        mp4,
+        reader: Arc::new(StoreSampleReader {
+            store: store.clone(),
+            segments: reader_segs,
+            readers: Mutex::new(HashMap::new()),
+        }),
+        start: Time90k(first_wall),
+        end: Time90k(last_wall_end),
+    })
+}
+
+/// Reads frame bytes for an MP4 from segment files, opening each file once.
+struct StoreSampleReader {
+    store: Arc<Store>,
+    segments: HashMap<u64, (CameraId, Option<ChunkKind>)>,
+    readers: Mutex<HashMap<u64, Arc<PlaintextReader>>>,
+}
+
+impl StoreSampleReader {
+    fn reader(&self, segment_id: u64) -> Result<Arc<PlaintextReader>> {
+        if let Some(r) = self
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&segment_id)
+        {
+            return Ok(r.clone());
+        }
+        let &(camera, final_kind) = self
+            .segments
+            .get(&segment_id)
+            .ok_or_else(|| StorageError::NotFound(format!("segment {segment_id} in this view")))?;
+        let id = SegmentId(segment_id as i64);
+        let path = self.store.segment_path(camera, id);
+        let r = SegmentReader::open(&path, self.store.keyring(), camera.0, id.0)?;
+        let final_chunk = final_kind.map(|k| (r.chunks_on_disk().saturating_sub(1), k));
+        let pr = Arc::new(PlaintextReader::new(r, final_chunk));
+        self.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(segment_id, pr.clone());
+        Ok(pr)
+    }
+}
+
+impl SampleReader for StoreSampleReader {
+    fn read(&self, segment_id: u64, plaintext_offset: u64, len: usize) -> Result<Bytes, ReadError> {
+        let r = self.reader(segment_id).map_err(Box::new)?;
+        r.read(plaintext_offset, len)
+            .map_err(|e| Box::new(e) as ReadError)
+    }
+}

@@ -1,0 +1,238 @@
+//! Crash recovery, run when the server starts (and by a writer whose segment failed mid-way):
+//! every segment left open is cut back to its last authenticated chunk, closed with a trailer,
+//! and indexed from the records it holds, so a `kill -9` loses at most the one unsealed chunk.
+//! Files listed as garbage are unlinked.
+//!
+//! Recovery never re-encrypts data: the authenticated inner chunks stay as they are and a new
+//! final chunk holding only the trailer is appended after them, under the recovery-only nonce
+//! flag (see `segment::crypto`). It is deterministic, so a crash during recovery is harmless.
+
+use nvr_core::{CameraId, SegmentId};
+
+use crate::db::{SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow};
+use crate::error::{Result, StorageError};
+use crate::frame_index::{self, FrameInfo};
+use crate::keys;
+use crate::segment::crypto::ChunkKind;
+use crate::segment::file::SegmentReader;
+use crate::segment::format::{RECORD_HEADER_LEN, TRAILER_FLAG_RECOVERED, Trailer, encode_params};
+use crate::segment::scan::{ScannedFrame, scan};
+use crate::store::Store;
+use crate::writer::FALLBACK_FRAME_DURATION_90K;
+
+/// What recovery did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segments closed and indexed: (segment, frames kept).
+    pub recovered: Vec<(SegmentId, u64)>,
+    /// Open segments with no whole frame, removed.
+    pub removed_empty: Vec<SegmentId>,
+    /// Files of deleted segments unlinked.
+    pub garbage_unlinked: u64,
+}
+
+/// Recovers every open segment and collects garbage. Call before any writer starts.
+pub fn recover(store: &Store) -> Result<RecoveryReport> {
+    let mut report = RecoveryReport::default();
+    for row in store.db().open_segments()? {
+        match recover_row(store, &row)? {
+            Some(frames) => report.recovered.push((row.id, frames)),
+            None => report.removed_empty.push(row.id),
+        }
+    }
+    report.garbage_unlinked = collect_garbage(store)?;
+    Ok(report)
+}
+
+/// Recovers one open segment by id (used by a writer whose file write failed).
+pub fn recover_one(store: &Store, id: SegmentId) -> Result<()> {
+    if let Some(row) = store.db().segment(id)?
+        && !row.sealed
+    {
+        recover_row(store, &row)?;
+    }
+    Ok(())
+}
+
+/// Unlinks the files of segments deleted from the index.
+pub fn collect_garbage(store: &Store) -> Result<u64> {
+    let mut n = 0;
+    let mut dirs = std::collections::BTreeSet::new();
+    for (segment, camera) in store.db().garbage()? {
+        let path = store.segment_path(camera, segment);
+        match std::fs::remove_file(&path) {
+            Ok(()) => n += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::Io { path, source: e }),
+        }
+        dirs.insert(camera);
+    }
+    for camera in &dirs {
+        let dir = store.camera_dir(*camera);
+        if dir.exists() {
+            keys::sync_dir(&dir)?;
+        }
+    }
+    for (segment, _) in store.db().garbage()? {
+        store.db().remove_garbage(segment)?;
+    }
+    Ok(n)
+}
+
+fn remove(store: &Store, row: &SegmentRow) -> Result<()> {
+    store.db().delete_segments(row.camera_id, &[row.id])?;
+    collect_garbage(store)?;
+    Ok(())
+}
+
+/// Returns the number of frames kept, or `None` if the segment was removed.
+fn recover_row(store: &Store, row: &SegmentRow) -> Result<Option<u64>> {
+    let path = store.segment_path(row.camera_id, row.id);
+    if !path.exists() {
+        // The crash came between inserting the row and creating the file.
+        remove(store, row)?;
+        tracing::info!(camera = %row.camera_id, segment = %row.id, "removed open segment without a file");
+        return Ok(None);
+    }
+    let mut reader = match SegmentReader::open(&path, store.keyring(), row.camera_id.0, row.id.0) {
+        Ok(r) => r,
+        Err(StorageError::Corrupt { detail, .. }) if detail.contains("cannot read header") => {
+            // The header itself was never completely written: nothing to keep.
+            remove(store, row)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let s = scan(&reader);
+    if let Some(p) = &s.problem {
+        tracing::warn!(camera = %row.camera_id, segment = %row.id, problem = %p,
+            "recovery stops at the first damaged chunk; later chunks are dropped");
+    }
+    let Some(params) = s.params.as_ref() else {
+        remove(store, row)?;
+        return Ok(None);
+    };
+    if s.frames.is_empty() {
+        remove(store, row)?;
+        tracing::info!(camera = %row.camera_id, segment = %row.id, "removed open segment with no whole frame");
+        return Ok(None);
+    }
+    let first_record_offset = s.frames[0].payload_offset - RECORD_HEADER_LEN as u64;
+    let (frames, media_duration) = frames_with_durations(
+        &s.frames,
+        s.trailer.as_ref().map(|(t, _)| t.media_duration_90k),
+    );
+    let params_record = encode_params(params);
+    let params_id = store
+        .db()
+        .upsert_video_params(params, &crate::segment::file::sha256(&params_record))?;
+    if params_id != row.video_params_id {
+        return Err(StorageError::Corrupt {
+            camera: row.camera_id,
+            segment: row.id,
+            detail: "video parameters in the file differ from the index".into(),
+        });
+    }
+
+    let (trailer, file_bytes, flags) = match (&s.trailer, &s.problem) {
+        // The segment was closed, but the crash came before its row was sealed.
+        (Some((t, kind)), None) if s.sealed_problem().is_none() => {
+            let flags = if *kind == ChunkKind::RecoveredFinal {
+                SEGMENT_FLAG_RECOVERED
+            } else {
+                0
+            };
+            (t.clone(), reader.file_len(), flags)
+        }
+        _ => {
+            let t = Trailer {
+                records_end: s.records_end,
+                frame_count: frames.len() as u64,
+                media_duration_90k: media_duration,
+                wall_start_90k: row.start_90k,
+                wall_end_90k: row.start_90k + media_duration,
+                flags: TRAILER_FLAG_RECOVERED,
+                sha256: s.sha256,
+            };
+            let len =
+                reader.rewrite_tail(s.inner_chunks, ChunkKind::RecoveredFinal, &t.encode())?;
+            (t, len, SEGMENT_FLAG_RECOVERED)
+        }
+    };
+    let video_bytes: i64 = frames.iter().map(|f| i64::from(f.size_bytes)).sum();
+    let key_frames = frames.iter().filter(|f| f.is_key).count() as i64;
+    let index = frame_index::encode(first_record_offset, &frames);
+    store.db().seal_segment(&SealedSegment {
+        id: row.id,
+        start_90k: trailer.wall_start_90k,
+        end_90k: trailer.wall_end_90k,
+        media_duration_90k: trailer.media_duration_90k,
+        frames: frames.len() as i64,
+        key_frames,
+        video_bytes,
+        file_bytes: file_bytes as i64,
+        sha256: &trailer.sha256,
+        frame_index: &index,
+        flags,
+    })?;
+    tracing::info!(camera = %row.camera_id, segment = %row.id, frames = frames.len(),
+        "recovered open segment");
+    Ok(Some(frames.len() as u64))
+}
+
+/// Turns scanned frames (media offsets) into indexed frames (durations). The last frame's
+/// duration is `total - its offset` when the total is known, else a copy of the one before.
+pub(crate) fn frames_with_durations(
+    scanned: &[ScannedFrame],
+    total_90k: Option<i64>,
+) -> (Vec<FrameInfo>, i64) {
+    let mut out = Vec::with_capacity(scanned.len());
+    for (i, f) in scanned.iter().enumerate() {
+        let duration = match scanned.get(i + 1) {
+            Some(next) => (next.media_offset_90k - f.media_offset_90k) as u32,
+            None => match total_90k {
+                Some(t) => (t - f.media_offset_90k).max(1) as u32,
+                None => out
+                    .last()
+                    .map(|p: &FrameInfo| p.duration_90k)
+                    .unwrap_or(FALLBACK_FRAME_DURATION_90K),
+            },
+        };
+        out.push(FrameInfo {
+            duration_90k: duration,
+            size_bytes: f.size_bytes,
+            is_key: f.is_key,
+            data_offset: f.payload_offset,
+        });
+    }
+    let total = out.iter().map(|f| i64::from(f.duration_90k)).sum();
+    (out, total)
+}
+
+/// Camera ids that have segment directories on disk (for orphan detection).
+pub(crate) fn camera_dirs(store: &Store) -> Result<Vec<CameraId>> {
+    let root = store.segments_root();
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(&root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => {
+            return Err(StorageError::Io {
+                path: root,
+                source: e,
+            });
+        }
+    };
+    for entry in rd {
+        let entry = entry.map_err(StorageError::io(&root))?;
+        if let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i64>().ok())
+        {
+            out.push(CameraId(id));
+        }
+    }
+    out.sort();
+    Ok(out)
+}

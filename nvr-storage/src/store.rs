@@ -1,0 +1,233 @@
+//! The data directory as one handle: paths, the index, the keyring, and the views of segments
+//! being written right now (so playback can reach the last seconds before they are sealed).
+//!
+//! ```text
+//! DATA_DIR/                       (0700)
+//!   master.key                    root key (0600)
+//!   index.db (+ -wal, -shm)       SQLite index
+//!   keys/<epoch id>.key           wrapped epoch keys (0600)
+//!   segments/<camera id>/<segment id>.seg   encrypted segment files (0600)
+//! ```
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use nvr_core::{CameraId, CameraUrl, Clock, SegmentId, VideoParams, validate_camera_name};
+
+use crate::db::{Database, NewCamera};
+use crate::error::{Result, StorageError};
+use crate::frame_index::FrameInfo;
+use crate::keys::{self, CAMERA_PASSWORD_PURPOSE, Keyring, MasterKey};
+
+const MASTER_KEY_FILE: &str = "master.key";
+const INDEX_FILE: &str = "index.db";
+const KEYS_DIR: &str = "keys";
+const SEGMENTS_DIR: &str = "segments";
+
+/// What readers may see of a segment still being written.
+#[derive(Clone, Debug)]
+pub struct OpenSegmentState {
+    pub segment_id: SegmentId,
+    pub run_id: SegmentId,
+    pub video_params_id: i64,
+    pub params: Arc<VideoParams>,
+    /// Wall-time estimate of the first frame.
+    pub start_90k: i64,
+    /// Frames whose duration is known (all but the newest), with payload offsets.
+    pub frames: Vec<FrameInfo>,
+    /// Plaintext bytes sealed into the file so far: frames ending beyond this are not readable.
+    pub sealed_plaintext_len: u64,
+    pub video_bytes: u64,
+    pub file_bytes: u64,
+}
+
+impl OpenSegmentState {
+    /// The prefix of `frames` a reader can decrypt now.
+    pub fn readable_frames(&self) -> &[FrameInfo] {
+        let n = self.frames.partition_point(|f| {
+            f.data_offset + u64::from(f.size_bytes) <= self.sealed_plaintext_len
+        });
+        &self.frames[..n]
+    }
+
+    /// Media duration of the readable frames.
+    pub fn readable_duration_90k(&self) -> i64 {
+        self.readable_frames()
+            .iter()
+            .map(|f| i64::from(f.duration_90k))
+            .sum()
+    }
+}
+
+/// Shared, lockable view of one open segment.
+pub type OpenSegmentView = Arc<RwLock<OpenSegmentState>>;
+
+/// A data directory opened for use.
+pub struct Store {
+    dir: PathBuf,
+    db: Database,
+    keyring: Keyring,
+    clock: Arc<dyn Clock>,
+    open_segments: Mutex<HashMap<CameraId, OpenSegmentView>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn mkdir_private(path: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(StorageError::io(path))
+}
+
+impl Store {
+    /// Creates a new data directory: master key, index and subdirectories. Refuses to touch a
+    /// directory that already holds a master key or index.
+    pub fn init(dir: &Path, clock: &dyn Clock) -> Result<()> {
+        mkdir_private(dir)?;
+        for existing in [MASTER_KEY_FILE, INDEX_FILE] {
+            if dir.join(existing).exists() {
+                return Err(StorageError::AlreadyExists(format!(
+                    "{} (this data directory is already initialized)",
+                    dir.join(existing).display()
+                )));
+            }
+        }
+        mkdir_private(&dir.join(KEYS_DIR))?;
+        mkdir_private(&dir.join(SEGMENTS_DIR))?;
+        MasterKey::create(&dir.join(MASTER_KEY_FILE))?;
+        let mut uuid = [0u8; 16];
+        keys::random_bytes(&mut uuid)?;
+        Database::create(&dir.join(INDEX_FILE), &uuid, clock.realtime().0)?;
+        keys::sync_dir(dir)?;
+        Ok(())
+    }
+
+    /// Opens an initialized data directory (applying index migrations). Does not recover open
+    /// segments: the server calls [`crate::recovery::recover`] before recording.
+    pub fn open(dir: &Path, clock: Arc<dyn Clock>) -> Result<Arc<Store>> {
+        let mk_path = dir.join(MASTER_KEY_FILE);
+        let index_path = dir.join(INDEX_FILE);
+        if !mk_path.exists() || !index_path.exists() {
+            return Err(StorageError::NotInitialized {
+                path: dir.to_owned(),
+            });
+        }
+        let master = MasterKey::load(&mk_path)?;
+        let db = Database::open(&index_path)?;
+        Ok(Arc::new(Store {
+            dir: dir.to_owned(),
+            db,
+            keyring: Keyring::new(dir.join(KEYS_DIR), master),
+            clock,
+            open_segments: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn segments_root(&self) -> PathBuf {
+        self.dir.join(SEGMENTS_DIR)
+    }
+
+    pub fn camera_dir(&self, camera: CameraId) -> PathBuf {
+        self.segments_root().join(camera.0.to_string())
+    }
+
+    pub fn segment_path(&self, camera: CameraId, segment: SegmentId) -> PathBuf {
+        self.camera_dir(camera).join(format!("{}.seg", segment.0))
+    }
+
+    pub(crate) fn ensure_camera_dir(&self, camera: CameraId) -> Result<PathBuf> {
+        let d = self.camera_dir(camera);
+        if !d.exists() {
+            mkdir_private(&d)?;
+            keys::sync_dir(&self.segments_root())?;
+        }
+        Ok(d)
+    }
+
+    /// Validates and inserts a camera, sealing its password under the master key.
+    pub fn add_camera(
+        &self,
+        name: &str,
+        url: &CameraUrl,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<CameraId> {
+        validate_camera_name(name).map_err(StorageError::InvalidArgument)?;
+        if password.is_some() && username.is_none() {
+            return Err(StorageError::InvalidArgument(
+                "a camera password needs a username".into(),
+            ));
+        }
+        let sealed = password
+            .map(|p| {
+                keys::seal_secret(self.keyring.master(), CAMERA_PASSWORD_PURPOSE, p.as_bytes())
+            })
+            .transpose()?;
+        self.db.insert_camera(&NewCamera {
+            name,
+            url: url.as_str(),
+            username,
+            password_sealed: sealed.as_deref(),
+            created_90k: self.clock.realtime().0,
+        })
+    }
+
+    /// The camera's RTSP password in clear, for connecting. Never log or return it.
+    pub fn camera_password(&self, camera: CameraId) -> Result<Option<String>> {
+        let Some(sealed) = self.db.camera_password_sealed(camera)? else {
+            return Ok(None);
+        };
+        let plain = keys::open_secret(self.keyring.master(), CAMERA_PASSWORD_PURPOSE, &sealed)?;
+        String::from_utf8(plain)
+            .map(Some)
+            .map_err(|_| StorageError::Key("camera password is not UTF-8".into()))
+    }
+
+    pub(crate) fn set_open_segment(&self, camera: CameraId, view: Option<OpenSegmentView>) {
+        let mut m = self.open_segments.lock().unwrap_or_else(|p| p.into_inner());
+        match view {
+            Some(v) => {
+                m.insert(camera, v);
+            }
+            None => {
+                m.remove(&camera);
+            }
+        }
+    }
+
+    /// The segment `camera` is writing now, if any.
+    pub fn open_segment(&self, camera: CameraId) -> Option<OpenSegmentView> {
+        self.open_segments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&camera)
+            .cloned()
+    }
+}

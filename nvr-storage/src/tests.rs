@@ -1,0 +1,403 @@
+//! Tests of the storage crate as a whole: writer, runs, views, crash recovery, retention and
+//! check, on a real temporary data directory with a simulated clock.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use nvr_core::{
+    CameraId, CameraUrl, Clock, Duration90k, SimulatedClock, Time90k, VideoCodec, VideoFrame,
+    VideoParams,
+};
+
+use crate::check::check;
+use crate::playback::{runs, view};
+use crate::recovery::recover;
+use crate::retention::{RetentionPolicy, enforce};
+use crate::segment::format::{CHUNK_CIPHERTEXT_LEN, HEADER_LEN};
+use crate::store::Store;
+use crate::writer::{CameraWriter, WriteOutcome, WriterConfig};
+
+const FPS: i64 = 10;
+const FRAME_90K: i64 = 90_000 / FPS;
+const T0: i64 = 1_795_959_900 * 90_000;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    clock: SimulatedClock,
+    camera: CameraId,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = SimulatedClock::new(Time90k(T0));
+    Store::init(dir.path(), &clock).expect("init");
+    let store = Store::open(dir.path(), Arc::new(clock.clone())).expect("open");
+    let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam1").expect("url");
+    let camera = store
+        .add_camera("cam1", &url, Some("user"), Some("pw"))
+        .expect("camera");
+    Env {
+        _dir: dir,
+        store,
+        clock,
+        camera,
+    }
+}
+
+fn params(width: u16) -> Arc<VideoParams> {
+    Arc::new(VideoParams {
+        codec: VideoCodec::H264,
+        rfc6381_codec: "avc1.64001f".into(),
+        width,
+        height: 720,
+        // A real avc1 sample entry is not needed here: nothing decodes these frames.
+        sample_entry: Bytes::from(crate::mp4::test_support::fake_avc1(width, 720)),
+    })
+}
+
+/// Frame `n` of a session: key every 10 frames, 5-20 kB, content derived from `n`.
+fn frame(n: i64) -> VideoFrame {
+    let size = 5_000 + ((n * 7919) % 15_000) as usize;
+    let data: Vec<u8> = (0..size).map(|i| (i as i64 ^ n) as u8).collect();
+    VideoFrame {
+        media_time_90k: n * FRAME_90K,
+        received: Time90k(T0 + n * FRAME_90K + 90 * 20),
+        is_key: n % 10 == 0,
+        data: Bytes::from(data),
+    }
+}
+
+fn writer(e: &Env, segment_secs: i64) -> CameraWriter {
+    CameraWriter::new(
+        e.store.clone(),
+        e.camera,
+        WriterConfig {
+            segment_duration: Duration90k::from_secs(segment_secs),
+            fsync_interval: Duration90k::from_secs(5),
+        },
+    )
+    .expect("writer")
+}
+
+fn whole_day() -> (Time90k, Time90k) {
+    (
+        Time90k(T0 - 3600 * 90_000),
+        Time90k(T0 + 24 * 3600 * 90_000),
+    )
+}
+
+/// Reads a whole view into memory.
+fn read_view(e: &Env, start: Time90k, end: Time90k) -> Result<Vec<u8>, String> {
+    let v = view(&e.store, e.camera, start, end).map_err(|err| err.to_string())?;
+    let mut out = Vec::new();
+    for p in v.mp4.pieces(0..v.mp4.len(), v.reader.clone()) {
+        out.extend_from_slice(&p.map_err(|err| format!("{err:#}"))?);
+    }
+    Ok(out)
+}
+
+#[test]
+fn segments_rotate_at_key_frames_and_form_one_run() {
+    let e = env();
+    let mut w = writer(&e, 3);
+    let p = params(1280);
+    for n in 0..100 {
+        assert_eq!(
+            w.write(&p, &frame(n)).expect("write"),
+            WriteOutcome::Written
+        );
+        e.clock.advance(Duration90k(FRAME_90K));
+    }
+    w.end_run().expect("end");
+    let rows = e.store.db().all_segments().expect("rows");
+    // 100 frames at 10 fps = 10 s; 3 s segments rotating at key frames (every 1 s) -> 4 segments.
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    assert!(rows.iter().all(|r| r.sealed && r.run_id == rows[0].id));
+    assert_eq!(rows.iter().map(|r| r.frames).sum::<i64>(), 100);
+    for pair in rows.windows(2) {
+        assert_eq!(pair[0].end_90k, pair[1].start_90k, "runs are contiguous");
+    }
+    let (s, en) = whole_day();
+    let r = runs(&e.store, e.camera, s, en).expect("runs");
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].frames, 100);
+    assert_eq!(r[0].segments, 4);
+    // The run starts at the fastest frame's estimate: receive time minus the 20 ms delay.
+    assert_eq!(r[0].start, Time90k(T0 + 90 * 20));
+    assert_eq!(r[0].end.0 - r[0].start.0, 100 * FRAME_90K);
+    assert_eq!(check(&e.store).expect("check").problems, vec![]);
+}
+
+#[test]
+fn view_contains_exactly_the_recorded_frames() {
+    let e = env();
+    let mut w = writer(&e, 3);
+    let p = params(1280);
+    for n in 0..50 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    w.end_run().expect("end");
+    let (s, en) = whole_day();
+    let mp4 = read_view(&e, s, en).expect("view");
+    let expected: Vec<u8> = (0..50).flat_map(|n| frame(n).data.to_vec()).collect();
+    let mdat_at = mp4.windows(4).position(|w| w == b"mdat").expect("mdat box");
+    assert_eq!(&mp4[mdat_at + 4..], &expected[..]);
+    // A range starting between key frames begins at the key frame before it.
+    let start = Time90k(T0 + 90 * 20 + 25 * FRAME_90K);
+    let v = view(&e.store, e.camera, start, Time90k(start.0 + 10 * FRAME_90K)).expect("view");
+    assert_eq!(v.mp4.frame_count(), 15, "frames 20..35");
+}
+
+#[test]
+fn parameter_change_starts_a_new_segment_without_losing_frames() {
+    let e = env();
+    let mut w = writer(&e, 60);
+    for n in 0..30 {
+        let p = if n < 20 { params(1280) } else { params(640) };
+        w.write(&p, &frame(n)).expect("write");
+    }
+    w.end_run().expect("end");
+    let rows = e.store.db().all_segments().expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].frames, rows[1].frames), (20, 10));
+    assert_ne!(rows[0].video_params_id, rows[1].video_params_id);
+    assert_eq!(rows[0].run_id, rows[1].run_id);
+    let (s, en) = whole_day();
+    let v = view(&e.store, e.camera, s, en).expect("view");
+    assert_eq!(v.mp4.frame_count(), 30);
+}
+
+#[test]
+fn frames_before_the_first_key_frame_are_skipped_and_time_must_advance() {
+    let e = env();
+    let mut w = writer(&e, 60);
+    let p = params(1280);
+    assert_eq!(
+        w.write(&p, &frame(5)).expect("w"),
+        WriteOutcome::SkippedUntilKeyFrame
+    );
+    assert_eq!(w.write(&p, &frame(10)).expect("w"), WriteOutcome::Written);
+    assert!(w.write(&p, &frame(10)).is_err(), "same media time twice");
+    assert!(w.write(&p, &frame(9)).is_err(), "media time went back");
+    assert_eq!(w.stats().frames_skipped, 1);
+}
+
+#[test]
+fn open_segment_is_playable_before_it_is_sealed() {
+    let e = env();
+    let mut w = writer(&e, 60);
+    let p = params(1280);
+    for n in 0..40 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    let (s, en) = whole_day();
+    let r = runs(&e.store, e.camera, s, en).expect("runs");
+    assert_eq!(r.len(), 1);
+    assert!(r[0].recording);
+    // ~500 kB written: several sealed chunks hold most frames; the newest are still in memory.
+    assert!(r[0].frames > 20 && r[0].frames < 40, "{}", r[0].frames);
+    let mp4 = read_view(&e, s, en).expect("view of the open segment");
+    let n = r[0].frames as i64;
+    let expected: Vec<u8> = (0..n).flat_map(|i| frame(i).data.to_vec()).collect();
+    assert!(mp4.ends_with(&expected));
+    drop(w);
+}
+
+#[test]
+fn crash_loses_at_most_the_unsealed_chunk_and_recovery_is_clean() {
+    let e = env();
+    let mut w = writer(&e, 60);
+    let p = params(1280);
+    for n in 0..45 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    let sealed_len = e
+        .store
+        .open_segment(e.camera)
+        .expect("open")
+        .read()
+        .expect("lock")
+        .sealed_plaintext_len;
+    // Simulate kill -9: the writer never closes anything.
+    std::mem::forget(w);
+    let clock = Arc::new(e.clock.clone());
+    let store = Store::open(e.store.dir(), clock).expect("reopen");
+    let report = recover(&store).expect("recover");
+    assert_eq!(report.recovered.len(), 1, "{report:?}");
+    let kept = report.recovered[0].1;
+    // Every frame whose bytes were in a sealed chunk is kept.
+    let mut end = 0u64;
+    let mut in_sealed = 0;
+    for n in 0..45 {
+        end += 16 + frame(n).data.len() as u64;
+        if end + 150 <= sealed_len {
+            in_sealed += 1;
+        }
+    }
+    assert!(
+        kept >= in_sealed && kept < 45,
+        "kept {kept}, sealed held {in_sealed}"
+    );
+    assert_eq!(check(&store).expect("check").problems, vec![]);
+    // Recovery is idempotent.
+    assert_eq!(recover(&store).expect("again").recovered.len(), 0);
+    // Recording resumes in a new run after the recovered one.
+    let mut w = CameraWriter::new(
+        store.clone(),
+        e.camera,
+        WriterConfig {
+            segment_duration: Duration90k::from_secs(60),
+            fsync_interval: Duration90k::from_secs(5),
+        },
+    )
+    .expect("writer");
+    for n in 100..120 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    w.end_run().expect("end");
+    let (s, en) = whole_day();
+    assert_eq!(runs(&store, e.camera, s, en).expect("runs").len(), 2);
+    assert_eq!(check(&store).expect("check").problems, vec![]);
+}
+
+#[test]
+fn tampering_is_named_by_check_and_fails_playback() {
+    let e = env();
+    let mut w = writer(&e, 2);
+    let p = params(1280);
+    for n in 0..60 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    w.end_run().expect("end");
+    let rows = e.store.db().all_segments().expect("rows");
+    let victim = &rows[1];
+    let path = e.store.segment_path(e.camera, victim.id);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[HEADER_LEN + CHUNK_CIPHERTEXT_LEN / 2] ^= 0x40;
+    std::fs::write(&path, &bytes).expect("write");
+    let report = check(&e.store).expect("check");
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].segment, Some(victim.id));
+    let (s, en) = whole_day();
+    let err = read_view(&e, s, en).expect_err("tampered video must not be served");
+    assert!(err.contains("authentication"), "{err}");
+    // The untouched first segment still plays.
+    let first = read_view(&e, Time90k(rows[0].start_90k), Time90k(rows[0].end_90k));
+    assert!(first.is_ok(), "{first:?}");
+}
+
+#[test]
+fn retention_deletes_oldest_first_and_never_the_open_segment() {
+    let e = env();
+    let mut w = writer(&e, 1);
+    let p = params(1280);
+    for n in 0..100 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    let rows = e.store.db().all_segments().expect("rows");
+    let open = rows.iter().find(|r| !r.sealed).expect("an open segment").id;
+    let sealed: Vec<_> = rows.iter().filter(|r| r.sealed).collect();
+    let quota = sealed
+        .iter()
+        .rev()
+        .take(3)
+        .map(|r| r.file_bytes as u64)
+        .sum::<u64>();
+    let out = enforce(
+        &e.store,
+        e.camera,
+        RetentionPolicy {
+            max_bytes: Some(quota),
+            max_age: None,
+        },
+        e.clock.realtime(),
+    )
+    .expect("retention");
+    let remaining = e.store.db().all_segments().expect("rows");
+    assert!(remaining.iter().any(|r| r.id == open));
+    let deleted_ids: Vec<_> = out.deleted.clone();
+    let expected_oldest: Vec<_> = sealed
+        .iter()
+        .take(deleted_ids.len())
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(deleted_ids, expected_oldest, "oldest first");
+    for id in &deleted_ids {
+        assert!(!e.store.segment_path(e.camera, *id).exists());
+    }
+    // A zero quota deletes every sealed segment but still not the open one.
+    enforce(
+        &e.store,
+        e.camera,
+        RetentionPolicy {
+            max_bytes: Some(0),
+            max_age: None,
+        },
+        e.clock.realtime(),
+    )
+    .expect("retention");
+    let remaining = e.store.db().all_segments().expect("rows");
+    assert_eq!(remaining.len(), 1);
+    assert_eq!(remaining[0].id, open);
+    drop(w);
+    assert_eq!(check(&e.store).expect("check").problems, vec![]);
+}
+
+#[test]
+fn retention_by_age_and_epoch_shredding() {
+    let e = env();
+    let mut w = writer(&e, 1);
+    let p = params(1280);
+    for n in 0..30 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    w.end_run().expect("end");
+    let epoch_key = e.store.keyring().epoch_path(1);
+    assert!(epoch_key.exists());
+    // Two days later with a one-day limit: everything goes and the day's key is shredded.
+    let later = Time90k(T0 + 2 * 86_400 * 90_000);
+    let out = enforce(
+        &e.store,
+        e.camera,
+        RetentionPolicy {
+            max_bytes: None,
+            max_age: Some(Duration90k::from_secs(86_400)),
+        },
+        later,
+    )
+    .expect("retention");
+    assert_eq!(out.deleted.len(), 3);
+    assert_eq!(out.shredded_epochs, vec![1]);
+    assert!(!epoch_key.exists());
+}
+
+#[test]
+fn camera_password_is_sealed_in_the_index() {
+    let e = env();
+    assert_eq!(
+        e.store.camera_password(e.camera).expect("pw"),
+        Some("pw".into())
+    );
+    let db = std::fs::read(e.store.db().path()).expect("db");
+    assert!(!db.windows(2).any(|w| w == b"pw"), "password in clear");
+}
+
+#[test]
+fn orphan_and_missing_files_are_reported() {
+    let e = env();
+    let mut w = writer(&e, 1);
+    let p = params(1280);
+    for n in 0..25 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    w.end_run().expect("end");
+    let rows = e.store.db().all_segments().expect("rows");
+    std::fs::remove_file(e.store.segment_path(e.camera, rows[0].id)).expect("rm");
+    std::fs::write(e.store.camera_dir(e.camera).join("999.seg"), b"junk").expect("orphan");
+    let report = check(&e.store).expect("check");
+    let text: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(text.len(), 2, "{text:?}");
+    assert!(text[0].contains("missing") && text[0].contains(&format!("segment {}", rows[0].id)));
+    assert!(text[1].contains("not in the index"));
+}

@@ -1,0 +1,424 @@
+//! Recording one camera: turns the frames of each RTSP session into sealed segments and index
+//! rows. Synchronous and blocking by design: it runs on its own thread per camera, so a slow
+//! disk delays only that camera's writer, never the network tasks or the web server.
+//!
+//! Lifecycle: `write` frames of a session (a *run*); `end_run` when the session ends. Within a
+//! run a new segment starts at the first key frame after the configured duration, or at once
+//! when the video parameters change (the frame that brings them, if a key frame, opens the new
+//! segment, so nothing is lost). Frames before the first key frame of a run cannot be decoded
+//! and are counted as skipped.
+//!
+//! Durability: each segment's row is inserted (state open) before its file is created; chunks
+//! reach the file as they fill; the file is fsynced every `fsync_interval`; closing writes the
+//! trailer, fsyncs file and directory, then seals the row in one transaction.
+
+use std::sync::{Arc, RwLock};
+
+use nvr_core::wall::{SegmentWall, WallMapper};
+use nvr_core::{CameraId, Duration90k, SegmentId, Time90k, VideoFrame, VideoParams};
+
+use crate::db::{SEGMENT_FLAG_CLOCK_JUMP, SealedSegment};
+use crate::error::{Result, StorageError};
+use crate::frame_index::{self, FrameInfo};
+use crate::keys;
+use crate::recovery;
+use crate::segment::crypto::SegmentKey;
+use crate::segment::file::{SegmentWriter, TrailerFields, sha256};
+use crate::segment::format::{
+    FLAG_KEY, RECORD_FRAME, RECORD_PARAMS, RecordHeader, SALT_LEN, SegmentHeader, encode_params,
+};
+use crate::store::{OpenSegmentState, OpenSegmentView, Store};
+
+/// Duration assumed for the last frame of a run, whose successor never came, when there is no
+/// previous frame to copy it from: 1/30 s.
+pub const FALLBACK_FRAME_DURATION_90K: u32 = 3000;
+
+/// Writer settings.
+#[derive(Clone, Copy, Debug)]
+pub struct WriterConfig {
+    pub segment_duration: Duration90k,
+    pub fsync_interval: Duration90k,
+}
+
+/// What happened to a frame given to [`CameraWriter::write`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Written,
+    /// Dropped: the run has no key frame yet (or the parameters changed on a non-key frame).
+    SkippedUntilKeyFrame,
+}
+
+/// Counters for status and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    pub frames_written: u64,
+    pub frames_skipped: u64,
+    pub segments_sealed: u64,
+    pub video_bytes_written: u64,
+}
+
+struct OpenSegment {
+    id: SegmentId,
+    run_id: SegmentId,
+    file: SegmentWriter,
+    params: Arc<VideoParams>,
+    /// Session media time of the first frame.
+    media_start_90k: i64,
+    /// Media offset (from the first frame) of the newest frame.
+    last_offset_90k: i64,
+    frames: Vec<FrameInfo>,
+    first_record_offset: u64,
+    key_frames: i64,
+    video_bytes: i64,
+    start_estimate: Time90k,
+    view: OpenSegmentView,
+    last_sync: Duration90k,
+    chunks_published: u64,
+}
+
+struct Run {
+    mapper: WallMapper,
+    /// The run's id once its first segment exists; `None` after a clock jump ends the run.
+    run_id: Option<SegmentId>,
+    open: Option<OpenSegment>,
+    last_media_90k: Option<i64>,
+}
+
+/// Records the frames of one camera.
+pub struct CameraWriter {
+    store: Arc<Store>,
+    camera: CameraId,
+    config: WriterConfig,
+    run: Option<Run>,
+    /// End of the newest segment of this camera, so a new one never overlaps it.
+    last_end_90k: Option<i64>,
+    stats: WriterStats,
+}
+
+impl std::fmt::Debug for CameraWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CameraWriter")
+            .field("camera", &self.camera)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CameraWriter {
+    pub fn new(store: Arc<Store>, camera: CameraId, config: WriterConfig) -> Result<Self> {
+        let last_end_90k = store.db().last_segment_end(camera)?;
+        Ok(CameraWriter {
+            store,
+            camera,
+            config,
+            run: None,
+            last_end_90k,
+            stats: WriterStats::default(),
+        })
+    }
+
+    pub fn stats(&self) -> WriterStats {
+        self.stats
+    }
+
+    /// Writes one frame of the current run (starting a run if none is open).
+    pub fn write(&mut self, params: &Arc<VideoParams>, frame: &VideoFrame) -> Result<WriteOutcome> {
+        let mut run = self.run.take().unwrap_or_else(|| Run {
+            mapper: WallMapper::new(),
+            run_id: None,
+            open: None,
+            last_media_90k: None,
+        });
+        let r = self.write_in_run(&mut run, params, frame);
+        self.run = Some(run);
+        r
+    }
+
+    fn write_in_run(
+        &mut self,
+        run: &mut Run,
+        params: &Arc<VideoParams>,
+        frame: &VideoFrame,
+    ) -> Result<WriteOutcome> {
+        if let Some(last) = run.last_media_90k
+            && frame.media_time_90k <= last
+        {
+            return Err(StorageError::InvalidArgument(format!(
+                "camera {}: frame media time {} is not after the previous frame's {last}",
+                self.camera, frame.media_time_90k
+            )));
+        }
+        let rotate = match &run.open {
+            None => true,
+            Some(o) => {
+                *o.params != **params
+                    || (frame.is_key
+                        && frame.media_time_90k - o.media_start_90k
+                            >= self.config.segment_duration.0)
+            }
+        };
+        if rotate {
+            if let Some(o) = run.open.take() {
+                self.close(run, o, frame.media_time_90k, None)?;
+            }
+            if !frame.is_key {
+                self.stats.frames_skipped += 1;
+                return Ok(WriteOutcome::SkippedUntilKeyFrame);
+            }
+            run.mapper.observe(frame.media_time_90k, frame.received);
+            let o = self.open(run, params, frame)?;
+            run.open = Some(o);
+        } else {
+            run.mapper.observe(frame.media_time_90k, frame.received);
+        }
+        let Some(o) = run.open.as_mut() else {
+            unreachable!("a segment was opened above");
+        };
+        run.last_media_90k = Some(frame.media_time_90k);
+        self.append_frame(o, frame)?;
+        Ok(WriteOutcome::Written)
+    }
+
+    fn open(
+        &mut self,
+        run: &mut Run,
+        params: &Arc<VideoParams>,
+        frame: &VideoFrame,
+    ) -> Result<OpenSegment> {
+        let store = &self.store;
+        let db = store.db();
+        let (epoch_id, created) = db.get_or_create_epoch(self.camera, &frame.received.utc_day())?;
+        let epoch_key = if created || !store.keyring().epoch_path(epoch_id).exists() {
+            store.keyring().create_epoch(epoch_id, self.camera.0)?
+        } else {
+            store.keyring().epoch_key(epoch_id, self.camera.0)?
+        };
+        let params_record = encode_params(params);
+        let params_id = db.upsert_video_params(params, &sha256(&params_record))?;
+        let estimate = run
+            .mapper
+            .estimate(frame.media_time_90k)
+            .unwrap_or(frame.received);
+        let start = match self.last_end_90k {
+            Some(end) if end > estimate.0 => Time90k(end),
+            _ => estimate,
+        };
+        let id = db.insert_open_segment(self.camera, run.run_id, epoch_id, params_id, start.0)?;
+        let run_id = *run.run_id.get_or_insert(id);
+        let mut salt = [0u8; SALT_LEN];
+        keys::random_bytes(&mut salt)?;
+        let header = SegmentHeader {
+            camera_id: self.camera.0,
+            segment_id: id.0,
+            epoch_id,
+            salt,
+            start_90k: start.0,
+        };
+        store.ensure_camera_dir(self.camera)?;
+        let path = store.segment_path(self.camera, id);
+        let key = SegmentKey::derive(&epoch_key, &salt, self.camera.0, id.0);
+        let mut file = SegmentWriter::create(&path, &header, key)?;
+        file.append_record(
+            RecordHeader {
+                kind: RECORD_PARAMS,
+                flags: 0,
+                size_bytes: params_record.len() as u32,
+                media_offset_90k: 0,
+            },
+            &params_record,
+        )?;
+        let first_record_offset = file.records_end();
+        let view = Arc::new(RwLock::new(OpenSegmentState {
+            segment_id: id,
+            run_id,
+            video_params_id: params_id,
+            params: params.clone(),
+            start_90k: start.0,
+            frames: Vec::new(),
+            sealed_plaintext_len: 0,
+            video_bytes: 0,
+            file_bytes: 0,
+        }));
+        store.set_open_segment(self.camera, Some(view.clone()));
+        tracing::debug!(camera = %self.camera, segment = %id, run = %run_id, "segment opened");
+        Ok(OpenSegment {
+            id,
+            run_id,
+            file,
+            params: params.clone(),
+            media_start_90k: frame.media_time_90k,
+            last_offset_90k: 0,
+            frames: Vec::new(),
+            first_record_offset,
+            key_frames: 0,
+            video_bytes: 0,
+            start_estimate: start,
+            view,
+            last_sync: store.clock().monotonic(),
+            chunks_published: 0,
+        })
+    }
+
+    fn append_frame(&mut self, o: &mut OpenSegment, frame: &VideoFrame) -> Result<()> {
+        let offset = frame.media_time_90k - o.media_start_90k;
+        let size = u32::try_from(frame.data.len()).map_err(|_| {
+            StorageError::InvalidArgument(format!("frame of {} bytes", frame.data.len()))
+        })?;
+        let data_offset = o.file.append_record(
+            RecordHeader {
+                kind: RECORD_FRAME,
+                flags: if frame.is_key { FLAG_KEY } else { 0 },
+                size_bytes: size,
+                media_offset_90k: offset,
+            },
+            &frame.data,
+        )?;
+        let prev_duration = if let Some(prev) = o.frames.last_mut() {
+            prev.duration_90k = duration_u32(offset - o.last_offset_90k)?;
+            Some(*prev)
+        } else {
+            None
+        };
+        o.last_offset_90k = offset;
+        o.frames.push(FrameInfo {
+            duration_90k: 0,
+            size_bytes: size,
+            is_key: frame.is_key,
+            data_offset,
+        });
+        o.key_frames += i64::from(frame.is_key);
+        o.video_bytes += i64::from(size);
+        self.stats.frames_written += 1;
+        self.stats.video_bytes_written += u64::from(size);
+
+        // Publish to readers: the previous frame's duration is now known, and maybe new chunks.
+        {
+            let mut v = o.view.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(prev) = prev_duration {
+                v.frames.push(prev);
+            }
+            v.video_bytes = o.video_bytes as u64;
+            if o.file.chunks_written() != o.chunks_published {
+                v.sealed_plaintext_len = o.file.sealed_plaintext_len();
+                v.file_bytes = crate::segment::format::chunk_file_offset(o.file.chunks_written());
+            }
+        }
+        if o.file.chunks_written() != o.chunks_published {
+            o.chunks_published = o.file.chunks_written();
+            let now = self.store.clock().monotonic();
+            if now - o.last_sync >= self.config.fsync_interval {
+                o.file.sync()?;
+                o.last_sync = now;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes `o`, whose last frame ends at session media time `end_media_90k`.
+    fn close(
+        &mut self,
+        run: &mut Run,
+        mut o: OpenSegment,
+        end_media_90k: i64,
+        extra_flags: Option<i64>,
+    ) -> Result<()> {
+        let media_duration = end_media_90k - o.media_start_90k;
+        if let Some(last) = o.frames.last_mut() {
+            last.duration_90k = duration_u32(media_duration - o.last_offset_90k)?;
+        }
+        let wall = run
+            .mapper
+            .close_segment(o.media_start_90k, end_media_90k)
+            .unwrap_or(SegmentWall {
+                start: o.start_estimate,
+                end: o.start_estimate + Duration90k(media_duration),
+                clock_jump: false,
+            });
+        // Never overlap the previous segment (a clock stepped back): slide forward.
+        let (start, end) = match self.last_end_90k {
+            Some(prev_end) if prev_end > wall.start.0 => {
+                (prev_end, prev_end + (wall.end.0 - wall.start.0).max(1))
+            }
+            _ => (wall.start.0, wall.end.0.max(wall.start.0 + 1)),
+        };
+        let mut flags = extra_flags.unwrap_or(0);
+        if wall.clock_jump {
+            flags |= SEGMENT_FLAG_CLOCK_JUMP;
+            tracing::warn!(camera = %self.camera, segment = %o.id,
+                "wall clock jumped during recording; a new run starts");
+            run.run_id = None;
+        }
+        let frame_count = o.frames.len() as u64;
+        let id = o.id;
+        let finished = o.file.finish(TrailerFields {
+            frame_count,
+            media_duration_90k: media_duration,
+            wall_start_90k: start,
+            wall_end_90k: end,
+        });
+        self.store.set_open_segment(self.camera, None);
+        let finished = match finished {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(camera = %self.camera, segment = %id, error = %e,
+                    "closing segment failed; recovering it from its sealed chunks");
+                recovery::recover_one(&self.store, id)?;
+                self.last_end_90k = self.store.db().last_segment_end(self.camera)?;
+                return Err(e);
+            }
+        };
+        keys::sync_dir(&self.store.camera_dir(self.camera))?;
+        let index = frame_index::encode(o.first_record_offset, &o.frames);
+        self.store.db().seal_segment(&SealedSegment {
+            id,
+            start_90k: start,
+            end_90k: end,
+            media_duration_90k: media_duration,
+            frames: frame_count as i64,
+            key_frames: o.key_frames,
+            video_bytes: o.video_bytes,
+            file_bytes: finished.file_bytes as i64,
+            sha256: &finished.sha256,
+            frame_index: &index,
+            flags,
+        })?;
+        self.last_end_90k = Some(end);
+        self.stats.segments_sealed += 1;
+        tracing::debug!(camera = %self.camera, segment = %id, run = %o.run_id, frames = frame_count,
+            "segment sealed");
+        Ok(())
+    }
+
+    /// Ends the current run (the session is over): closes its segment. The last frame's
+    /// duration is unknown and copied from the frame before it.
+    pub fn end_run(&mut self) -> Result<()> {
+        let Some(mut run) = self.run.take() else {
+            return Ok(());
+        };
+        let Some(o) = run.open.take() else {
+            return Ok(());
+        };
+        let last_duration = if o.frames.len() >= 2 {
+            o.frames[o.frames.len() - 2].duration_90k
+        } else {
+            FALLBACK_FRAME_DURATION_90K
+        };
+        let end = o.media_start_90k + o.last_offset_90k + i64::from(last_duration);
+        self.close(&mut run, o, end, None)
+    }
+}
+
+impl Drop for CameraWriter {
+    fn drop(&mut self) {
+        if let Err(e) = self.end_run() {
+            tracing::error!(camera = %self.camera, error = %e, "closing the last segment failed");
+        }
+    }
+}
+
+fn duration_u32(d: i64) -> Result<u32> {
+    u32::try_from(d)
+        .ok()
+        .filter(|&d| d > 0)
+        .ok_or_else(|| StorageError::InvalidArgument(format!("frame duration {d} out of range")))
+}

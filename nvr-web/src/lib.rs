@@ -1,0 +1,93 @@
+//! The HTTP API and the embedded web UI. [`router`] builds the whole application from an
+//! [`AppState`], so tests drive it with `oneshot` and no socket.
+//!
+//! Invariant: every `/api` route except `POST /api/login` passes through
+//! [`auth::require_session`] (401 without a session, 403 on a non-GET without the CSRF token);
+//! role checks happen in the handlers, server-side. Static UI assets carry no data and are
+//! public so the login page can load. Every response carries a strict Content-Security-Policy.
+
+pub mod assets;
+pub mod auth;
+pub mod cameras;
+pub mod error;
+pub mod recordings;
+pub mod time_range;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::{get, post};
+use nvr_core::Clock;
+use nvr_ingest::Recorder;
+use nvr_storage::store::Store;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+/// Shared state of every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub recorder: Arc<Recorder>,
+    pub clock: Arc<dyn Clock>,
+    pub login_throttle: Arc<auth::LoginThrottle>,
+    /// Mark cookies `Secure` (when served over TLS).
+    pub secure_cookies: bool,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// The Content-Security-Policy of every response: nothing but our own origin, no plugins, no
+/// framing, no `<base>` tricks. `blob:` media is for players that feed video through MSE.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; \
+    object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// API request bodies are small JSON documents; 64 KiB is far above any legitimate one.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Builds the application.
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/api/logout", post(auth::logout))
+        .route("/api/me", get(auth::me))
+        .route("/api/cameras", get(cameras::list).post(cameras::add))
+        .route("/api/cameras/test", post(cameras::test))
+        .route("/api/cameras/{id}", get(cameras::get))
+        .route("/api/cameras/{id}/recordings", get(recordings::list))
+        .route("/api/cameras/{id}/view.mp4", get(recordings::view_mp4))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_session,
+        ));
+    let public = Router::new()
+        .route("/api/login", post(auth::login))
+        .merge(assets::routes());
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+    };
+    Router::new()
+        .merge(protected)
+        .merge(public)
+        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                // The path only: query strings are not secret here, but keep spans short.
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,610 @@
+//! HTTP tests through `router(...).oneshot(...)`: no socket, a real store in a temporary
+//! directory, and a fake camera source that answers as told.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use nvr_core::{
+    CameraId, CameraUrl, Clock, Duration90k, Role, SystemClock, Time90k, VideoCodec, VideoFrame,
+    VideoParams,
+};
+use nvr_ingest::source::{CameraSource, ConnectTarget, Session};
+use nvr_ingest::supervisor::SupervisorConfig;
+use nvr_ingest::{CameraErrorKind, IngestError, Recorder, RecorderConfig};
+use nvr_storage::retention::RetentionPolicy;
+use nvr_storage::store::Store;
+use nvr_storage::writer::{CameraWriter, WriterConfig};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::{AppState, router};
+
+/// A camera source that always fails the way it is told.
+struct FailingSource(CameraErrorKind);
+
+impl CameraSource for FailingSource {
+    fn connect(
+        &self,
+        _target: &ConnectTarget,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Session, IngestError>> + Send + '_>> {
+        let kind = self.0;
+        Box::pin(async move { Err(IngestError::new(kind, "fake camera failure")) })
+    }
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    state: AppState,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    Store::init(dir.path(), clock.as_ref()).expect("init");
+    let store = Store::open(dir.path(), clock.clone()).expect("open");
+    for (user, role) in [
+        ("admin", Role::Admin),
+        ("guard", Role::Guard),
+        ("ev", Role::Evidence),
+    ] {
+        let hash = crate::auth::hash_password("password123").expect("hash");
+        store.db().insert_user(user, role, &hash, 0).expect("user");
+    }
+    let recorder = Recorder::start(
+        store.clone(),
+        Arc::new(FailingSource(CameraErrorKind::Unreachable)),
+        RecorderConfig {
+            writer: WriterConfig {
+                segment_duration: Duration90k::from_secs(60),
+                fsync_interval: Duration90k::from_secs(5),
+            },
+            supervisor: SupervisorConfig {
+                backoff_min: Duration::from_secs(60),
+                ..Default::default()
+            },
+            default_retention: RetentionPolicy::default(),
+            retention_interval: Duration::from_secs(3600),
+            allow_host_names: false,
+        },
+    );
+    Env {
+        _dir: dir,
+        state: AppState {
+            store,
+            recorder,
+            clock,
+            login_throttle: Default::default(),
+            secure_cookies: false,
+        },
+    }
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+async fn send(env: &Env, req: Request<Body>) -> Resp {
+    let r = router(env.state.clone())
+        .oneshot(req)
+        .await
+        .expect("infallible");
+    let status = r.status();
+    let headers = r.headers().clone();
+    let body = r
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A logged-in client: its cookie and CSRF token.
+struct Login {
+    cookie: String,
+    csrf: String,
+}
+
+async fn login(env: &Env, user: &str) -> Login {
+    let r = send(
+        env,
+        json_req(
+            "POST",
+            "/api/login",
+            json!({"username": user, "password": "password123"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let cookie = r.headers[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    Login {
+        cookie: cookie.split(';').next().expect("pair").to_owned(),
+        csrf: r.json()["csrf_token"].as_str().expect("csrf").to_owned(),
+    }
+}
+
+fn json_req(method: &str, uri: &str, body: Value, login: Option<&Login>) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(l) = login {
+        b = b
+            .header(header::COOKIE, &l.cookie)
+            .header("x-csrf-token", &l.csrf);
+    }
+    b.body(Body::from(body.to_string())).expect("request")
+}
+
+fn get(uri: &str, login: Option<&Login>) -> Request<Body> {
+    let mut b = Request::builder().uri(uri);
+    if let Some(l) = login {
+        b = b.header(header::COOKIE, &l.cookie);
+    }
+    b.body(Body::empty()).expect("request")
+}
+
+const DAY: &str = "start=2026-11-29T00:00:00Z&end=2026-11-30T00:00:00Z";
+
+#[tokio::test]
+async fn every_api_route_but_login_needs_a_session() {
+    let env = env().await;
+    let routes = [
+        ("GET", "/api/me".to_owned()),
+        ("POST", "/api/logout".to_owned()),
+        ("GET", "/api/cameras".to_owned()),
+        ("POST", "/api/cameras".to_owned()),
+        ("POST", "/api/cameras/test".to_owned()),
+        ("GET", "/api/cameras/1".to_owned()),
+        ("GET", format!("/api/cameras/1/recordings?{DAY}")),
+        ("GET", format!("/api/cameras/1/view.mp4?{DAY}")),
+    ];
+    for (method, uri) in routes {
+        let r = send(
+            &env,
+            json_req(method, &uri, json!({"url": "rtsp://10.0.0.1/"}), None),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+    }
+    // A forged cookie is no better.
+    let forged = Login {
+        cookie: "nvr_session=00".into(),
+        csrf: "x".into(),
+    };
+    assert_eq!(
+        send(&env, get("/api/cameras", Some(&forged))).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn login_logout_and_csrf() {
+    let env = env().await;
+    let bad = send(
+        &env,
+        json_req(
+            "POST",
+            "/api/login",
+            json!({"username": "admin", "password": "nope"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    let unknown = send(
+        &env,
+        json_req(
+            "POST",
+            "/api/login",
+            json!({"username": "who", "password": "nope"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        bad.json()["error"],
+        unknown.json()["error"],
+        "same answer for unknown users"
+    );
+
+    let l = login(&env, "admin").await;
+    assert_eq!(
+        send(&env, get("/api/me", Some(&l))).await.json()["role"],
+        "admin"
+    );
+    // A POST without the CSRF token is refused even with a valid cookie.
+    let no_csrf = Request::builder()
+        .method("POST")
+        .uri("/api/logout")
+        .header(header::COOKIE, &l.cookie)
+        .body(Body::empty())
+        .expect("req");
+    assert_eq!(send(&env, no_csrf).await.status, StatusCode::FORBIDDEN);
+    let wrong_csrf = Login {
+        cookie: l.cookie.clone(),
+        csrf: "0".repeat(64),
+    };
+    assert_eq!(
+        send(
+            &env,
+            json_req("POST", "/api/logout", json!({}), Some(&wrong_csrf))
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&env, json_req("POST", "/api/logout", json!({}), Some(&l)))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&env, get("/api/me", Some(&l))).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn eleventh_failed_login_is_throttled() {
+    let env = env().await;
+    for i in 0..10 {
+        let r = send(
+            &env,
+            json_req(
+                "POST",
+                "/api/login",
+                json!({"username": "admin", "password": "bad"}),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let r = send(
+        &env,
+        json_req(
+            "POST",
+            "/api/login",
+            json!({"username": "admin", "password": "password123"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn guards_cannot_add_or_test_cameras() {
+    let env = env().await;
+    for user in ["guard", "ev"] {
+        let l = login(&env, user).await;
+        let body = json!({"name": "x", "url": "rtsp://10.0.0.1/", "skip_probe": true});
+        assert_eq!(
+            send(
+                &env,
+                json_req("POST", "/api/cameras", body.clone(), Some(&l))
+            )
+            .await
+            .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            send(&env, json_req("POST", "/api/cameras/test", body, Some(&l)))
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            send(&env, get("/api/cameras", Some(&l))).await.status,
+            StatusCode::OK
+        );
+    }
+    assert!(env.state.store.db().cameras().expect("cameras").is_empty());
+}
+
+#[tokio::test]
+async fn bad_camera_input_gets_a_clear_4xx_and_writes_nothing() {
+    let env = env().await;
+    let l = login(&env, "admin").await;
+    let cases = [
+        (
+            json!({"name": "a", "url": "http://10.0.0.1/"}),
+            StatusCode::BAD_REQUEST,
+            "scheme",
+        ),
+        (
+            json!({"name": "a", "url": "rtsp://admin:pw@10.0.0.1/"}),
+            StatusCode::BAD_REQUEST,
+            "username or password",
+        ),
+        (
+            json!({"name": "a", "url": "rtsp://cam.example/"}),
+            StatusCode::BAD_REQUEST,
+            "resolving names is disabled",
+        ),
+        (
+            json!({"name": "a", "url": "not a url"}),
+            StatusCode::BAD_REQUEST,
+            "not a valid URL",
+        ),
+        (
+            json!({"name": "a/b", "url": "rtsp://10.0.0.1/"}),
+            StatusCode::BAD_REQUEST,
+            "camera name",
+        ),
+        (
+            json!({"url": "rtsp://10.0.0.1/"}),
+            StatusCode::BAD_REQUEST,
+            "missing camera name",
+        ),
+        (
+            json!({"name": "a", "url": "rtsp://10.0.0.1/", "password": "x"}),
+            StatusCode::BAD_REQUEST,
+            "needs a username",
+        ),
+        // The fake source says the camera cannot be reached.
+        (
+            json!({"name": "a", "url": "rtsp://10.0.0.1/"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "fake camera failure",
+        ),
+    ];
+    for (body, status, needle) in cases {
+        let r = send(
+            &env,
+            json_req("POST", "/api/cameras", body.clone(), Some(&l)),
+        )
+        .await;
+        assert_eq!(r.status, status, "{body}: {:?}", r.json());
+        let msg = r.json()["error"].as_str().unwrap_or("").to_owned();
+        assert!(msg.contains(needle), "{body}: {msg}");
+    }
+    let unreachable = send(
+        &env,
+        json_req(
+            "POST",
+            "/api/cameras",
+            json!({"name": "a", "url": "rtsp://10.0.0.1/"}),
+            Some(&l),
+        ),
+    )
+    .await;
+    assert_eq!(unreachable.json()["kind"], "unreachable");
+    // Malformed JSON is a 4xx too.
+    let r = send(
+        &env,
+        Request::builder()
+            .method("POST")
+            .uri("/api/cameras")
+            .header(header::COOKIE, &l.cookie)
+            .header("x-csrf-token", &l.csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{nope"))
+            .expect("req"),
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert!(env.state.store.db().cameras().expect("cameras").is_empty());
+
+    // skip_probe adds it; a second one with the same name conflicts.
+    let body = json!({"name": "a", "url": "rtsp://10.0.0.1/", "username": "u", "password": "s3cret-pw", "skip_probe": true});
+    let r = send(
+        &env,
+        json_req("POST", "/api/cameras", body.clone(), Some(&l)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    assert_eq!(
+        send(&env, json_req("POST", "/api/cameras", body, Some(&l)))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    let list = send(&env, get("/api/cameras", Some(&l))).await;
+    assert!(
+        !String::from_utf8_lossy(&list.body).contains("s3cret-pw"),
+        "password returned"
+    );
+    assert_eq!(list.json()[0]["has_password"], true);
+}
+
+#[tokio::test]
+async fn malformed_time_ranges_and_ids_get_4xx() {
+    let env = env().await;
+    let l = login(&env, "guard").await;
+    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
+    env.state
+        .store
+        .add_camera("c", &url, None, None)
+        .expect("camera");
+    for q in [
+        "start=2026-11-29T00:00:00Z&end=2026-11-29T00:00:00Z",
+        "start=2026-11-29T00:00:00Z&end=2026-11-30T00:00:01Z",
+        "start=2026-11-29T01:00:00Z&end=2026-11-29T00:00:00Z",
+        "start=yesterday&end=2026-11-29T00:00:00Z",
+        "end=2026-11-29T00:00:00Z",
+        "",
+    ] {
+        for route in ["recordings", "view.mp4"] {
+            let r = send(&env, get(&format!("/api/cameras/1/{route}?{q}"), Some(&l))).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{route}?{q}");
+        }
+    }
+    assert_eq!(
+        send(
+            &env,
+            get(&format!("/api/cameras/99/recordings?{DAY}"), Some(&l))
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        send(
+            &env,
+            get(&format!("/api/cameras/x/recordings?{DAY}"), Some(&l))
+        )
+        .await
+        .status
+        .is_client_error()
+    );
+    assert_eq!(
+        send(
+            &env,
+            get(&format!("/api/cameras/1/view.mp4?{DAY}"), Some(&l))
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn responses_carry_the_security_headers() {
+    let env = env().await;
+    for uri in ["/", "/app.js", "/api/cameras", "/nope"] {
+        let r = send(&env, get(uri, None)).await;
+        let csp = r.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii");
+        for part in [
+            "default-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(part), "{uri}: {csp}");
+        }
+        assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+    let page = send(&env, get("/", None)).await;
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external reference in the page"
+    );
+}
+
+/// Writes `n` synthetic frames (10 fps) for camera `camera` starting at `t0`.
+fn record(store: &Arc<Store>, camera: CameraId, t0: Time90k, n: i64) {
+    let p = Arc::new(VideoParams {
+        codec: VideoCodec::H264,
+        rfc6381_codec: "avc1.64001f".into(),
+        width: 640,
+        height: 480,
+        sample_entry: Bytes::from(nvr_storage::mp4::test_support::fake_avc1(640, 480)),
+    });
+    let mut w = CameraWriter::new(
+        store.clone(),
+        camera,
+        WriterConfig {
+            segment_duration: Duration90k::from_secs(2),
+            fsync_interval: Duration90k::from_secs(5),
+        },
+    )
+    .expect("writer");
+    for i in 0..n {
+        let data: Vec<u8> = (0..(3000 + (i % 7) * 1000))
+            .map(|b| (b ^ i) as u8)
+            .collect();
+        w.write(
+            &p,
+            &VideoFrame {
+                media_time_90k: i * 9000,
+                received: t0 + Duration90k(i * 9000),
+                is_key: i % 10 == 0,
+                data: Bytes::from(data),
+            },
+        )
+        .expect("write");
+    }
+    w.end_run().expect("end");
+}
+
+#[tokio::test]
+async fn view_mp4_supports_ranges_and_etags() {
+    let env = env().await;
+    let l = login(&env, "guard").await;
+    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
+    let cam = env
+        .state
+        .store
+        .add_camera("c", &url, None, None)
+        .expect("camera");
+    let t0 = Time90k::parse_rfc3339("2026-11-29T10:00:00Z").expect("t0");
+    record(&env.state.store, cam, t0, 100);
+
+    let rec = send(
+        &env,
+        get(&format!("/api/cameras/{}/recordings?{DAY}", cam), Some(&l)),
+    )
+    .await;
+    let runs = rec.json()["runs"].clone();
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+    assert_eq!(runs[0]["frames"], 100);
+    assert_eq!(runs[0]["start"], "2026-11-29T10:00:00.000Z");
+    assert_eq!(runs[0]["end"], "2026-11-29T10:00:10.000Z");
+
+    let uri = format!("/api/cameras/{cam}/view.mp4?{DAY}");
+    let full = send(&env, get(&uri, Some(&l))).await;
+    assert_eq!(full.status, StatusCode::OK);
+    assert_eq!(full.headers[header::CONTENT_TYPE], "video/mp4");
+    let etag = full.headers[header::ETAG]
+        .to_str()
+        .expect("etag")
+        .to_owned();
+    let len = full.body.len();
+    assert!(len > 300_000, "{len}");
+    let (a, b) = (len / 3, len / 3 + 100_000);
+    let mut req = get(&uri, Some(&l));
+    req.headers_mut().insert(
+        header::RANGE,
+        format!("bytes={a}-{}", b - 1).parse().expect("hv"),
+    );
+    let part = send(&env, req).await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers[header::CONTENT_RANGE],
+        format!("bytes {a}-{}/{len}", b - 1).as_str()
+    );
+    assert_eq!(&part.body[..], &full.body[a..b]);
+    let mut req = get(&uri, Some(&l));
+    req.headers_mut()
+        .insert(header::RANGE, format!("bytes={len}-").parse().expect("hv"));
+    assert_eq!(
+        send(&env, req).await.status,
+        StatusCode::RANGE_NOT_SATISFIABLE
+    );
+    let mut req = get(&uri, Some(&l));
+    req.headers_mut()
+        .insert(header::IF_NONE_MATCH, etag.parse().expect("hv"));
+    assert_eq!(send(&env, req).await.status, StatusCode::NOT_MODIFIED);
+}

@@ -1,0 +1,185 @@
+//! The command line: every subcommand and flag, with the help text users see.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use nvr_core::Role;
+use nvr_core::config::LogFormat;
+
+/// On-premises network video recorder that talks only to its own cameras.
+#[derive(Debug, Parser)]
+#[command(name = "nvr", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormatArg::Text)]
+    pub log_format_arg: LogFormatArg,
+    #[arg(skip = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+/// Where the data directory is.
+#[derive(Debug, Args)]
+pub struct DataDirArg {
+    /// Data directory (segments, keys, index). Also from NVR_DATA_DIR or the config file.
+    #[arg(long, env = "NVR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (TOML); see config/nvr.example.toml.
+    #[arg(long, env = "NVR_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new data directory: master key, index, directories (all private to the user).
+    Init(InitArgs),
+    /// Manage users of the web UI and API.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage cameras.
+    #[command(subcommand)]
+    Camera(CameraCommand),
+    /// Record every enabled camera and serve the web UI and API.
+    Serve(ServeArgs),
+    /// Authenticate every stored chunk and compare files with the index; exit 1 on any problem.
+    Check(CheckArgs),
+    /// Run a test camera: a real RTSP server (GStreamer) on 127.0.0.1.
+    Testcam(TestcamArgs),
+    /// Start 4 test cameras and a recorder on 127.0.0.1 with a data directory ./demo-data,
+    /// and print the URL and login.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input (one line).
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
+    /// Login name.
+    #[arg(long)]
+    pub username: String,
+    /// guard (live and playback), evidence (+ export and holds) or admin (+ cameras, users).
+    #[arg(long, value_parser = parse_role)]
+    pub role: Role,
+    /// Read the password from standard input (required: passwords never go on a command line).
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+        .map_err(|e: nvr_core::role::RoleParseError| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CameraCommand {
+    /// Add a camera by RTSP URL. The camera is tested first unless --skip-probe is given; a
+    /// running server starts recording it within seconds.
+    Add(CameraAddArgs),
+    /// List cameras (never their passwords).
+    List(CameraListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CameraAddArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
+    /// Short unique name.
+    #[arg(long)]
+    pub name: String,
+    /// rtsp://host[:port]/path, without credentials.
+    #[arg(long)]
+    pub url: String,
+    /// RTSP username.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Read the RTSP password from standard input (one line).
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Add the camera without testing it (it will be retried until it answers).
+    #[arg(long)]
+    pub skip_probe: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CameraListArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
+    /// Address for the web UI and API (default 127.0.0.1:8080; a LAN address must be chosen).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Close segments at the first key frame after this many seconds (default 60).
+    #[arg(long)]
+    pub segment_duration_secs: Option<u32>,
+    /// Per-camera byte quota for retention (default: none).
+    #[arg(long)]
+    pub retain_max_bytes: Option<u64>,
+    /// How often retention runs, in seconds (default 60).
+    #[arg(long)]
+    pub retention_interval_secs: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct TestcamArgs {
+    #[command(flatten)]
+    pub config: nvr_testcam::TestCamConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Data directory of the demo.
+    #[arg(long, default_value = "demo-data")]
+    pub data_dir: PathBuf,
+    /// Address for the web UI.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Address of the built-in test cameras.
+    #[arg(long, default_value = "127.0.0.1:8554")]
+    pub camera_listen: SocketAddr,
+    /// Number of test cameras.
+    #[arg(long, default_value_t = 4)]
+    pub cameras: u32,
+}
+
+impl Cli {
+    /// Resolves derived fields after parsing.
+    pub fn parse() -> Self {
+        let mut cli = <Self as Parser>::parse();
+        cli.log_format = match cli.log_format_arg {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        };
+        cli
+    }
+}

@@ -1,0 +1,17 @@
+//! Log setup: `tracing` to stderr as text or JSON, filtered by `RUST_LOG` (default `info`).
+//! Nothing logs secrets: passwords are redacted in every `Debug` of the types that carry them.
+
+use nvr_core::config::LogFormat;
+use tracing_subscriber::EnvFilter;
+
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,retina=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

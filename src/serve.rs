@@ -1,0 +1,149 @@
+//! `nvr serve`: recover the data directory, start recording every enabled camera, and serve
+//! the web UI and API until SIGINT/SIGTERM, then seal every open segment before exiting.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use nvr_core::config::Config;
+use nvr_core::{Clock, Duration90k, SystemClock};
+use nvr_ingest::retina_source::RetinaSource;
+use nvr_ingest::supervisor::SupervisorConfig;
+use nvr_ingest::{Recorder, RecorderConfig};
+use nvr_storage::retention::RetentionPolicy;
+use nvr_storage::store::Store;
+use nvr_storage::writer::WriterConfig;
+use tracing::{info, warn};
+
+use crate::cli::ServeArgs;
+use crate::config;
+
+/// How often the camera list is re-read, so `nvr camera add` reaches a running server.
+const RECONCILE_INTERVAL: Duration = Duration::from_secs(5);
+
+pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (mut cfg, dir) = config::resolve(&a.dir)?;
+    if let Some(l) = a.listen {
+        cfg.http.listen = l;
+    }
+    if let Some(s) = a.segment_duration_secs {
+        cfg.recording.segment_duration_secs = s;
+    }
+    if let Some(b) = a.retain_max_bytes {
+        cfg.retention.max_bytes_per_camera = b;
+    }
+    if let Some(i) = a.retention_interval_secs {
+        cfg.retention.interval_secs = i;
+    }
+    cfg.validate()?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(run(cfg, dir, None))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the recorder until a signal (or `stop` fires). `ready` receives the bound address.
+pub async fn run(
+    cfg: Config,
+    dir: std::path::PathBuf,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let store = Store::open(&dir, clock.clone())
+        .with_context(|| format!("opening data directory {}", dir.display()))?;
+    let s2 = store.clone();
+    let report = tokio::task::spawn_blocking(move || nvr_storage::recovery::recover(&s2))
+        .await?
+        .context("recovering open segments")?;
+    info!(
+        recovered = report.recovered.len(),
+        removed_empty = report.removed_empty.len(),
+        garbage = report.garbage_unlinked,
+        "data directory ready"
+    );
+    let recorder = Recorder::start(
+        store.clone(),
+        Arc::new(RetinaSource::new(clock.clone())),
+        recorder_config(&cfg),
+    );
+    recorder.reconcile()?;
+
+    let state = nvr_web::AppState {
+        store: store.clone(),
+        recorder: recorder.clone(),
+        clock: clock.clone(),
+        login_throttle: Default::default(),
+        secure_cookies: false,
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.http.listen))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        warn!(%addr, "serving plain HTTP beyond loopback: passwords and video cross the network unencrypted");
+    }
+    info!(%addr, "serving the web UI and API");
+    println!("nvr serving on http://{addr}/");
+    if let Some(r) = ready {
+        let _ = r.send(addr);
+    }
+
+    let reconciler = {
+        let recorder = recorder.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RECONCILE_INTERVAL).await;
+                if let Err(e) = recorder.reconcile() {
+                    warn!(error = %e, "re-reading the camera list failed");
+                }
+            }
+        })
+    };
+    let app = nvr_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    reconciler.abort();
+    info!("shutting down: sealing open segments");
+    recorder.shutdown().await;
+    info!("stopped");
+    Ok(())
+}
+
+pub fn recorder_config(cfg: &Config) -> RecorderConfig {
+    let r = &cfg.retention;
+    RecorderConfig {
+        writer: WriterConfig {
+            segment_duration: Duration90k::from_secs(i64::from(
+                cfg.recording.segment_duration_secs,
+            )),
+            fsync_interval: Duration90k::from_secs(i64::from(cfg.recording.fsync_interval_secs)),
+        },
+        supervisor: SupervisorConfig::default(),
+        default_retention: RetentionPolicy {
+            max_bytes: (r.max_bytes_per_camera > 0).then_some(r.max_bytes_per_camera),
+            max_age: (r.max_age_days > 0)
+                .then(|| Duration90k::from_secs(i64::from(r.max_age_days) * 86_400)),
+        },
+        retention_interval: Duration::from_secs(u64::from(r.interval_secs)),
+        allow_host_names: cfg.cameras.allow_host_names,
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    info!("signal received");
+}
