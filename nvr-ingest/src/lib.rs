@@ -6,6 +6,7 @@
 //! other module sees cameras through the [`source::CameraSource`] trait, which tests fake.
 
 pub mod error;
+pub mod live;
 pub mod probe;
 pub mod recorder;
 pub mod retina_source;

@@ -15,6 +15,7 @@ use nvr_storage::writer::{CameraWriter, WriteOutcome, WriterConfig};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info};
 
+use crate::live::LiveHub;
 use crate::source::{CameraSource, ConnectTarget};
 use crate::status::{CameraStatus, StatusBoard, StatusCell};
 use crate::supervisor::{Supervised, SupervisorConfig, WriterMsg, supervise};
@@ -47,6 +48,7 @@ pub struct Recorder {
     config: RecorderConfig,
     statuses: StatusBoard,
     cameras: Mutex<HashMap<CameraId, CameraHandle>>,
+    live: Mutex<HashMap<CameraId, Arc<LiveHub>>>,
     stop: watch::Sender<bool>,
 }
 
@@ -71,6 +73,7 @@ impl Recorder {
             config,
             statuses: StatusBoard::default(),
             cameras: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
             stop,
         });
         let weak = Arc::downgrade(&r);
@@ -98,6 +101,11 @@ impl Recorder {
 
     pub fn source(&self) -> &Arc<dyn CameraSource> {
         &self.source
+    }
+
+    /// The retention limits of cameras without their own.
+    pub fn default_retention(&self) -> RetentionPolicy {
+        self.config.default_retention
     }
 
     pub fn allow_host_names(&self) -> bool {
@@ -209,12 +217,38 @@ impl Recorder {
             source: self.source.clone(),
             writer: tx,
             status,
+            live: self.live(row.id),
             clock: self.clock().clone(),
             config: self.config.supervisor,
             stop: stop_rx,
         }));
         info!(camera = %row.id, name = %row.name, "camera started");
         Ok(CameraHandle { stop, task, writer })
+    }
+
+    /// The live fan-out of a camera (created on first use).
+    pub fn live(&self, camera: CameraId) -> Arc<LiveHub> {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(camera)
+            .or_default()
+            .clone()
+    }
+
+    /// Stops one camera and waits until its open segment is sealed.
+    pub async fn stop_camera(&self, camera: CameraId) {
+        let h = self
+            .cameras
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&camera);
+        if let Some(h) = h {
+            let _ = h.stop.send(true);
+            let _ = h.task.await;
+            let _ = tokio::task::spawn_blocking(move || h.writer.join()).await;
+            info!(camera = %camera, "camera stopped");
+        }
     }
 
     pub fn status(&self, camera: CameraId) -> Option<CameraStatus> {

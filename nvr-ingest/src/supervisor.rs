@@ -59,6 +59,8 @@ pub struct Supervised {
     pub source: Arc<dyn CameraSource>,
     pub writer: mpsc::Sender<WriterMsg>,
     pub status: Arc<StatusCell>,
+    /// Live viewers of this camera.
+    pub live: Arc<crate::live::LiveHub>,
     pub clock: Arc<dyn Clock>,
     pub config: SupervisorConfig,
     pub stop: watch::Receiver<bool>,
@@ -111,6 +113,7 @@ pub async fn supervise(mut s: Supervised) {
                     let (error, got_frames, stopped) = run_session(&mut s, session.frames).await;
                     // Close the run whatever happened; the writer outlives us if stopping.
                     let _ = s.writer.send(WriterMsg::EndRun).await;
+                    s.live.reset();
                     if stopped {
                         break;
                     }
@@ -176,6 +179,7 @@ async fn run_session(
                 got_frames = true;
                 s.status
                     .on_frame(f.frame.data.len(), s.clock.monotonic(), &f.params);
+                s.live.publish(&f);
                 if s.writer.send(WriterMsg::Frame(f)).await.is_err() {
                     return (
                         IngestError::new(CameraErrorKind::Storage, "the writer stopped"),
@@ -297,6 +301,7 @@ mod tests {
             source: source.clone(),
             writer: tx,
             status: status.clone(),
+            live: Arc::new(crate::live::LiveHub::default()),
             clock: Arc::new(clock),
             config: SupervisorConfig::default(),
             stop: stop_rx,

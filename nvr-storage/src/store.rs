@@ -199,6 +199,73 @@ impl Store {
         })
     }
 
+    /// Changes a camera. `password`: `None` keeps it, `Some("")` clears it, else replaces it.
+    pub fn update_camera(
+        &self,
+        id: CameraId,
+        name: &str,
+        url: &CameraUrl,
+        username: Option<&str>,
+        password: Option<&str>,
+        enabled: bool,
+    ) -> Result<()> {
+        validate_camera_name(name).map_err(StorageError::InvalidArgument)?;
+        let sealed = match password {
+            None => self.db.camera_password_sealed(id)?,
+            Some("") => None,
+            Some(p) => Some(keys::seal_secret(
+                self.keyring.master(),
+                CAMERA_PASSWORD_PURPOSE,
+                p.as_bytes(),
+            )?),
+        };
+        if sealed.is_some() && username.is_none() {
+            return Err(StorageError::InvalidArgument(
+                "a camera password needs a username".into(),
+            ));
+        }
+        self.db.update_camera(
+            id,
+            &crate::db::CameraUpdate {
+                name,
+                url: url.as_str(),
+                username,
+                password_sealed: sealed.as_deref(),
+                enabled,
+            },
+        )
+    }
+
+    /// Deletes a camera, every segment of it and its epoch keys. The caller must have stopped
+    /// its recording first (no segment may be open).
+    pub fn delete_camera(&self, id: CameraId) -> Result<()> {
+        if self.open_segment(id).is_some() {
+            return Err(StorageError::InvalidArgument(format!(
+                "camera {id} is still recording; stop it first"
+            )));
+        }
+        let ids: Vec<SegmentId> = self
+            .db
+            .all_segments()?
+            .into_iter()
+            .filter(|s| s.camera_id == id)
+            .map(|s| s.id)
+            .collect();
+        if !ids.is_empty() {
+            self.db.delete_segments(id, &ids)?;
+            crate::recovery::collect_garbage(self)?;
+        }
+        for epoch in self.db.delete_camera(id)? {
+            self.keyring.shred(epoch)?;
+        }
+        let dir = self.camera_dir(id);
+        if dir.exists() {
+            fs::remove_dir(&dir).map_err(StorageError::io(&dir))?;
+            keys::sync_dir(&self.segments_root())?;
+        }
+        Ok(())
+    }
+
     /// The camera's RTSP password in clear, for connecting. Never log or return it.
     pub fn camera_password(&self, camera: CameraId) -> Result<Option<String>> {
         let Some(sealed) = self.db.camera_password_sealed(camera)? else {

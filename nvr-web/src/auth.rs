@@ -213,6 +213,12 @@ pub struct LoginRequest {
     password: String,
 }
 
+impl LoginRequest {
+    pub fn into_parts(self) -> (String, String) {
+        (self.username, self.password)
+    }
+}
+
 impl std::fmt::Debug for LoginRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginRequest")
@@ -268,26 +274,36 @@ pub async fn login(
             return Err(ApiError::unauthenticated("invalid username or password"));
         }
     };
+    tracing::info!(username = %user.username, client = %ip, "login");
+    start_session(&state, user.id, &user.username, user.role)
+}
+
+/// Creates a session for a user: the cookie on the response, the CSRF token in the body.
+pub fn start_session(
+    state: &AppState,
+    id: UserId,
+    username: &str,
+    role: Role,
+) -> ApiResult<Response> {
     let token = random_token()?;
     let csrf_token = random_token()?;
     let now = state.clock.realtime();
     let expires = now + Duration90k::from_secs(SESSION_LIFETIME_SECS);
     state.store.db().insert_session(
         &sha256(token.as_bytes()),
-        user.id,
+        id,
         &csrf_token,
         now.0,
         expires.0,
     )?;
     let _ = state.store.db().delete_expired_sessions(now.0);
-    tracing::info!(username = %user.username, client = %ip, "login");
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_LIFETIME_SECS}{}",
         if state.secure_cookies { "; Secure" } else { "" }
     );
     let mut resp = Json(LoginResponse {
-        username: user.username,
-        role: user.role,
+        username: username.to_owned(),
+        role,
         csrf_token,
     })
     .into_response();

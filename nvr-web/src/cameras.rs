@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use nvr_core::{CameraId, CameraUrl, HostKind};
+use nvr_core::{CameraId, CameraUrl, HostKind, Time90k, VideoCodec};
 use nvr_ingest::probe::{ProbeResult, probe};
 use nvr_ingest::source::ConnectTarget;
 use serde::{Deserialize, Serialize};
@@ -29,9 +29,39 @@ pub struct CameraJson {
     pub enabled: bool,
     pub status: String,
     pub status_detail: Option<nvr_ingest::CameraStatus>,
+    /// `h264` or `h265` once the camera has sent video.
+    pub codec: Option<VideoCodec>,
+    pub storage: StorageJson,
+    pub retention: RetentionJson,
+}
+
+/// What a camera occupies on disk.
+#[derive(Debug, Serialize)]
+pub struct StorageJson {
+    pub bytes: u64,
+    /// The oldest recording still kept: the retention horizon.
+    pub oldest: Option<String>,
+    pub newest: Option<String>,
+}
+
+/// A camera's effective retention limits.
+#[derive(Debug, Serialize)]
+pub struct RetentionJson {
+    pub max_bytes: Option<u64>,
+    pub max_age_days: Option<u64>,
 }
 
 fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> CameraJson {
+    let (bytes, oldest, _) = state.store.db().camera_usage(c.id).unwrap_or((0, None, 0));
+    let newest = state.store.db().last_segment_end(c.id).unwrap_or(None);
+    let defaults = state.recorder.default_retention();
+    let retention = RetentionJson {
+        max_bytes: c.retain_max_bytes.or(defaults.max_bytes),
+        max_age_days: c
+            .retain_max_age_secs
+            .map(|s| s / 86_400)
+            .or(defaults.max_age.map(|a| (a.0 / 90_000 / 86_400) as u64)),
+    };
     let detail = state.recorder.status(c.id);
     let status = match (&detail, c.enabled) {
         (_, false) => "disabled".to_owned(),
@@ -41,6 +71,10 @@ fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> CameraJson {
             .unwrap_or_else(|| "unknown".into()),
         (None, true) => "starting".to_owned(),
     };
+    let codec = detail
+        .as_ref()
+        .and_then(|d| d.codec.as_deref())
+        .and_then(VideoCodec::from_rfc6381);
     CameraJson {
         id: c.id,
         name: c.name,
@@ -50,6 +84,13 @@ fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> CameraJson {
         enabled: c.enabled,
         status,
         status_detail: detail,
+        codec,
+        storage: StorageJson {
+            bytes,
+            oldest: oldest.map(|t| Time90k(t).to_rfc3339()),
+            newest: newest.map(|t| Time90k(t).to_rfc3339()),
+        },
+        retention,
     }
 }
 
@@ -184,4 +225,144 @@ pub async fn add(
         .camera(id)?
         .ok_or_else(|| ApiError::internal("camera vanished after insert"))?;
     Ok((StatusCode::CREATED, Json(camera_json(&state, row))))
+}
+
+/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Body of `PATCH /api/cameras/{id}`: absent fields are unchanged.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraChange {
+    name: Option<String>,
+    url: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    username: Option<Option<String>>,
+    /// `""` clears the password.
+    password: Option<String>,
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    retain_max_bytes: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    retain_max_age_days: Option<Option<u64>>,
+}
+
+impl std::fmt::Debug for CameraChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CameraChange")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `PATCH /api/cameras/{id}` (admin): changes what is given; a camera whose connection
+/// settings changed is restarted.
+pub async fn change(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+    Json(req): Json<CameraChange>,
+) -> ApiResult<Json<CameraJson>> {
+    user.require_admin()?;
+    let id = CameraId(id);
+    let db = state.store.db();
+    let row = db
+        .camera(id)?
+        .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
+    let name = req
+        .name
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&row.name)
+        .to_owned();
+    let url = checked_url(
+        req.url.as_deref().unwrap_or(&row.url),
+        state.recorder.allow_host_names(),
+    )?;
+    let username = match &req.username {
+        None => row.username.clone(),
+        Some(u) => u.clone().filter(|u| !u.is_empty()),
+    };
+    let enabled = req.enabled.unwrap_or(row.enabled);
+    let connection_changed = req.name.is_some()
+        || req.url.is_some()
+        || req.username.is_some()
+        || req.password.is_some()
+        || req.enabled.is_some();
+    if connection_changed {
+        state.store.update_camera(
+            id,
+            &name,
+            &url,
+            username.as_deref(),
+            req.password.as_deref(),
+            enabled,
+        )?;
+    }
+    if req.retain_max_bytes.is_some() || req.retain_max_age_days.is_some() {
+        let max_bytes = req.retain_max_bytes.unwrap_or(row.retain_max_bytes);
+        let max_age = match req.retain_max_age_days {
+            None => row.retain_max_age_secs,
+            Some(d) => d.map(|d| d.saturating_mul(86_400)),
+        };
+        db.set_camera_retention(id, max_bytes, max_age)?;
+    }
+    if connection_changed {
+        state.recorder.stop_camera(id).await;
+        state.recorder.reconcile()?;
+    }
+    tracing::info!(camera = %id, by = %user.username, "camera changed");
+    let row = db
+        .camera(id)?
+        .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
+    Ok(Json(camera_json(&state, row)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    delete_recordings: bool,
+}
+
+/// `DELETE /api/cameras/{id}` (admin): stops recording and deletes the camera; its recordings
+/// go too, which the caller must confirm with `?delete_recordings=true`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult<StatusCode> {
+    user.require_admin()?;
+    let id = CameraId(id);
+    let db = state.store.db();
+    let row = db
+        .camera(id)?
+        .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
+    if db.camera_segment_count(id)? > 0 && !q.delete_recordings {
+        return Err(ApiError::new(
+            nvr_core::ErrorKind::AlreadyExists,
+            format!(
+                "camera {:?} has recordings; confirm with ?delete_recordings=true to delete them too",
+                row.name
+            ),
+        ));
+    }
+    // Disable first so no reconcile restarts it, then stop and wait for its segment to seal.
+    let url = checked_url(&row.url, true)?;
+    state
+        .store
+        .update_camera(id, &row.name, &url, row.username.as_deref(), None, false)?;
+    state.recorder.stop_camera(id).await;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.delete_camera(id)).await??;
+    tracing::info!(camera = %id, name = %row.name, by = %user.username, "camera deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

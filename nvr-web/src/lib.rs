@@ -1,7 +1,7 @@
 //! The HTTP API and the embedded web UI. [`router`] builds the whole application from an
 //! [`AppState`], so tests drive it with `oneshot` and no socket.
 //!
-//! Invariant: every `/api` route except `POST /api/login` passes through
+//! Invariant: every `/api` route except login and first-run setup passes through
 //! [`auth::require_session`] (401 without a session, 403 on a non-GET without the CSRF token);
 //! role checks happen in the handlers, server-side. Static UI assets carry no data and are
 //! public so the login page can load. Every response carries a strict Content-Security-Policy.
@@ -10,8 +10,10 @@ pub mod assets;
 pub mod auth;
 pub mod cameras;
 pub mod error;
+pub mod live;
 pub mod recordings;
 pub mod time_range;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -56,17 +58,30 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
+        .route("/api/me/password", post(users::change_own_password))
+        .route("/api/users", get(users::list).post(users::add))
+        .route(
+            "/api/users/{id}",
+            axum::routing::patch(users::change).delete(users::delete),
+        )
         .route("/api/cameras", get(cameras::list).post(cameras::add))
         .route("/api/cameras/test", post(cameras::test))
-        .route("/api/cameras/{id}", get(cameras::get))
+        .route(
+            "/api/cameras/{id}",
+            get(cameras::get)
+                .patch(cameras::change)
+                .delete(cameras::delete),
+        )
         .route("/api/cameras/{id}/recordings", get(recordings::list))
         .route("/api/cameras/{id}/view.mp4", get(recordings::view_mp4))
+        .route("/api/cameras/{id}/live", get(live::live))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,
         ));
     let public = Router::new()
         .route("/api/login", post(auth::login))
+        .route("/api/setup", get(users::setup_state).post(users::setup))
         .merge(assets::routes());
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))

@@ -43,15 +43,24 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_with(true).await
+}
+
+async fn env_with(users: bool) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     Store::init(dir.path(), clock.as_ref()).expect("init");
     let store = Store::open(dir.path(), clock.clone()).expect("open");
-    for (user, role) in [
-        ("admin", Role::Admin),
-        ("guard", Role::Guard),
-        ("ev", Role::Evidence),
-    ] {
+    let users: &[(&str, Role)] = if users {
+        &[
+            ("admin", Role::Admin),
+            ("guard", Role::Guard),
+            ("ev", Role::Evidence),
+        ]
+    } else {
+        &[]
+    };
+    for &(user, role) in users {
         let hash = crate::auth::hash_password("password123").expect("hash");
         store.db().insert_user(user, role, &hash, 0).expect("user");
     }
@@ -181,6 +190,14 @@ async fn every_api_route_but_login_needs_a_session() {
         ("POST", "/api/cameras".to_owned()),
         ("POST", "/api/cameras/test".to_owned()),
         ("GET", "/api/cameras/1".to_owned()),
+        ("PATCH", "/api/cameras/1".to_owned()),
+        ("DELETE", "/api/cameras/1".to_owned()),
+        ("GET", "/api/cameras/1/live".to_owned()),
+        ("GET", "/api/users".to_owned()),
+        ("POST", "/api/users".to_owned()),
+        ("PATCH", "/api/users/1".to_owned()),
+        ("DELETE", "/api/users/1".to_owned()),
+        ("POST", "/api/me/password".to_owned()),
         ("GET", format!("/api/cameras/1/recordings?{DAY}")),
         ("GET", format!("/api/cameras/1/view.mp4?{DAY}")),
     ];
@@ -607,4 +624,282 @@ async fn view_mp4_supports_ranges_and_etags() {
     req.headers_mut()
         .insert(header::IF_NONE_MATCH, etag.parse().expect("hv"));
     assert_eq!(send(&env, req).await.status, StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
+async fn a_websocket_from_a_foreign_origin_is_refused() {
+    let env = env().await;
+    let l = login(&env, "guard").await;
+    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
+    env.state
+        .store
+        .add_camera("c", &url, None, None)
+        .expect("camera");
+    let mut req = get("/api/cameras/1/live?codecs=h264", Some(&l));
+    let h = req.headers_mut();
+    h.insert(header::HOST, "127.0.0.1:8080".parse().expect("hv"));
+    h.insert(header::ORIGIN, "http://evil.example".parse().expect("hv"));
+    h.insert(header::CONNECTION, "upgrade".parse().expect("hv"));
+    h.insert(header::UPGRADE, "websocket".parse().expect("hv"));
+    h.insert(header::SEC_WEBSOCKET_VERSION, "13".parse().expect("hv"));
+    h.insert(
+        header::SEC_WEBSOCKET_KEY,
+        "dGhlIHNhbXBsZSBub25jZQ==".parse().expect("hv"),
+    );
+    let r = send(&env, req).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(String::from_utf8_lossy(&r.body).contains("cross-origin"));
+    // Without a session there is no WebSocket at all.
+    assert_eq!(
+        send(&env, get("/api/cameras/1/live", None)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn first_run_setup_creates_one_admin_only() {
+    let env = env_with(false).await;
+    assert_eq!(
+        send(&env, get("/api/setup", None)).await.json()["needed"],
+        true
+    );
+    let body = json!({"username": "boss", "password": "long enough pw"});
+    let r = send(&env, json_req("POST", "/api/setup", body.clone(), None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(r.json()["role"], "admin");
+    assert!(r.headers.contains_key(header::SET_COOKIE));
+    assert_eq!(
+        send(&env, get("/api/setup", None)).await.json()["needed"],
+        false
+    );
+    let again = json!({"username": "intruder", "password": "long enough pw"});
+    assert_eq!(
+        send(&env, json_req("POST", "/api/setup", again, None))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(env.state.store.db().user_count().expect("count"), 1);
+}
+
+#[tokio::test]
+async fn admins_manage_users_and_guards_cannot() {
+    let env = env().await;
+    let admin = login(&env, "admin").await;
+    let guard = login(&env, "guard").await;
+    assert_eq!(
+        send(&env, get("/api/users", Some(&guard))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let new = json!({"username": "night", "password": "password123", "role": "guard"});
+    assert_eq!(
+        send(
+            &env,
+            json_req("POST", "/api/users", new.clone(), Some(&guard))
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let r = send(
+        &env,
+        json_req("POST", "/api/users", new.clone(), Some(&admin)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let id = r.json()["id"].as_i64().expect("id");
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("argon2"),
+        "hash leaked"
+    );
+    assert_eq!(
+        send(&env, json_req("POST", "/api/users", new, Some(&admin)))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    let short = json!({"username": "x", "password": "short", "role": "guard"});
+    assert_eq!(
+        send(&env, json_req("POST", "/api/users", short, Some(&admin)))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Promote, then disable: the disabled user's sessions end.
+    let night = login(&env, "night").await;
+    let r = send(
+        &env,
+        json_req(
+            "PATCH",
+            &format!("/api/users/{id}"),
+            json!({"role": "evidence"}),
+            Some(&admin),
+        ),
+    )
+    .await;
+    assert_eq!(r.json()["role"], "evidence");
+    assert_eq!(
+        send(&env, get("/api/me", Some(&night))).await.json()["role"],
+        "evidence"
+    );
+    send(
+        &env,
+        json_req(
+            "PATCH",
+            &format!("/api/users/{id}"),
+            json!({"disabled": true}),
+            Some(&admin),
+        ),
+    )
+    .await;
+    assert_eq!(
+        send(&env, get("/api/me", Some(&night))).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The last admin can neither be demoted nor delete itself.
+    let admin_id = env
+        .state
+        .store
+        .db()
+        .user_by_name("admin")
+        .expect("db")
+        .expect("admin")
+        .id
+        .0;
+    let r = send(
+        &env,
+        json_req(
+            "PATCH",
+            &format!("/api/users/{admin_id}"),
+            json!({"role": "guard"}),
+            Some(&admin),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.json());
+    let r = send(
+        &env,
+        Request::builder()
+            .method("DELETE")
+            .uri(format!("/api/users/{admin_id}"))
+            .header(header::COOKIE, &admin.cookie)
+            .header("x-csrf-token", &admin.csrf)
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(
+        &env,
+        Request::builder()
+            .method("DELETE")
+            .uri(format!("/api/users/{id}"))
+            .header(header::COOKIE, &admin.cookie)
+            .header("x-csrf-token", &admin.csrf)
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn own_password_change_needs_the_current_one() {
+    let env = env().await;
+    let g = login(&env, "guard").await;
+    let wrong = json!({"current": "nope", "new": "new password 1"});
+    assert_eq!(
+        send(&env, json_req("POST", "/api/me/password", wrong, Some(&g)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let right = json!({"current": "password123", "new": "new password 1"});
+    assert_eq!(
+        send(&env, json_req("POST", "/api/me/password", right, Some(&g)))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let old = json_req(
+        "POST",
+        "/api/login",
+        json!({"username": "guard", "password": "password123"}),
+        None,
+    );
+    assert_eq!(send(&env, old).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn cameras_can_be_edited_and_removed_with_confirmation() {
+    let env = env().await;
+    let l = login(&env, "admin").await;
+    let g = login(&env, "guard").await;
+    let add = json!({"name": "door", "url": "rtsp://10.0.0.1/", "username": "u", "password": "pw-one", "skip_probe": true});
+    assert_eq!(
+        send(&env, json_req("POST", "/api/cameras", add, Some(&l)))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let cam = CameraId(1);
+    let t0 = Time90k::parse_rfc3339("2026-11-29T10:00:00Z").expect("t0");
+    record(&env.state.store, cam, t0, 30);
+
+    let patch = json!({"name": "front door", "retain_max_age_days": 7, "password": "pw-two"});
+    assert_eq!(
+        send(
+            &env,
+            json_req("PATCH", "/api/cameras/1", patch.clone(), Some(&g))
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let r = send(&env, json_req("PATCH", "/api/cameras/1", patch, Some(&l))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(r.json()["name"], "front door");
+    assert_eq!(r.json()["retention"]["max_age_days"], 7);
+    assert_eq!(r.json()["username"], "u");
+    assert_eq!(r.json()["storage"]["oldest"], "2026-11-29T10:00:00.000Z");
+    assert!(r.json()["storage"]["bytes"].as_u64() > Some(0));
+    assert_eq!(
+        env.state.store.camera_password(cam).expect("pw"),
+        Some("pw-two".into())
+    );
+    let bad = json!({"url": "http://10.0.0.1/"});
+    assert_eq!(
+        send(&env, json_req("PATCH", "/api/cameras/1", bad, Some(&l)))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let del = |q: &str| {
+        Request::builder()
+            .method("DELETE")
+            .uri(format!("/api/cameras/1{q}"))
+            .header(header::COOKIE, &l.cookie)
+            .header("x-csrf-token", &l.csrf)
+            .body(Body::empty())
+            .expect("req")
+    };
+    assert_eq!(
+        send(&env, del("")).await.status,
+        StatusCode::CONFLICT,
+        "recordings need confirming"
+    );
+    assert!(env.state.store.camera_dir(cam).exists());
+    assert_eq!(
+        send(&env, del("?delete_recordings=true")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(env.state.store.db().cameras().expect("cameras").is_empty());
+    assert!(!env.state.store.camera_dir(cam).exists());
+    assert_eq!(
+        send(&env, get("/api/cameras/1", Some(&l))).await.status,
+        StatusCode::NOT_FOUND
+    );
 }

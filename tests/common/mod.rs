@@ -367,6 +367,11 @@ impl Client {
         )
     }
 
+    /// The `Cookie` header value of this session.
+    pub fn cookie_header(&self) -> &str {
+        &self.cookie
+    }
+
     pub fn cameras(&self) -> Value {
         let r = self.get("/api/cameras", &[]);
         assert_eq!(r.status, 200);

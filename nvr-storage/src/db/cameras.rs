@@ -14,6 +14,13 @@ const SELECT_CAMERAS: &str = "
            retain_max_age_secs, created_90k
     FROM cameras";
 const SELECT_PASSWORD: &str = "SELECT password_sealed FROM cameras WHERE id = :id";
+const UPDATE_CAMERA: &str = "
+    UPDATE cameras SET name = :name, url = :url, username = :username,
+        password_sealed = :password_sealed, enabled = :enabled
+    WHERE id = :id";
+const DELETE_CAMERA_EPOCHS: &str = "DELETE FROM epochs WHERE camera_id = :id";
+const DELETE_CAMERA: &str = "DELETE FROM cameras WHERE id = :id";
+const COUNT_CAMERA_SEGMENTS: &str = "SELECT COUNT(*) FROM segments WHERE camera_id = :id";
 const UPDATE_RETENTION: &str = "
     UPDATE cameras SET retain_max_bytes = :max_bytes, retain_max_age_secs = :max_age_secs
     WHERE id = :id";
@@ -54,6 +61,27 @@ fn camera_from_row(r: &Row<'_>) -> rusqlite::Result<CameraRow> {
         retain_max_age_secs: r.get::<_, Option<i64>>(7)?.map(|v| v.max(0) as u64),
         created_90k: r.get(8)?,
     })
+}
+
+/// The editable fields of a camera, all given (the caller merges a partial update).
+#[derive(Debug)]
+pub struct CameraUpdate<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    pub username: Option<&'a str>,
+    pub password_sealed: Option<&'a [u8]>,
+    pub enabled: bool,
+}
+
+fn constraint_to_exists(e: rusqlite::Error, what: String) -> StorageError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StorageError::AlreadyExists(what)
+        }
+        e => e.into(),
+    }
 }
 
 impl Database {
@@ -114,6 +142,55 @@ impl Database {
             .query_row(named_params! {":id": id.0}, |r| r.get(0))
             .optional()?
             .flatten())
+    }
+
+    /// Replaces a camera's editable fields; a duplicate name is `AlreadyExists`.
+    pub fn update_camera(&self, id: CameraId, c: &CameraUpdate<'_>) -> Result<()> {
+        let n = self
+            .lock()
+            .execute(
+                UPDATE_CAMERA,
+                named_params! {
+                    ":id": id.0,
+                    ":name": c.name,
+                    ":url": c.url,
+                    ":username": c.username,
+                    ":password_sealed": c.password_sealed,
+                    ":enabled": c.enabled,
+                },
+            )
+            .map_err(|e| constraint_to_exists(e, format!("camera {:?}", c.name)))?;
+        if n == 0 {
+            return Err(StorageError::NotFound(format!("camera {id}")));
+        }
+        Ok(())
+    }
+
+    /// Number of segments (sealed or open) of a camera.
+    pub fn camera_segment_count(&self, id: CameraId) -> Result<u64> {
+        let n: i64 = self
+            .lock()
+            .prepare_cached(COUNT_CAMERA_SEGMENTS)?
+            .query_row(named_params! {":id": id.0}, |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Deletes a camera row and its epoch rows. Its segments must be gone already; the caller
+    /// shreds the epoch key files.
+    pub fn delete_camera(&self, id: CameraId) -> Result<Vec<i64>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let epochs: Vec<i64> = tx
+            .prepare("SELECT id FROM epochs WHERE camera_id = :id")?
+            .query_map(named_params! {":id": id.0}, |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        tx.execute(DELETE_CAMERA_EPOCHS, named_params! {":id": id.0})?;
+        let n = tx.execute(DELETE_CAMERA, named_params! {":id": id.0})?;
+        if n == 0 {
+            return Err(StorageError::NotFound(format!("camera {id}")));
+        }
+        tx.commit()?;
+        Ok(epochs)
     }
 
     /// Sets a camera's retention overrides (`None` = server default).

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags, named_params};
 
 use crate::error::{Result, StorageError};
 
-pub use cameras::{CameraRow, NewCamera};
+pub use cameras::{CameraRow, CameraUpdate, NewCamera};
 pub use segments::{
     RetentionCandidate, SEGMENT_FLAG_CLOCK_JUMP, SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
 };

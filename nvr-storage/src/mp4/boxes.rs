@@ -84,7 +84,7 @@ const UNITY_MATRIX: [u32; 9] = [
 const TKHD_FLAGS: u32 = 0x1 | 0x2;
 
 /// The only track's ID; `mvhd` next_track_ID is one more.
-const TRACK_ID: u32 = 1;
+pub(super) const TRACK_ID: u32 = 1;
 
 /// ISO 639-2 "und" (undetermined) packed as three 5-bit letters (each `c - 0x60`):
 /// u = 21, n = 14, d = 4 -> (21 << 10) | (14 << 5) | 4.
@@ -128,7 +128,13 @@ pub(super) fn write_head(
     write_mvhd(&mut buf, v1, creation, plan.presentation_duration_90k);
     let trak = begin(&mut buf, b"trak");
     let first_entry = &entries[plan.parts[0].sample_entry_idx];
-    write_tkhd(&mut buf, v1, creation, plan, first_entry);
+    write_tkhd(
+        &mut buf,
+        v1,
+        creation,
+        plan.presentation_duration_90k,
+        first_entry,
+    );
     if let Some(edit) = plan.edit {
         let edts = begin(&mut buf, b"edts");
         let elst_v1 =
@@ -217,7 +223,7 @@ fn too_large(what: &'static str) -> Mp4Error {
 }
 
 /// Starts a box; returns its position for [`end`], which patches the size.
-fn begin(buf: &mut Vec<u8>, fourcc: &[u8; 4]) -> usize {
+pub(super) fn begin(buf: &mut Vec<u8>, fourcc: &[u8; 4]) -> usize {
     let pos = buf.len();
     buf.put_u32(0); // size placeholder
     buf.put_slice(fourcc);
@@ -225,7 +231,7 @@ fn begin(buf: &mut Vec<u8>, fourcc: &[u8; 4]) -> usize {
 }
 
 /// Starts a full box (a box with a version byte and 24 bits of flags).
-fn begin_full(buf: &mut Vec<u8>, fourcc: &[u8; 4], version: u8, flags: u32) -> usize {
+pub(super) fn begin_full(buf: &mut Vec<u8>, fourcc: &[u8; 4], version: u8, flags: u32) -> usize {
     let pos = begin(buf, fourcc);
     // 8-bit version in the top byte, 24-bit flags below it.
     buf.put_u32((u32::from(version) << 24) | (flags & 0x00ff_ffff));
@@ -233,13 +239,13 @@ fn begin_full(buf: &mut Vec<u8>, fourcc: &[u8; 4], version: u8, flags: u32) -> u
 }
 
 /// Ends the box started at `pos` by writing its 32-bit size.
-fn end(buf: &mut [u8], pos: usize) -> Result<(), Mp4Error> {
+pub(super) fn end(buf: &mut [u8], pos: usize) -> Result<(), Mp4Error> {
     let size = u32::try_from(buf.len() - pos).map_err(|_| too_large("moov box"))?;
     patch_u32(buf, pos, size);
     Ok(())
 }
 
-fn patch_u32(buf: &mut [u8], pos: usize, v: u32) {
+pub(super) fn patch_u32(buf: &mut [u8], pos: usize, v: u32) {
     buf[pos..pos + 4].copy_from_slice(&v.to_be_bytes());
 }
 
@@ -253,7 +259,7 @@ fn put_var(buf: &mut Vec<u8>, v1: bool, value: u64) {
     }
 }
 
-fn write_ftyp(buf: &mut Vec<u8>, entries: &[SampleEntry]) {
+pub(super) fn write_ftyp(buf: &mut Vec<u8>, entries: &[SampleEntry]) {
     let ftyp = begin(buf, b"ftyp");
     buf.put_slice(b"isom"); // major brand: ISO base media file format
     buf.put_u32(FTYP_MINOR_VERSION);
@@ -274,7 +280,7 @@ fn write_ftyp(buf: &mut Vec<u8>, entries: &[SampleEntry]) {
     patch_u32(buf, ftyp, size);
 }
 
-fn write_mvhd(buf: &mut Vec<u8>, v1: bool, creation: u64, duration_90k: u64) {
+pub(super) fn write_mvhd(buf: &mut Vec<u8>, v1: bool, creation: u64, duration_90k: u64) {
     let pos = begin_full(buf, b"mvhd", u8::from(v1), 0);
     put_var(buf, v1, creation); // creation_time
     put_var(buf, v1, creation); // modification_time
@@ -293,13 +299,19 @@ fn write_mvhd(buf: &mut Vec<u8>, v1: bool, creation: u64, duration_90k: u64) {
     patch_u32(buf, pos, size);
 }
 
-fn write_tkhd(buf: &mut Vec<u8>, v1: bool, creation: u64, plan: &Plan, entry: &SampleEntry) {
+pub(super) fn write_tkhd(
+    buf: &mut Vec<u8>,
+    v1: bool,
+    creation: u64,
+    presentation_duration_90k: u64,
+    entry: &SampleEntry,
+) {
     let pos = begin_full(buf, b"tkhd", u8::from(v1), TKHD_FLAGS);
     put_var(buf, v1, creation); // creation_time
     put_var(buf, v1, creation); // modification_time
     buf.put_u32(TRACK_ID);
     buf.put_u32(0); // reserved
-    put_var(buf, v1, plan.presentation_duration_90k); // in the movie timescale (also 90 kHz)
+    put_var(buf, v1, presentation_duration_90k); // in the movie timescale (also 90 kHz)
     buf.put_u64(0); // reserved[2]
     buf.put_i16(0); // layer
     buf.put_i16(0); // alternate_group
@@ -314,7 +326,7 @@ fn write_tkhd(buf: &mut Vec<u8>, v1: bool, creation: u64, plan: &Plan, entry: &S
     patch_u32(buf, pos, size);
 }
 
-fn write_mdhd(buf: &mut Vec<u8>, v1: bool, creation: u64, media_duration_90k: u64) {
+pub(super) fn write_mdhd(buf: &mut Vec<u8>, v1: bool, creation: u64, media_duration_90k: u64) {
     let pos = begin_full(buf, b"mdhd", u8::from(v1), 0);
     put_var(buf, v1, creation); // creation_time
     put_var(buf, v1, creation); // modification_time
@@ -326,7 +338,7 @@ fn write_mdhd(buf: &mut Vec<u8>, v1: bool, creation: u64, media_duration_90k: u6
     patch_u32(buf, pos, size);
 }
 
-fn write_hdlr(buf: &mut Vec<u8>) -> Result<(), Mp4Error> {
+pub(super) fn write_hdlr(buf: &mut Vec<u8>) -> Result<(), Mp4Error> {
     let pos = begin_full(buf, b"hdlr", 0, 0);
     buf.put_u32(0); // pre_defined
     buf.put_slice(b"vide"); // handler_type: video track
@@ -335,7 +347,7 @@ fn write_hdlr(buf: &mut Vec<u8>) -> Result<(), Mp4Error> {
     end(buf, pos)
 }
 
-fn write_vmhd_dinf(buf: &mut Vec<u8>) -> Result<(), Mp4Error> {
+pub(super) fn write_vmhd_dinf(buf: &mut Vec<u8>) -> Result<(), Mp4Error> {
     let vmhd = begin_full(buf, b"vmhd", 0, VMHD_FLAGS);
     buf.put_u16(0); // graphicsmode: copy
     buf.put_bytes(0, 3 * 2); // opcolor[3]

@@ -26,6 +26,7 @@
 
 mod boxes;
 mod etag;
+pub mod fragment;
 mod layout;
 mod pieces;
 #[cfg(any(test, feature = "test-support"))]

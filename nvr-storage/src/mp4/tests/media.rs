@@ -353,3 +353,47 @@ fn two_sample_entries_play() {
     assert_eq!(p.nb_read_frames, 105);
     assert_decodes(&path);
 }
+
+/// Live view: an init segment followed by one fragment per frame is a valid fragmented MP4
+/// that ffprobe reads frame by frame and ffmpeg decodes without error.
+fn check_fragments_play(clip: &Clip, codec_name: &str) {
+    use crate::mp4::fragment::{FragmentSample, FragmentWriter, init_segment};
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = init_segment(&clip.entry).unwrap().to_vec();
+    let mut w = FragmentWriter::new();
+    let mut decode_time = 0u64;
+    for s in &clip.samples {
+        let frag = w
+            .fragment(
+                decode_time,
+                &[FragmentSample {
+                    duration_90k: s.duration_90k,
+                    is_key: s.is_key,
+                    data: s.data.clone(),
+                }],
+            )
+            .unwrap();
+        file.extend_from_slice(&frag);
+        decode_time += u64::from(s.duration_90k);
+    }
+    let path = dir.path().join("live.mp4");
+    std::fs::write(&path, &file).unwrap();
+    let p = probe(&path);
+    assert_eq!(p.codec_name, codec_name);
+    assert_eq!(
+        (p.width, p.height),
+        (u32::from(clip.entry.width), u32::from(clip.entry.height))
+    );
+    assert_eq!(p.nb_read_frames, clip.samples.len() as u64);
+    assert_decodes(&path);
+}
+
+#[test]
+fn h264_fragments_play() {
+    check_fragments_play(h264(), "h264");
+}
+
+#[test]
+fn h265_fragments_play() {
+    check_fragments_play(h265(), "hevc");
+}

@@ -1,0 +1,1 @@
+//! Snapshots and on-demand transcoding with GStreamer (in progress).

@@ -1,0 +1,273 @@
+//! Live view over WebSocket: fMP4 (an init segment, then one fragment per frame) built from the
+//! frames the recorder already receives, without transcoding when the browser can decode the
+//! camera's codec. Each viewer has its own task reading the camera's broadcast; a slow viewer
+//! skips to the next key frame and never slows recording or other viewers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use nvr_core::{CameraId, VideoCodec, VideoParams};
+use nvr_ingest::source::SourceFrame;
+use nvr_storage::mp4::SampleEntry;
+use nvr_storage::mp4::fragment::{FragmentSample, FragmentWriter, init_segment};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult};
+
+/// Without a frame for this long, the viewer is told the camera's state (the UI shows
+/// "reconnecting" with the reason).
+const STATUS_AFTER: Duration = Duration::from_secs(3);
+
+/// Duration assumed for a frame before the next one tells: 1/15 s.
+const DEFAULT_FRAME_DURATION_90K: u32 = 6000;
+
+#[derive(Debug, Deserialize)]
+pub struct LiveQuery {
+    /// What the browser can decode: a comma-separated list of `h264`, `h265`.
+    pub codecs: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// Refuses a cross-site WebSocket: a browser sends `Origin`, which must name this host.
+pub fn check_origin(headers: &HeaderMap) -> ApiResult<()> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        // Not a browser: no ambient cookie to abuse.
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "cross-origin WebSocket refused (Origin {origin:?}, Host {host:?})"
+        )))
+    }
+}
+
+/// `GET /api/cameras/{id}/live` (WebSocket).
+pub async fn live(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+    Query(q): Query<LiveQuery>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    // The origin is checked before anything else, including whether this is an upgrade.
+    check_origin(&headers)?;
+    let ws = ws.map_err(|e| ApiError::bad_request(format!("not a WebSocket request: {e}")))?;
+    let camera = CameraId(id);
+    state
+        .store
+        .db()
+        .camera(camera)?
+        .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
+    let accepts: Vec<String> = q
+        .codecs
+        .as_deref()
+        .unwrap_or("h264")
+        .split(',')
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
+    tracing::info!(camera = %camera, user = %user.username, "live view");
+    Ok(ws.on_upgrade(move |socket| async move {
+        let viewer = Viewer {
+            state,
+            camera,
+            accepts_h265: accepts.iter().any(|c| c == "h265" || c == "hevc"),
+        };
+        viewer.run(socket).await;
+    }))
+}
+
+struct Viewer {
+    state: AppState,
+    camera: CameraId,
+    accepts_h265: bool,
+}
+
+/// Per-socket stream state: what the browser's SourceBuffer has been told.
+struct Stream {
+    params: Option<Arc<VideoParams>>,
+    writer: FragmentWriter,
+    /// Media time that maps to decode time 0 of the current init segment.
+    origin_90k: i64,
+    last_media_90k: Option<i64>,
+    last_duration_90k: u32,
+    need_key: bool,
+}
+
+impl Viewer {
+    async fn run(self, socket: WebSocket) {
+        let (mut tx, mut rx_ws) = socket.split();
+        let hub = self.state.recorder.live(self.camera);
+        let (gop, mut rx) = hub.subscribe();
+        let mut s = Stream {
+            params: None,
+            writer: FragmentWriter::new(),
+            origin_90k: 0,
+            last_media_90k: None,
+            last_duration_90k: DEFAULT_FRAME_DURATION_90K,
+            need_key: true,
+        };
+        for f in gop {
+            if self.send_frame(&mut tx, &mut s, &f).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Ok(f) => {
+                        if self.send_frame(&mut tx, &mut s, &f).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::debug!(camera = %self.camera, skipped = n, "live viewer lagged");
+                        s.need_key = true;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                _ = tokio::time::sleep(STATUS_AFTER) => {
+                    if self.send_status(&mut tx).await.is_err() {
+                        return;
+                    }
+                }
+                m = rx_ws.next() => match m {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(_)) => {} // The client has nothing to say; pings are answered by axum.
+                },
+            }
+        }
+    }
+
+    async fn send_status<S>(&self, tx: &mut S) -> Result<(), ()>
+    where
+        S: SinkExt<Message> + Unpin,
+    {
+        let status = self.state.recorder.status(self.camera);
+        let msg = json!({
+            "type": "status",
+            "state": status.as_ref().map(|s| s.state),
+            "error": status.as_ref().and_then(|s| s.last_error.clone()),
+        });
+        tx.send(Message::Text(msg.to_string().into()))
+            .await
+            .map_err(|_| ())
+    }
+
+    async fn send_frame<S>(&self, tx: &mut S, s: &mut Stream, f: &SourceFrame) -> Result<(), ()>
+    where
+        S: SinkExt<Message> + Unpin,
+    {
+        let media = f.frame.media_time_90k;
+        if let Some(last) = s.last_media_90k {
+            if media <= last {
+                // A new camera session restarted its clock: start over with a new init.
+                s.params = None;
+                s.need_key = true;
+            } else if let Ok(d) = u32::try_from(media - last) {
+                s.last_duration_90k = d.max(1);
+            }
+        }
+        if s.need_key && !f.frame.is_key {
+            return Ok(());
+        }
+        let params_changed = s
+            .params
+            .as_ref()
+            .is_none_or(|p| !Arc::ptr_eq(p, &f.params) && **p != *f.params);
+        if params_changed {
+            if f.params.codec == VideoCodec::H265 && !self.accepts_h265 {
+                let msg = json!({
+                    "type": "error",
+                    "error": "this browser cannot decode H.265 and transcoding is unavailable",
+                });
+                let _ = tx.send(Message::Text(msg.to_string().into())).await;
+                return Err(());
+            }
+            let entry = SampleEntry {
+                box_bytes: f.params.sample_entry.clone(),
+                width: f.params.width,
+                height: f.params.height,
+            };
+            let Ok(init) = init_segment(&entry) else {
+                return Err(());
+            };
+            let msg = json!({
+                "type": "init",
+                "mime": format!("video/mp4; codecs=\"{}\"", f.params.rfc6381_codec),
+                "width": f.params.width,
+                "height": f.params.height,
+                "transcoded": false,
+            });
+            tx.send(Message::Text(msg.to_string().into()))
+                .await
+                .map_err(|_| ())?;
+            tx.send(Message::Binary(init)).await.map_err(|_| ())?;
+            s.params = Some(f.params.clone());
+            s.writer = FragmentWriter::new();
+            s.origin_90k = media;
+        }
+        s.need_key = false;
+        s.last_media_90k = Some(media);
+        let decode_time = u64::try_from(media - s.origin_90k).unwrap_or(0);
+        let frag = s
+            .writer
+            .fragment(
+                decode_time,
+                &[FragmentSample {
+                    duration_90k: s.last_duration_90k,
+                    is_key: f.frame.is_key,
+                    data: f.frame.data.clone(),
+                }],
+            )
+            .map_err(|_| ())?;
+        tx.send(Message::Binary(frag)).await.map_err(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(origin: Option<&'static str>, host: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static(host));
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_static(o));
+        }
+        h
+    }
+
+    #[test]
+    fn origins() {
+        assert!(check_origin(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080")).is_ok());
+        assert!(check_origin(&headers(Some("https://nvr.lan:8443"), "nvr.lan:8443")).is_ok());
+        assert!(check_origin(&headers(None, "127.0.0.1:8080")).is_ok());
+        assert!(check_origin(&headers(Some("http://evil.example"), "127.0.0.1:8080")).is_err());
+        assert!(check_origin(&headers(Some("http://127.0.0.1:9999"), "127.0.0.1:8080")).is_err());
+        assert!(check_origin(&headers(Some("null"), "127.0.0.1:8080")).is_err());
+    }
+}
