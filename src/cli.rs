@@ -133,6 +133,12 @@ pub struct ServeArgs {
     /// Address for the web UI and API (default 127.0.0.1:8080; a LAN address must be chosen).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Serve HTTPS even on loopback (it is automatic on any other address).
+    #[arg(long, conflicts_with = "insecure_http")]
+    pub tls: bool,
+    /// Serve plain HTTP even beyond loopback: passwords and video cross the network in clear.
+    #[arg(long)]
+    pub insecure_http: bool,
     /// Close segments at the first key frame after this many seconds (default 60).
     #[arg(long)]
     pub segment_duration_secs: Option<u32>,

@@ -21,7 +21,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (_, dir) = config::resolve(&a.dir)?;
             Store::init(&dir, &SystemClock::new())
                 .with_context(|| format!("initializing {}", dir.display()))?;
+            let store = open(&dir)?;
+            let id = hex::encode(&store.db().data_dir_uuid()?[..4]);
+            let tls = nvr_storage::tls::ensure(&dir, &id, &nvr_storage::tls::machine_sans())
+                .context("making the local certificate authority")?;
             println!("initialized data directory {}", dir.display());
+            println!(
+                "local CA for HTTPS: {} (SHA-256 {})",
+                nvr_storage::tls::tls_dir(&dir).join("ca.pem").display(),
+                tls.ca_fingerprint_sha256
+            );
             println!(
                 "next: nvr user add --data-dir {} --username admin --role admin --password-stdin",
                 dir.display()

@@ -52,7 +52,10 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
     drop(store);
 
     let cfg = Config {
-        http: nvr_core::config::HttpConfig { listen: a.listen },
+        http: nvr_core::config::HttpConfig {
+            listen: a.listen,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let rt = tokio::runtime::Runtime::new()?;

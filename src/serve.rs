@@ -28,6 +28,12 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(l) = a.listen {
         cfg.http.listen = l;
     }
+    if a.tls {
+        cfg.http.tls = nvr_core::config::TlsMode::On;
+    }
+    if a.insecure_http {
+        cfg.http.tls = nvr_core::config::TlsMode::Off;
+    }
     if let Some(s) = a.segment_duration_secs {
         cfg.recording.segment_duration_secs = s;
     }
@@ -69,22 +75,46 @@ pub async fn run(
     );
     recorder.reconcile()?;
 
+    let use_tls = cfg.http.tls.enabled_for(cfg.http.listen);
+    let tls = if use_tls {
+        let material = tls_material(&store, cfg.http.listen).await?;
+        let config =
+            nvr_web::tls::server_config(&material.server_cert_pem, &material.server_key_pem)
+                .map_err(anyhow::Error::msg)?;
+        info!(ca_fingerprint_sha256 = %material.ca_fingerprint_sha256, "serving HTTPS; install DATA_DIR/tls/ca.pem on clients");
+        Some((material, config))
+    } else {
+        None
+    };
     let state = nvr_web::AppState {
         store: store.clone(),
         recorder: recorder.clone(),
         clock: clock.clone(),
         login_throttle: Default::default(),
-        secure_cookies: false,
+        secure_cookies: tls.is_some(),
+        server: nvr_web::status::ServerInfo {
+            started: clock.realtime(),
+            tls: tls.as_ref().map(|(m, _)| nvr_web::status::TlsInfo {
+                ca_pem: m.ca_pem.clone(),
+                ca_fingerprint_sha256: m.ca_fingerprint_sha256.clone(),
+            }),
+        },
     };
+    if store.db().user_count()? == 0 {
+        warn!("no user exists yet: the first visitor of the web UI creates the admin account");
+    }
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.http.listen))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
-        warn!(%addr, "serving plain HTTP beyond loopback: passwords and video cross the network unencrypted");
+    if tls.is_none() && !addr.ip().is_loopback() {
+        warn!(%addr, "serving plain HTTP beyond loopback (--insecure-http): passwords and video cross the network unencrypted");
     }
-    info!(%addr, "serving the web UI and API");
-    println!("nvr serving on http://{addr}/");
+    info!(%addr, tls = tls.is_some(), "serving the web UI and API");
+    println!(
+        "nvr serving on {}://{addr}/",
+        if tls.is_some() { "https" } else { "http" }
+    );
     if let Some(r) = ready {
         let _ = r.send(addr);
     }
@@ -100,16 +130,38 @@ pub async fn run(
             }
         })
     };
-    let app = nvr_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let app = nvr_web::router(state);
+    match tls {
+        Some((_, config)) => nvr_web::tls::serve(listener, app, config, shutdown_signal()).await,
+        None => axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("serving HTTP")?;
+        .context("serving HTTP")?,
+    }
     reconciler.abort();
     info!("shutting down: sealing open segments");
     recorder.shutdown().await;
     info!("stopped");
     Ok(())
+}
+
+/// The CA and a server certificate covering this machine and the listen address.
+pub async fn tls_material(
+    store: &Arc<Store>,
+    listen: SocketAddr,
+) -> anyhow::Result<nvr_storage::tls::TlsMaterial> {
+    let mut sans = nvr_storage::tls::machine_sans();
+    if !listen.ip().is_unspecified() {
+        sans.push(listen.ip().to_string());
+    }
+    let id = hex::encode(&store.db().data_dir_uuid()?[..4]);
+    let dir = store.dir().to_owned();
+    tokio::task::spawn_blocking(move || nvr_storage::tls::ensure(&dir, &id, &sans))
+        .await?
+        .context("preparing the TLS certificate")
 }
 
 pub fn recorder_config(cfg: &Config) -> RecorderConfig {

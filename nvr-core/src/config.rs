@@ -23,6 +23,32 @@ pub struct Config {
 pub struct HttpConfig {
     /// Address of the web UI and API. Loopback by default: a LAN address must be chosen.
     pub listen: SocketAddr,
+    /// When to serve HTTPS.
+    pub tls: TlsMode,
+}
+
+/// When the web server speaks HTTPS.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// HTTPS whenever listening beyond loopback; plain HTTP on loopback.
+    #[default]
+    Auto,
+    /// Always HTTPS.
+    On,
+    /// Never HTTPS, even on the LAN (insecure: passwords and video cross the network in clear).
+    Off,
+}
+
+impl TlsMode {
+    /// Whether to serve HTTPS on `listen`.
+    pub fn enabled_for(self, listen: SocketAddr) -> bool {
+        match self {
+            TlsMode::Auto => !listen.ip().is_loopback(),
+            TlsMode::On => true,
+            TlsMode::Off => false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -71,6 +97,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: TlsMode::Auto,
         }
     }
 }
@@ -134,6 +161,14 @@ mod tests {
         assert!(c.http.listen.ip().is_loopback());
         assert!(!c.cameras.allow_host_names);
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn tls_is_automatic_beyond_loopback() {
+        let lan: SocketAddr = "192.168.1.5:8443".parse().expect("addr");
+        let lo: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+        assert!(TlsMode::Auto.enabled_for(lan) && !TlsMode::Auto.enabled_for(lo));
+        assert!(TlsMode::On.enabled_for(lo) && !TlsMode::Off.enabled_for(lan));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod recovery;
 pub mod retention;
 pub mod segment;
 pub mod store;
+pub mod tls;
 pub mod writer;
 
 pub use error::{Result, StorageError};

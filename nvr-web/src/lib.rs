@@ -11,8 +11,11 @@ pub mod auth;
 pub mod cameras;
 pub mod error;
 pub mod live;
+pub mod metrics;
 pub mod recordings;
+pub mod status;
 pub mod time_range;
+pub mod tls;
 pub mod users;
 
 use std::sync::Arc;
@@ -36,6 +39,7 @@ pub struct AppState {
     pub login_throttle: Arc<auth::LoginThrottle>,
     /// Mark cookies `Secure` (when served over TLS).
     pub secure_cookies: bool,
+    pub server: status::ServerInfo,
 }
 
 impl std::fmt::Debug for AppState {
@@ -60,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/me", get(auth::me))
         .route("/api/me/password", post(users::change_own_password))
         .route("/api/users", get(users::list).post(users::add))
+        .route("/api/status", get(status::status))
+        .route("/metrics", get(metrics::metrics))
         .route(
             "/api/users/{id}",
             axum::routing::patch(users::change).delete(users::delete),
@@ -82,6 +88,7 @@ pub fn router(state: AppState) -> Router {
     let public = Router::new()
         .route("/api/login", post(auth::login))
         .route("/api/setup", get(users::setup_state).post(users::setup))
+        .route("/api/tls/ca.pem", get(status::ca_pem))
         .merge(assets::routes());
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))

@@ -89,6 +89,10 @@ async fn env_with(users: bool) -> Env {
             clock,
             login_throttle: Default::default(),
             secure_cookies: false,
+            server: crate::status::ServerInfo {
+                started: Time90k(0),
+                tls: None,
+            },
         },
     }
 }
@@ -198,6 +202,8 @@ async fn every_api_route_but_login_needs_a_session() {
         ("PATCH", "/api/users/1".to_owned()),
         ("DELETE", "/api/users/1".to_owned()),
         ("POST", "/api/me/password".to_owned()),
+        ("GET", "/api/status".to_owned()),
+        ("GET", "/metrics".to_owned()),
         ("GET", format!("/api/cameras/1/recordings?{DAY}")),
         ("GET", format!("/api/cameras/1/view.mp4?{DAY}")),
     ];

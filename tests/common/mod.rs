@@ -212,7 +212,8 @@ impl Recorder {
         nvr(&args, creds.map(|(_, p)| p))
     }
 
-    /// Starts `nvr serve` on a free port with extra flags; waits until it listens.
+    /// Starts `nvr serve` with extra flags and waits until it listens. `self.base` becomes
+    /// `http://127.0.0.1:PORT` or `https://...`.
     pub fn serve(&mut self, extra: &[&str]) {
         self.serve_args = extra.iter().map(|s| s.to_string()).collect();
         self.start_server();
@@ -300,6 +301,21 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// An agent that trusts only the given CA (PEM) for HTTPS.
+pub fn agent_trusting(ca_pem: &[u8]) -> ureq::Agent {
+    let ca = ureq::tls::Certificate::from_pem(ca_pem).expect("CA PEM");
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
 fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> HttpResponse {
     let mut r = r.expect("HTTP request");
     let headers = r
@@ -323,20 +339,21 @@ fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> HttpRespo
 
 impl Client {
     pub fn login(base: &str, user: &str, password: &str) -> Client {
-        let agent = agent();
+        Self::login_with(agent(), base, user, password)
+    }
+
+    pub fn login_with(agent: ureq::Agent, base: &str, user: &str, password: &str) -> Client {
         let r = finish(
             agent
                 .post(format!("{base}/api/login"))
                 .send_json(json!({"username": user, "password": password})),
         );
         assert_eq!(r.status, 200, "login: {:?}", r.body.map(String::from_utf8));
-        let cookie = r
-            .header("set-cookie")
-            .expect("cookie")
-            .split(';')
-            .next()
-            .expect("pair")
-            .to_owned();
+        let set_cookie = r.header("set-cookie").expect("cookie").to_owned();
+        if base.starts_with("https://") {
+            assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+        }
+        let cookie = set_cookie.split(';').next().expect("pair").to_owned();
         let csrf = r.json()["csrf_token"].as_str().expect("csrf").to_owned();
         Client {
             base: base.to_owned(),

@@ -1,0 +1,132 @@
+//! `GET /metrics`: camera state and counters in the Prometheus text format, for a collector on
+//! this machine or the LAN (it needs a session like every other route).
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::error::ApiResult;
+
+/// Escapes a label value: backslash, double quote and newline.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
+    let mut out = String::new();
+    let cameras = state.store.db().cameras()?;
+    type Getter = fn(&nvr_ingest::CameraStatus) -> f64;
+    let series: [(&str, &str, &str, Getter); 8] = [
+        (
+            "nvr_camera_up",
+            "gauge",
+            "1 while the camera is recording",
+            |s| {
+                f64::from(u8::from(
+                    s.state == nvr_ingest::status::CameraState::Recording,
+                ))
+            },
+        ),
+        (
+            "nvr_camera_frames_received_total",
+            "counter",
+            "frames received from the camera",
+            |s| s.frames_received as f64,
+        ),
+        (
+            "nvr_camera_frames_written_total",
+            "counter",
+            "frames written to storage",
+            |s| s.frames_written as f64,
+        ),
+        (
+            "nvr_camera_frames_skipped_total",
+            "counter",
+            "frames dropped before a key frame",
+            |s| s.frames_skipped as f64,
+        ),
+        (
+            "nvr_camera_video_bytes_received_total",
+            "counter",
+            "video bytes received",
+            |s| s.video_bytes_received as f64,
+        ),
+        (
+            "nvr_camera_connects_total",
+            "counter",
+            "sessions that delivered video",
+            |s| s.connects as f64,
+        ),
+        (
+            "nvr_camera_failures_total",
+            "counter",
+            "failed or ended sessions",
+            |s| s.failures as f64,
+        ),
+        (
+            "nvr_camera_fps",
+            "gauge",
+            "frames per second over the last few seconds",
+            |s| s.fps,
+        ),
+    ];
+    for (name, kind, help, get) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for c in &cameras {
+            if let Some(s) = state.recorder.status(c.id) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{camera=\"{}\",name=\"{}\"}} {}",
+                    c.id,
+                    label(&c.name),
+                    get(&s)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP nvr_camera_storage_bytes bytes of recordings on disk\n# TYPE nvr_camera_storage_bytes gauge"
+    );
+    for c in &cameras {
+        let (bytes, _, _) = state.store.db().camera_usage(c.id)?;
+        let _ = writeln!(
+            out,
+            "nvr_camera_storage_bytes{{camera=\"{}\",name=\"{}\"}} {bytes}",
+            c.id,
+            label(&c.name)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP nvr_live_viewers open live views\n# TYPE nvr_live_viewers gauge"
+    );
+    for c in &cameras {
+        let n = state.recorder.live(c.id).viewers();
+        let _ = writeln!(
+            out,
+            "nvr_live_viewers{{camera=\"{}\",name=\"{}\"}} {n}",
+            c.id,
+            label(&c.name)
+        );
+    }
+    let mut r = out.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(super::label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

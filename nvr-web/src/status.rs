@@ -1,0 +1,130 @@
+//! The status page's data (admin): version, disk use, per-camera storage and retention
+//! horizon, TLS state; and the local CA certificate for clients to install.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use nvr_core::Time90k;
+use serde::Serialize;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult};
+
+/// What the server knows about itself at start.
+#[derive(Clone, Debug)]
+pub struct ServerInfo {
+    pub started: Time90k,
+    pub tls: Option<TlsInfo>,
+}
+
+/// The local CA, when serving HTTPS.
+#[derive(Clone, Debug)]
+pub struct TlsInfo {
+    pub ca_pem: String,
+    pub ca_fingerprint_sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusJson {
+    version: &'static str,
+    started: String,
+    data_dir: String,
+    disk: DiskJson,
+    cameras: Vec<CameraStorageJson>,
+    tls: TlsJson,
+}
+
+#[derive(Debug, Serialize)]
+struct DiskJson {
+    total_bytes: u64,
+    free_bytes: u64,
+    recordings_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct CameraStorageJson {
+    id: i64,
+    name: String,
+    bytes: u64,
+    oldest: Option<String>,
+    newest: Option<String>,
+    retention_max_bytes: Option<u64>,
+    retention_max_age_days: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct TlsJson {
+    enabled: bool,
+    ca_fingerprint_sha256: Option<String>,
+    ca_url: Option<&'static str>,
+}
+
+/// `GET /api/status` (admin).
+pub async fn status(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+) -> ApiResult<Json<StatusJson>> {
+    user.require_admin()?;
+    let dir = state.store.dir().to_owned();
+    let vfs = rustix::fs::statvfs(&dir)
+        .map_err(|e| ApiError::internal(format!("statvfs {}: {e}", dir.display())))?;
+    let defaults = state.recorder.default_retention();
+    let mut cameras = Vec::new();
+    let mut recordings_bytes = 0;
+    for c in state.store.db().cameras()? {
+        let (bytes, oldest, _) = state.store.db().camera_usage(c.id)?;
+        let newest = state.store.db().last_segment_end(c.id)?;
+        recordings_bytes += bytes;
+        cameras.push(CameraStorageJson {
+            id: c.id.0,
+            name: c.name,
+            bytes,
+            oldest: oldest.map(|t| Time90k(t).to_rfc3339()),
+            newest: newest.map(|t| Time90k(t).to_rfc3339()),
+            retention_max_bytes: c.retain_max_bytes.or(defaults.max_bytes),
+            retention_max_age_days: c
+                .retain_max_age_secs
+                .map(|s| s / 86_400)
+                .or(defaults.max_age.map(|a| (a.0 / 90_000 / 86_400) as u64)),
+        });
+    }
+    let tls = state.server.tls.as_ref();
+    Ok(Json(StatusJson {
+        version: env!("CARGO_PKG_VERSION"),
+        started: state.server.started.to_rfc3339(),
+        data_dir: dir.display().to_string(),
+        disk: DiskJson {
+            total_bytes: vfs.f_blocks.saturating_mul(vfs.f_frsize),
+            free_bytes: vfs.f_bavail.saturating_mul(vfs.f_frsize),
+            recordings_bytes,
+        },
+        cameras,
+        tls: TlsJson {
+            enabled: tls.is_some(),
+            ca_fingerprint_sha256: tls.map(|t| t.ca_fingerprint_sha256.clone()),
+            ca_url: tls.map(|_| "/api/tls/ca.pem"),
+        },
+    }))
+}
+
+/// `GET /api/tls/ca.pem` (no session: a certificate is public, and clients need it before they
+/// can trust the login page).
+pub async fn ca_pem(State(state): State<AppState>) -> ApiResult<Response> {
+    let tls = state
+        .server
+        .tls
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("this server does not use TLS"))?;
+    let mut r = tls.ca_pem.clone().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-pem-file"),
+    );
+    r.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"nvr-ca.pem\""),
+    );
+    Ok(r)
+}
