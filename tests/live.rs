@@ -113,4 +113,8 @@ fn live_view_streams_decodable_fmp4() {
         written + 30 >= received && written > 45,
         "{received} received, {written} written"
     );
+    let m = c.get("/metrics", &[]);
+    let text = String::from_utf8(m.body.expect("metrics")).expect("utf8");
+    assert!(text.contains("nvr_camera_up{camera=\"1\",name=\"cam\"} 1"), "{text}");
+    assert!(text.contains("nvr_camera_frames_received_total{camera=\"1\""), "{text}");
 }
