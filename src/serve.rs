@@ -99,7 +99,11 @@ pub async fn run(
                 ca_fingerprint_sha256: m.ca_fingerprint_sha256.clone(),
             }),
         },
+        media: Default::default(),
     };
+    if let Err(e) = nvr_media::init() {
+        warn!(error = %e, "GStreamer is unavailable: snapshots and transcoding will fail");
+    }
     if store.db().user_count()? == 0 {
         warn!("no user exists yet: the first visitor of the web UI creates the admin account");
     }

@@ -1,1 +1,23 @@
-//! Snapshots and on-demand transcoding with GStreamer (in progress).
+//! The NVR's GStreamer media toolbox, used where decoding is needed: JPEG snapshots and
+//! thumbnails of stored video, and on-demand H.264 transcoding for browsers that cannot decode
+//! H.265. Never on the recording path.
+//!
+//! Input is what the recorder stores: [`nvr_core::VideoParams`] (a retina-style ISO BMFF
+//! sample entry with an avcC/hvcC) and access units in MP4 framing (4-byte length-prefixed NAL
+//! units). Every entry point calls [`init`] itself.
+
+mod error;
+mod geometry;
+mod gst_util;
+mod keyframes;
+mod sample_entry;
+mod snapshot;
+mod transcode;
+
+pub use error::MediaError;
+pub use gst_util::init;
+pub use sample_entry::{
+    CodecConfig, SampleEntryKind, avc1_sample_entry, parse_sample_entry, rfc6381_from_avcc,
+};
+pub use snapshot::snapshot_jpeg;
+pub use transcode::{MAX_QUEUED_INPUT, TranscodeOptions, TranscodedFrame, Transcoder};

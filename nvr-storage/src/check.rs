@@ -10,6 +10,7 @@ use nvr_core::{CameraId, SegmentId};
 use crate::db::{SEGMENT_FLAG_RECOVERED, SegmentRow};
 use crate::error::Result;
 use crate::frame_index;
+use crate::integrity::{CHAIN_START, ChainLink, chain_head_message, chain_next};
 use crate::recovery::{camera_dirs, frames_with_durations};
 use crate::segment::crypto::ChunkKind;
 use crate::segment::file::SegmentReader;
@@ -77,6 +78,14 @@ pub fn check(store: &Store) -> Result<CheckReport> {
                 message,
             });
         }
+    }
+    check_chains(store, &mut report)?;
+    for (id, message) in store.db().audit_verify()? {
+        report.problems.push(CheckProblem {
+            camera: None,
+            segment: None,
+            message: format!("audit log: {message} (entry {id})"),
+        });
     }
     for camera in camera_dirs(store)? {
         let dir = store.camera_dir(camera);
@@ -184,4 +193,104 @@ fn check_segment(store: &Store, row: &SegmentRow, report: &mut CheckReport) -> O
         return Some("frame, key frame or byte counts differ from the index".into());
     }
     None
+}
+
+/// Checks every camera's hash chain of sealed segments and every signed chain head.
+fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
+    let deleted = retention_deleted_segments(store)?;
+    let key = store.signing_key().public_key();
+    let mut chains: std::collections::HashMap<SegmentId, [u8; 32]> = Default::default();
+    for camera in store.db().cameras()? {
+        let rows = store
+            .db()
+            .chain_rows(camera.id, SegmentId(0), SegmentId(i64::MAX))?;
+        let by_id: std::collections::HashMap<SegmentId, &crate::db::ChainRow> =
+            rows.iter().map(|r| (r.id, r)).collect();
+        let mut problem = |segment: SegmentId, message: String| {
+            report.problems.push(CheckProblem {
+                camera: Some(camera.id),
+                segment: Some(segment),
+                message,
+            });
+        };
+        for r in &rows {
+            let (Some(prev), Some(chain)) = (r.prev_chain_sha256, r.chain_sha256) else {
+                continue; // Sealed before the chain existed.
+            };
+            chains.insert(r.id, chain);
+            let expected = chain_next(
+                &prev,
+                &ChainLink {
+                    segment_id: r.id.0,
+                    camera_id: camera.id.0,
+                    start_90k: r.start_90k,
+                    end_90k: r.end_90k,
+                    frames: r.frames,
+                    sha256: r.sha256,
+                },
+            );
+            if expected != chain {
+                problem(
+                    r.id,
+                    "hash chain: the segment's times, frame count or hash were altered".into(),
+                );
+            }
+            match r.prev_segment_id {
+                None if prev != CHAIN_START => {
+                    problem(
+                        r.id,
+                        "hash chain: first link does not start the chain".into(),
+                    );
+                }
+                None => {}
+                Some(p) => match by_id.get(&p) {
+                    Some(pr) if pr.chain_sha256.is_some_and(|c| c != prev) => {
+                        problem(r.id, format!("hash chain: does not follow segment {p}"))
+                    }
+                    Some(_) => {}
+                    None if !deleted.contains(&p) => problem(
+                        r.id,
+                        format!(
+                            "hash chain: segment {p} before it was removed without a retention record"
+                        ),
+                    ),
+                    None => {}
+                },
+            }
+        }
+    }
+    for h in store.db().chain_heads()? {
+        let msg = chain_head_message(h.camera_id.0, h.segment_id.0, &h.chain_sha256, h.signed_90k);
+        let mut bad = |message: String| {
+            report.problems.push(CheckProblem {
+                camera: Some(h.camera_id),
+                segment: Some(h.segment_id),
+                message,
+            });
+        };
+        if !crate::signing::verify(&key, &msg, &h.signature) {
+            bad(format!("signed chain head {}: bad signature", h.id));
+        } else if let Some(c) = chains.get(&h.segment_id)
+            && *c != h.chain_sha256
+        {
+            bad(format!(
+                "signed chain head {} no longer matches the segment's chain",
+                h.id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Segment ids the audit log says retention deleted.
+fn retention_deleted_segments(store: &Store) -> Result<HashSet<SegmentId>> {
+    let mut out = HashSet::new();
+    for detail in store.db().audit_details("retention_delete")? {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&detail)
+            && let Some(ids) = v["segments"].as_array()
+        {
+            out.extend(ids.iter().filter_map(|i| i.as_i64()).map(SegmentId));
+        }
+    }
+    Ok(out)
 }

@@ -6,13 +6,16 @@
 pub mod check;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod frame_index;
+pub mod integrity;
 pub mod keys;
 pub mod mp4;
 pub mod playback;
 pub mod recovery;
 pub mod retention;
 pub mod segment;
+pub mod signing;
 pub mod store;
 pub mod tls;
 pub mod writer;

@@ -203,6 +203,31 @@ pub struct View {
     /// Wall time of the first presented frame and the end of the last.
     pub start: Time90k,
     pub end: Time90k,
+    /// The segments in the MP4, in order, and which of their frames it holds.
+    pub segments: Vec<ViewedSegment>,
+    /// Frames presented (inside the requested range, after the edit list).
+    pub frames_presented: u64,
+    /// Wall time of the first frame in the MP4 (the key frame at or before `start`).
+    pub first_frame_wall: Time90k,
+}
+
+/// One segment's part of a view.
+#[derive(Clone, Debug)]
+pub struct ViewedSegment {
+    pub id: SegmentId,
+    pub video_params_id: i64,
+    pub frames: Arc<[FrameInfo]>,
+    pub frame_range: std::ops::Range<usize>,
+}
+
+/// How a view is cut.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ViewOptions {
+    /// Include every frame of each segment that overlaps the range (an edit list still presents
+    /// only the range): exports do this so each segment's ingest-time hash can be re-derived.
+    pub whole_segments: bool,
+    /// Leave out the segment being written (it has no hash yet).
+    pub sealed_only: bool,
 }
 
 impl std::fmt::Debug for View {
@@ -224,17 +249,44 @@ fn frame_wall_start(s: &PlaySegment, media_offset_90k: i64) -> i64 {
     s.start_90k + (i128::from(media_offset_90k) * wall / i128::from(s.media_duration_90k)) as i64
 }
 
+/// The media offset within `s` that maps to wall time `wall_90k` (inverse of
+/// [`frame_wall_start`]).
+fn wall_to_media(s: &PlaySegment, wall_90k: i64) -> i64 {
+    let wall = s.end_90k - s.start_90k;
+    if wall <= 0 {
+        return 0;
+    }
+    (i128::from(wall_90k - s.start_90k) * i128::from(s.media_duration_90k) / i128::from(wall))
+        as i64
+}
+
 /// Builds an MP4 of `camera` over `[start, end)`. It starts at the key frame at or before
 /// `start`, with an edit list that hides the frames before `start`; gaps between runs are
 /// skipped (the MP4 is continuous; the recordings API tells where the gaps are).
 pub fn view(store: &Arc<Store>, camera: CameraId, start: Time90k, end: Time90k) -> Result<View> {
-    let segs = segments_in(store, camera, start, end, true)?;
+    view_with(store, camera, start, end, ViewOptions::default())
+}
+
+/// [`view`] with options.
+pub fn view_with(
+    store: &Arc<Store>,
+    camera: CameraId,
+    start: Time90k,
+    end: Time90k,
+    opts: ViewOptions,
+) -> Result<View> {
+    let mut segs = segments_in(store, camera, start, end, true)?;
+    if opts.sealed_only {
+        segs.retain(|s| s.final_chunk.is_some());
+    }
+    let mut viewed = Vec::new();
     let mut entries: Vec<SampleEntry> = Vec::new();
     let mut entry_of: HashMap<i64, usize> = HashMap::new();
     let mut parts = Vec::new();
     let mut reader_segs = HashMap::new();
     let mut trim_90k = 0u64;
     let mut first_wall = None;
+    let mut first_frame_wall = start;
     let mut last_wall_end = start.0;
     let mut presented_90k: i64 = 0;
     for s in &segs {
@@ -249,7 +301,7 @@ pub fn view(store: &Arc<Store>, camera: CameraId, start: Time90k, end: Time90k) 
         let wall_end_of =
             |i: usize| frame_wall_start(s, offsets[i] + i64::from(s.frames[i].duration_90k));
         // First frame ending after `start`, then back to its key frame.
-        let mut lo = (0..s.frames.len())
+        let lo = (0..s.frames.len())
             .find(|&i| wall_end_of(i) > start.0)
             .unwrap_or(s.frames.len());
         let hi = (0..s.frames.len())
@@ -258,6 +310,12 @@ pub fn view(store: &Arc<Store>, camera: CameraId, start: Time90k, end: Time90k) 
         if lo >= hi {
             continue;
         }
+        let (lo, hi) = if opts.whole_segments {
+            (0, s.frames.len())
+        } else {
+            (lo, hi)
+        };
+        let mut lo = lo;
         if parts.is_empty() {
             while lo > 0 && !s.frames[lo].is_key {
                 lo -= 1;
@@ -267,9 +325,13 @@ pub fn view(store: &Arc<Store>, camera: CameraId, start: Time90k, end: Time90k) 
             }
             let key_wall = wall_start_of(lo);
             if start.0 > key_wall {
-                trim_90k = (start.0 - key_wall) as u64;
+                // The trim is in media time: map `start` onto the segment's media timeline
+                // (wall and media spans differ by up to 500 ppm) and measure from the key frame.
+                let media_at_start = wall_to_media(s, start.0);
+                trim_90k = u64::try_from(media_at_start - offsets[lo]).unwrap_or(0);
             }
             first_wall = Some(key_wall.max(start.0));
+            first_frame_wall = Time90k(key_wall);
         }
         let seg_presented_start = wall_start_of(lo).max(start.0);
         let seg_presented_end = wall_end_of(hi - 1).min(end.0);
@@ -296,6 +358,12 @@ pub fn view(store: &Arc<Store>, camera: CameraId, start: Time90k, end: Time90k) 
             content_tag: s.content_tag,
         });
         reader_segs.insert(s.id.0 as u64, (camera, s.final_chunk));
+        viewed.push(ViewedSegment {
+            id: s.id,
+            video_params_id: s.video_params_id,
+            frames: s.frames.clone(),
+            frame_range: lo..hi,
+        });
     }
     let Some(first_wall) = first_wall else {
         return Err(StorageError::NotFound(format!(
@@ -310,6 +378,7 @@ pub fn view(store: &Arc<Store>, camera: CameraId, start: Time90k, end: Time90k) 
         creation_time_unix_secs: Time90k(first_wall).unix_secs(),
     })
     .map_err(|e| StorageError::Format(format!("building MP4: {e}")))?;
+    let frames_presented = presented_frames(&viewed, trim_90k, mp4.duration_90k());
     Ok(View {
         mp4,
         reader: Arc::new(StoreSampleReader {
@@ -319,7 +388,26 @@ pub fn view(store: &Arc<Store>, camera: CameraId, start: Time90k, end: Time90k) 
         }),
         start: Time90k(first_wall),
         end: Time90k(last_wall_end),
+        frames_presented,
+        first_frame_wall,
+        segments: viewed,
     })
+}
+
+/// Frames a player presents: those whose decode time, on the MP4's media timeline, lies in
+/// `[trim, trim + duration)` (how ffmpeg applies an edit list).
+fn presented_frames(segments: &[ViewedSegment], trim_90k: u64, duration_90k: u64) -> u64 {
+    let mut t = 0u64;
+    let mut n = 0;
+    for s in segments {
+        for f in &s.frames[s.frame_range.clone()] {
+            if t >= trim_90k && t < trim_90k + duration_90k {
+                n += 1;
+            }
+            t += u64::from(f.duration_90k);
+        }
+    }
+    n
 }
 
 /// Reads frame bytes for an MP4 from segment files, opening each file once.
@@ -362,4 +450,52 @@ impl SampleReader for StoreSampleReader {
         r.read(plaintext_offset, len)
             .map_err(|e| Box::new(e) as ReadError)
     }
+}
+
+/// A key frame read back from storage, for snapshots.
+#[derive(Clone, Debug)]
+pub struct StoredKeyFrame {
+    pub params: nvr_core::VideoParams,
+    pub data: Bytes,
+    /// Wall time the frame was recorded at.
+    pub time: Time90k,
+}
+
+/// The key frame of `camera` at or before `at`, within the segment recorded at `at` (segments
+/// start with a key frame, so there always is one).
+pub fn key_frame_at(store: &Arc<Store>, camera: CameraId, at: Time90k) -> Result<StoredKeyFrame> {
+    let segs = segments_in(store, camera, at, Time90k(at.0 + 1), true)?;
+    let not_found = || StorageError::NotFound(format!("a recording of camera {camera} at {at}"));
+    let s = segs
+        .iter()
+        .rev()
+        .find(|s| s.start_90k <= at.0)
+        .ok_or_else(not_found)?;
+    let mut media = 0i64;
+    let mut chosen = None;
+    for f in s.frames.iter() {
+        if frame_wall_start(s, media) > at.0 {
+            break;
+        }
+        if f.is_key {
+            chosen = Some((*f, media));
+        }
+        media += i64::from(f.duration_90k);
+    }
+    let (f, media) = chosen.ok_or_else(not_found)?;
+    let reader = StoreSampleReader {
+        store: store.clone(),
+        segments: [(s.id.0 as u64, (camera, s.final_chunk))]
+            .into_iter()
+            .collect(),
+        readers: Mutex::new(HashMap::new()),
+    };
+    let data = reader
+        .reader(s.id.0 as u64)?
+        .read(f.data_offset, f.size_bytes as usize)?;
+    Ok(StoredKeyFrame {
+        params: store.db().video_params(s.video_params_id)?,
+        data,
+        time: Time90k(frame_wall_start(s, media)),
+    })
 }

@@ -25,6 +25,9 @@ pub struct RetentionOutcome {
     pub deleted: Vec<SegmentId>,
     pub deleted_bytes: u64,
     pub shredded_epochs: Vec<i64>,
+    /// Bytes over the quota that could not be freed because they are held as evidence (or being
+    /// exported): holds are crowding out new recording.
+    pub held_over_quota_bytes: u64,
 }
 
 /// Applies `policy` to `camera` at time `now`.
@@ -45,6 +48,18 @@ pub fn enforce(
         .sum::<u64>()
         + open_bytes;
     let min_end = policy.max_age.map(|a| (now - a).0);
+    let holds: Vec<_> = store
+        .db()
+        .holds(true)?
+        .into_iter()
+        .filter(|h| h.camera_id == camera)
+        .collect();
+    // Exports hold their range while they run, so one hold check covers both.
+    let protected = |c: &crate::db::RetentionCandidate| {
+        holds
+            .iter()
+            .any(|h| h.start_90k < c.end_90k && h.end_90k > c.start_90k)
+    };
     let mut out = RetentionOutcome::default();
     for c in &candidates {
         let over_quota = policy.max_bytes.is_some_and(|m| total > m);
@@ -52,13 +67,32 @@ pub fn enforce(
         if !over_quota && !too_old {
             break;
         }
+        if protected(c) {
+            continue;
+        }
         out.deleted.push(c.id);
         out.deleted_bytes += c.file_bytes.max(0) as u64;
         total = total.saturating_sub(c.file_bytes.max(0) as u64);
     }
+    if let Some(m) = policy.max_bytes
+        && total > m
+    {
+        out.held_over_quota_bytes = total - m;
+        tracing::warn!(camera = %camera, bytes = total - m,
+            "evidence holds keep this camera over its byte quota: new recording crowds them");
+    }
     if !out.deleted.is_empty() {
         store.db().delete_segments(camera, &out.deleted)?;
         collect_garbage(store)?;
+        store.audit(
+            "system",
+            "retention_delete",
+            &format!("camera:{camera}"),
+            serde_json::json!({
+                "segments": out.deleted.iter().map(|s| s.0).collect::<Vec<_>>(),
+                "bytes": out.deleted_bytes,
+            }),
+        );
         tracing::info!(camera = %camera, segments = out.deleted.len(), bytes = out.deleted_bytes,
             "retention deleted the oldest footage");
     }

@@ -21,6 +21,7 @@ use crate::db::{Database, NewCamera};
 use crate::error::{Result, StorageError};
 use crate::frame_index::FrameInfo;
 use crate::keys::{self, CAMERA_PASSWORD_PURPOSE, Keyring, MasterKey};
+use crate::signing::RecorderKey;
 
 const MASTER_KEY_FILE: &str = "master.key";
 const INDEX_FILE: &str = "index.db";
@@ -70,6 +71,7 @@ pub struct Store {
     dir: PathBuf,
     db: Database,
     keyring: Keyring,
+    signing_key: RecorderKey,
     clock: Arc<dyn Clock>,
     open_segments: Mutex<HashMap<CameraId, OpenSegmentView>>,
 }
@@ -106,6 +108,7 @@ impl Store {
         mkdir_private(&dir.join(KEYS_DIR))?;
         mkdir_private(&dir.join(SEGMENTS_DIR))?;
         MasterKey::create(&dir.join(MASTER_KEY_FILE))?;
+        RecorderKey::load_or_create(dir)?;
         let mut uuid = [0u8; 16];
         keys::random_bytes(&mut uuid)?;
         Database::create(&dir.join(INDEX_FILE), &uuid, clock.realtime().0)?;
@@ -129,6 +132,7 @@ impl Store {
             dir: dir.to_owned(),
             db,
             keyring: Keyring::new(dir.join(KEYS_DIR), master),
+            signing_key: RecorderKey::load_or_create(dir)?,
             clock,
             open_segments: Mutex::new(HashMap::new()),
         }))
@@ -148,6 +152,52 @@ impl Store {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The recorder's Ed25519 signing key.
+    pub fn signing_key(&self) -> &RecorderKey {
+        &self.signing_key
+    }
+
+    /// The data directory's random id, hex: names this recorder in manifests.
+    pub fn recorder_id(&self) -> Result<String> {
+        Ok(hex::encode(self.db.data_dir_uuid()?))
+    }
+
+    /// Appends to the tamper-evident audit log, now. Failures are logged, not returned: an
+    /// audit entry must never be the reason an operation fails half-way.
+    pub fn audit(&self, actor: &str, action: &str, object: &str, detail: serde_json::Value) {
+        let now = self.clock.realtime().0;
+        if let Err(e) = self.db.audit_append(now, actor, action, object, &detail) {
+            tracing::error!(error = %e, action, object, "writing the audit log failed");
+        }
+    }
+
+    /// Signs the camera's current chain head if it is newer than the last signed one.
+    pub fn sign_chain_head(&self, camera: CameraId) -> Result<Option<crate::db::ChainHeadRow>> {
+        let Some((segment, chain)) = self.db.camera_chain_head(camera)? else {
+            return Ok(None);
+        };
+        if let Some(h) = self.db.latest_chain_head(camera)?
+            && h.segment_id == segment
+        {
+            return Ok(Some(h));
+        }
+        let now = self.clock.realtime().0;
+        let sig = self.signing_key.sign(&crate::integrity::chain_head_message(
+            camera.0, segment.0, &chain, now,
+        ));
+        let id = self
+            .db
+            .insert_chain_head(camera, segment, &chain, now, &sig)?;
+        Ok(Some(crate::db::ChainHeadRow {
+            id,
+            camera_id: camera,
+            segment_id: segment,
+            chain_sha256: chain,
+            signed_90k: now,
+            signature: sig.to_vec(),
+        }))
     }
 
     pub fn segments_root(&self) -> PathBuf {

@@ -19,16 +19,16 @@ use crate::writer::{CameraWriter, WriteOutcome, WriterConfig};
 
 const FPS: i64 = 10;
 const FRAME_90K: i64 = 90_000 / FPS;
-const T0: i64 = 1_795_959_900 * 90_000;
+pub(crate) const T0: i64 = 1_795_959_900 * 90_000;
 
-struct Env {
+pub(crate) struct Env {
     _dir: tempfile::TempDir,
-    store: Arc<Store>,
-    clock: SimulatedClock,
-    camera: CameraId,
+    pub(crate) store: Arc<Store>,
+    pub(crate) clock: SimulatedClock,
+    pub(crate) camera: CameraId,
 }
 
-fn env() -> Env {
+pub(crate) fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = SimulatedClock::new(Time90k(T0));
     Store::init(dir.path(), &clock).expect("init");
@@ -45,7 +45,7 @@ fn env() -> Env {
     }
 }
 
-fn params(width: u16) -> Arc<VideoParams> {
+pub(crate) fn params(width: u16) -> Arc<VideoParams> {
     Arc::new(VideoParams {
         codec: VideoCodec::H264,
         rfc6381_codec: "avc1.64001f".into(),
@@ -57,7 +57,7 @@ fn params(width: u16) -> Arc<VideoParams> {
 }
 
 /// Frame `n` of a session: key every 10 frames, 5-20 kB, content derived from `n`.
-fn frame(n: i64) -> VideoFrame {
+pub(crate) fn frame(n: i64) -> VideoFrame {
     let size = 5_000 + ((n * 7919) % 15_000) as usize;
     let data: Vec<u8> = (0..size).map(|i| (i as i64 ^ n) as u8).collect();
     VideoFrame {
@@ -68,7 +68,7 @@ fn frame(n: i64) -> VideoFrame {
     }
 }
 
-fn writer(e: &Env, segment_secs: i64) -> CameraWriter {
+pub(crate) fn writer(e: &Env, segment_secs: i64) -> CameraWriter {
     CameraWriter::new(
         e.store.clone(),
         e.camera,
@@ -400,4 +400,140 @@ fn orphan_and_missing_files_are_reported() {
     assert_eq!(text.len(), 2, "{text:?}");
     assert!(text[0].contains("missing") && text[0].contains(&format!("segment {}", rows[0].id)));
     assert!(text[1].contains("not in the index"));
+}
+
+#[test]
+fn hash_chain_survives_retention_and_exposes_row_edits_and_silent_deletes() {
+    let e = env();
+    let mut w = writer(&e, 1);
+    let p = params(1280);
+    for n in 0..80 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    w.end_run().expect("end");
+    let rows = e.store.db().all_segments().expect("rows");
+    assert_eq!(rows.len(), 8);
+    assert!(rows.iter().all(|r| r.chain_sha256.is_some()));
+    assert_eq!(rows[1].prev_segment_id, Some(rows[0].id));
+    assert_eq!(rows[1].prev_chain_sha256, rows[0].chain_sha256);
+    let head = e
+        .store
+        .sign_chain_head(e.camera)
+        .expect("sign")
+        .expect("head");
+    assert_eq!(head.segment_id, rows[7].id);
+
+    // Retention removes the two oldest: recorded in the audit log, so the chain stays valid.
+    let quota = rows[2..].iter().map(|r| r.file_bytes as u64).sum();
+    enforce(
+        &e.store,
+        e.camera,
+        RetentionPolicy {
+            max_bytes: Some(quota),
+            max_age: None,
+        },
+        e.clock.realtime(),
+    )
+    .expect("retention");
+    assert_eq!(check(&e.store).expect("check").problems, vec![]);
+
+    // Deleting a row behind the recorder's back breaks the chain at the next segment.
+    e.store
+        .db()
+        .lock()
+        .execute("DELETE FROM segments WHERE id = ?1", [rows[4].id.0])
+        .expect("delete");
+    std::fs::remove_file(e.store.segment_path(e.camera, rows[4].id)).expect("rm");
+    // Editing a row's times breaks its own link.
+    e.store
+        .db()
+        .lock()
+        .execute(
+            "UPDATE segments SET end_90k = end_90k + 90000 WHERE id = ?1",
+            [rows[6].id.0],
+        )
+        .expect("edit");
+    let problems = check(&e.store).expect("check").problems;
+    let named: Vec<_> = problems.iter().filter_map(|p| p.segment).collect();
+    assert!(named.contains(&rows[5].id), "{problems:?}");
+    assert!(named.contains(&rows[6].id), "{problems:?}");
+}
+
+#[test]
+fn a_held_range_survives_a_retention_pass_that_deletes_everything_around_it() {
+    let e = env();
+    let mut w = writer(&e, 1);
+    let p = params(1280);
+    for n in 0..60 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    w.end_run().expect("end");
+    let rows = e.store.db().all_segments().expect("rows");
+    let held = &rows[2];
+    e.store
+        .db()
+        .insert_hold(
+            e.camera,
+            held.start_90k + 10,
+            held.end_90k - 10,
+            "case 7",
+            "assault",
+            "ev",
+            0,
+        )
+        .expect("hold");
+    let out = enforce(
+        &e.store,
+        e.camera,
+        RetentionPolicy {
+            max_bytes: Some(0),
+            max_age: None,
+        },
+        e.clock.realtime(),
+    )
+    .expect("retention");
+    let remaining = e.store.db().all_segments().expect("rows");
+    assert_eq!(
+        remaining.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![held.id]
+    );
+    assert_eq!(out.deleted.len(), rows.len() - 1);
+    assert!(out.held_over_quota_bytes > 0, "holds crowd out recording");
+    assert_eq!(check(&e.store).expect("check").problems, vec![]);
+    // Once released, the held segment goes too.
+    let hold = e.store.db().holds(true).expect("holds")[0].id;
+    e.store.db().release_hold(hold, "ev", 1).expect("release");
+    enforce(
+        &e.store,
+        e.camera,
+        RetentionPolicy {
+            max_bytes: Some(0),
+            max_age: None,
+        },
+        e.clock.realtime(),
+    )
+    .expect("retention");
+    assert!(e.store.db().all_segments().expect("rows").is_empty());
+}
+
+#[test]
+fn check_names_an_edited_or_deleted_audit_entry() {
+    let e = env();
+    for i in 0..4 {
+        e.store.audit(
+            "alice",
+            "login",
+            "user:alice",
+            serde_json::json!({ "n": i }),
+        );
+    }
+    assert_eq!(check(&e.store).expect("check").problems, vec![]);
+    e.store
+        .db()
+        .lock()
+        .execute("UPDATE audit SET actor = 'mallory' WHERE id = 2", [])
+        .expect("edit");
+    let p = check(&e.store).expect("check").problems;
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].message.contains("audit entry 2 was altered"), "{p:?}");
 }

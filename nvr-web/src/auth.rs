@@ -87,6 +87,18 @@ impl CurrentUser {
             )))
         }
     }
+
+    /// Refuses the request unless the user may export and hold evidence.
+    pub fn require_evidence(&self) -> ApiResult<()> {
+        if self.role.can_export() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this needs the evidence or admin role; {} has role {}",
+                self.username, self.role
+            )))
+        }
+    }
 }
 
 fn sha256(b: &[u8]) -> [u8; 32] {
@@ -131,8 +143,20 @@ pub async fn require_session(
 ) -> Response {
     match authenticate(&state, req.headers(), req.method()) {
         Ok(user) => {
+            let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+            let username = user.username.clone();
             req.extensions_mut().insert(user);
-            next.run(req).await
+            let resp = next.run(req).await;
+            if resp.status() == axum::http::StatusCode::FORBIDDEN {
+                // Every refused attempt is on record, whatever the route.
+                state.store.audit(
+                    &username,
+                    "denied",
+                    &format!("route:{path}"),
+                    serde_json::json!({"method": method.as_str()}),
+                );
+            }
+            resp
         }
         Err(e) => e.into_response(),
     }
@@ -271,10 +295,22 @@ pub async fn login(
         _ => {
             state.login_throttle.record_failure(ip, Instant::now());
             tracing::warn!(username = %req.username, client = %ip, "failed login");
+            state.store.audit(
+                &req.username,
+                "login_failed",
+                &format!("user:{}", req.username),
+                serde_json::json!({"client": ip.to_string()}),
+            );
             return Err(ApiError::unauthenticated("invalid username or password"));
         }
     };
     tracing::info!(username = %user.username, client = %ip, "login");
+    state.store.audit(
+        &user.username,
+        "login",
+        &format!("user:{}", user.username),
+        serde_json::json!({"client": ip.to_string()}),
+    );
     start_session(&state, user.id, &user.username, user.role)
 }
 
@@ -320,6 +356,12 @@ pub async fn logout(
     axum::Extension(user): axum::Extension<CurrentUser>,
 ) -> ApiResult<Response> {
     state.store.db().delete_session(&user.session_sha256)?;
+    state.store.audit(
+        &user.username,
+        "logout",
+        &format!("user:{}", user.username),
+        serde_json::json!({}),
+    );
     let mut resp = axum::http::StatusCode::NO_CONTENT.into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cameras;
 pub mod error;
 pub mod live;
+pub mod media;
 pub mod metrics;
 pub mod recordings;
 pub mod status;
@@ -40,6 +41,8 @@ pub struct AppState {
     /// Mark cookies `Secure` (when served over TLS).
     pub secure_cookies: bool,
     pub server: status::ServerInfo,
+    /// The budget of on-demand decoding and transcoding.
+    pub media: Arc<media::MediaSlots>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -81,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cameras/{id}/recordings", get(recordings::list))
         .route("/api/cameras/{id}/view.mp4", get(recordings::view_mp4))
         .route("/api/cameras/{id}/live", get(live::live))
+        .route("/api/cameras/{id}/snapshot.jpg", get(media::snapshot))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,

@@ -1,6 +1,6 @@
 //! Live view over WebSocket: fMP4 (an init segment, then one fragment per frame) built from the
 //! frames the recorder already receives, without transcoding when the browser can decode the
-//! camera's codec. Each viewer has its own task reading the camera's broadcast; a slow viewer
+//! camera's codec, and through a per-viewer H.264 transcoder (only while it watches) when not. Each viewer has its own task reading the camera's broadcast; a slow viewer
 //! skips to the next key frame and never slows recording or other viewers.
 
 use std::sync::Arc;
@@ -31,7 +31,7 @@ const STATUS_AFTER: Duration = Duration::from_secs(3);
 /// Duration assumed for a frame before the next one tells: 1/15 s.
 const DEFAULT_FRAME_DURATION_90K: u32 = 6000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct LiveQuery {
     /// What the browser can decode: a comma-separated list of `h264`, `h265`.
     pub codecs: Option<String>,
@@ -89,11 +89,18 @@ pub async fn live(
         .map(|c| c.trim().to_ascii_lowercase())
         .collect();
     tracing::info!(camera = %camera, user = %user.username, "live view");
+    state.store.audit(
+        &user.username,
+        "live_view",
+        &format!("camera:{camera}"),
+        json!({"codecs": accepts}),
+    );
     Ok(ws.on_upgrade(move |socket| async move {
         let viewer = Viewer {
             state,
             camera,
             accepts_h265: accepts.iter().any(|c| c == "h265" || c == "hevc"),
+            box_size: (q.width, q.height),
         };
         viewer.run(socket).await;
     }))
@@ -103,6 +110,18 @@ struct Viewer {
     state: AppState,
     camera: CameraId,
     accepts_h265: bool,
+    /// The tile's size, for transcoding.
+    box_size: (Option<u32>, Option<u32>),
+}
+
+/// A per-viewer transcoder: frames are pushed from the viewer's task (never blocking) and
+/// pulled on a blocking thread that forwards them here.
+struct Transcoding {
+    transcoder: Arc<nvr_media::Transcoder>,
+    output: tokio::sync::mpsc::Receiver<nvr_media::TranscodedFrame>,
+    fmp4: crate::media::FragmentedOutput,
+    input_params: Arc<VideoParams>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Per-socket stream state: what the browser's SourceBuffer has been told.
@@ -129,16 +148,32 @@ impl Viewer {
             last_duration_90k: DEFAULT_FRAME_DURATION_90K,
             need_key: true,
         };
+        let mut tc: Option<Transcoding> = None;
         for f in gop {
-            if self.send_frame(&mut tx, &mut s, &f).await.is_err() {
+            if self.handle(&mut tx, &mut s, &mut tc, &f).await.is_err() {
                 return;
             }
         }
         loop {
+            let transcoded = async {
+                match tc.as_mut() {
+                    Some(t) => t.output.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                out = transcoded => {
+                    let Some(t) = tc.as_mut() else { continue };
+                    let Some(frame) = out else {
+                        return; // The transcoder failed; the viewer reconnects.
+                    };
+                    if Self::send_transcoded(&mut tx, t, frame).await.is_err() {
+                        return;
+                    }
+                }
                 r = rx.recv() => match r {
                     Ok(f) => {
-                        if self.send_frame(&mut tx, &mut s, &f).await.is_err() {
+                        if self.handle(&mut tx, &mut s, &mut tc, &f).await.is_err() {
                             return;
                         }
                     }
@@ -176,6 +211,130 @@ impl Viewer {
             .map_err(|_| ())
     }
 
+    /// Sends a frame as is, or through a transcoder when the browser cannot decode it.
+    async fn handle<S>(
+        &self,
+        tx: &mut S,
+        s: &mut Stream,
+        tc: &mut Option<Transcoding>,
+        f: &SourceFrame,
+    ) -> Result<(), ()>
+    where
+        S: SinkExt<Message> + Unpin,
+    {
+        let needs_transcode = f.params.codec == VideoCodec::H265 && !self.accepts_h265;
+        if !needs_transcode {
+            *tc = None;
+            return self.send_frame(tx, s, f).await;
+        }
+        if tc.as_ref().is_some_and(|t| {
+            !Arc::ptr_eq(&t.input_params, &f.params) && *t.input_params != *f.params
+        }) {
+            *tc = None; // New camera parameters: a new transcoder.
+        }
+        if tc.is_none() {
+            if !f.frame.is_key {
+                return Ok(());
+            }
+            *tc = Some(self.start_transcoder(tx, &f.params).await?);
+        }
+        if let Some(t) = tc.as_ref() {
+            // Never blocks: a transcoder that falls behind drops to the next key frame.
+            let _ = t
+                .transcoder
+                .push(f.frame.data.clone(), f.frame.media_time_90k, f.frame.is_key);
+        }
+        Ok(())
+    }
+
+    async fn start_transcoder<S>(
+        &self,
+        tx: &mut S,
+        params: &Arc<VideoParams>,
+    ) -> Result<Transcoding, ()>
+    where
+        S: SinkExt<Message> + Unpin,
+    {
+        let refuse = |why: String| json!({"type": "error", "error": why}).to_string();
+        let Ok(permit) = self.state.media.transcode.clone().try_acquire_owned() else {
+            let _ = tx
+                .send(Message::Text(
+                    refuse("too many transcoded viewers; try again later".into()).into(),
+                ))
+                .await;
+            return Err(());
+        };
+        let opts = crate::media::transcode_options(self.box_size.0, self.box_size.1);
+        let transcoder = match nvr_media::Transcoder::new(params, &opts) {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                let _ = tx
+                    .send(Message::Text(
+                        refuse(format!("cannot transcode: {e}")).into(),
+                    ))
+                    .await;
+                return Err(());
+            }
+        };
+        let (out_tx, out_rx) = tokio::sync::mpsc::channel(16);
+        let puller = transcoder.clone();
+        tokio::task::spawn_blocking(move || {
+            loop {
+                match puller.pull(Duration::from_millis(200)) {
+                    Ok(Some(f)) => {
+                        if out_tx.blocking_send(f).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) if out_tx.is_closed() => return,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live transcoder failed");
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Transcoding {
+            transcoder,
+            output: out_rx,
+            fmp4: crate::media::FragmentedOutput::default(),
+            input_params: params.clone(),
+            _permit: permit,
+        })
+    }
+
+    async fn send_transcoded<S>(
+        tx: &mut S,
+        t: &mut Transcoding,
+        f: nvr_media::TranscodedFrame,
+    ) -> Result<(), ()>
+    where
+        S: SinkExt<Message> + Unpin,
+    {
+        for out in t.fmp4.push(&t.transcoder, f) {
+            match out {
+                crate::media::FragmentOut::Init { params, segment } => {
+                    let msg = json!({
+                        "type": "init",
+                        "mime": format!("video/mp4; codecs=\"{}\"", params.rfc6381_codec),
+                        "width": params.width,
+                        "height": params.height,
+                        "transcoded": true,
+                    });
+                    tx.send(Message::Text(msg.to_string().into()))
+                        .await
+                        .map_err(|_| ())?;
+                    tx.send(Message::Binary(segment)).await.map_err(|_| ())?;
+                }
+                crate::media::FragmentOut::Fragment(b) => {
+                    tx.send(Message::Binary(b)).await.map_err(|_| ())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn send_frame<S>(&self, tx: &mut S, s: &mut Stream, f: &SourceFrame) -> Result<(), ()>
     where
         S: SinkExt<Message> + Unpin,
@@ -198,14 +357,6 @@ impl Viewer {
             .as_ref()
             .is_none_or(|p| !Arc::ptr_eq(p, &f.params) && **p != *f.params);
         if params_changed {
-            if f.params.codec == VideoCodec::H265 && !self.accepts_h265 {
-                let msg = json!({
-                    "type": "error",
-                    "error": "this browser cannot decode H.265 and transcoding is unavailable",
-                });
-                let _ = tx.send(Message::Text(msg.to_string().into())).await;
-                return Err(());
-            }
             let entry = SampleEntry {
                 box_bytes: f.params.sample_entry.clone(),
                 width: f.params.width,

@@ -4,17 +4,18 @@
 
 use std::ops::Range;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use bytes::Bytes;
 use nvr_core::CameraId;
 use nvr_storage::playback;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
+use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::time_range::RangeQuery;
 
@@ -124,15 +125,67 @@ fn parse_range(value: &str, len: u64) -> RangeSpec {
     }
 }
 
-/// `GET /api/cameras/{id}/view.mp4?start=&end=`.
+/// Query of `view.mp4`.
+#[derive(Debug, Deserialize)]
+pub struct ViewQuery {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// `h264`: transcode for a browser that cannot decode the recording's codec.
+    pub transcode: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// `GET /api/cameras/{id}/view.mp4?start=&end=[&transcode=h264&width=&height=]`.
 pub async fn view_mp4(
     State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
-    Query(q): Query<RangeQuery>,
+    Query(q): Query<ViewQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let range = q.parse()?;
+    let range = RangeQuery {
+        start: q.start.clone(),
+        end: q.end.clone(),
+    }
+    .parse()?;
     let camera = camera_exists(&state, id)?;
+    // One audit entry per viewing, not per Range request of the same player.
+    let first_request = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|r| r.trim_start_matches("bytes=").starts_with("0-"));
+    if first_request {
+        state.store.audit(
+            &user.username,
+            "playback",
+            &format!("camera:{camera}"),
+            serde_json::json!({
+                "start": range.start.to_rfc3339(),
+                "end": range.end.to_rfc3339(),
+                "transcode": q.transcode,
+            }),
+        );
+    }
+    match q.transcode.as_deref() {
+        None => {}
+        Some("h264") => {
+            return crate::media::transcoded_view(
+                state,
+                camera,
+                range.start,
+                range.end,
+                q.width,
+                q.height,
+            )
+            .await;
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "transcode={other:?}: only h264 is offered"
+            )));
+        }
+    }
     let store = state.store.clone();
     let view =
         tokio::task::spawn_blocking(move || playback::view(&store, camera, range.start, range.end))

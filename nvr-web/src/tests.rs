@@ -93,6 +93,7 @@ async fn env_with(users: bool) -> Env {
                 started: Time90k(0),
                 tls: None,
             },
+            media: Default::default(),
         },
     }
 }
@@ -197,6 +198,7 @@ async fn every_api_route_but_login_needs_a_session() {
         ("PATCH", "/api/cameras/1".to_owned()),
         ("DELETE", "/api/cameras/1".to_owned()),
         ("GET", "/api/cameras/1/live".to_owned()),
+        ("GET", "/api/cameras/1/snapshot.jpg".to_owned()),
         ("GET", "/api/users".to_owned()),
         ("POST", "/api/users".to_owned()),
         ("PATCH", "/api/users/1".to_owned()),

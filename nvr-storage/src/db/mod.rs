@@ -6,7 +6,9 @@
 //! transaction; none does file I/O while holding it, so recording never waits on a slow reader.
 //! Durability: WAL with `synchronous = FULL`, so a committed segment row survives power loss.
 
+mod audit;
 mod cameras;
+mod evidence;
 mod segments;
 mod users;
 
@@ -17,14 +19,16 @@ use rusqlite::{Connection, OpenFlags, named_params};
 
 use crate::error::{Result, StorageError};
 
+pub use audit::{AuditEntry, AuditFilter};
 pub use cameras::{CameraRow, CameraUpdate, NewCamera};
+pub use evidence::{ChainHeadRow, ChainRow, ExportRow, HoldRow};
 pub use segments::{
     RetentionCandidate, SEGMENT_FLAG_CLOCK_JUMP, SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
 };
 pub use users::{SessionRow, UserRow};
 
 /// The schema version this program writes; `PRAGMA user_version` holds the database's.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The current schema, used for new databases.
 const FRESH_SCHEMA: &str = include_str!("schema.sql");
@@ -33,6 +37,7 @@ const FRESH_SCHEMA: &str = include_str!("schema.sql");
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_recording.sql"),
     include_str!("migrations/0002_users.sql"),
+    include_str!("migrations/0003_evidence.sql"),
 ];
 
 const INSERT_META: &str =

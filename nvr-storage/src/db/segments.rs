@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension, Row, named_params};
 
 use super::Database;
 use crate::error::{Result, StorageError};
+use crate::integrity::{CHAIN_START, ChainLink, chain_next};
 use nvr_core::{CameraId, SegmentId, VideoCodec, VideoParams};
 
 /// Segment flag: the segment was closed by crash recovery.
@@ -30,11 +31,19 @@ const SEAL_SEGMENT: &str = "
     SET state = 1, start_90k = :start_90k, end_90k = :end_90k,
         media_duration_90k = :media_duration_90k, frames = :frames, key_frames = :key_frames,
         video_bytes = :video_bytes, file_bytes = :file_bytes, sha256 = :sha256,
-        frame_index = :frame_index, flags = flags | :flags
+        frame_index = :frame_index, flags = flags | :flags,
+        prev_segment_id = :prev_segment_id, prev_chain_sha256 = :prev_chain,
+        chain_sha256 = :chain
     WHERE id = :id AND state = 0";
+const SELECT_SEGMENT_CAMERA: &str = "SELECT camera_id FROM segments WHERE id = :id AND state = 0";
+const SELECT_CAMERA_CHAIN: &str =
+    "SELECT chain_segment_id, chain_sha256 FROM cameras WHERE id = :id";
+const UPDATE_CAMERA_CHAIN: &str =
+    "UPDATE cameras SET chain_segment_id = :segment_id, chain_sha256 = :chain WHERE id = :id";
 const SEGMENT_COLUMNS: &str = "
     id, camera_id, run_id, epoch_id, video_params_id, state, start_90k, end_90k,
-    media_duration_90k, frames, key_frames, video_bytes, file_bytes, sha256, flags";
+    media_duration_90k, frames, key_frames, video_bytes, file_bytes, sha256, flags,
+    prev_chain_sha256, chain_sha256, prev_segment_id";
 const SELECT_FRAME_INDEX: &str = "SELECT frame_index FROM segments WHERE id = :id";
 const SELECT_LAST_END: &str = "SELECT MAX(end_90k) FROM segments WHERE camera_id = :camera_id";
 const SELECT_RETENTION_CANDIDATES: &str = "
@@ -73,6 +82,11 @@ pub struct SegmentRow {
     pub file_bytes: i64,
     pub sha256: Option<[u8; 32]>,
     pub flags: i64,
+    /// The hash chain link (NULL while open): the previous sealed segment of the camera and
+    /// its chain value, and this segment's.
+    pub prev_segment_id: Option<SegmentId>,
+    pub prev_chain_sha256: Option<[u8; 32]>,
+    pub chain_sha256: Option<[u8; 32]>,
 }
 
 /// Everything that becomes known when a segment is closed.
@@ -100,6 +114,10 @@ pub struct RetentionCandidate {
     pub file_bytes: i64,
 }
 
+fn hash32(v: Option<Vec<u8>>) -> Option<[u8; 32]> {
+    v.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+}
+
 fn segment_from_row(r: &Row<'_>) -> rusqlite::Result<SegmentRow> {
     let sha: Option<Vec<u8>> = r.get(13)?;
     Ok(SegmentRow {
@@ -116,8 +134,11 @@ fn segment_from_row(r: &Row<'_>) -> rusqlite::Result<SegmentRow> {
         key_frames: r.get(10)?,
         video_bytes: r.get(11)?,
         file_bytes: r.get(12)?,
-        sha256: sha.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok()),
+        sha256: hash32(sha),
         flags: r.get(14)?,
+        prev_chain_sha256: hash32(r.get(15)?),
+        chain_sha256: hash32(r.get(16)?),
+        prev_segment_id: r.get::<_, Option<i64>>(17)?.map(SegmentId),
     })
 }
 
@@ -213,10 +234,34 @@ impl Database {
         Ok(SegmentId(id))
     }
 
-    /// Records a closed segment: its times, counts, hash and frame index, in one transaction.
+    /// Records a closed segment: its times, counts, hash and frame index, and extends the
+    /// camera's hash chain with it, in one transaction.
     pub fn seal_segment(&self, s: &SealedSegment<'_>) -> Result<()> {
-        let conn = self.lock();
-        let n = conn.prepare_cached(SEAL_SEGMENT)?.execute(named_params! {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let camera_id: i64 = tx
+            .prepare_cached(SELECT_SEGMENT_CAMERA)?
+            .query_row(named_params! {":id": s.id.0}, |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StorageError::NotFound(format!("open segment {}", s.id)))?;
+        let (prev_id, prev): (Option<i64>, Option<Vec<u8>>) = tx
+            .prepare_cached(SELECT_CAMERA_CHAIN)?
+            .query_row(named_params! {":id": camera_id}, |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let prev = hash32(prev).unwrap_or(CHAIN_START);
+        let chain = chain_next(
+            &prev,
+            &ChainLink {
+                segment_id: s.id.0,
+                camera_id,
+                start_90k: s.start_90k,
+                end_90k: s.end_90k,
+                frames: s.frames,
+                sha256: *s.sha256,
+            },
+        );
+        let n = tx.prepare_cached(SEAL_SEGMENT)?.execute(named_params! {
             ":id": s.id.0,
             ":start_90k": s.start_90k,
             ":end_90k": s.end_90k,
@@ -228,10 +273,17 @@ impl Database {
             ":sha256": &s.sha256[..],
             ":frame_index": s.frame_index,
             ":flags": s.flags,
+            ":prev_segment_id": prev_id,
+            ":prev_chain": &prev[..],
+            ":chain": &chain[..],
         })?;
         if n != 1 {
             return Err(StorageError::NotFound(format!("open segment {}", s.id)));
         }
+        tx.prepare_cached(UPDATE_CAMERA_CHAIN)?.execute(
+            named_params! {":id": camera_id, ":segment_id": s.id.0, ":chain": &chain[..]},
+        )?;
+        tx.commit()?;
         Ok(())
     }
 

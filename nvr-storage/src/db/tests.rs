@@ -2,26 +2,70 @@
 
 use super::*;
 
-/// The schema as SQLite stores it, normalized, for comparison.
-fn schema_of(conn: &Connection) -> Vec<(String, String, String)> {
-    let mut stmt = conn
+/// The schema as SQLite understands it: every table's columns (name, type, not null, default,
+/// primary key) and foreign keys, and every index's SQL. Compared structurally, because a column
+/// added by ALTER TABLE is stored as different SQL text than the same column in CREATE TABLE.
+fn schema_of(conn: &Connection) -> Vec<String> {
+    let objects: Vec<(String, String, Option<String>)> = conn
         .prepare("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
-        .expect("prepare");
-    stmt.query_map([], |r| {
-        let sql: Option<String> = r.get(2)?;
-        // Comments and whitespace differ between schema.sql and the migrations; compare tokens.
-        let normalized = sql
-            .unwrap_or_default()
-            .lines()
-            .map(|l| l.split("--").next().unwrap_or("").trim().to_owned())
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        Ok((r.get(0)?, r.get(1)?, normalized))
-    })
-    .expect("query")
-    .collect::<std::result::Result<_, _>>()
-    .expect("rows")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<std::result::Result<_, _>>()
+        .expect("rows");
+    let mut out = Vec::new();
+    for (kind, name, sql) in objects {
+        if kind == "table" {
+            let mut cols = conn
+                .prepare(&format!("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('{name}')"))
+                .expect("table_info");
+            for c in cols
+                .query_map([], |r| {
+                    Ok(format!(
+                        "{name}.{}: {} notnull={} default={:?} pk={}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, i64>(4)?
+                    ))
+                })
+                .expect("columns")
+            {
+                out.push(c.expect("column"));
+            }
+            let mut fks = conn
+                .prepare(&format!("SELECT \"from\", \"table\", \"to\", on_delete FROM pragma_foreign_key_list('{name}')"))
+                .expect("fk");
+            for f in fks
+                .query_map([], |r| {
+                    Ok(format!(
+                        "{name}.{} -> {}({:?}) on delete {}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?
+                    ))
+                })
+                .expect("fks")
+            {
+                out.push(f.expect("fk"));
+            }
+            // Table constraints other than columns (CHECK, UNIQUE) live only in the SQL text:
+            // compare the constraint clauses, normalized.
+            let sql = sql.unwrap_or_default();
+            for clause in ["CHECK", "UNIQUE ("] {
+                for (i, _) in sql.match_indices(clause) {
+                    let rest: String = sql[i..].chars().take_while(|&c| c != '\n').collect();
+                    out.push(format!("{name} constraint {}", rest.trim_end_matches(',')));
+                }
+            }
+        } else {
+            out.push(format!("{kind} {name}: {}", sql.unwrap_or_default()));
+        }
+    }
+    out.sort();
+    out
 }
 
 #[test]

@@ -1,0 +1,389 @@
+//! Queries of the evidence tables: holds, signed chain heads, and exports.
+
+use rusqlite::{OptionalExtension, Row, named_params};
+
+use super::Database;
+use crate::error::{Result, StorageError};
+use nvr_core::{CameraId, SegmentId};
+
+const INSERT_HOLD: &str = "
+    INSERT INTO holds (camera_id, start_90k, end_90k, case_ref, reason, created_by, created_90k)
+    VALUES (:camera_id, :start_90k, :end_90k, :case_ref, :reason, :created_by, :created_90k)";
+const SELECT_HOLDS: &str = "
+    SELECT id, camera_id, start_90k, end_90k, case_ref, reason, created_by, created_90k,
+           released_by, released_90k
+    FROM holds";
+const RELEASE_HOLD: &str = "
+    UPDATE holds SET released_by = :by, released_90k = :at
+    WHERE id = :id AND released_90k IS NULL";
+const INSERT_HEAD: &str = "
+    INSERT INTO chain_heads (camera_id, segment_id, chain_sha256, signed_90k, signature)
+    VALUES (:camera_id, :segment_id, :chain, :signed_90k, :signature)";
+const SELECT_HEADS: &str = "
+    SELECT id, camera_id, segment_id, chain_sha256, signed_90k, signature FROM chain_heads";
+const SELECT_CAMERA_HEAD_STATE: &str =
+    "SELECT chain_segment_id, chain_sha256 FROM cameras WHERE id = :id";
+const SELECT_CHAIN_ROWS: &str = "
+    SELECT id, start_90k, end_90k, frames, sha256, prev_segment_id, prev_chain_sha256,
+           chain_sha256
+    FROM segments
+    WHERE camera_id = :camera_id AND state = 1 AND id >= :from_id AND id <= :to_id
+    ORDER BY id";
+const INSERT_EXPORT: &str = "
+    INSERT INTO exports (created_by, created_90k, cameras, start_90k, end_90k, case_ref, reason,
+                         state)
+    VALUES (:created_by, :created_90k, :cameras, :start_90k, :end_90k, :case_ref, :reason,
+            'running')";
+const FINISH_EXPORT: &str = "
+    UPDATE exports SET state = :state, bytes = :bytes, sha256 = :sha256, error = :error,
+        finished_90k = :finished_90k
+    WHERE id = :id";
+const SELECT_EXPORTS: &str = "
+    SELECT id, created_by, created_90k, cameras, start_90k, end_90k, case_ref, reason, state,
+           bytes, sha256, error, finished_90k
+    FROM exports";
+
+/// An evidence hold on a camera's time range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldRow {
+    pub id: i64,
+    pub camera_id: CameraId,
+    pub start_90k: i64,
+    pub end_90k: i64,
+    pub case_ref: String,
+    pub reason: String,
+    pub created_by: String,
+    pub created_90k: i64,
+    pub released_by: Option<String>,
+    pub released_90k: Option<i64>,
+}
+
+/// A signed chain head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHeadRow {
+    pub id: i64,
+    pub camera_id: CameraId,
+    pub segment_id: SegmentId,
+    pub chain_sha256: [u8; 32],
+    pub signed_90k: i64,
+    pub signature: Vec<u8>,
+}
+
+/// A sealed segment's chain link, as the index holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainRow {
+    pub id: SegmentId,
+    pub start_90k: i64,
+    pub end_90k: i64,
+    pub frames: i64,
+    pub sha256: [u8; 32],
+    pub prev_segment_id: Option<SegmentId>,
+    /// `None` for segments sealed before the chain existed (schema version 2).
+    pub prev_chain_sha256: Option<[u8; 32]>,
+    pub chain_sha256: Option<[u8; 32]>,
+}
+
+/// An export made through the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportRow {
+    pub id: i64,
+    pub created_by: String,
+    pub created_90k: i64,
+    pub cameras: Vec<i64>,
+    pub start_90k: i64,
+    pub end_90k: i64,
+    pub case_ref: String,
+    pub reason: String,
+    /// `running`, `ready` or `failed`.
+    pub state: String,
+    pub bytes: Option<i64>,
+    pub sha256: Option<Vec<u8>>,
+    pub error: Option<String>,
+    pub finished_90k: Option<i64>,
+}
+
+fn hold(r: &Row<'_>) -> rusqlite::Result<HoldRow> {
+    Ok(HoldRow {
+        id: r.get(0)?,
+        camera_id: CameraId(r.get(1)?),
+        start_90k: r.get(2)?,
+        end_90k: r.get(3)?,
+        case_ref: r.get(4)?,
+        reason: r.get(5)?,
+        created_by: r.get(6)?,
+        created_90k: r.get(7)?,
+        released_by: r.get(8)?,
+        released_90k: r.get(9)?,
+    })
+}
+
+fn h32(v: Vec<u8>) -> [u8; 32] {
+    let mut a = [0u8; 32];
+    if v.len() == 32 {
+        a.copy_from_slice(&v);
+    }
+    a
+}
+
+fn head(r: &Row<'_>) -> rusqlite::Result<ChainHeadRow> {
+    Ok(ChainHeadRow {
+        id: r.get(0)?,
+        camera_id: CameraId(r.get(1)?),
+        segment_id: SegmentId(r.get(2)?),
+        chain_sha256: h32(r.get(3)?),
+        signed_90k: r.get(4)?,
+        signature: r.get(5)?,
+    })
+}
+
+fn export(r: &Row<'_>) -> rusqlite::Result<ExportRow> {
+    let cameras: String = r.get(3)?;
+    Ok(ExportRow {
+        id: r.get(0)?,
+        created_by: r.get(1)?,
+        created_90k: r.get(2)?,
+        cameras: serde_json::from_str(&cameras).unwrap_or_default(),
+        start_90k: r.get(4)?,
+        end_90k: r.get(5)?,
+        case_ref: r.get(6)?,
+        reason: r.get(7)?,
+        state: r.get(8)?,
+        bytes: r.get(9)?,
+        sha256: r.get(10)?,
+        error: r.get(11)?,
+        finished_90k: r.get(12)?,
+    })
+}
+
+impl Database {
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_hold(
+        &self,
+        camera: CameraId,
+        start_90k: i64,
+        end_90k: i64,
+        case_ref: &str,
+        reason: &str,
+        created_by: &str,
+        created_90k: i64,
+    ) -> Result<i64> {
+        let conn = self.lock();
+        conn.prepare_cached(INSERT_HOLD)?.execute(named_params! {
+            ":camera_id": camera.0,
+            ":start_90k": start_90k,
+            ":end_90k": end_90k,
+            ":case_ref": case_ref,
+            ":reason": reason,
+            ":created_by": created_by,
+            ":created_90k": created_90k,
+        })?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Every hold, active ones (`active_only`) or all, oldest first.
+    pub fn holds(&self, active_only: bool) -> Result<Vec<HoldRow>> {
+        let sql = if active_only {
+            format!("{SELECT_HOLDS} WHERE released_90k IS NULL ORDER BY id")
+        } else {
+            format!("{SELECT_HOLDS} ORDER BY id")
+        };
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(&sql)?
+            .query_map([], hold)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn hold(&self, id: i64) -> Result<Option<HoldRow>> {
+        let conn = self.lock();
+        Ok(conn
+            .prepare_cached(&format!("{SELECT_HOLDS} WHERE id = :id"))?
+            .query_row(named_params! {":id": id}, hold)
+            .optional()?)
+    }
+
+    /// Releases an active hold.
+    pub fn release_hold(&self, id: i64, by: &str, at_90k: i64) -> Result<()> {
+        let n = self
+            .lock()
+            .prepare_cached(RELEASE_HOLD)?
+            .execute(named_params! {":id": id, ":by": by, ":at": at_90k})?;
+        if n == 0 {
+            return Err(StorageError::NotFound(format!("active hold {id}")));
+        }
+        Ok(())
+    }
+
+    /// The camera's current chain head (segment id and chain), if it has sealed anything.
+    pub fn camera_chain_head(&self, camera: CameraId) -> Result<Option<(SegmentId, [u8; 32])>> {
+        let conn = self.lock();
+        let (id, chain): (Option<i64>, Option<Vec<u8>>) = conn
+            .prepare_cached(SELECT_CAMERA_HEAD_STATE)?
+            .query_row(named_params! {":id": camera.0}, |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?
+            .unwrap_or((None, None));
+        Ok(id.zip(chain).map(|(i, c)| (SegmentId(i), h32(c))))
+    }
+
+    pub fn insert_chain_head(
+        &self,
+        camera: CameraId,
+        segment: SegmentId,
+        chain: &[u8; 32],
+        signed_90k: i64,
+        signature: &[u8],
+    ) -> Result<i64> {
+        let conn = self.lock();
+        conn.prepare_cached(INSERT_HEAD)?.execute(named_params! {
+            ":camera_id": camera.0,
+            ":segment_id": segment.0,
+            ":chain": &chain[..],
+            ":signed_90k": signed_90k,
+            ":signature": signature,
+        })?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// The newest signed head of a camera.
+    pub fn latest_chain_head(&self, camera: CameraId) -> Result<Option<ChainHeadRow>> {
+        let conn = self.lock();
+        Ok(conn
+            .prepare_cached(&format!(
+                "{SELECT_HEADS} WHERE camera_id = :c ORDER BY segment_id DESC, id DESC LIMIT 1"
+            ))?
+            .query_row(named_params! {":c": camera.0}, head)
+            .optional()?)
+    }
+
+    /// The earliest signed head of a camera at or after `segment`.
+    pub fn first_chain_head_at_or_after(
+        &self,
+        camera: CameraId,
+        segment: SegmentId,
+    ) -> Result<Option<ChainHeadRow>> {
+        let conn = self.lock();
+        Ok(conn
+            .prepare_cached(&format!(
+                "{SELECT_HEADS} WHERE camera_id = :c AND segment_id >= :s
+                 ORDER BY segment_id, id LIMIT 1"
+            ))?
+            .query_row(named_params! {":c": camera.0, ":s": segment.0}, head)
+            .optional()?)
+    }
+
+    /// Every signed head, for `nvr check`.
+    pub fn chain_heads(&self) -> Result<Vec<ChainHeadRow>> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(&format!("{SELECT_HEADS} ORDER BY id"))?
+            .query_map([], head)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Sealed segments of `camera` with ids in `[from, to]`, with their chain links.
+    pub fn chain_rows(
+        &self,
+        camera: CameraId,
+        from: SegmentId,
+        to: SegmentId,
+    ) -> Result<Vec<ChainRow>> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(SELECT_CHAIN_ROWS)?
+            .query_map(
+                named_params! {":camera_id": camera.0, ":from_id": from.0, ":to_id": to.0},
+                |r| {
+                    Ok(ChainRow {
+                        id: SegmentId(r.get(0)?),
+                        start_90k: r.get(1)?,
+                        end_90k: r.get(2)?,
+                        frames: r.get(3)?,
+                        sha256: h32(r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default()),
+                        prev_segment_id: r.get::<_, Option<i64>>(5)?.map(SegmentId),
+                        prev_chain_sha256: r.get::<_, Option<Vec<u8>>>(6)?.map(h32),
+                        chain_sha256: r.get::<_, Option<Vec<u8>>>(7)?.map(h32),
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_export(
+        &self,
+        created_by: &str,
+        created_90k: i64,
+        cameras: &[i64],
+        start_90k: i64,
+        end_90k: i64,
+        case_ref: &str,
+        reason: &str,
+    ) -> Result<i64> {
+        let conn = self.lock();
+        conn.prepare_cached(INSERT_EXPORT)?.execute(named_params! {
+            ":created_by": created_by,
+            ":created_90k": created_90k,
+            ":cameras": serde_json::to_string(cameras).unwrap_or_else(|_| "[]".into()),
+            ":start_90k": start_90k,
+            ":end_90k": end_90k,
+            ":case_ref": case_ref,
+            ":reason": reason,
+        })?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn finish_export(
+        &self,
+        id: i64,
+        result: std::result::Result<(u64, [u8; 32]), String>,
+        finished_90k: i64,
+    ) -> Result<()> {
+        let (state, bytes, sha, error) = match result {
+            Ok((b, s)) => ("ready", Some(b as i64), Some(s.to_vec()), None),
+            Err(e) => ("failed", None, None, Some(e)),
+        };
+        self.lock()
+            .prepare_cached(FINISH_EXPORT)?
+            .execute(named_params! {
+                ":id": id,
+                ":state": state,
+                ":bytes": bytes,
+                ":sha256": sha,
+                ":error": error,
+                ":finished_90k": finished_90k,
+            })?;
+        Ok(())
+    }
+
+    pub fn exports(&self) -> Result<Vec<ExportRow>> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(&format!("{SELECT_EXPORTS} ORDER BY id DESC"))?
+            .query_map([], export)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn export(&self, id: i64) -> Result<Option<ExportRow>> {
+        let conn = self.lock();
+        Ok(conn
+            .prepare_cached(&format!("{SELECT_EXPORTS} WHERE id = :id"))?
+            .query_row(named_params! {":id": id}, export)
+            .optional()?)
+    }
+
+    /// Exports still marked running (left so by a crash).
+    pub fn fail_running_exports(&self, at_90k: i64) -> Result<u64> {
+        let n = self.lock().execute(
+            "UPDATE exports SET state = 'failed', error = 'interrupted by a restart',
+                 finished_90k = :at WHERE state = 'running'",
+            named_params! {":at": at_90k},
+        )?;
+        Ok(n as u64)
+    }
+}
