@@ -2,16 +2,21 @@
 
 CARGO ?= cargo
 
-.PHONY: demo test deps build lint unit e2e clean-demo
+.PHONY: demo test test-browser deps build lint clean-demo
 
 ## Build, start 4 test cameras and the recorder on 127.0.0.1, print the URL and login.
 demo: deps
 	$(CARGO) build --release --bin nvr
 	./target/release/nvr demo
 
-## Everything CI runs: formatting, lints, and every test.
+## Everything CI runs: formatting, lints, every Rust test, and the browser tests.
 test: deps lint
 	$(CARGO) test --workspace
+	./tests/browser/run.sh
+
+## Only the browser tests (headless Chromium against the real binary).
+test-browser: deps
+	./tests/browser/run.sh
 
 deps:
 	@./scripts/install-deps.sh

@@ -13,6 +13,8 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x
   # Tests check every MP4 we produce with ffprobe and make reference clips with ffmpeg.
   ffmpeg
+  # Browser tests: Debian's Chromium, driven by playwright-core (tests/browser).
+  chromium
 )
 
 missing=()
@@ -22,18 +24,21 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
+# Node.js runs the browser tests; the machines have one (20+), Debian's is the fallback.
+if ! command -v node >/dev/null; then
+  missing+=(nodejs npm)
 fi
 
-echo "installing missing packages: ${missing[*]}"
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then
-  sudo="sudo"
+if ((${#missing[@]} > 0)); then
+  echo "installing missing packages: ${missing[*]}"
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    sudo="sudo"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
 if ! command -v cargo >/dev/null; then
   echo "cargo is not installed: install Rust 1.95 (rustup) and run this again" >&2

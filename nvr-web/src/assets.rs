@@ -8,7 +8,8 @@ use axum::routing::get;
 
 use crate::AppState;
 
-/// (path, content type, bytes) of every embedded asset.
+/// (path, content type, bytes) of every embedded asset. `/` is the single page (index.html);
+/// the UI routes with `#/...` fragments, so no other HTML path exists.
 const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "/",
@@ -24,6 +25,86 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "/app.css",
         "text/css; charset=utf-8",
         include_bytes!("../ui/app.css"),
+    ),
+    (
+        "/favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../ui/favicon.svg"),
+    ),
+    (
+        "/icons.svg",
+        "image/svg+xml",
+        include_bytes!("../ui/icons.svg"),
+    ),
+    (
+        "/js/api.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/api.js"),
+    ),
+    (
+        "/js/util.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/util.js"),
+    ),
+    (
+        "/js/login.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/login.js"),
+    ),
+    (
+        "/js/live.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/live.js"),
+    ),
+    (
+        "/js/live-player.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/live-player.js"),
+    ),
+    (
+        "/js/camera.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/camera.js"),
+    ),
+    (
+        "/js/timeline.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/timeline.js"),
+    ),
+    (
+        "/js/runs.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/runs.js"),
+    ),
+    (
+        "/js/digital-zoom.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/digital-zoom.js"),
+    ),
+    (
+        "/js/thumbs.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/thumbs.js"),
+    ),
+    (
+        "/js/recorded-player.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/recorded-player.js"),
+    ),
+    (
+        "/js/cameras-admin.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/cameras-admin.js"),
+    ),
+    (
+        "/js/users-admin.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/users-admin.js"),
+    ),
+    (
+        "/js/status.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/status.js"),
     ),
 ];
 

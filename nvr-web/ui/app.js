@@ -1,121 +1,131 @@
-// Minimal recorder UI: log in, list cameras with status, play recordings, add a camera.
-// Plain DOM code, no framework, no external resource; everything is served by the recorder.
-"use strict";
+// Entry point: finds out who is logged in (or whether first-run setup is needed), draws the
+// header and navigation for the user's role, and routes hash URLs to pages:
+//   #/live  #/camera/ID[?t=ISO]  #/cameras  #/users  #/status
+// Each page module exports mount(root, params) -> { unmount() }.
 
-const $ = (id) => document.getElementById(id);
-let session = null;
-let selected = null;
+import { api, session, isAdmin, setUnauthorizedHandler } from "/js/api.js";
+import { el, icon, prefs, dialog, field, toast } from "/js/util.js";
+import * as login from "/js/login.js";
+import * as live from "/js/live.js";
+import * as camera from "/js/camera.js";
+import * as camerasAdmin from "/js/cameras-admin.js";
+import * as usersAdmin from "/js/users-admin.js";
+import * as status from "/js/status.js";
 
-async function api(method, path, body) {
-  const headers = {};
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET" && session) headers["X-CSRF-Token"] = session.csrf_token;
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (r.status === 401 && path !== "/api/login") { showLogin(); throw new Error("not logged in"); }
-  const text = await r.text();
-  const data = text ? JSON.parse(text) : null;
-  if (!r.ok) throw new Error((data && data.error) || r.statusText);
-  return data;
+const ROUTES = [
+  { path: "live", page: live, label: "Live", icon: "grid4" },
+  { path: "camera", page: camera },
+  { path: "cameras", page: camerasAdmin, label: "Cameras", icon: "camera", admin: true },
+  { path: "users", page: usersAdmin, label: "Users", icon: "users", admin: true },
+  { path: "status", page: status, label: "Status", icon: "status", admin: true },
+];
+
+const main = document.getElementById("main");
+let current = null; // { unmount }
+
+function parseHash() {
+  const h = location.hash.replace(/^#\/?/, "");
+  const [pathPart, query = ""] = h.split("?");
+  const parts = pathPart.split("/").filter(Boolean);
+  return { name: parts[0] || "live", args: parts.slice(1), query: new URLSearchParams(query) };
+}
+
+function unmountCurrent() {
+  if (current) {
+    try { current.unmount(); } catch (e) { console.error(e); }
+    current = null;
+  }
+  main.replaceChildren();
+}
+
+function render() {
+  unmountCurrent();
+  if (!session.user) { showLogin(); return; }
+  document.getElementById("topbar").hidden = false;
+  const { name, args, query } = parseHash();
+  let route = ROUTES.find((r) => r.path === name);
+  if (!route || (route.admin && !isAdmin())) {
+    if (route && route.admin) toast("That page is for administrators.", "warn");
+    route = ROUTES[0];
+    history.replaceState(null, "", "#/live");
+  }
+  drawNav(route);
+  main.className = `page-${route.path}`;
+  document.title = route.label ? `${route.label} · NVR` : "NVR";
+  current = route.page.mount(main, { args, query });
+}
+
+function drawNav(active) {
+  const nav = document.getElementById("nav");
+  nav.replaceChildren(...ROUTES.filter((r) => r.label && (!r.admin || isAdmin())).map((r) =>
+    el("a", { href: `#/${r.path}`, class: r === active ? "active" : "",
+      "aria-current": r === active ? "page" : undefined }, icon(r.icon), el("span", null, r.label))));
+  const who = document.getElementById("who");
+  const u = session.user;
+  who.replaceChildren(
+    el("span.user", { title: `Logged in as ${u.username} (${u.role})` },
+      icon("user"), el("strong", null, u.username), el("span.role", null, u.role)),
+    settingsMenu(),
+    el("button.btn.subtle#logout", { type: "button", on: { click: logout } }, icon("logout"),
+      el("span", null, "Log out")));
+}
+
+function settingsMenu() {
+  const clock = el("input", { type: "checkbox", checked: prefs.get("hour12", false),
+    on: { change: (e) => { prefs.set("hour12", e.target.checked); render(); } } });
+  return el("details.menu", null,
+    el("summary.btn.subtle.icon-only", { title: "Settings", "aria-label": "Settings" }, icon("settings")),
+    el("div.menu-body", null,
+      el("button.btn.subtle", { type: "button", on: { click: changePassword } }, "Change my password…"),
+      el("label.check", null, clock, "12-hour clock")));
+}
+
+async function changePassword() {
+  const cur = el("input", { type: "password", autocomplete: "current-password", required: true });
+  const n1 = el("input", { type: "password", autocomplete: "new-password", required: true, minLength: 8 });
+  const n2 = el("input", { type: "password", autocomplete: "new-password", required: true, minLength: 8 });
+  const err = el("p.error", { role: "alert" });
+  await dialog("Change my password", [field("Current password", cur), field("New password", n1),
+    field("New password again", n2), err], [
+    { label: "Cancel", value: null }, { label: "Change password", value: "ok", cls: "primary" }], {
+    onSubmit: async () => {
+      if (n1.value !== n2.value) { err.textContent = "The new passwords differ."; return false; }
+      try {
+        await api("POST", "/api/me/password", { current: cur.value, new: n1.value });
+        toast("Password changed.", "ok");
+        return true;
+      } catch (e) { err.textContent = e.message; return false; }
+    },
+  });
+}
+
+async function logout() {
+  try { await api("POST", "/api/logout"); } catch { /* the session may be gone already */ }
+  session.user = null;
+  render();
 }
 
 function showLogin() {
-  session = null;
-  $("login-view").hidden = false;
-  $("app-view").hidden = true;
-  $("logout").hidden = true;
-  $("who").textContent = "";
+  document.getElementById("topbar").hidden = true;
+  main.className = "page-login";
+  document.title = "Log in · NVR";
+  current = login.mount(main, {
+    onLoggedIn: (user) => {
+      session.user = user;
+      if (!location.hash || location.hash === "#/" ) history.replaceState(null, "", "#/live");
+      render();
+    },
+  });
 }
 
-function showApp() {
-  $("login-view").hidden = true;
-  $("app-view").hidden = false;
-  $("logout").hidden = false;
-  $("who").textContent = `${session.username} (${session.role})`;
-  $("add-form").hidden = session.role !== "admin";
-  refreshCameras();
-}
+setUnauthorizedHandler(() => { render(); });
+window.addEventListener("hashchange", render);
 
-function el(tag, props, ...children) {
-  const e = document.createElement(tag);
-  Object.assign(e, props);
-  for (const c of children) e.append(c);
-  return e;
-}
-
-async function refreshCameras() {
-  const cams = await api("GET", "/api/cameras");
-  const ul = $("cameras");
-  ul.replaceChildren();
-  for (const c of cams) {
-    const d = c.status_detail;
-    const detail = d && d.state === "reconnecting" && d.last_error ? ` — ${d.last_error}` : "";
-    const rate = d && d.fps ? ` ${d.fps.toFixed(1)} fps, ${(d.bitrate_bps / 1e6).toFixed(2)} Mbit/s` : "";
-    const li = el("li", { tabIndex: 0, className: selected === c.id ? "selected" : "" },
-      el("div", { textContent: c.name }),
-      el("div", { className: `status ${c.status}`, textContent: `${c.status}${rate}${detail}` }));
-    li.addEventListener("click", () => selectCamera(c));
-    li.addEventListener("keydown", (ev) => { if (ev.key === "Enter") selectCamera(c); });
-    ul.append(li);
-  }
-}
-
-function fmt(t) { return new Date(t).toLocaleString(); }
-
-async function selectCamera(c) {
-  selected = c.id;
-  $("camera-title").textContent = `Recordings of ${c.name}`;
-  const end = new Date();
-  const start = new Date(end.getTime() - 24 * 3600 * 1000);
-  const q = `start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}`;
-  const data = await api("GET", `/api/cameras/${c.id}/recordings?${q}`);
-  const ul = $("runs");
-  ul.replaceChildren();
-  if (data.runs.length === 0) ul.append(el("li", { textContent: "No recordings in the last 24 hours." }));
-  for (const r of data.runs.reverse()) {
-    const li = el("li", { tabIndex: 0,
-      textContent: `${fmt(r.start)} – ${fmt(r.end)} · ${r.frames} frames · ${r.width}×${r.height}${r.recording ? " · recording" : ""}` });
-    const play = () => {
-      // Play the last 5 minutes of the run, or all of it if shorter.
-      const runEnd = new Date(r.end).getTime();
-      const s = new Date(Math.max(new Date(r.start).getTime(), runEnd - 5 * 60 * 1000));
-      $("player").src = `/api/cameras/${c.id}/view.mp4?start=${encodeURIComponent(s.toISOString())}&end=${encodeURIComponent(new Date(runEnd).toISOString())}`;
-      $("player").play().catch(() => {});
-    };
-    li.addEventListener("click", play);
-    li.addEventListener("keydown", (ev) => { if (ev.key === "Enter") play(); });
-    ul.append(li);
-  }
-  refreshCameras();
-}
-
-$("login-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const f = new FormData(ev.target);
-  $("login-error").textContent = "";
+(async function boot() {
   try {
-    session = await api("POST", "/api/login", { username: f.get("username"), password: f.get("password") });
-    showApp();
-  } catch (e) { $("login-error").textContent = e.message; }
-});
-
-$("add-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const f = new FormData(ev.target);
-  $("add-error").textContent = "Testing the camera…";
-  try {
-    await api("POST", "/api/cameras", { name: f.get("name"), url: f.get("url"),
-      username: f.get("username") || null, password: f.get("password") || null });
-    ev.target.reset();
-    $("add-error").textContent = "";
-    refreshCameras();
-  } catch (e) { $("add-error").textContent = e.message; }
-});
-
-$("logout").addEventListener("click", async () => {
-  try { await api("POST", "/api/logout"); } finally { showLogin(); }
-});
-
-(async () => {
-  try { session = await api("GET", "/api/me"); showApp(); } catch { showLogin(); }
-  setInterval(() => { if (session) refreshCameras().catch(() => {}); }, 5000);
+    session.user = await api("GET", "/api/me");
+  } catch {
+    session.user = null;
+  }
+  render();
 })();

@@ -1,0 +1,213 @@
+// Cameras page (admin): the camera list with a health dot, measured fps and bitrate, storage
+// used and retention horizon (oldest recording), polled every 5 s; add and edit in a dialog
+// with a Test button (POST /api/cameras/test, up to 10 s); enable/disable (PATCH); remove
+// (DELETE ?delete_recordings=true after a confirmation that says recordings are deleted).
+
+import { api } from "/js/api.js";
+import { el, icon, iconButton, field, dialog, confirmDialog, toast, timeEl, fmtBytes,
+  fmtBitrate, fmtDuration, parseTime } from "/js/util.js";
+
+export const KIND_TEXT = {
+  auth: "The camera refused the username or password.",
+  unreachable: "Nothing answered at this address and port in time.",
+  no_video: "The camera answered but offers no H.264 or H.265 video.",
+  stalled: "The camera stopped sending video.",
+  policy: "The recorder's policy refuses this camera address.",
+  protocol: "The camera spoke RTSP in a way the recorder cannot use.",
+  storage: "The recorder could not write the video to disk.",
+};
+
+export function health(c) {
+  const d = c.status_detail || {};
+  if (!c.enabled) return { cls: "disabled", text: "Disabled" };
+  if (c.status === "recording") return { cls: "recording", text: "Recording" };
+  if (c.status === "reconnecting") {
+    const why = d.last_error ? `${d.last_error}${d.last_error_kind ? ` (${d.last_error_kind})` : ""}` : "";
+    return { cls: "reconnecting", text: "Reconnecting", detail: why };
+  }
+  return { cls: "connecting", text: c.status === "starting" ? "Starting" : "Connecting" };
+}
+
+export function mount(root) {
+  const tbody = el("tbody");
+  const note = el("p.muted");
+  const addBtn = iconButton("add", "Add camera", () => editCamera(null), { cls: "primary" });
+  addBtn.id = "add-camera";
+  root.append(
+    el("div.page-head", null, el("h1", null, "Cameras"), addBtn),
+    el("div.table-wrap", null, el("table.list#cameras-table", null,
+      el("thead", null, el("tr", null, ...["", "Name", "Status", "Video", "FPS", "Bitrate", "Storage",
+        "Oldest recording", "Retention", ""].map((h) => el("th", { scope: "col" }, h)))),
+      tbody)), note);
+
+  let alive = true;
+  let timer = null;
+  let cams = [];
+
+  async function refresh() {
+    try {
+      cams = await api("GET", "/api/cameras");
+      if (!alive) return;
+      draw();
+    } catch (e) {
+      note.textContent = `Cannot list cameras: ${e.message}`;
+    }
+    clearTimeout(timer);
+    if (alive) timer = setTimeout(refresh, 5000);
+  }
+
+  function draw() {
+    note.textContent = cams.length ? "" : "No camera yet: add one with its RTSP URL.";
+    tbody.replaceChildren(...cams.map((c) => {
+      const d = c.status_detail || {};
+      const h = health(c);
+      const st = c.storage || {};
+      const oldest = parseTime(st.oldest);
+      const ret = c.retention || {};
+      const retText = [ret.max_age_days ? `${ret.max_age_days} days` : null,
+        ret.max_bytes ? fmtBytes(ret.max_bytes) : null].filter(Boolean).join(", ") || "default";
+      return el("tr", { "data-camera-id": String(c.id), "data-status": c.status },
+        el("td", null, el("span", { class: `dot ${h.cls}`, title: h.detail || h.text, role: "img", "aria-label": h.text })),
+        el("td", null, el("a", { href: `#/camera/${c.id}` }, c.name), el("div.muted.small", null, c.url)),
+        el("td.status-cell", null, el("span", { class: `sev ${h.cls}` }, h.text),
+          h.detail ? el("div.small.bad-text", null, h.detail) : null,
+          d.failures ? el("div.small.muted", null, `${d.failures} failed connection${d.failures > 1 ? "s" : ""}`) : null),
+        el("td", null, [c.codec ? c.codec.toUpperCase() : (d.codec || "—"),
+          d.width ? ` ${d.width}×${d.height}` : ""].join("")),
+        el("td.num", null, d.fps ? d.fps.toFixed(1) : "—"),
+        el("td.num", null, fmtBitrate(d.bitrate_bps)),
+        el("td.num", null, st.bytes !== undefined ? fmtBytes(st.bytes) : "—"),
+        el("td", null, oldest ? [timeEl(oldest), el("div.small.muted", null, `${fmtDuration(Date.now() - oldest)} ago`)] : "—"),
+        el("td", null, retText),
+        el("td.actions", null,
+          iconButton("edit", "Edit", () => editCamera(c)),
+          iconButton(c.enabled ? "pause" : "play", c.enabled ? "Disable" : "Enable", () => setEnabled(c, !c.enabled)),
+          iconButton("delete", "Remove", () => remove(c), { cls: "danger" })));
+    }));
+  }
+
+  async function setEnabled(c, enabled) {
+    try {
+      await api("PATCH", `/api/cameras/${c.id}`, { enabled });
+      toast(`${c.name} ${enabled ? "enabled" : "disabled"}.`, "ok");
+    } catch (e) { toast(`Cannot change ${c.name}: ${e.message}`, "bad"); }
+    refresh();
+  }
+
+  async function remove(c) {
+    const bytes = c.storage && c.storage.bytes;
+    const ok = await confirmDialog(`Remove ${c.name}?`,
+      `The camera stops recording and all of its recordings${bytes ? ` (${fmtBytes(bytes)})` : ""} are deleted for good. This cannot be undone.`,
+      "Remove camera and delete recordings");
+    if (!ok) return;
+    try {
+      await api("DELETE", `/api/cameras/${c.id}?delete_recordings=true`);
+      toast(`${c.name} removed.`, "ok");
+    } catch (e) { toast(`Cannot remove ${c.name}: ${e.message}`, "bad"); }
+    refresh();
+  }
+
+  async function editCamera(c) {
+    const isNew = !c;
+    const name = el("input#cam-name", { name: "name", required: true, maxLength: 64, value: c ? c.name : "", autocomplete: "off" });
+    const url = el("input#cam-url", { name: "url", required: true, value: c ? c.url : "", placeholder: "rtsp://192.168.1.20:554/stream1",
+      autocomplete: "off", spellcheck: false, inputmode: "url" });
+    const user = el("input#cam-username", { name: "username", value: c && c.username ? c.username : "", autocomplete: "off", spellcheck: false });
+    const pass = el("input#cam-password", { name: "password", type: "password", autocomplete: "new-password",
+      placeholder: c && c.has_password ? "unchanged" : "" });
+    const clearPass = el("input", { type: "checkbox" });
+    const maxAge = el("input#cam-max-age", { type: "number", min: "1", step: "1", inputmode: "numeric",
+      value: c && c.retention && c.retention.max_age_days ? c.retention.max_age_days : "", placeholder: "default" });
+    const maxGb = el("input#cam-max-gb", { type: "number", min: "0.1", step: "0.1", inputmode: "decimal",
+      value: c && c.retention && c.retention.max_bytes ? (c.retention.max_bytes / 1e9).toFixed(1) : "", placeholder: "default" });
+    const result = el("div.test-result#test-result", { role: "status", "aria-live": "polite" });
+    const testBtn = el("button.btn#test-camera", { type: "button" }, icon("test"), el("span", null, "Test"));
+    const err = el("p.error#camera-error", { role: "alert" });
+    const urlOk = () => /^rtsp:\/\/[^\s/@]+(\/\S*)?$/i.test(url.value.trim());
+    const syncTest = () => { testBtn.disabled = !urlOk(); };
+    url.addEventListener("input", syncTest);
+    syncTest();
+    let skipProbe = false;
+
+    testBtn.addEventListener("click", async () => {
+      testBtn.disabled = true;
+      result.className = "test-result pending";
+      result.replaceChildren(el("span.spinner.inline"), " Testing the camera… this can take up to 10 s.");
+      try {
+        const r = await api("POST", "/api/cameras/test", { url: url.value.trim(),
+          username: user.value.trim() || null, password: pass.value || null });
+        result.className = "test-result ok";
+        result.replaceChildren(...[el("strong", null, "The camera works."), el("dl.facts", null,
+          el("dt", null, "Codec"), el("dd#test-codec", null, `${(r.codec || "").toUpperCase()} (${r.rfc6381_codec || "?"})`),
+          el("dt", null, "Resolution"), el("dd#test-resolution", null, `${r.width}×${r.height}`),
+          el("dt", null, "Frame rate"), el("dd#test-fps", null, r.fps ? `${Number(r.fps).toFixed(1)} fps` : "unknown"),
+          el("dt", null, "Audio"), el("dd", null, r.has_audio ? "yes (not recorded)" : "no")),
+          r.saw_key_frame === false ? el("p.warn-text", null, "No key frame arrived during the test: playback may start late. Check the camera's key-frame interval (I-frame interval).") : null,
+          c && c.has_password && !pass.value && !clearPass.checked ? el("p.muted.small", null, "Tested without the stored password; type it to test with it.") : null].filter(Boolean));
+      } catch (e) {
+        result.className = "test-result bad";
+        result.replaceChildren(...[el("strong", null, `Test failed${e.kind ? `: ${e.kind}` : ""}`),
+          el("p#test-error", { "data-kind": e.kind || "" }, KIND_TEXT[e.kind] || e.message),
+          e.kind && KIND_TEXT[e.kind] && e.message ? el("p.muted.small", null, e.message) : null].filter(Boolean));
+      } finally { syncTest(); }
+    });
+
+    const content = [
+      field("Name", name, "Short and unique, e.g. \"Front door\"."),
+      field("RTSP URL", url, "Without the user name and password."),
+      el("div.row2", null, field("Username", user), field("Password", pass)),
+      c && c.has_password ? el("label.check", null, clearPass, "Remove the stored password") : null,
+      c ? el("div.row2", null, field("Keep at most (days)", maxAge), field("Keep at most (GB)", maxGb)) : null,
+      el("div.test-row", null, testBtn, el("span.muted.small", null, "Connects to the camera; can take up to 10 s.")),
+      result, err,
+    ];
+    await dialog(isNew ? "Add a camera" : `Edit ${c.name}`, content, [
+      { label: "Cancel", value: null },
+      { label: isNew ? "Add camera" : "Save", value: "save", cls: "primary" },
+    ], {
+      wide: true,
+      onSubmit: async () => {
+        err.textContent = "";
+        const body = {};
+        if (isNew) {
+          Object.assign(body, { name: name.value.trim(), url: url.value.trim(),
+            username: user.value.trim() || null, password: pass.value || null });
+          if (skipProbe) body.skip_probe = true;
+        } else {
+          if (name.value.trim() !== c.name) body.name = name.value.trim();
+          if (url.value.trim() !== c.url) body.url = url.value.trim();
+          if (user.value.trim() !== (c.username || "")) body.username = user.value.trim();
+          if (clearPass.checked) body.password = "";
+          else if (pass.value) body.password = pass.value;
+          const age = maxAge.value ? Math.round(Number(maxAge.value)) : null;
+          const bytes = maxGb.value ? Math.round(Number(maxGb.value) * 1e9) : null;
+          if (age !== ((c.retention && c.retention.max_age_days) || null)) body.retain_max_age_days = age;
+          if (bytes !== ((c.retention && c.retention.max_bytes) || null)) body.retain_max_bytes = bytes;
+          if (!Object.keys(body).length) return true;
+        }
+        const submit = document.querySelector("dialog[open] button.primary");
+        if (submit) submit.disabled = true;
+        if (isNew && !skipProbe) err.textContent = "Testing the camera before adding it (up to 10 s)…";
+        try {
+          if (isNew) await api("POST", "/api/cameras", body);
+          else await api("PATCH", `/api/cameras/${c.id}`, body);
+          toast(isNew ? `${body.name} added: recording starts within seconds.` : `${name.value} saved.`, "ok");
+          refresh();
+          return true;
+        } catch (e) {
+          err.textContent = `${KIND_TEXT[e.kind] || e.message}${e.kind ? ` (${e.kind})` : ""}`;
+          if (isNew && e.status === 422 && !skipProbe) {
+            skipProbe = true;
+            err.textContent += " Press \"Add camera\" again to add it anyway; it will be retried until it answers.";
+          }
+          return false;
+        } finally {
+          if (submit) submit.disabled = false;
+        }
+      },
+    });
+  }
+
+  refresh();
+  return { unmount() { alive = false; clearTimeout(timer); } };
+}

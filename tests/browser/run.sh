@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the browser tests of the web UI: headless Debian Chromium (installed with apt when
+# missing) driven by playwright-core (npm ci when node_modules is missing or stale), against
+# the debug binary target/debug/nvr (built first; NVR_BIN overrides it and skips the build).
+# Screenshots land in target/browser-screenshots/. Extra arguments go to `node --test`.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Debian's chromium" >&2
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+fi
+command -v node >/dev/null || { echo "node (>= 20) is required" >&2; exit 1; }
+
+cd "$here"
+stamp=node_modules/.package-lock.json
+if [ ! -d node_modules ] || [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+if [ -z "${NVR_BIN:-}" ]; then
+  (cd "$repo" && cargo build --quiet --bin nvr)
+  export NVR_BIN="$repo/target/debug/nvr"
+fi
+mkdir -p "$repo/target/browser-screenshots"
+exec node --test --test-concurrency=1 "$@" tests/
