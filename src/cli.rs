@@ -51,6 +51,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Authenticate every stored chunk and compare files with the index; exit 1 on any problem.
     Check(CheckArgs),
+    /// Export recordings as a signed evidence bundle (zip) that `nvr verify` checks offline.
+    Export(ExportArgs),
+    /// Check an evidence bundle offline: file hashes, each segment against the hash recorded at
+    /// ingest, the hash chain and the signatures. Exit 0 if valid, 1 if not.
+    Verify(VerifyArgs),
     /// Run a test camera: a real RTSP server (GStreamer) on 127.0.0.1.
     Testcam(TestcamArgs),
     /// Start 4 test cameras and a recorder on 127.0.0.1 with a data directory ./demo-data,
@@ -154,6 +159,39 @@ pub struct ServeArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub dir: DataDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
+    /// Camera name or id; repeat for several cameras.
+    #[arg(long, required = true)]
+    pub camera: Vec<String>,
+    /// Start of the range (RFC 3339, e.g. 2026-11-29T22:10:00Z).
+    #[arg(long)]
+    pub start: String,
+    /// End of the range (RFC 3339); at most 24 hours after the start.
+    #[arg(long)]
+    pub end: String,
+    /// Where to write the bundle; must not exist.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Case reference recorded in the manifest.
+    #[arg(long, default_value = "")]
+    pub case: String,
+    /// Why the footage is exported, recorded in the manifest and the audit log.
+    #[arg(long, default_value = "command-line export")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle (zip) to check.
+    pub bundle: PathBuf,
+    /// Also require the bundle to be signed by this key (SHA-256 fingerprint, hex).
+    #[arg(long)]
+    pub expect_key: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -62,6 +62,7 @@ pub async fn run(
     let report = tokio::task::spawn_blocking(move || nvr_storage::recovery::recover(&s2))
         .await?
         .context("recovering open segments")?;
+    nvr_web::evidence::cleanup_interrupted_exports(&store, clock.realtime().0)?;
     info!(
         recovered = report.recovered.len(),
         removed_empty = report.removed_empty.len(),
@@ -100,6 +101,7 @@ pub async fn run(
             }),
         },
         media: Default::default(),
+        exports: Default::default(),
     };
     if let Err(e) = nvr_media::init() {
         warn!(error = %e, "GStreamer is unavailable: snapshots and transcoding will fail");

@@ -20,6 +20,10 @@ use crate::source::{CameraSource, ConnectTarget};
 use crate::status::{CameraStatus, StatusBoard, StatusCell};
 use crate::supervisor::{Supervised, SupervisorConfig, WriterMsg, supervise};
 
+/// How often each camera's hash chain head is signed: segments are attested within 10 minutes
+/// of being recorded (and at every export), without a signature per segment.
+const CHAIN_HEAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Frames buffered between a camera's network task and its writer: about 8 s at 30 fps, enough
 /// to ride out an fsync or a busy SQLite moment without pushing back on the camera.
 const WRITER_QUEUE_FRAMES: usize = 256;
@@ -78,6 +82,18 @@ impl Recorder {
         });
         let weak = Arc::downgrade(&r);
         let mut stop_rx = r.stop.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(CHAIN_HEAD_INTERVAL) => {}
+                    _ = stop_rx.changed() => return,
+                }
+                let Some(r) = weak.upgrade() else { return };
+                let _ = tokio::task::spawn_blocking(move || r.sign_chain_heads()).await;
+            }
+        });
+        let weak = Arc::downgrade(&r);
+        let mut stop_rx = r.stop.subscribe();
         let interval = r.config.retention_interval;
         tokio::spawn(async move {
             loop {
@@ -126,6 +142,18 @@ impl Recorder {
                 .retain_max_age_secs
                 .map(|s| Duration90k::from_secs(s as i64))
                 .or(self.config.default_retention.max_age),
+        }
+    }
+
+    /// Signs every camera's chain head that changed since it was last signed (blocking).
+    pub fn sign_chain_heads(&self) {
+        let Ok(cameras) = self.store.db().cameras() else {
+            return;
+        };
+        for c in cameras {
+            if let Err(e) = self.store.sign_chain_head(c.id) {
+                error!(camera = %c.id, error = %e, "signing the chain head failed");
+            }
         }
     }
 

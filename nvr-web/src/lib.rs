@@ -10,6 +10,7 @@ pub mod assets;
 pub mod auth;
 pub mod cameras;
 pub mod error;
+pub mod evidence;
 pub mod live;
 pub mod media;
 pub mod metrics;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub server: status::ServerInfo,
     /// The budget of on-demand decoding and transcoding.
     pub media: Arc<media::MediaSlots>,
+    /// Progress of the exports being written.
+    pub exports: Arc<evidence::ExportProgress>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -68,6 +71,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/me/password", post(users::change_own_password))
         .route("/api/users", get(users::list).post(users::add))
         .route("/api/status", get(status::status))
+        .route("/api/exports", get(evidence::list).post(evidence::create))
+        .route("/api/exports/{id}", get(evidence::get))
+        .route("/api/exports/{id}/bundle.zip", get(evidence::download))
+        .route(
+            "/api/holds",
+            get(evidence::holds).post(evidence::create_hold),
+        )
+        .route("/api/holds/{id}/release", post(evidence::release_hold))
+        .route("/api/audit", get(evidence::audit))
         .route("/metrics", get(metrics::metrics))
         .route(
             "/api/users/{id}",

@@ -94,6 +94,7 @@ async fn env_with(users: bool) -> Env {
                 tls: None,
             },
             media: Default::default(),
+            exports: Default::default(),
         },
     }
 }
@@ -206,6 +207,14 @@ async fn every_api_route_but_login_needs_a_session() {
         ("POST", "/api/me/password".to_owned()),
         ("GET", "/api/status".to_owned()),
         ("GET", "/metrics".to_owned()),
+        ("GET", "/api/exports".to_owned()),
+        ("POST", "/api/exports".to_owned()),
+        ("GET", "/api/exports/1".to_owned()),
+        ("GET", "/api/exports/1/bundle.zip".to_owned()),
+        ("GET", "/api/holds".to_owned()),
+        ("POST", "/api/holds".to_owned()),
+        ("POST", "/api/holds/1/release".to_owned()),
+        ("GET", "/api/audit".to_owned()),
         ("GET", format!("/api/cameras/1/recordings?{DAY}")),
         ("GET", format!("/api/cameras/1/view.mp4?{DAY}")),
     ];
@@ -910,4 +919,124 @@ async fn cameras_can_be_edited_and_removed_with_confirmation() {
         send(&env, get("/api/cameras/1", Some(&l))).await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn guards_get_403_on_exports_and_holds_and_the_attempt_is_audited() {
+    let env = env().await;
+    let g = login(&env, "guard").await;
+    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
+    env.state
+        .store
+        .add_camera("c", &url, None, None)
+        .expect("camera");
+    let body = json!({"cameras": [1], "start": "2026-11-29T10:00:00Z", "end": "2026-11-29T10:02:00Z", "case": "c-1", "reason": "r"});
+    assert_eq!(
+        send(&env, json_req("POST", "/api/exports", body, Some(&g)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let hold = json!({"camera": 1, "start": "2026-11-29T10:00:00Z", "end": "2026-11-29T10:02:00Z", "reason": "r"});
+    assert_eq!(
+        send(&env, json_req("POST", "/api/holds", hold, Some(&g)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&env, get("/api/holds", Some(&g))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&env, get("/api/audit", Some(&g))).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let ev = login(&env, "ev").await;
+    let audit = send(&env, get("/api/audit?action=denied", Some(&ev)))
+        .await
+        .json();
+    let denied: Vec<(String, String)> = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap_or("").to_owned(),
+                e["object"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    for route in ["route:/api/exports", "route:/api/holds", "route:/api/audit"] {
+        assert!(
+            denied.contains(&("guard".to_owned(), route.to_owned())),
+            "{route}: {denied:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn evidence_users_hold_and_release_ranges() {
+    let env = env().await;
+    let ev = login(&env, "ev").await;
+    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
+    env.state
+        .store
+        .add_camera("c", &url, None, None)
+        .expect("camera");
+    let bad = json!({"camera": 1, "start": "2026-11-29T10:02:00Z", "end": "2026-11-29T10:00:00Z", "reason": "r"});
+    assert_eq!(
+        send(&env, json_req("POST", "/api/holds", bad, Some(&ev)))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let body = json!({"camera": 1, "start": "2026-11-29T10:00:00Z", "end": "2026-11-29T10:02:00Z", "case": "2026/117", "reason": "theft"});
+    let r = send(&env, json_req("POST", "/api/holds", body, Some(&ev))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let id = r.json()["id"].as_i64().expect("id");
+    assert_eq!(
+        send(&env, get("/api/holds", Some(&ev)))
+            .await
+            .json()
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let r = send(
+        &env,
+        json_req(
+            "POST",
+            &format!("/api/holds/{id}/release"),
+            json!({}),
+            Some(&ev),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(&env, get("/api/holds", Some(&ev)))
+            .await
+            .json()
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    assert_eq!(
+        send(&env, get("/api/holds?all=true", Some(&ev)))
+            .await
+            .json()[0]["released_by"],
+        "ev"
+    );
+    let audit = send(&env, get("/api/audit?object=camera:1", Some(&ev)))
+        .await
+        .json();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .expect("a")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, vec!["hold_release", "hold"]);
 }
