@@ -24,6 +24,7 @@ deps:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	./scripts/cargo-deny.sh
 
 build: deps
 	$(CARGO) build --release --bin nvr

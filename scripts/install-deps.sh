@@ -13,6 +13,8 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x
   # Tests check every MP4 we produce with ffprobe and make reference clips with ffmpeg.
   ffmpeg
+  # The zero-egress proofs: strace records every connect(); systemd-analyze rates the unit.
+  strace systemd
   # Browser tests: Debian's Chromium, driven by playwright-core (tests/browser).
   chromium
 )

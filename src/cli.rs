@@ -56,6 +56,9 @@ pub enum Command {
     /// Check an evidence bundle offline: file hashes, each segment against the hash recorded at
     /// ingest, the hash chain and the signatures. Exit 0 if valid, 1 if not.
     Verify(VerifyArgs),
+    /// Show what the running recorder is connected to against what it may connect to: listening
+    /// sockets, the camera allowlist, the sandbox, and any connection not to a camera (exit 1).
+    Doctor(DoctorArgs),
     /// Run a test camera: a real RTSP server (GStreamer) on 127.0.0.1.
     Testcam(TestcamArgs),
     /// Start 4 test cameras and a recorder on 127.0.0.1 with a data directory ./demo-data,
@@ -192,6 +195,12 @@ pub struct VerifyArgs {
     /// Also require the bundle to be signed by this key (SHA-256 fingerprint, hex).
     #[arg(long)]
     pub expect_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
 }
 
 #[derive(Debug, Args)]

@@ -64,12 +64,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     url: url.clone(),
                     username: a.username.clone(),
                     password: password.clone(),
-                    allow_host_names: cfg.cameras.allow_host_names,
                 };
                 let rt = tokio::runtime::Runtime::new()?;
                 let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+                let egress = nvr_ingest::egress::EgressPolicy::new(cfg.cameras.allow_host_names);
+                let _allow = egress.allow_probe(&url);
                 let result = rt.block_on(probe(
-                    &RetinaSource::new(clock),
+                    &RetinaSource::new(clock, egress.clone()),
                     &target,
                     nvr_web::cameras::PROBE_TIMEOUT,
                 ));
@@ -129,6 +130,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Export(a) => export(a),
+        Command::Doctor(a) => {
+            let (_, dir) = config::resolve(&a.dir)?;
+            crate::doctor::doctor(&dir)
+        }
         Command::Verify(a) => {
             let report = nvr_storage::export::verify::verify_bundle(&a.bundle);
             let mut failures = report.failures.clone();

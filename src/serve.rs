@@ -69,9 +69,11 @@ pub async fn run(
         garbage = report.garbage_unlinked,
         "data directory ready"
     );
+    let egress = nvr_ingest::egress::EgressPolicy::new(cfg.cameras.allow_host_names);
     let recorder = Recorder::start(
         store.clone(),
-        Arc::new(RetinaSource::new(clock.clone())),
+        Arc::new(RetinaSource::new(clock.clone(), egress.clone())),
+        egress,
         recorder_config(&cfg),
     );
     recorder.reconcile()?;
@@ -121,6 +123,10 @@ pub async fn run(
         "nvr serving on {}://{addr}/",
         if tls.is_some() { "https" } else { "http" }
     );
+    let pid_file = dir.join(crate::doctor::PID_FILE);
+    if let Err(e) = std::fs::write(&pid_file, format!("{}\n", std::process::id())) {
+        warn!(error = %e, "cannot write {}: nvr doctor will not find the recorder", pid_file.display());
+    }
     if let Some(r) = ready {
         let _ = r.send(addr);
     }
@@ -150,6 +156,7 @@ pub async fn run(
     reconciler.abort();
     info!("shutting down: sealing open segments");
     recorder.shutdown().await;
+    let _ = std::fs::remove_file(&pid_file);
     info!("stopped");
     Ok(())
 }
@@ -186,7 +193,6 @@ pub fn recorder_config(cfg: &Config) -> RecorderConfig {
                 .then(|| Duration90k::from_secs(i64::from(r.max_age_days) * 86_400)),
         },
         retention_interval: Duration::from_secs(u64::from(r.interval_secs)),
-        allow_host_names: cfg.cameras.allow_host_names,
     }
 }
 

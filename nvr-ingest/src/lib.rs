@@ -5,6 +5,7 @@
 //! Invariant: `retina_source` is the only module of the recorder that names `retina`; every
 //! other module sees cameras through the [`source::CameraSource`] trait, which tests fake.
 
+pub mod egress;
 pub mod error;
 pub mod live;
 pub mod probe;

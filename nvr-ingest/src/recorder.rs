@@ -15,6 +15,7 @@ use nvr_storage::writer::{CameraWriter, WriteOutcome, WriterConfig};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info};
 
+use crate::egress::EgressPolicy;
 use crate::live::LiveHub;
 use crate::source::{CameraSource, ConnectTarget};
 use crate::status::{CameraStatus, StatusBoard, StatusCell};
@@ -36,7 +37,6 @@ pub struct RecorderConfig {
     /// Defaults applied to cameras without their own limits.
     pub default_retention: RetentionPolicy,
     pub retention_interval: std::time::Duration,
-    pub allow_host_names: bool,
 }
 
 struct CameraHandle {
@@ -49,6 +49,7 @@ struct CameraHandle {
 pub struct Recorder {
     store: Arc<Store>,
     source: Arc<dyn CameraSource>,
+    egress: Arc<EgressPolicy>,
     config: RecorderConfig,
     statuses: StatusBoard,
     cameras: Mutex<HashMap<CameraId, CameraHandle>>,
@@ -68,12 +69,14 @@ impl Recorder {
     pub fn start(
         store: Arc<Store>,
         source: Arc<dyn CameraSource>,
+        egress: Arc<EgressPolicy>,
         config: RecorderConfig,
     ) -> Arc<Self> {
         let (stop, _) = watch::channel(false);
         let r = Arc::new(Recorder {
             store,
             source,
+            egress,
             config,
             statuses: StatusBoard::default(),
             cameras: Mutex::new(HashMap::new()),
@@ -125,7 +128,12 @@ impl Recorder {
     }
 
     pub fn allow_host_names(&self) -> bool {
-        self.config.allow_host_names
+        self.egress.allow_host_names()
+    }
+
+    /// The egress policy: which camera addresses may be connected to.
+    pub fn egress(&self) -> &Arc<EgressPolicy> {
+        &self.egress
     }
 
     fn clock(&self) -> &Arc<dyn Clock> {
@@ -178,6 +186,12 @@ impl Recorder {
     /// were disabled or removed.
     pub fn reconcile(&self) -> nvr_storage::Result<()> {
         let rows = self.store.db().cameras()?;
+        let urls: Vec<CameraUrl> = rows
+            .iter()
+            .filter(|c| c.enabled)
+            .filter_map(|c| CameraUrl::parse(&c.url).ok())
+            .collect();
+        self.egress.set_cameras(&urls);
         let mut cameras = self.cameras.lock().unwrap_or_else(|p| p.into_inner());
         let wanted: HashMap<CameraId, &nvr_storage::db::CameraRow> = rows
             .iter()
@@ -217,7 +231,6 @@ impl Recorder {
             url,
             username: row.username.clone(),
             password,
-            allow_host_names: self.config.allow_host_names,
         };
         let status = self.statuses.cell(row.id, self.clock().realtime());
         let (tx, rx) = mpsc::channel(WRITER_QUEUE_FRAMES);

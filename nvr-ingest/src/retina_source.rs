@@ -18,22 +18,37 @@ use retina::client::{
 };
 use retina::codec::{CodecItem, ParametersRef};
 
+use crate::egress::{EgressPolicy, same_destination};
 use crate::error::{CameraErrorKind, IngestError};
 use crate::source::{CameraSource, ConnectTarget, Session, SessionInfo, SourceFrame};
 
 /// Largest forward jump of RTP timestamps accepted within a session: 10 s, the stall timeout.
 pub const MAX_TIMESTAMP_JUMP_SECS: u32 = 10;
 
-/// Connects to cameras with retina.
+/// Connects to cameras with retina, only where the egress policy allows.
 #[derive(Debug)]
 pub struct RetinaSource {
     clock: Arc<dyn Clock>,
+    egress: Arc<EgressPolicy>,
 }
 
 impl RetinaSource {
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
-        RetinaSource { clock }
+    pub fn new(clock: Arc<dyn Clock>, egress: Arc<EgressPolicy>) -> Self {
+        RetinaSource { clock, egress }
     }
+}
+
+/// `url` with its host replaced by `ip`, so retina connects to the address we checked and never
+/// looks a name up itself.
+fn with_ip_host(url: &url::Url, ip: std::net::IpAddr) -> Result<url::Url, IngestError> {
+    let mut u = url.clone();
+    let host = match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    u.set_host(Some(&host))
+        .map_err(|e| IngestError::new(CameraErrorKind::Policy, format!("camera URL: {e}")))?;
+    Ok(u)
 }
 
 /// Classifies a retina error for the camera status.
@@ -82,17 +97,13 @@ impl CameraSource for RetinaSource {
     ) -> Pin<Box<dyn Future<Output = Result<Session, IngestError>> + Send + '_>> {
         let target = target.clone();
         Box::pin(async move {
-            if let HostKind::Name(name) = target.url.host()
-                && !target.allow_host_names
-            {
-                return Err(IngestError::new(
-                    CameraErrorKind::Policy,
-                    format!(
-                        "camera host {name:?} is a name, and resolving names is disabled \
-                         (cameras.allow_host_names = false): use the camera's IP address"
-                    ),
-                ));
-            }
+            // Checked against the camera list (and resolved, if a permitted name) first.
+            let addr = self.egress.resolve(&target.url).await?;
+            let connect_url = match target.url.host() {
+                HostKind::Ip(_) => target.url.url().clone(),
+                HostKind::Name(_) => with_ip_host(target.url.url(), addr.ip())?,
+            };
+            tracing::info!(camera = %target.url, address = %addr, "connecting to camera");
             let creds = target.username.clone().map(|username| Credentials {
                 username,
                 password: target.password.clone().unwrap_or_default(),
@@ -103,10 +114,25 @@ impl CameraSource for RetinaSource {
                 // Over TCP, closing the connection ends the session; never open another
                 // connection just to send TEARDOWN.
                 .teardown(TeardownPolicy::Never);
-            let mut session = retina::client::Session::describe(target.url.url().clone(), options)
+            let mut session = retina::client::Session::describe(connect_url, options)
                 .await
                 .map_err(|e| classify(&e))?;
             let streams = session.streams();
+            // A Content-Base or control URL naming another host would make later requests (or,
+            // with other settings, connections) go elsewhere: refuse the camera instead.
+            for s in streams {
+                if let Some(control) = s.control()
+                    && !same_destination(control, &target.url, addr.ip())
+                {
+                    return Err(IngestError::new(
+                        CameraErrorKind::Policy,
+                        format!(
+                            "the camera points its stream at {control} (Content-Base or control \
+                             URL on another host or port); refusing to follow it"
+                        ),
+                    ));
+                }
+            }
             let has_audio = streams.iter().any(|s| s.media() == "audio");
             let (video_i, codec) = streams
                 .iter()

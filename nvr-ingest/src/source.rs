@@ -16,8 +16,6 @@ pub struct ConnectTarget {
     pub url: CameraUrl,
     pub username: Option<String>,
     pub password: Option<String>,
-    /// Whether a host name may be resolved (zero-egress policy); IP literals never need it.
-    pub allow_host_names: bool,
 }
 
 impl std::fmt::Debug for ConnectTarget {

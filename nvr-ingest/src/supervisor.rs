@@ -296,7 +296,6 @@ mod tests {
                 url: CameraUrl::parse("rtsp://127.0.0.1/x").expect("url"),
                 username: Some("u".into()),
                 password: Some("hunter2".into()),
-                allow_host_names: false,
             },
             source: source.clone(),
             writer: tx,
@@ -385,7 +384,6 @@ mod tests {
             url: CameraUrl::parse("rtsp://127.0.0.1/x").expect("url"),
             username: Some("u".into()),
             password: Some("hunter2".into()),
-            allow_host_names: false,
         };
         let s = format!("{t:?}");
         assert!(!s.contains("hunter2") && s.contains("redacted"), "{s}");

@@ -170,7 +170,6 @@ fn target(state: &AppState, req: &CameraRequest) -> ApiResult<ConnectTarget> {
         url,
         username: non_empty(&req.username).map(str::to_owned),
         password: non_empty(&req.password).map(str::to_owned),
-        allow_host_names: state.recorder.allow_host_names(),
     })
 }
 
@@ -182,6 +181,14 @@ pub async fn test(
 ) -> ApiResult<Json<ProbeResult>> {
     user.require_admin()?;
     let target = target(&state, &req)?;
+    // An admin testing an address is the one outbound connection not to a configured camera.
+    let _allow = state.recorder.egress().allow_probe(&target.url);
+    state.store.audit(
+        &user.username,
+        "camera_test",
+        &format!("url:{}", target.url),
+        serde_json::json!({}),
+    );
     Ok(Json(
         probe(state.recorder.source().as_ref(), &target, PROBE_TIMEOUT).await?,
     ))
@@ -209,6 +216,7 @@ pub async fn add(
     }
     let target = target(&state, &req)?;
     if !req.skip_probe {
+        let _allow = state.recorder.egress().allow_probe(&target.url);
         probe(state.recorder.source().as_ref(), &target, PROBE_TIMEOUT).await?;
     }
     let id = state.store.add_camera(
@@ -218,6 +226,12 @@ pub async fn add(
         target.password.as_deref(),
     )?;
     tracing::info!(camera = %id, name = %name, by = %user.username, "camera added");
+    state.store.audit(
+        &user.username,
+        "camera_add",
+        &format!("camera:{id}"),
+        serde_json::json!({"name": name, "url": target.url.as_str()}),
+    );
     state.recorder.reconcile()?;
     let row = state
         .store
@@ -320,6 +334,13 @@ pub async fn change(
         state.recorder.reconcile()?;
     }
     tracing::info!(camera = %id, by = %user.username, "camera changed");
+    state.store.audit(
+        &user.username,
+        "camera_change",
+        &format!("camera:{id}"),
+        serde_json::json!({"name": name, "url": url.as_str(), "enabled": enabled,
+                           "password_changed": req.password.is_some()}),
+    );
     let row = db
         .camera(id)?
         .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
@@ -364,5 +385,11 @@ pub async fn delete(
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.delete_camera(id)).await??;
     tracing::info!(camera = %id, name = %row.name, by = %user.username, "camera deleted");
+    state.store.audit(
+        &user.username,
+        "camera_delete",
+        &format!("camera:{id}"),
+        serde_json::json!({"name": row.name}),
+    );
     Ok(StatusCode::NO_CONTENT)
 }

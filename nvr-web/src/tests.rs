@@ -67,6 +67,7 @@ async fn env_with(users: bool) -> Env {
     let recorder = Recorder::start(
         store.clone(),
         Arc::new(FailingSource(CameraErrorKind::Unreachable)),
+        nvr_ingest::egress::EgressPolicy::new(false),
         RecorderConfig {
             writer: WriterConfig {
                 segment_duration: Duration90k::from_secs(60),
@@ -78,7 +79,6 @@ async fn env_with(users: bool) -> Env {
             },
             default_retention: RetentionPolicy::default(),
             retention_interval: Duration::from_secs(3600),
-            allow_host_names: false,
         },
     );
     Env {

@@ -48,8 +48,13 @@ pub struct Proc {
 impl Proc {
     /// Starts `nvr ARGS`, logging stderr to `log`.
     pub fn start(args: &[&str], log: &Path) -> Proc {
+        Self::start_program(NVR, args, log)
+    }
+
+    /// Starts `program ARGS` (e.g. `strace ... nvr serve`), logging stderr to `log`.
+    pub fn start_program(program: &str, args: &[&str], log: &Path) -> Proc {
         let log = std::fs::File::create(log).expect("log file");
-        let mut child = Command::new(NVR)
+        let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -217,6 +222,38 @@ impl Recorder {
     pub fn serve(&mut self, extra: &[&str]) {
         self.serve_args = extra.iter().map(|s| s.to_string()).collect();
         self.start_server();
+    }
+
+    /// Like [`Recorder::serve`], under `strace -f -e trace=connect` writing to `trace`; returns
+    /// the strace process (kill the recorder, its child, to end it).
+    pub fn serve_traced(&mut self, trace: &Path, extra: &[&str]) -> u32 {
+        let log = self.tmp.path().join("serve-traced.log");
+        let mut args = vec![
+            "-f",
+            "-qq",
+            "-e",
+            "trace=connect",
+            "-o",
+            trace.to_str().expect("utf8"),
+            NVR,
+            "serve",
+            "--data-dir",
+            self.d(),
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        let proc = Proc::start_program("strace", &args, &log);
+        let line = proc.wait_line(Duration::from_secs(60), |l| {
+            l.starts_with("nvr serving on ")
+        });
+        self.base = line
+            .trim_start_matches("nvr serving on ")
+            .trim_end_matches('/')
+            .to_owned();
+        let pid = proc.child.id();
+        self.server = Some(proc);
+        pid
     }
 
     fn start_server(&mut self) {
