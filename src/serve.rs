@@ -143,16 +143,7 @@ pub async fn run(
         })
     };
     let app = nvr_web::router(state);
-    match tls {
-        Some((_, config)) => nvr_web::tls::serve(listener, app, config, shutdown_signal()).await,
-        None => axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?,
-    }
+    nvr_web::server::serve(listener, app, tls.map(|(_, c)| c), shutdown_signal()).await;
     reconciler.abort();
     info!("shutting down: sealing open segments");
     recorder.shutdown().await;

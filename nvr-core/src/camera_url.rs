@@ -142,6 +142,20 @@ pub fn validate_camera_name(name: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any string: a validated URL or a clear error, never a panic; validated URLs never
+        /// carry credentials and are rtsp.
+        #[test]
+        fn arbitrary_urls_never_panic(s in ".{0,80}", t in "rtsp://[a-z0-9:@./\\[\\]%-]{0,40}") {
+            for input in [s, t] {
+                if let Ok(u) = CameraUrl::parse(&input) {
+                    proptest::prop_assert_eq!(u.url().scheme(), "rtsp");
+                    proptest::prop_assert!(u.url().username().is_empty() && u.url().password().is_none());
+                }
+            }
+        }
+    }
+
     #[test]
     fn camera_names() {
         assert!(validate_camera_name("Front door 2").is_ok());

@@ -106,6 +106,36 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../ui/js/status.js"),
     ),
+    (
+        "/js/range-select.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/range-select.js"),
+    ),
+    (
+        "/js/range-bar.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/range-bar.js"),
+    ),
+    (
+        "/js/evidence-marks.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/evidence-marks.js"),
+    ),
+    (
+        "/js/evidence-dialogs.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/evidence-dialogs.js"),
+    ),
+    (
+        "/js/evidence.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/evidence.js"),
+    ),
+    (
+        "/js/audit.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/audit.js"),
+    ),
 ];
 
 fn serve(content_type: &'static str, body: &'static [u8]) -> Response {

@@ -100,6 +100,9 @@ pub struct ExportJson {
     finished: Option<String>,
     progress: Option<f64>,
     download: Option<String>,
+    /// The recorder verified the bundle (signature, every hash, each segment against its
+    /// ingest-time hash, the chain) after writing it; only verified bundles become ready.
+    verified: bool,
 }
 
 fn export_json(state: &AppState, e: ExportRow) -> ExportJson {
@@ -109,6 +112,7 @@ fn export_json(state: &AppState, e: ExportRow) -> ExportJson {
         .map(|(d, t)| if t == 0 { 0.0 } else { d as f64 / t as f64 });
     ExportJson {
         download: (e.state == "ready").then(|| format!("/api/exports/{}/bundle.zip", e.id)),
+        verified: e.state == "ready",
         id: e.id,
         created_by: e.created_by,
         created: Time90k(e.created_90k).to_rfc3339(),
@@ -147,11 +151,24 @@ pub async fn create(
     };
     validate(&er)?;
     for c in &er.cameras {
-        state
+        let row = state
             .store
             .db()
             .camera(*c)?
             .ok_or_else(|| ApiError::not_found(format!("camera {c}")))?;
+        // Refuse now rather than fail in the background: only sealed segments are exported.
+        if state
+            .store
+            .db()
+            .sealed_segments_overlapping(*c, er.start.0, er.end.0)?
+            .is_empty()
+        {
+            return Err(ApiError::not_found(format!(
+                "no sealed recordings of camera {:?} between {} and {} (the last minute is \
+                 still being written)",
+                row.name, er.start, er.end
+            )));
+        }
     }
     let db = state.store.db();
     let now = state.clock.realtime().0;
@@ -199,12 +216,17 @@ pub async fn create(
             let f = std::fs::File::create(&part).map_err(|e| e.to_string())?;
             write_bundle(&store, &er, f, &mut |d, t| progress.set(id, d, t))
                 .map_err(|e| e.to_string())?;
-            let bytes = std::fs::read(&part).map_err(|e| e.to_string())?;
-            let sha = ring::digest::digest(&ring::digest::SHA256, &bytes);
-            let mut a = [0u8; 32];
-            a.copy_from_slice(sha.as_ref());
+            // The recorder checks its own bundle the way a court would before offering it.
+            let report = nvr_storage::export::verify::verify_bundle(&part);
+            if !report.valid() {
+                return Err(format!(
+                    "the bundle failed its own verification: {}",
+                    report.failures.join("; ")
+                ));
+            }
+            let (bytes, sha) = file_sha256(&part).map_err(|e| e.to_string())?;
             std::fs::rename(&part, dir.join(format!("{id}.zip"))).map_err(|e| e.to_string())?;
-            Ok((bytes.len() as u64, a))
+            Ok((bytes, sha))
         })();
         if let Err(e) = &result {
             tracing::error!(export = id, error = %e, "export failed");
@@ -223,6 +245,26 @@ pub async fn create(
         .export(id)?
         .ok_or_else(|| ApiError::internal("export vanished after insert"))?;
     Ok((StatusCode::ACCEPTED, Json(export_json(&state, row))))
+}
+
+/// Size and SHA-256 of a file, read in pieces (bundles can be gigabytes).
+fn file_sha256(path: &std::path::Path) -> std::io::Result<(u64, [u8; 32])> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+        total += n as u64;
+    }
+    let mut a = [0u8; 32];
+    a.copy_from_slice(ctx.finish().as_ref());
+    Ok((total, a))
 }
 
 fn exports_dir(state: &AppState) -> ApiResult<std::path::PathBuf> {

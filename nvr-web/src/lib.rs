@@ -15,6 +15,7 @@ pub mod live;
 pub mod media;
 pub mod metrics;
 pub mod recordings;
+pub mod server;
 pub mod status;
 pub mod time_range;
 pub mod tls;
@@ -62,6 +63,10 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 
 /// API request bodies are small JSON documents; 64 KiB is far above any legitimate one.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// No handler may take longer than this to produce its response headers (streamed bodies such
+/// as view.mp4 keep flowing after it); a client that trickles its body gets 408.
+const HANDLER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Builds the application.
 pub fn router(state: AppState) -> Router {
@@ -114,6 +119,10 @@ pub fn router(state: AppState) -> Router {
         .merge(public)
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            HANDLER_TIMEOUT,
+        ))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))

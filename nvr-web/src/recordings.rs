@@ -298,6 +298,24 @@ pub async fn view_mp4(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any Range header, against any length: no panic, and a partial range is in bounds.
+        #[test]
+        fn range_headers_never_panic(value in ".{0,40}", len in 0u64..1_000_000) {
+            if let RangeSpec::Partial(r) = parse_range(&value, len) {
+                prop_assert!(r.start < r.end && r.end <= len);
+            }
+        }
+
+        #[test]
+        fn numeric_ranges_stay_in_bounds(a in 0u64..2_000_000, b in 0u64..2_000_000, len in 1u64..1_000_000) {
+            if let RangeSpec::Partial(r) = parse_range(&format!("bytes={a}-{b}"), len) {
+                prop_assert!(r.start == a && r.end <= len && r.end > r.start);
+            }
+        }
+    }
 
     #[test]
     fn range_header_forms() {

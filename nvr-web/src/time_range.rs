@@ -52,6 +52,24 @@ impl RangeQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any query strings: a clear error or a valid range, never a panic.
+        #[test]
+        fn arbitrary_queries_never_panic(start in proptest::option::of(".{0,40}"), end in proptest::option::of(".{0,40}")) {
+            if let Ok(r) = (RangeQuery { start, end }).parse() {
+                prop_assert!(r.start < r.end);
+                prop_assert!((r.end - r.start).0 <= MAX_RANGE_SECS * 90_000);
+            }
+        }
+
+        #[test]
+        fn rfc3339_like_queries_never_panic(y in 0i32..10_000, mo in 0u8..14, d in 0u8..33, h in 0u8..26, off in "[+-][0-9]{2}:[0-9]{2}|Z") {
+            let s = format!("{y:04}-{mo:02}-{d:02}T{h:02}:00:00{off}");
+            let _ = (RangeQuery { start: Some(s.clone()), end: Some(s) }).parse();
+        }
+    }
 
     fn q(s: &str, e: &str) -> RangeQuery {
         RangeQuery {

@@ -1,9 +1,10 @@
 // Entry point: finds out who is logged in (or whether first-run setup is needed), draws the
 // header and navigation for the user's role, and routes hash URLs to pages:
-//   #/live  #/camera/ID[?t=ISO]  #/cameras  #/users  #/status
-// Each page module exports mount(root, params) -> { unmount() }.
+//   #/live  #/camera/ID[?t=ISO]  #/evidence  #/audit[?filters]  #/cameras  #/users  #/status
+// Each page module exports mount(root, params) -> { unmount() }. Pages a role cannot use are
+// neither in its navigation nor reachable by URL (the server refuses their data anyway).
 
-import { api, session, isAdmin, setUnauthorizedHandler } from "/js/api.js";
+import { api, session, isAdmin, canEvidence, setUnauthorizedHandler } from "/js/api.js";
 import { el, icon, prefs, dialog, field, toast } from "/js/util.js";
 import * as login from "/js/login.js";
 import * as live from "/js/live.js";
@@ -11,10 +12,14 @@ import * as camera from "/js/camera.js";
 import * as camerasAdmin from "/js/cameras-admin.js";
 import * as usersAdmin from "/js/users-admin.js";
 import * as status from "/js/status.js";
+import * as evidence from "/js/evidence.js";
+import * as audit from "/js/audit.js";
 
 const ROUTES = [
   { path: "live", page: live, label: "Live", icon: "grid4" },
   { path: "camera", page: camera },
+  { path: "evidence", page: evidence, label: "Evidence", icon: "shield", evidence: true },
+  { path: "audit", page: audit, label: "Audit", icon: "list", evidence: true },
   { path: "cameras", page: camerasAdmin, label: "Cameras", icon: "camera", admin: true },
   { path: "users", page: usersAdmin, label: "Users", icon: "users", admin: true },
   { path: "status", page: status, label: "Status", icon: "status", admin: true },
@@ -44,8 +49,9 @@ function render() {
   document.getElementById("topbar").hidden = false;
   const { name, args, query } = parseHash();
   let route = ROUTES.find((r) => r.path === name);
-  if (!route || (route.admin && !isAdmin())) {
+  if (!route || !allowed(route)) {
     if (route && route.admin) toast("That page is for administrators.", "warn");
+    else if (route && route.evidence) toast("That page is for the evidence and admin roles.", "warn");
     route = ROUTES[0];
     history.replaceState(null, "", "#/live");
   }
@@ -55,10 +61,13 @@ function render() {
   current = route.page.mount(main, { args, query });
 }
 
+/** Whether the logged-in user's role may open `route`. */
+const allowed = (route) => (!route.admin || isAdmin()) && (!route.evidence || canEvidence());
+
 function drawNav(active) {
   const nav = document.getElementById("nav");
-  nav.replaceChildren(...ROUTES.filter((r) => r.label && (!r.admin || isAdmin())).map((r) =>
-    el("a", { href: `#/${r.path}`, class: r === active ? "active" : "",
+  nav.replaceChildren(...ROUTES.filter((r) => r.label && allowed(r)).map((r) =>
+    el("a", { href: `#/${r.path}`, class: r === active ? "active" : "", title: r.label, "aria-label": r.label,
       "aria-current": r === active ? "page" : undefined }, icon(r.icon), el("span", null, r.label))));
   const who = document.getElementById("who");
   const u = session.user;

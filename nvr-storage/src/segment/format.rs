@@ -313,6 +313,21 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The decoders of everything read from a segment file take any bytes without panicking.
+        #[test]
+        fn decoders_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = SegmentHeader::decode(&b);
+            let _ = decode_params(&b);
+            let _ = Trailer::decode(&b);
+            if b.len() >= RECORD_HEADER_LEN {
+                let mut h = [0u8; RECORD_HEADER_LEN];
+                h.copy_from_slice(&b[..RECORD_HEADER_LEN]);
+                let _ = RecordHeader::decode(&h);
+            }
+        }
+    }
+
     #[test]
     fn record_header_rejects_unknown_kinds() {
         let h = RecordHeader {

@@ -60,6 +60,8 @@ export async function api(method, path, body, { signal } = {}) {
 }
 
 export const isAdmin = () => session.user && session.user.role === "admin";
+/** Evidence and admin users may export, hold and read the audit log. */
+export const canEvidence = () => !!session.user && (session.user.role === "evidence" || session.user.role === "admin");
 
 /** `start`/`end` query string for a range of epoch milliseconds. */
 export function rangeQuery(startMs, endMs) {

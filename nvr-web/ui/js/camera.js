@@ -5,16 +5,24 @@
 // the time readout and the playhead are updated on every animation frame. Keyboard: Space
 // play/pause, ←/→ ±10 s, Shift+←/→ ±1 s, , . frame step, L live, H history, F fullscreen,
 // + - zoom, Esc back to the grid; ignored while typing in a field.
+// Evidence and admin users also get the range selection (range-select.js, range-bar.js: drag
+// across the timeline while the range bar is open or with Shift, [ ] mark IN/OUT at the
+// playhead; moving an edge shows its frame, paused), Export… and Hold… dialogs, and the
+// camera's holds and exports drawn on the timeline (evidence-marks.js).
 
-import { api, decodableCodecs, canPlayCodec } from "/js/api.js";
+import { api, decodableCodecs, canPlayCodec, canEvidence } from "/js/api.js";
 import { el, icon, iconButton, fmtClock, fmtDate, fmtDateTime, utcTitle, toast, isTyping,
-  fmtBitrate } from "/js/util.js";
+  fmtBitrate, localInput } from "/js/util.js";
 import { LivePlayer } from "/js/live-player.js";
 import { RecordedPlayer } from "/js/recorded-player.js";
 import { Timeline } from "/js/timeline.js";
 import { RunsCache } from "/js/runs.js";
 import { ThumbLoader } from "/js/thumbs.js";
 import { DigitalZoom } from "/js/digital-zoom.js";
+import { RangeSelection } from "/js/range-select.js";
+import { RangeBar } from "/js/range-bar.js";
+import { EvidenceMarks } from "/js/evidence-marks.js";
+import { exportDialog, holdDialog } from "/js/evidence-dialogs.js";
 
 const WINDOW_MS = 30 * 60e3;   // longest view.mp4 requested at once
 const LIVE_EDGE_MS = 3000;     // the last seconds of a recording run are not seekable: go live
@@ -28,6 +36,8 @@ export function mount(root, { args, query }) {
   let pending = null;              // wall time being loaded (shown until the player knows better)
   let scrubbing = null;            // wall time under a dragged playhead
   let fps = 15;
+  let previewEnd = null;           // playing the range: pause when the playhead gets here
+  const evidence = canEvidence();
 
   // ---- DOM ----
   const title = el("h1.cam-title", null, "Camera");
@@ -73,18 +83,30 @@ export function mount(root, { args, query }) {
   const zoomOut = iconButton("zoom-out", "Zoom out (−)", () => { tl.zoomAt(2); tl.touched(); }, { iconOnly: true });
   const zoomIn = iconButton("zoom-in", "Zoom in (+)", () => { tl.zoomAt(0.5); tl.touched(); }, { iconOnly: true });
   const fullBtn = iconButton("fullscreen", "Fullscreen (F)", () => fullscreen(), { iconOnly: true });
+  const rangeBtn = evidence ? iconButton("range", "Range", () => bar.toggle()) : null;
+  if (rangeBtn) {
+    rangeBtn.id = "btn-range";
+    rangeBtn.title = "Select a range to export or hold ([ and ] mark IN and OUT)";
+    rangeBtn.setAttribute("aria-pressed", "false");
+    rangeBtn.setAttribute("aria-controls", "range-bar");
+  }
   const controls = el("div.controls", { role: "toolbar", "aria-label": "Playback" },
     el("div.group", null, prevBtn, backFrame, playBtn, fwdFrame, nextBtn, speed),
     clock,
     el("div.group", null, goForm),
-    el("div.group.push", null, zoomOut, zoomIn, fullBtn));
+    el("div.group.push", null, rangeBtn, zoomOut, zoomIn, fullBtn));
   const tlBox = el("div.timeline-box");
   const help = el("p.keys.muted", null,
-    "Space play/pause · ←/→ 10 s · Shift+←/→ 1 s · , . frame · L live · H history · +/− timeline zoom · wheel on video: digital zoom · F fullscreen · Esc back");
+    "Space play/pause · ←/→ 10 s · Shift+←/→ 1 s · , . frame · L live · H history · +/− timeline zoom · wheel on video: digital zoom · F fullscreen · Esc back",
+    evidence ? " · [ ] mark range IN/OUT · Shift+drag on the timeline: select a range" : "");
   root.append(
     el("div.cam-head", null, el("a.btn.subtle.back", { href: "#/live", title: "Back to the live grid (Esc)" }, icon("back"), el("span", null, "Live grid")),
       title, pill, el("div.group.push", null, liveBtn, histBtn)),
-    stage, controls, tlBox, help);
+    stage, controls, tlBox);
+  // Evidence range (evidence and admin roles): the bar sits between the timeline and the keys.
+  let range = null;
+  let bar = null;
+  let marks = null;
 
   // ---- players, timeline, runs ----
   const codecs = decodableCodecs();
@@ -113,7 +135,67 @@ export function mount(root, { args, query }) {
       clearTimeout(viewTimer);
       viewTimer = setTimeout(() => runs.ensure(s, Math.min(e, Date.now() + 60e3)), 150);
     },
+    selectDrag: (e) => evidence && (bar.isOpen || e.shiftKey),
+    onSelect: (a, b, final, moving) => {
+      bar.open();
+      range.set(a, b);
+      showEdge(moving === b ? range.out : range.in, final);
+    },
   });
+  if (evidence) {
+    range = new RangeSelection(tl, { onEdge: (t, final) => showEdge(t, final), onChange: () => bar.update() });
+    bar = new RangeBar(range, {
+      onRange: (a, b) => { fitRange(a, b); if (mode === "playback") showEdge(a, true); },
+      onPreview: () => preview(),
+      onExport: () => openExport(),
+      onHold: () => openHold(),
+      onToggle: (open) => { rangeBtn.setAttribute("aria-pressed", String(open)); if (!open) previewEnd = null; },
+    });
+    marks = new EvidenceMarks(id, (holds, exports) => { tl.setHolds(holds); tl.setExports(exports); });
+    root.append(bar.el);
+  }
+  root.append(help);
+
+  /** While an edge of the range moves: its thumbnail; when it stops: its frame, paused. */
+  function showEdge(t, final) {
+    previewEnd = null;
+    if (!final) { scrubbing = t; thumbs.request(t); return; }
+    scrubbing = null;
+    scrubImg.hidden = true;
+    rec.pause();
+    playAt(t, { why: "edge", autoplay: false });
+  }
+
+  /** Shows the whole range on the timeline. */
+  function fitRange(a, b) {
+    const span = Math.min(24 * 3600e3, Math.max(60e3, (b - a) * 1.25));
+    tl.setView((a + b) / 2 - span / 2, span);
+    tl.touched();
+  }
+
+  function preview() {
+    if (!range.complete) return;
+    const end = range.out;
+    playAt(range.in, { why: "preview" }).then(() => { previewEnd = end; });
+  }
+
+  async function openExport() {
+    if (!range.complete || !cam) return;
+    let cameras = [cam];
+    try { cameras = await api("GET", "/api/cameras"); } catch { /* this camera alone */ }
+    rec.pause();
+    await exportDialog({ camera: cam, cameras, start: range.in, end: range.out });
+    if (alive) marks.refresh();
+  }
+
+  async function openHold() {
+    if (!range.complete || !cam) return;
+    const hold = await holdDialog({ camera: cam, start: range.in, end: range.out });
+    if (hold && alive) {
+      toast(`Hold ${hold.id} placed: retention keeps this range until it is released.`, "ok", 5000);
+      marks.refresh();
+    }
+  }
 
   function showMessage(text, sub) {
     message.hidden = !text;
@@ -177,6 +259,12 @@ export function mount(root, { args, query }) {
     if (Date.now() - t < 60e3 || (!runs.find(t) && Date.now() - t < 5 * 60e3)) await runs.refreshAt(t);
     if (!alive || pending !== t) return;
     let run = runs.find(t);
+    if (!run && why === "edge") {
+      rec.stop();
+      spinner.hidden = true;
+      showMessage("No recording at this edge of the range", `${fmtDateTime(t)} falls between recordings.`);
+      return;
+    }
     if (!run) {
       const next = runs.next(t);
       if (next && next.start < Date.now()) {
@@ -195,6 +283,7 @@ export function mount(root, { args, query }) {
     }
     if (run.recording && t > run.end - LIVE_EDGE_MS) {
       if (why === "history") t = Math.max(run.start, run.end - 30e3);
+      else if (why === "edge") t = Math.max(run.start, run.end - LIVE_EDGE_MS); // the latest seekable frame
       else {
         toast(why ? "That is the live edge: showing live video." : "Caught up: showing live video.", "info");
         goLive();
@@ -280,10 +369,25 @@ export function mount(root, { args, query }) {
     else if (k === "f" || k === "F") fullscreen();
     else if (k === "+" || k === "=") { tl.zoomAt(0.5); tl.touched(); }
     else if (k === "-" || k === "_") { tl.zoomAt(2); tl.touched(); }
-    else if (k === "Escape") { if (!document.fullscreenElement) location.hash = "#/live"; }
+    else if (evidence && (k === "[" || k === "]")) markEdge(k === "[" ? "in" : "out");
+    else if (k === "Escape") {
+      if (document.fullscreenElement) { /* the browser leaves fullscreen */ }
+      else if (bar && bar.isOpen) bar.close();
+      else location.hash = "#/live";
+    }
     else handled = false;
     if (handled) ev.preventDefault();
   }
+  /** `[` / `]`: marks IN or OUT at the playhead (live: now). */
+  function markEdge(which) {
+    const t = currentTime() ?? Date.now();
+    bar.open();
+    if (which === "in") range.markIn(t); else range.markOut(t);
+    const other = which === "in" ? range.out : range.in;
+    if (other !== null && (other < tl.start || other > tl.end)) fitRange(range.in, range.out);
+    toast(`${which === "in" ? "IN" : "OUT"} marked at ${fmtClock(t)}.`, "info", 2000);
+  }
+
   // Space on a focused button would also "click" it on keyup: swallow that.
   const onKeyUp = (ev) => { if (ev.key === " " && !isTyping(ev) && ev.target.tagName === "BUTTON") ev.preventDefault(); };
   document.addEventListener("keydown", onKey);
@@ -299,7 +403,13 @@ export function mount(root, { args, query }) {
     const t = currentTime();
     tl.setPlayhead(t);
     if (scrubbing === null) tl.follow(t, mode === "live");
+    if (previewEnd !== null && mode === "playback" && pending === null && t !== null && t >= previewEnd) {
+      previewEnd = null;
+      rec.pause();
+      toast("End of the range.", "info", 2000);
+    }
     tl.draw();
+    if (range) range.position();
     zoomIn.disabled = !tl.canZoomIn();
     zoomOut.disabled = !tl.canZoomOut();
     const playing = mode === "live" || (pending === null && !rec.paused);
@@ -386,14 +496,10 @@ export function mount(root, { args, query }) {
       thumbs.dispose();
       tl.dispose();
       dzoom.dispose();
+      if (marks) marks.dispose();
+      if (range) range.dispose();
       if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
     },
   };
 }
 
-/** The value of a datetime-local input for wall time t (local zone). */
-function localInput(t) {
-  const d = new Date(t);
-  const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}

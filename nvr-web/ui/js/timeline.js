@@ -6,6 +6,10 @@
 // with the wheel. A click seeks; dragging the playhead scrubs (onScrub while moving,
 // onScrubEnd on release). Hovering shows the time and a thumbnail. After the user touches it,
 // the timeline leaves the view alone for TOUCH_QUIET_MS before following playback again.
+// Evidence: active holds are an amber band along the bottom of the track, exports a violet
+// line along its top, and a selected range [in, out] is shaded (its handles are DOM elements
+// owned by range-select.js). When `selectDrag(event)` says so (range mode, or Shift held), a
+// drag on the background selects a range (onSelect(a, b, final)) instead of panning.
 
 import { el, fmtClock, fmtDate, utcTitle } from "/js/util.js";
 
@@ -20,24 +24,26 @@ const STEPS = [[5e3, 1e3], [10e3, 2e3], [30e3, 5e3], [60e3, 10e3], [300e3, 60e3]
 const COLORS = {
   bg: "#15181d", track: "#1f242b", run: "#2f7de1", runRec: "#49a3ff", edge: "#9cc8ff",
   future: "#0c0e11", now: "#ff5d5d", tick: "#3a424d", label: "#9aa4b1", playhead: "#ffd34d",
-  hatch: "#262c35", text: "#c8d0da",
+  hatch: "#262c35", text: "#c8d0da", hold: "#f0b429", holdEdge: "#8a6410", export: "#b48cff",
+  range: "rgba(95, 224, 200, 0.2)", rangeEdge: "#5fe0c8",
 };
 
 export class Timeline {
   /**
    * @param {HTMLElement} container
    * @param {{onSeek?: Function, onScrub?: Function, onScrubEnd?: Function, onView?: Function,
-   *          onHover?: Function}} opts
+   *          onHover?: Function, selectDrag?: Function, onSelect?: Function}} opts
    */
   constructor(container, opts = {}) {
     this.opts = opts;
     this.canvas = el("canvas.timeline-canvas", { tabIndex: 0, role: "slider",
-      "aria-label": "Timeline: click to play from a time, drag to move, Ctrl+wheel to zoom",
+      "aria-label": "Timeline: click to play from a time, drag to move (to select a range: Shift+drag, or drag with the range bar open), Ctrl+wheel to zoom",
       "aria-valuemin": "0", "aria-valuemax": "0", "aria-valuenow": "0" });
     this.hover = el("div.timeline-hover", { hidden: true, "aria-hidden": "true" },
-      el("img.thumb", { alt: "" }), el("span.time"));
+      el("img.thumb", { alt: "" }), el("span.time"), el("span.hold-note", { hidden: true }));
     this.hoverThumb = this.hover.querySelector("img");
     this.hoverTime = this.hover.querySelector(".time");
+    this.hoverHold = this.hover.querySelector(".hold-note");
     this.wrap = el("div.timeline", null, this.canvas, this.hover);
     container.append(this.wrap);
     this.span = 3600e3;
@@ -45,6 +51,9 @@ export class Timeline {
     this.start = this.now - this.span * 0.8;
     this.runs = [];
     this.loaded = [];
+    this.holds = [];    // [{id, start, end, case}] of this camera, active
+    this.exports = [];  // [{id, start, end, state}] including this camera
+    this.range = null;  // {in, out} (either may be null) of the range selection
     this.playhead = null;
     this.touchedAt = 0;
     this.pointers = new Map();
@@ -75,6 +84,9 @@ export class Timeline {
   }
 
   setRuns(runs, loaded) { this.runs = runs; this.loaded = loaded || this.loaded; }
+  setHolds(holds) { this.holds = holds; }
+  setExports(exports) { this.exports = exports; }
+  setRange(range) { this.range = range; }
   setPlayhead(t) { this.playhead = t; }
   setNow(t) { this.now = t; }
   touched() { this.touchedAt = performance.now(); }
@@ -133,7 +145,8 @@ export class Timeline {
       }
       if (this.pointers.size > 2) return;
       const near = this.playhead !== null && Math.abs(this.xAt(this.playhead) - x) <= (e.pointerType === "touch" ? 18 : 8);
-      this.mode = near ? "scrub" : "press";
+      const select = !near && this.opts.selectDrag && this.opts.selectDrag(e);
+      this.mode = near ? "scrub" : select ? "select-press" : "press";
       this.x0 = x;
       this.start0 = this.start;
       if (near) this.scrubTo(x);
@@ -151,7 +164,10 @@ export class Timeline {
         return;
       }
       if (this.mode === "press" && Math.abs(x - this.x0) > 5) this.mode = "pan";
-      if (this.mode === "pan") {
+      if (this.mode === "select-press" && Math.abs(x - this.x0) > 5) this.mode = "select";
+      if (this.mode === "select") {
+        this.selectTo(x, false);
+      } else if (this.mode === "pan") {
         this.setView(this.start0 - (x - this.x0) * this.msPerPx());
         this.touched();
       } else if (this.mode === "scrub") {
@@ -168,7 +184,8 @@ export class Timeline {
       this.mode = null;
       this.touched();
       if (cancelled) return;
-      if (mode === "press" && this.opts.onSeek) this.opts.onSeek(this.clampT(this.timeAt(x)));
+      if ((mode === "press" || mode === "select-press") && this.opts.onSeek) this.opts.onSeek(this.clampT(this.timeAt(x)));
+      if (mode === "select") this.selectTo(x, true);
       if (mode === "scrub" && this.opts.onScrubEnd) this.opts.onScrubEnd(this.clampT(this.timeAt(x)));
       if (e.pointerType === "touch") this.hideHover();
     };
@@ -191,6 +208,13 @@ export class Timeline {
 
   clampT(t) { return Math.min(t, this.now); }
 
+  /** A range drag from x0 to x: onSelect(earlier, later, final, movingEdge). */
+  selectTo(x, final) {
+    const a = this.clampT(this.timeAt(this.x0));
+    const b = this.clampT(this.timeAt(Math.max(0, Math.min(this.width, x))));
+    if (this.opts.onSelect) this.opts.onSelect(Math.min(a, b), Math.max(a, b), final, b);
+  }
+
   scrubTo(x) {
     const t = this.clampT(this.timeAt(Math.max(0, Math.min(this.width, x))));
     this.playhead = t;
@@ -206,6 +230,9 @@ export class Timeline {
     this.hoverTime.textContent = `${fmtDate(t)} ${fmtClock(t)}`;
     this.hover.title = utcTitle(t);
     this.hoverX = x;
+    const hold = this.holds.find((h) => h.start <= t && t < h.end);
+    this.hoverHold.hidden = !hold;
+    if (hold) this.hoverHold.textContent = `On hold${hold.case ? `: case ${hold.case}` : ""}`;
     const inRun = this.runs.some((r) => r.start <= t && t < r.end);
     if (this.opts.onHover) this.opts.onHover(inRun ? t : null);
     if (!inRun) this.hoverThumb.hidden = true;
@@ -283,6 +310,8 @@ export class Timeline {
       if (r.end <= this.end && !r.recording) ctx.fillRect(Math.round(x1) - 1, trackTop, 1, trackH);
     }
 
+    this.drawEvidence(ctx, trackTop, trackH, H);
+
     // The future, and the "now" edge.
     const xn = this.xAt(this.now);
     if (xn < W) {
@@ -329,6 +358,45 @@ export class Timeline {
     }
     this.canvas.dataset.viewStart = String(Math.round(this.start));
     this.canvas.dataset.viewEnd = String(Math.round(this.end));
+  }
+
+  /** Holds (amber band at the bottom), exports (violet line at the top), the selected range. */
+  drawEvidence(ctx, trackTop, trackH, H) {
+    const W = this.width;
+    const span = (a, b) => [Math.max(-1, this.xAt(a)), Math.min(W + 1, this.xAt(b))];
+    const drawn = [];
+    for (const h of this.holds) {
+      if (h.end < this.start || h.start > this.end) continue;
+      const [x0, x1] = span(h.start, h.end);
+      const y = trackTop + trackH - 10;
+      ctx.fillStyle = COLORS.hold;
+      ctx.fillRect(x0, y, Math.max(2, x1 - x0), 8);
+      ctx.fillStyle = COLORS.holdEdge;
+      ctx.fillRect(Math.round(x0), y - 3, 1, 11);
+      ctx.fillRect(Math.round(x1) - 1, y - 3, 1, 11);
+      if (x1 - x0 > 40) {
+        ctx.font = "bold 8px system-ui, sans-serif";
+        ctx.fillText("HOLD", Math.max(2, x0) + 3, y + 7);
+      }
+      drawn.push(h.id);
+    }
+    this.canvas.dataset.holds = drawn.join(",");
+    for (const e of this.exports) {
+      if (e.end < this.start || e.start > this.end) continue;
+      const [x0, x1] = span(e.start, e.end);
+      ctx.fillStyle = COLORS.export;
+      ctx.globalAlpha = e.state === "running" ? 0.5 : 1;
+      ctx.fillRect(x0, trackTop, Math.max(2, x1 - x0), 3);
+      ctx.globalAlpha = 1;
+    }
+    const r = this.range;
+    if (r && r.in !== null && r.out !== null) {
+      const [x0, x1] = span(r.in, r.out);
+      ctx.fillStyle = COLORS.range;
+      ctx.fillRect(x0, 14, Math.max(1, x1 - x0), H - 14);
+      ctx.fillStyle = COLORS.rangeEdge;
+      ctx.fillRect(x0, H - 3, Math.max(1, x1 - x0), 3);
+    }
   }
 
   updateAria() {

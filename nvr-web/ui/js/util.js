@@ -118,6 +118,28 @@ export function fmtDuration(ms) {
   return `${d} d ${h % 24} h`;
 }
 
+/** An exact length for evidence: "1 h 02 min 05 s", "4 min 30 s", "12.5 s". */
+export function fmtSpan(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return "—";
+  const neg = ms < 0 ? "−" : "";
+  ms = Math.abs(ms);
+  if (ms < 60e3) return `${neg}${(Math.round(ms / 100) / 10).toString()} s`;
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return neg + (h ? `${h} h ${pad(m)} min ${pad(sec)} s` : `${m} min ${pad(sec)} s`);
+}
+
+/** The value of a datetime-local input (step 1 s) for time t in the browser's zone. */
+export function localInput(t) {
+  const d = new Date(t);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** Epoch ms of a datetime-local input's value (browser's zone), or NaN. */
+export const fromLocalInput = (v) => (v ? new Date(v).getTime() : NaN);
+
 /** "1.23 GB" (decimal units, like disks). */
 export function fmtBytes(n) {
   if (n === null || n === undefined) return "—";

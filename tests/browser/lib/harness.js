@@ -18,6 +18,7 @@ export const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 export const SCREENSHOTS = path.join(REPO, "target/browser-screenshots");
 export const ADMIN = { username: "admin", password: "correct-horse-battery", role: "admin" };
 export const GUARD = { username: "guard", password: "guard-password-123", role: "guard" };
+export const OFFICER = { username: "officer", password: "evidence-password-123", role: "evidence" };
 export const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
   "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
   "frame-ancestors 'none'; form-action 'self'";
@@ -128,8 +129,9 @@ export class Recorder {
   async addCamera(name, url) {
     await runOk(["camera", "add", "--data-dir", this.dir, "--name", name, "--url", url]);
   }
-  async serve() {
-    this.child = start(["serve", "--data-dir", this.dir, "--listen", "127.0.0.1:0"], { name: "serve" });
+  /** `extra`: more `nvr serve` arguments, e.g. ["--segment-duration-secs", "4"]. */
+  async serve(extra = []) {
+    this.child = start(["serve", "--data-dir", this.dir, "--listen", "127.0.0.1:0", ...extra], { name: "serve" });
     const line = await waitLine(this.child, (l) => l.startsWith("nvr serving on "), 60e3, "nvr serving on");
     this.base = line.slice("nvr serving on ".length).trim().replace(/\/$/, "");
     recorderOrigins.add(new URL(this.base).origin);
