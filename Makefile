@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: demo test test-browser deps build lint clean-demo
+.PHONY: demo test test-long test-browser deps build lint clean-demo
 
 ## Build, start 4 test cameras and the recorder on 127.0.0.1, print the URL and login.
 demo: deps
@@ -13,6 +13,10 @@ demo: deps
 test: deps lint
 	$(CARGO) test --workspace
 	./tests/browser/run.sh
+
+## The long variants of the fault tests (50 kill -9 cycles, 200 camera restarts, ...).
+test-long: deps
+	NVR_LONG_TESTS=1 $(CARGO) test --test faults -- --nocapture
 
 ## Only the browser tests (headless Chromium against the real binary).
 test-browser: deps

@@ -34,6 +34,16 @@ pub struct RecoveryReport {
 /// Recovers every open segment and collects garbage. Call before any writer starts.
 pub fn recover(store: &Store) -> Result<RecoveryReport> {
     let mut report = RecoveryReport::default();
+    // Files the index lost track of (a truncated WAL) must never share an id with a new
+    // segment: keep the id sequence above every file on disk. `nvr check` lists such files.
+    let max_file_id = max_segment_file_id(store)?;
+    if store.db().ensure_segment_ids_above(max_file_id)? {
+        tracing::warn!(
+            max_file_id,
+            "segment files newer than the index exist (lost index writes?); \
+            new segments will use higher ids; `nvr check` lists the files"
+        );
+    }
     for row in store.db().open_segments()? {
         match recover_row(store, &row)? {
             Some(frames) => report.recovered.push((row.id, frames)),
@@ -207,6 +217,28 @@ pub(crate) fn frames_with_durations(
     }
     let total = out.iter().map(|f| i64::from(f.duration_90k)).sum();
     (out, total)
+}
+
+/// The highest segment id among the files on disk.
+fn max_segment_file_id(store: &Store) -> Result<i64> {
+    let mut max = 0;
+    for camera in camera_dirs(store)? {
+        let dir = store.camera_dir(camera);
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if let Some(id) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".seg"))
+                .and_then(|n| n.parse::<i64>().ok())
+            {
+                max = max.max(id);
+            }
+        }
+    }
+    Ok(max)
 }
 
 /// Camera ids that have segment directories on disk (for orphan detection).

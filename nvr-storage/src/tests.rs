@@ -537,3 +537,110 @@ fn check_names_an_edited_or_deleted_audit_entry() {
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(p[0].message.contains("audit entry 2 was altered"), "{p:?}");
 }
+
+#[test]
+fn wall_clock_steps_start_new_runs_without_overlap_and_are_flagged() {
+    use crate::db::SEGMENT_FLAG_CLOCK_JUMP;
+    let e = env();
+    let mut w = writer(&e, 2);
+    let p = params(1280);
+    // 20 s of frames; the wall clock steps back an hour at 8 s and forward ten years at 14 s.
+    let back = -3600 * 90_000;
+    let forward = 10 * 365 * 86_400 * 90_000;
+    for n in 0..200 {
+        let mut f = frame(n);
+        if n >= 80 {
+            f.received += Duration90k(back);
+        }
+        if n >= 140 {
+            f.received += Duration90k(forward);
+        }
+        w.write(&p, &f).expect("write");
+    }
+    w.end_run().expect("end");
+    let mut rows = e.store.db().all_segments().expect("rows");
+    rows.sort_by_key(|r| r.id);
+    // Never overlapping, in the order they were recorded.
+    for pair in rows.windows(2) {
+        assert!(
+            pair[0].end_90k <= pair[1].start_90k,
+            "{:?} overlaps {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    let runs: std::collections::BTreeSet<_> = rows.iter().map(|r| r.run_id).collect();
+    assert_eq!(runs.len(), 3, "one run per clock: {rows:#?}");
+    let flagged = rows
+        .iter()
+        .filter(|r| r.flags & SEGMENT_FLAG_CLOCK_JUMP != 0)
+        .count();
+    assert_eq!(
+        flagged, 2,
+        "each jump is flagged on the segment that ends its run"
+    );
+    assert_eq!(
+        rows.iter().map(|r| r.frames).sum::<i64>(),
+        200,
+        "no frame lost"
+    );
+    // The segments after the forward jump sit ten years later.
+    assert!(rows.last().expect("last").start_90k > T0 + forward / 2);
+    assert_eq!(check(&e.store).expect("check").problems, vec![]);
+}
+
+#[test]
+fn segment_files_the_index_forgot_never_have_their_ids_reused() {
+    let e = env();
+    let mut w = writer(&e, 1);
+    let p = params(1280);
+    for n in 0..30 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    w.end_run().expect("end");
+    drop(w);
+    let rows = e.store.db().all_segments().expect("rows");
+    let last = rows.iter().map(|r| r.id).max().expect("segments");
+    // As if the index's last writes were lost: the newest rows, their sequence and the camera's
+    // chain head (written in the same transactions) go back to the third-newest segment.
+    let keep = &rows[rows.len() - 3];
+    e.store
+        .db()
+        .lock()
+        .execute_batch(&format!(
+            "DELETE FROM segments WHERE id > {k};
+             UPDATE sqlite_sequence SET seq = {k} WHERE name = 'segments';
+             UPDATE cameras SET chain_segment_id = {k}, chain_sha256 = X'{c}';",
+            k = keep.id.0,
+            c = hex::encode(keep.chain_sha256.expect("chain")),
+        ))
+        .expect("roll back");
+    let report = recover(&e.store).expect("recover");
+    assert_eq!(report.recovered.len(), 0);
+    let mut w = writer(&e, 1);
+    for n in 100..130 {
+        w.write(&p, &frame(n)).expect("write after recovery");
+    }
+    w.end_run().expect("end");
+    let new_ids: Vec<_> = e
+        .store
+        .db()
+        .all_segments()
+        .expect("rows")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert!(
+        new_ids.iter().filter(|&&id| id > last).count() >= 2,
+        "{new_ids:?}"
+    );
+    // The two forgotten files are reported, by name.
+    let problems = check(&e.store).expect("check").problems;
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .all(|p| p.message.contains("not in the index")),
+        "{problems:?}"
+    );
+}

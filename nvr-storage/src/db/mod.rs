@@ -15,7 +15,7 @@ mod users;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OpenFlags, named_params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
 
 use crate::error::{Result, StorageError};
 
@@ -121,6 +121,38 @@ impl Database {
             .query_row("SELECT data_dir_uuid FROM meta WHERE id = 1", [], |r| {
                 r.get(0)
             })?)
+    }
+
+    /// Makes sure new segments get ids above `max_id`. A lost WAL (power cut, truncated file)
+    /// can roll the id sequence back below files already on disk; reusing such an id would
+    /// collide with the file. Returns whether the sequence had to move.
+    pub fn ensure_segment_ids_above(&self, max_id: i64) -> Result<bool> {
+        let conn = self.lock();
+        let seq: Option<i64> = conn
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'segments'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let max_row: Option<i64> =
+            conn.query_row("SELECT MAX(id) FROM segments", [], |r| r.get(0))?;
+        let current = seq.unwrap_or(0).max(max_row.unwrap_or(0));
+        if current >= max_id {
+            return Ok(false);
+        }
+        if seq.is_some() {
+            conn.execute(
+                "UPDATE sqlite_sequence SET seq = :max WHERE name = 'segments'",
+                named_params! {":max": max_id},
+            )?;
+        } else {
+            conn.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('segments', :max)",
+                named_params! {":max": max_id},
+            )?;
+        }
+        Ok(true)
     }
 
     /// Runs SQLite's own consistency check; returns its complaints (empty when healthy).
