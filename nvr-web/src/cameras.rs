@@ -49,18 +49,32 @@ pub struct StorageJson {
 pub struct RetentionJson {
     pub max_bytes: Option<u64>,
     pub max_age_days: Option<u64>,
+    /// Bytes over the quota that retention may not delete because evidence holds protect them:
+    /// holds are crowding out new recording (the UI warns).
+    pub held_over_quota_bytes: u64,
 }
 
 fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> CameraJson {
     let (bytes, oldest, _) = state.store.db().camera_usage(c.id).unwrap_or((0, None, 0));
     let newest = state.store.db().last_segment_end(c.id).unwrap_or(None);
     let defaults = state.recorder.default_retention();
+    let max_bytes = c.retain_max_bytes.or(defaults.max_bytes);
+    let held = state
+        .store
+        .db()
+        .holds(true)
+        .map(|h| h.iter().any(|h| h.camera_id == c.id))
+        .unwrap_or(false);
     let retention = RetentionJson {
-        max_bytes: c.retain_max_bytes.or(defaults.max_bytes),
+        max_bytes,
         max_age_days: c
             .retain_max_age_secs
             .map(|s| s / 86_400)
             .or(defaults.max_age.map(|a| (a.0 / 90_000 / 86_400) as u64)),
+        held_over_quota_bytes: match max_bytes {
+            Some(m) if held && bytes > m => bytes - m,
+            _ => 0,
+        },
     };
     let detail = state.recorder.status(c.id);
     let status = match (&detail, c.enabled) {

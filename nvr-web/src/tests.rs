@@ -1040,3 +1040,73 @@ async fn evidence_users_hold_and_release_ranges() {
         .collect();
     assert_eq!(actions, vec!["hold_release", "hold"]);
 }
+
+#[tokio::test]
+async fn user_and_camera_changes_are_audited_and_holds_over_quota_are_flagged() {
+    let env = env().await;
+    let admin = login(&env, "admin").await;
+    let new = json!({"username": "night", "password": "password123", "role": "guard"});
+    let id = send(&env, json_req("POST", "/api/users", new, Some(&admin)))
+        .await
+        .json()["id"]
+        .as_i64()
+        .expect("id");
+    send(
+        &env,
+        json_req(
+            "PATCH",
+            &format!("/api/users/{id}"),
+            json!({"role": "evidence"}),
+            Some(&admin),
+        ),
+    )
+    .await;
+    let body = json!({"name": "door", "url": "rtsp://10.0.0.1/", "skip_probe": true});
+    assert_eq!(
+        send(&env, json_req("POST", "/api/cameras", body, Some(&admin)))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let audit = send(&env, get("/api/audit?actor=admin", Some(&admin)))
+        .await
+        .json();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .expect("a")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for a in ["user_add", "user_change", "camera_add", "login"] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+
+    // A 1-byte quota and a hold: the camera's recordings are over quota and cannot be deleted.
+    let cam = CameraId(1);
+    env.state
+        .store
+        .db()
+        .set_camera_retention(cam, Some(1), None)
+        .expect("quota");
+    record(
+        &env.state.store,
+        cam,
+        Time90k::parse_rfc3339("2026-11-29T10:00:00Z").expect("t"),
+        20,
+    );
+    let c = send(&env, get("/api/cameras/1", Some(&admin))).await.json();
+    assert_eq!(
+        c["retention"]["held_over_quota_bytes"], 0,
+        "no hold, nothing flagged"
+    );
+    env.state
+        .store
+        .db()
+        .insert_hold(cam, 0, i64::MAX, "case", "reason", "admin", 0)
+        .expect("hold");
+    let c = send(&env, get("/api/cameras/1", Some(&admin))).await.json();
+    assert!(
+        c["retention"]["held_over_quota_bytes"].as_u64() > Some(0),
+        "{c}"
+    );
+}

@@ -97,6 +97,12 @@ pub async fn add(
         .db()
         .insert_user(&req.username, req.role, &hash, now)?;
     tracing::info!(user = %req.username, role = %req.role, by = %user.username, "user added");
+    state.store.audit(
+        &user.username,
+        "user_add",
+        &format!("user:{}", req.username),
+        serde_json::json!({"role": req.role}),
+    );
     let row = state
         .store
         .db()
@@ -142,11 +148,19 @@ pub async fn change(
     if let Some(d) = req.disabled {
         row.disabled = d;
     }
+    let password_changed = req.password.is_some();
     if let Some(p) = req.password {
         row.password_hash = hashed(p).await?;
     }
     db.update_user(&row)?;
     tracing::info!(user = %row.username, by = %user.username, "user changed");
+    state.store.audit(
+        &user.username,
+        "user_change",
+        &format!("user:{}", row.username),
+        serde_json::json!({"role": row.role, "disabled": row.disabled,
+                           "password_changed": password_changed}),
+    );
     let created = db
         .users()?
         .into_iter()
@@ -167,6 +181,12 @@ pub async fn delete(
     }
     state.store.db().delete_user(UserId(id))?;
     tracing::info!(user = id, by = %user.username, "user deleted");
+    state.store.audit(
+        &user.username,
+        "user_delete",
+        &format!("user:{id}"),
+        serde_json::json!({}),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -200,6 +220,12 @@ pub async fn change_own_password(
     }
     row.password_hash = hashed(req.new).await?;
     db.update_user(&row)?;
+    state.store.audit(
+        &user.username,
+        "password_change",
+        &format!("user:{}", user.username),
+        serde_json::json!({}),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -237,5 +263,11 @@ pub async fn setup(
         state.clock.realtime().0,
     )?;
     tracing::info!(user = %username, "first admin created");
+    state.store.audit(
+        &username,
+        "setup",
+        &format!("user:{username}"),
+        serde_json::json!({"role": "admin"}),
+    );
     crate::auth::start_session(&state, id, &username, Role::Admin)
 }

@@ -78,7 +78,10 @@ export function mount(root) {
         el("td.num", null, fmtBitrate(d.bitrate_bps)),
         el("td.num", null, st.bytes !== undefined ? fmtBytes(st.bytes) : "—"),
         el("td", null, oldest ? [timeEl(oldest), el("div.small.muted", null, `${fmtDuration(Date.now() - oldest)} ago`)] : "—"),
-        el("td", null, retText),
+        el("td", null, retText, ret.held_over_quota_bytes
+          ? el("div.small.bad-text.holds-crowding", { title: "Retention cannot delete held footage" },
+            `Evidence holds keep ${fmtBytes(ret.held_over_quota_bytes)} over the quota: they crowd out new recording`)
+          : null),
         el("td.actions", null,
           iconButton("edit", "Edit", () => editCamera(c)),
           iconButton(c.enabled ? "pause" : "play", c.enabled ? "Disable" : "Enable", () => setEnabled(c, !c.enabled)),
