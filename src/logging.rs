@@ -6,7 +6,9 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,retina=warn,tower_http=info"));
+        // retina logs camera-supplied text (whole SDP attributes) at WARN on every attempt; our
+        // own messages say what went wrong, so keep only its errors.
+        .unwrap_or_else(|_| EnvFilter::new("info,retina=error,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -3,20 +3,48 @@
 //!
 //! Timestamps: retina is told to reject RTP timestamps that go backward or jump forward more
 //! than [`MAX_TIMESTAMP_JUMP_SECS`]; such a jump ends the session, and the supervisor's
-//! reconnect starts a new run, instead of corrupting the current one.
+//! reconnect starts a new run, instead of corrupting the current one. Wraparound of the 32-bit
+//! RTP timestamp is not a jump (retina extends timestamps to 64 bits).
+//!
+//! Hostile or broken cameras (see `tests/hostile_rtsp.rs`), and what this module does about
+//! them:
+//! * **Frames are assembled here, from RTP packets, not by retina's `Demuxed`.** `Demuxed` keeps
+//!   every byte of a frame in assembly pinned in the connection's read buffer, with no limit:
+//!   a camera that starts a fragmented NAL unit and never ends it (or never sets the marker
+//!   bit) grew the recorder by the full link rate until the 10 s stall watchdog fired (580 MiB
+//!   at 48 MiB/s in the test, gigabytes on a fast link). We take retina's RTP packets (each
+//!   copied out of the read buffer, so nothing stays pinned there), feed them to the same
+//!   retina depacketizer, and end the session once a frame in assembly exceeds
+//!   [`MAX_FRAME_BYTES`]. Packets of a payload type the SDP did not announce for the stream
+//!   end the session with that said, instead of being depacketized as video.
+//! * **Panics inside retina are contained.** retina 0.4.21 panics on some malformed input (an
+//!   `m=` line with an empty format list unwraps `None` in its SDP parser); in a camera's task
+//!   that silently killed the camera's supervisor, leaving the camera "connecting" forever. Every
+//!   poll of retina runs under `catch_unwind`; a panic becomes a `protocol` error of this session
+//!   and the supervisor reconnects as for any other error. See [`contain`].
+//! * **Error messages are tidied**: first line only, camera-supplied text cut to a readable
+//!   length, and the common failures said in plain words (see [`classify`]).
+//!
+//! Left to retina: RTSP messages (as opposed to `$`-framed RTP, whose 16-bit length bounds it)
+//! are buffered whole, whatever their `Content-Length` or header length, and retina 0.4.21
+//! offers no limit; such a message is bounded only by the supervisor's 10 s stall watchdog
+//! (no frame for 10 s drops the session and frees the buffer).
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::num::NonZeroU32;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use nvr_core::frame::is_random_access;
 use nvr_core::{Clock, HostKind, VideoCodec, VideoFrame, VideoParams};
 use retina::client::{
-    Credentials, PlayOptions, SessionOptions, SetupOptions, TeardownPolicy, Transport,
+    Credentials, PacketItem, PlayOptions, SessionOptions, SetupOptions, TeardownPolicy, Transport,
 };
-use retina::codec::{CodecItem, ParametersRef};
+use retina::codec::{CodecItem, Depacketizer, ParametersRef};
 
 use crate::egress::{EgressPolicy, same_destination};
 use crate::error::{CameraErrorKind, IngestError};
@@ -24,6 +52,14 @@ use crate::source::{CameraSource, ConnectTarget, Session, SessionInfo, SourceFra
 
 /// Largest forward jump of RTP timestamps accepted within a session: 10 s, the stall timeout.
 pub const MAX_TIMESTAMP_JUMP_SECS: u32 = 10;
+
+/// Largest video frame (access unit) accepted: 8 MiB. A 4K H.265 key frame at a high bit rate
+/// is 1-4 MiB; anything bigger is a camera that never finishes its frame. It bounds what one
+/// session holds in assembly (and each frame later queued for the writer and live viewers).
+pub const MAX_FRAME_BYTES: usize = 8 << 20;
+
+/// Longest error message taken from retina (whose messages quote what the camera sent).
+const MAX_MESSAGE_CHARS: usize = 300;
 
 /// Connects to cameras with retina, only where the egress policy allows.
 #[derive(Debug)]
@@ -34,6 +70,7 @@ pub struct RetinaSource {
 
 impl RetinaSource {
     pub fn new(clock: Arc<dyn Clock>, egress: Arc<EgressPolicy>) -> Self {
+        install_panic_filter();
         RetinaSource { clock, egress }
     }
 }
@@ -51,11 +88,25 @@ fn with_ip_host(url: &url::Url, ip: std::net::IpAddr) -> Result<url::Url, Ingest
     Ok(u)
 }
 
+/// Camera-supplied text made fit for a status line: control characters replaced, cut to
+/// [`MAX_MESSAGE_CHARS`].
+fn tidy(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_MESSAGE_CHARS)
+        .collect();
+    if s.chars().count() > MAX_MESSAGE_CHARS {
+        out.push_str("...");
+    }
+    out
+}
+
 /// Classifies a retina error for the camera status.
 fn classify(e: &retina::Error) -> IngestError {
     let text = e.to_string();
     // retina's messages carry a multi-line context; the first line says what happened.
-    let first = text.lines().next().unwrap_or("").to_owned();
+    let first = text.lines().next().unwrap_or("");
     let kind = match e.status_code() {
         Some(401 | 403) => CameraErrorKind::Auth,
         Some(404) => CameraErrorKind::NoVideo,
@@ -65,11 +116,45 @@ fn classify(e: &retina::Error) -> IngestError {
         }
         None => CameraErrorKind::Protocol,
     };
+    // An SDP without any usable media section is a camera that offers no video (retina
+    // reports it as a failed DESCRIBE).
+    let kind = if first.contains("No parseable streams") {
+        CameraErrorKind::NoVideo
+    } else {
+        kind
+    };
     let message = match kind {
         CameraErrorKind::Auth => format!("authentication failed: {first}"),
-        _ => first,
+        _ => plain_words(first),
     };
-    IngestError::new(kind, message)
+    IngestError::new(kind, tidy(&message))
+}
+
+/// retina's first line for the failures hostile or broken cameras cause, said plainly; anything
+/// else unchanged.
+fn plain_words(first: &str) -> String {
+    if let Some(rest) = first.strip_prefix("RTSP framing error: ") {
+        // "Invalid RTSP message: byte 29156: request-line > method; buffered:"
+        let rest = rest.trim_end_matches("; buffered:").trim_end_matches(':');
+        return format!("the camera sent data that is not RTSP ({rest})");
+    }
+    if first.starts_with("Timestamp jumped") {
+        return format!("the camera's RTP timestamps jumped; a new run starts: {first}");
+    }
+    if first.starts_with("corrupt RTP header") {
+        // "corrupt RTP header while expecting seq=Some(Seq { .. }): \"too short\""
+        let reason = first
+            .rsplit_once(": ")
+            .map_or(first, |(_, r)| r)
+            .trim_matches('"');
+        return format!("the camera sent a corrupt RTP packet: {reason}");
+    }
+    if first.contains("response to DESCRIBE") {
+        // "200 response to DESCRIBE CSeq=1: Unable to parse SDP: ..."
+        let reason = first.split_once(": ").map_or(first, |(_, r)| r);
+        return format!("the camera's stream description (SDP) is unusable: {reason}");
+    }
+    first.to_owned()
 }
 
 /// Converts retina's parameters to ours.
@@ -90,13 +175,358 @@ fn video_params(
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Panic containment
+// ---------------------------------------------------------------------------------------------
+
+thread_local! {
+    /// Set while this thread runs retina code under [`contain`].
+    static IN_RETINA: Cell<bool> = const { Cell::new(false) };
+    /// Where the last contained panic happened, left by the panic hook for [`contain`].
+    static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installs (once per process) a panic hook that stays silent about panics [`contain`] catches
+/// (they are reported once, as the camera's error, without a backtrace) and hands every other
+/// panic to the hook that was installed before.
+fn install_panic_filter() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_RETINA.get() {
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}", crate_relative(l.file()), l.line()))
+                    .unwrap_or_default();
+                PANIC_AT.set(Some(at));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// `.../registry/src/index.crates.io-.../retina-0.4.21/src/client/parse.rs` ->
+/// `retina-0.4.21/src/client/parse.rs`.
+fn crate_relative(file: &str) -> &str {
+    match file.rfind("/src/") {
+        Some(i) => file[..i].rfind('/').map_or(file, |j| &file[j + 1..]),
+        None => file,
+    }
+}
+
+/// Runs `f` (retina code) so that a panic in it becomes a `protocol` error instead of unwinding
+/// through the camera's task. The caller must drop whatever `f` was working on if it fails:
+/// its state is unknown.
+fn contain<R>(f: impl FnOnce() -> R) -> Result<R, IngestError> {
+    let was = IN_RETINA.replace(true);
+    let r = std::panic::catch_unwind(AssertUnwindSafe(f));
+    IN_RETINA.set(was);
+    r.map_err(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".to_owned());
+        let at = PANIC_AT.take().unwrap_or_default();
+        tracing::error!(panic = %what, at = %at,
+            "the RTSP library failed on this camera's input (contained; the session is dropped)");
+        IngestError::new(
+            CameraErrorKind::Protocol,
+            tidy(&format!(
+                "the camera sent something the RTSP library cannot handle (internal error \
+                 \"{what}\" at {at}); dropped the session"
+            )),
+        )
+    })
+}
+
+/// A future or stream of retina work, polled under [`contain`]. After a panic it yields that
+/// error (and, as a stream, ends), having dropped the inner value under [`contain`] too.
+struct Contained<T: ?Sized> {
+    inner: Option<Pin<Box<T>>>,
+}
+
+impl<T: ?Sized> Contained<T> {
+    fn new(inner: Pin<Box<T>>) -> Self {
+        Contained { inner: Some(inner) }
+    }
+
+    fn poll_with<R>(
+        &mut self,
+        f: impl FnOnce(Pin<&mut T>) -> Poll<R>,
+    ) -> Option<Result<Poll<R>, IngestError>> {
+        let inner = self.inner.as_mut()?;
+        match contain(|| f(inner.as_mut())) {
+            Ok(p) => Some(Ok(p)),
+            Err(e) => {
+                let dead = self.inner.take();
+                let _ = contain(move || drop(dead));
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl<T, V> Future for Contained<T>
+where
+    T: Future<Output = Result<V, IngestError>> + ?Sized,
+{
+    type Output = Result<V, IngestError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.poll_with(|f| f.poll(cx)) {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => Poll::Ready(Err(e)),
+            None => Poll::Ready(Err(IngestError::new(
+                CameraErrorKind::Protocol,
+                "polled after failing",
+            ))),
+        }
+    }
+}
+
+impl<T, V> Stream for Contained<T>
+where
+    T: Stream<Item = Result<V, IngestError>> + ?Sized,
+{
+    type Item = Result<V, IngestError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.poll_with(|s| s.poll_next(cx)) {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => Poll::Ready(Some(Err(e))),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The SDP details retina does not expose
+// ---------------------------------------------------------------------------------------------
+
+/// What the SDP says about one media section, as far as we need it.
+#[derive(Debug, Default, PartialEq)]
+struct SdpMedia {
+    media: String,
+    /// The payload types of the `m=` line, in order (retina uses the first).
+    payload_types: Vec<String>,
+    control: Option<String>,
+    /// `a=fmtp:` parameters for the first payload type.
+    fmtp: Option<String>,
+}
+
+/// The media sections of an SDP, parsed the way retina reads them (lines `k=v`, `m=` starts a
+/// section, attributes split at the first `:`).
+fn sdp_media(sdp: &[u8]) -> Vec<SdpMedia> {
+    let text = String::from_utf8_lossy(sdp);
+    let mut out: Vec<SdpMedia> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(m) = line.strip_prefix("m=") {
+            let mut f = m.split(' ');
+            let media = f.next().unwrap_or("").to_owned();
+            let payload_types = f
+                .skip(2)
+                .flat_map(str::split_ascii_whitespace)
+                .map(str::to_owned)
+                .collect();
+            out.push(SdpMedia {
+                media,
+                payload_types,
+                ..SdpMedia::default()
+            });
+        } else if let (Some(a), Some(cur)) = (line.strip_prefix("a="), out.last_mut()) {
+            let (name, value) = a.split_once(':').unwrap_or((a, ""));
+            match name {
+                "control" => cur.control = Some(value.to_owned()),
+                "fmtp" => {
+                    if let Some((pt, params)) = value.split_once(' ')
+                        && cur.payload_types.first().map(String::as_str) == Some(pt)
+                    {
+                        cur.fmtp = Some(params.to_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Finds the SDP media section of retina's stream `stream_i`. retina lists the sections it
+/// could parse, in order, so sections and streams are matched in order, each stream to the
+/// next section with the same media, first payload type and control URL; failing that (a control
+/// URL retina normalized), without comparing control URLs.
+fn sdp_media_of<'a>(
+    sections: &'a [SdpMedia],
+    streams: &[retina::client::Stream],
+    stream_i: usize,
+) -> Option<&'a SdpMedia> {
+    let matching = |compare_control: bool| {
+        let mut next = 0;
+        for (i, s) in streams.iter().enumerate() {
+            let pt = s.rtp_payload_type().to_string();
+            let found = sections[next..].iter().position(|m| {
+                m.media == s.media()
+                    && m.payload_types.first() == Some(&pt)
+                    && match (&m.control, s.control()) {
+                        (Some(c), Some(url)) if compare_control => {
+                            c == "*" || url.as_str().ends_with(c.as_str())
+                        }
+                        _ => true,
+                    }
+            })?;
+            if i == stream_i {
+                return sections.get(next + found);
+            }
+            next += found + 1;
+        }
+        None
+    };
+    matching(true).or_else(|| matching(false))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames from RTP packets
+// ---------------------------------------------------------------------------------------------
+
+/// One playing video stream: retina's RTP packets, depacketized here (see the module docs).
+struct VideoStream {
+    session: retina::client::Session<retina::client::Playing>,
+    video_i: usize,
+    codec: VideoCodec,
+    depacketizer: Depacketizer,
+    /// Holds the payloads of the frame in assembly for the depacketizer.
+    buf: retina::testutil::DepacketizeBuf,
+    /// Payload types the SDP announced for the stream.
+    payload_types: Vec<u8>,
+    /// Payload bytes pushed since the last frame came out.
+    assembling: usize,
+    /// The depacketizer may have frames to pull.
+    pulling: bool,
+    params: Option<Arc<VideoParams>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl VideoStream {
+    fn protocol(message: String) -> IngestError {
+        IngestError::new(CameraErrorKind::Protocol, tidy(&message))
+    }
+
+    /// The next frame; `None` when the camera closed the connection.
+    async fn next_frame(&mut self) -> Option<Result<SourceFrame, IngestError>> {
+        loop {
+            if self.pulling {
+                match self.depacketizer.pull() {
+                    None => self.pulling = false,
+                    Some(Ok(CodecItem::VideoFrame(f))) => {
+                        self.assembling = 0;
+                        return Some(self.frame(f));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        // The description is private: take it from the Debug output.
+                        let d = format!("{e:?}");
+                        let d = d
+                            .split_once("description: ")
+                            .map_or(d.as_str(), |(_, r)| r)
+                            .trim_end_matches(" }")
+                            .trim_matches('"');
+                        return Some(Err(Self::protocol(format!(
+                            "the camera sent an invalid video stream: {d}"
+                        ))));
+                    }
+                }
+                continue;
+            }
+            let pkt = match self.session.next().await? {
+                Err(e) => return Some(Err(classify(&e))),
+                Ok(PacketItem::Rtp(p)) => p,
+                Ok(_) => continue, // RTCP
+            };
+            if pkt.stream_id() != self.video_i {
+                continue;
+            }
+            let pt = pkt.header().payload_type();
+            if !self.payload_types.contains(&pt) {
+                return Some(Err(Self::protocol(format!(
+                    "the camera sent RTP payload type {pt} on its video stream, whose SDP \
+                     announced payload type {}; refusing to decode it as {}",
+                    self.payload_types
+                        .iter()
+                        .map(u8::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.codec.name()
+                ))));
+            }
+            let payload = pkt.payload();
+            self.assembling += payload.len();
+            if self.assembling > MAX_FRAME_BYTES {
+                return Some(Err(Self::protocol(format!(
+                    "the camera sent a video frame larger than {} MiB (a frame that never \
+                     ends?); dropped the session",
+                    MAX_FRAME_BYTES >> 20
+                ))));
+            }
+            let meta = retina::rtp::PacketMeta::from_received(&pkt);
+            if let Err(e) = self.buf.push(&mut self.depacketizer, meta, payload) {
+                return Some(Err(Self::protocol(format!(
+                    "the camera sent an invalid video stream: {e}"
+                ))));
+            }
+            self.pulling = true;
+        }
+    }
+
+    fn frame(&mut self, f: retina::codec::VideoFrame) -> Result<SourceFrame, IngestError> {
+        if f.has_new_parameters() || self.params.is_none() {
+            let p = match self.depacketizer.parameters() {
+                Some(ParametersRef::Video(v)) => video_params(self.codec, v)?,
+                _ => {
+                    return Err(IngestError::new(
+                        CameraErrorKind::Protocol,
+                        "video frame without video parameters",
+                    ));
+                }
+            };
+            self.params = Some(Arc::new(p));
+        }
+        let Some(p) = self.params.clone() else {
+            return Err(IngestError::new(
+                CameraErrorKind::Protocol,
+                "video frame without video parameters",
+            ));
+        };
+        let ts = f.timestamp();
+        let rate = i64::from(ts.clock_rate().get());
+        let media_time_90k = if rate == 90_000 {
+            ts.elapsed()
+        } else {
+            (i128::from(ts.elapsed()) * 90_000 / i128::from(rate)) as i64
+        };
+        let is_key = f.is_random_access_point() || is_random_access(self.codec, f.data());
+        Ok(SourceFrame {
+            params: p,
+            frame: VideoFrame {
+                media_time_90k,
+                received: self.clock.realtime(),
+                is_key,
+                data: f.into_data().into(),
+            },
+        })
+    }
+}
+
 impl CameraSource for RetinaSource {
     fn connect(
         &self,
         target: &ConnectTarget,
     ) -> Pin<Box<dyn Future<Output = Result<Session, IngestError>> + Send + '_>> {
         let target = target.clone();
-        Box::pin(async move {
+        Box::pin(Contained::new(Box::pin(async move {
             // Checked against the camera list (and resolved, if a permitted name) first.
             let addr = self.egress.resolve(&target.url).await?;
             let connect_url = match target.url.host() {
@@ -154,14 +584,14 @@ impl CameraSource for RetinaSource {
                         .collect();
                     IngestError::new(
                         CameraErrorKind::NoVideo,
-                        format!(
+                        tidy(&format!(
                             "the camera offers no H.264 or H.265 video stream (offered: {})",
                             if offered.is_empty() {
                                 "nothing".into()
                             } else {
                                 offered.join(", ")
                             }
-                        ),
+                        )),
                     )
                 })?;
             let info = SessionInfo {
@@ -169,6 +599,40 @@ impl CameraSource for RetinaSource {
                 announced_fps: streams[video_i].framerate(),
                 has_audio,
             };
+            // Our own depacketizer for the stream, built as retina builds its own (same
+            // format-specific parameters, so SPS/PPS from the SDP are known from the start).
+            let sections = sdp_media(session.sdp());
+            let section = sdp_media_of(&sections, streams, video_i);
+            let s = &streams[video_i];
+            let mut payload_types: Vec<u8> = section
+                .map(|m| {
+                    m.payload_types
+                        .iter()
+                        .filter_map(|p| p.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !payload_types.contains(&s.rtp_payload_type()) {
+                payload_types.push(s.rtp_payload_type());
+            }
+            let depacketizer = Depacketizer::new(
+                s.media(),
+                s.encoding_name(),
+                s.clock_rate_hz(),
+                s.channels(),
+                // Only parameters come from the fmtp; when retina could not use them (it then
+                // logged the whole fmtp, which a hostile camera makes huge), do not have the
+                // same line logged a second time.
+                section
+                    .and_then(|m| m.fmtp.as_deref())
+                    .filter(|_| s.parameters().is_some()),
+            )
+            .map_err(|e| {
+                IngestError::new(
+                    CameraErrorKind::Protocol,
+                    tidy(&format!("the camera's video stream cannot be decoded: {e}")),
+                )
+            })?;
             session
                 .setup(
                     video_i,
@@ -181,66 +645,106 @@ impl CameraSource for RetinaSource {
                 .play(PlayOptions::default().enforce_timestamps_with_max_jump_secs(max_jump))
                 .await
                 .map_err(|e| classify(&e))?;
-            let demuxed = playing.demuxed().map_err(|e| classify(&e))?;
-            let clock = self.clock.clone();
-            let state = (demuxed, None::<Arc<VideoParams>>, clock);
-            let frames = futures::stream::unfold(
-                state,
-                move |(mut demuxed, mut params, clock)| async move {
-                    loop {
-                        let item = match demuxed.next().await {
-                            None => return None,
-                            Some(Err(e)) => {
-                                return Some((Err(classify(&e)), (demuxed, params, clock)));
-                            }
-                            Some(Ok(item)) => item,
-                        };
-                        let CodecItem::VideoFrame(f) = item else {
-                            continue;
-                        };
-                        if f.stream_id() != video_i {
-                            continue;
-                        }
-                        if f.has_new_parameters() || params.is_none() {
-                            let p = match demuxed.streams()[video_i].parameters() {
-                                Some(ParametersRef::Video(v)) => video_params(codec, v),
-                                _ => Err(IngestError::new(
-                                    CameraErrorKind::Protocol,
-                                    "video frame without video parameters",
-                                )),
-                            };
-                            match p {
-                                Ok(p) => params = Some(Arc::new(p)),
-                                Err(e) => return Some((Err(e), (demuxed, params, clock))),
-                            }
-                        }
-                        let Some(p) = params.clone() else { continue };
-                        let ts = f.timestamp();
-                        let rate = i64::from(ts.clock_rate().get());
-                        let media_time_90k = if rate == 90_000 {
-                            ts.elapsed()
-                        } else {
-                            (i128::from(ts.elapsed()) * 90_000 / i128::from(rate)) as i64
-                        };
-                        let is_key =
-                            f.is_random_access_point() || is_random_access(codec, f.data());
-                        let frame = VideoFrame {
-                            media_time_90k,
-                            received: clock.realtime(),
-                            is_key,
-                            data: f.into_data().into(),
-                        };
-                        return Some((
-                            Ok(SourceFrame { params: p, frame }),
-                            (demuxed, params, clock),
-                        ));
-                    }
-                },
-            );
+            let stream = VideoStream {
+                session: playing,
+                video_i,
+                codec,
+                depacketizer,
+                buf: retina::testutil::DepacketizeBuf::new(64 * 1024),
+                payload_types,
+                assembling: 0,
+                pulling: false,
+                params: None,
+                clock: self.clock.clone(),
+            };
+            let frames = futures::stream::unfold(stream, |mut s| async move {
+                let item = s.next_frame().await?;
+                Some((item, s))
+            });
             Ok(Session {
                 info,
-                frames: Box::pin(frames),
+                frames: Box::pin(Contained::new(Box::pin(frames))),
             })
-        })
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sdp_sections_are_read_like_retina_reads_them() {
+        let sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n\
+            m=audio 0 RTP/AVP 0\r\na=control:trackID=1\r\n\
+            m=video 0 RTP/AVP 96 97\r\na=rtpmap:96 H264/90000\r\n\
+            a=fmtp:97 ignored=1\r\na=fmtp:96 packetization-mode=1;sprop-parameter-sets=Z0IA,aM4=\r\n\
+            a=control:trackID=0\r\nm=video 0 RTP/AVP   \r\n";
+        let m = sdp_media(sdp);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].payload_types, ["0"]);
+        assert_eq!(m[1].media, "video");
+        assert_eq!(m[1].payload_types, ["96", "97"]);
+        assert_eq!(m[1].control.as_deref(), Some("trackID=0"));
+        assert_eq!(
+            m[1].fmtp.as_deref(),
+            Some("packetization-mode=1;sprop-parameter-sets=Z0IA,aM4=")
+        );
+        assert!(m[2].payload_types.is_empty());
+        assert!(sdp_media(b"\xff\x00garbage\nm=\n").len() == 1);
+    }
+
+    #[test]
+    fn contained_panics_become_protocol_errors() {
+        install_panic_filter();
+        let e = contain(|| -> u8 { panic!("boom") }).expect_err("contained");
+        assert_eq!(e.kind, CameraErrorKind::Protocol);
+        assert!(e.message.contains("boom"), "{e:?}");
+        assert!(
+            e.message.contains("nvr-ingest/src/retina_source.rs:"),
+            "{e:?}"
+        );
+        assert_eq!(
+            crate_relative(
+                "/r/.cargo/registry/src/index.crates.io-1/retina-0.4.21/src/client/p.rs"
+            ),
+            "retina-0.4.21/src/client/p.rs"
+        );
+        assert_eq!(contain(|| 7).ok(), Some(7));
+        assert!(!IN_RETINA.get());
+    }
+
+    #[test]
+    fn contained_streams_end_after_a_panic() {
+        let s = futures::stream::iter(0..3).map(|i: i32| {
+            assert!(i < 1, "past the end");
+            Ok::<_, IngestError>(i)
+        });
+        let mut c = Contained::new(Box::pin(s));
+        let got = futures::executor::block_on(async {
+            let mut got = Vec::new();
+            while let Some(i) = c.next().await {
+                got.push(i.map_err(|e| e.kind));
+            }
+            got
+        });
+        assert_eq!(got, [Ok(0), Err(CameraErrorKind::Protocol)]);
+    }
+
+    #[test]
+    fn messages_are_tidied() {
+        let long = "x\u{7}".repeat(400);
+        let t = tidy(&long);
+        assert!(t.chars().count() <= MAX_MESSAGE_CHARS + 3 && !t.contains('\u{7}'));
+        assert_eq!(
+            plain_words("RTSP framing error: Invalid RTSP message: byte 5: method; buffered:"),
+            "the camera sent data that is not RTSP (Invalid RTSP message: byte 5: method)"
+        );
+        assert_eq!(
+            plain_words(
+                "corrupt RTP header while expecting seq=Some(Seq { next: 1 }): \"too short\""
+            ),
+            "the camera sent a corrupt RTP packet: too short"
+        );
     }
 }

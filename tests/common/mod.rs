@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod hostile;
+
 pub const NVR: &str = env!("CARGO_BIN_EXE_nvr");
 pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
 
