@@ -156,6 +156,9 @@ pub struct ServeArgs {
     /// How often retention runs, in seconds (default 60).
     #[arg(long)]
     pub retention_interval_secs: Option<u32>,
+    /// Space kept free on the data directory's disk, in bytes (default 1 GiB; 0 = off).
+    #[arg(long)]
+    pub min_free_bytes: Option<u64>,
 }
 
 #[derive(Debug, Args)]

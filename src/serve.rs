@@ -43,6 +43,9 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(i) = a.retention_interval_secs {
         cfg.retention.interval_secs = i;
     }
+    if let Some(b) = a.min_free_bytes {
+        cfg.retention.min_free_bytes = b;
+    }
     cfg.validate()?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(run(cfg, dir, None))?;
@@ -184,6 +187,7 @@ pub fn recorder_config(cfg: &Config) -> RecorderConfig {
                 .then(|| Duration90k::from_secs(i64::from(r.max_age_days) * 86_400)),
         },
         retention_interval: Duration::from_secs(u64::from(r.interval_secs)),
+        min_free_bytes: r.min_free_bytes,
     }
 }
 

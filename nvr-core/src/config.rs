@@ -69,6 +69,11 @@ pub struct RetentionConfig {
     pub max_age_days: u32,
     /// How often retention runs, in seconds.
     pub interval_secs: u32,
+    /// Space kept free on the data directory's file system: below it the oldest unheld footage
+    /// of any camera is deleted, whatever the quotas say (checked every few seconds); below a
+    /// quarter of it cameras stop writing ("stalled by disk") until space returns, so the index
+    /// and what is already recorded never meet a full disk. 0 turns both off.
+    pub min_free_bytes: u64,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -121,6 +126,8 @@ impl Default for RetentionConfig {
             max_bytes_per_camera: 0,
             max_age_days: 30,
             interval_secs: 60,
+            // Room for a few minutes of 64 cameras at 8 Mbit/s; small next to any recording disk.
+            min_free_bytes: 1 << 30,
         }
     }
 }

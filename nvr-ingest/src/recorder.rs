@@ -11,15 +11,16 @@ use std::sync::{Arc, Mutex};
 use nvr_core::{CameraId, CameraUrl, Clock, Duration90k};
 use nvr_storage::retention::{self, RetentionPolicy};
 use nvr_storage::store::Store;
-use nvr_storage::writer::{CameraWriter, WriteOutcome, WriterConfig};
+use nvr_storage::writer::{CameraWriter, WriterConfig};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info};
 
 use crate::egress::EgressPolicy;
 use crate::live::LiveHub;
 use crate::source::{CameraSource, ConnectTarget};
-use crate::status::{CameraStatus, StatusBoard, StatusCell};
-use crate::supervisor::{Supervised, SupervisorConfig, WriterMsg, supervise};
+use crate::status::{CameraStatus, StatusBoard};
+use crate::supervisor::{Supervised, SupervisorConfig, supervise};
+use crate::writer_thread::writer_loop;
 
 /// How often each camera's hash chain head is signed: segments are attested within 10 minutes
 /// of being recorded (and at every export), without a signature per segment.
@@ -29,6 +30,10 @@ const CHAIN_HEAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 /// to ride out an fsync or a busy SQLite moment without pushing back on the camera.
 const WRITER_QUEUE_FRAMES: usize = 256;
 
+/// How often free space is checked (when retention runs less often): a 2-core box with 64
+/// cameras writes ~30 MB/s, so 5 s costs at most ~150 MB of the free-space margin.
+const FREE_SPACE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Recorder settings.
 #[derive(Clone, Debug)]
 pub struct RecorderConfig {
@@ -37,6 +42,9 @@ pub struct RecorderConfig {
     /// Defaults applied to cameras without their own limits.
     pub default_retention: RetentionPolicy,
     pub retention_interval: std::time::Duration,
+    /// Free space retention keeps on the data directory's file system, deleting the oldest
+    /// unheld footage of any camera; below a quarter of it recording stalls (0: off).
+    pub min_free_bytes: u64,
 }
 
 struct CameraHandle {
@@ -97,16 +105,31 @@ impl Recorder {
         });
         let weak = Arc::downgrade(&r);
         let mut stop_rx = r.stop.subscribe();
+        // Quotas and ages every `retention_interval`; free space more often, because a disk
+        // fills in minutes while quotas are reckoned in days.
         let interval = r.config.retention_interval;
+        let tick = interval.min(FREE_SPACE_INTERVAL);
         tokio::spawn(async move {
+            let mut since_retention = std::time::Duration::ZERO;
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(interval) => {}
+                    _ = tokio::time::sleep(tick) => {}
                     _ = stop_rx.changed() => return,
+                }
+                since_retention += tick;
+                let full_pass = since_retention >= interval;
+                if full_pass {
+                    since_retention = std::time::Duration::ZERO;
                 }
                 let Some(r) = weak.upgrade() else { return };
                 let r2 = r.clone();
-                if let Err(e) = tokio::task::spawn_blocking(move || r2.run_retention()).await {
+                let pass = move || {
+                    if full_pass {
+                        r2.run_retention();
+                    }
+                    r2.enforce_free_space();
+                };
+                if let Err(e) = tokio::task::spawn_blocking(pass).await {
                     error!(error = %e, "retention task panicked");
                 }
             }
@@ -182,6 +205,17 @@ impl Recorder {
         }
     }
 
+    /// Deletes the oldest unheld footage of any camera while the disk has less free space than
+    /// configured (blocking; see [`retention::enforce_free_space`]).
+    pub fn enforce_free_space(&self) {
+        if self.config.min_free_bytes == 0 {
+            return;
+        }
+        if let Err(e) = retention::enforce_free_space(&self.store, self.config.min_free_bytes) {
+            error!(error = %e, "retention: freeing disk space failed");
+        }
+    }
+
     /// Starts supervisors for enabled cameras that have none and stops those of cameras that
     /// were disabled or removed.
     pub fn reconcile(&self) -> nvr_storage::Result<()> {
@@ -237,9 +271,11 @@ impl Recorder {
         let writer = CameraWriter::new(self.store.clone(), row.id, self.config.writer)?;
         let writer_status = status.clone();
         let camera = row.id;
+        let store = self.store.clone();
+        let min_free_bytes = self.config.min_free_bytes;
         let writer = std::thread::Builder::new()
             .name(format!("writer-{}", row.id))
-            .spawn(move || writer_loop(camera, writer, rx, writer_status))
+            .spawn(move || writer_loop(camera, writer, rx, writer_status, store, min_free_bytes))
             .map_err(|e| nvr_storage::StorageError::Io {
                 path: "writer thread".into(),
                 source: e,
@@ -311,37 +347,5 @@ impl Recorder {
             let _ = h.task.await;
             let _ = tokio::task::spawn_blocking(move || h.writer.join()).await;
         }
-    }
-}
-
-/// The writer thread of one camera: writes until the channel closes.
-fn writer_loop(
-    camera: CameraId,
-    mut writer: CameraWriter,
-    mut rx: mpsc::Receiver<WriterMsg>,
-    status: Arc<StatusCell>,
-) {
-    while let Some(msg) = rx.blocking_recv() {
-        match msg {
-            WriterMsg::Frame(f) => match writer.write(&f.params, &f.frame) {
-                Ok(outcome) => status.on_written(outcome == WriteOutcome::Written),
-                Err(e) => {
-                    error!(camera = %camera, error = %e, "recording a frame failed; ending the run");
-                    status.set_storage_error(e.to_string());
-                    if let Err(e) = writer.end_run() {
-                        error!(camera = %camera, error = %e, "closing the run failed");
-                    }
-                }
-            },
-            WriterMsg::EndRun => {
-                if let Err(e) = writer.end_run() {
-                    error!(camera = %camera, error = %e, "closing the run failed");
-                    status.set_storage_error(e.to_string());
-                }
-            }
-        }
-    }
-    if let Err(e) = writer.end_run() {
-        error!(camera = %camera, error = %e, "closing the last segment failed");
     }
 }

@@ -38,6 +38,10 @@ pub struct CameraStatus {
     pub frames_received: u64,
     pub frames_written: u64,
     pub frames_skipped: u64,
+    /// Frames received while the disk was full (not recorded).
+    pub frames_dropped_disk: u64,
+    /// Recording is stalled because the disk is full and retention cannot free space.
+    pub disk_stalled: bool,
     pub video_bytes_received: u64,
     pub fps: f64,
     pub bitrate_bps: f64,
@@ -58,6 +62,8 @@ impl CameraStatus {
             frames_received: 0,
             frames_written: 0,
             frames_skipped: 0,
+            frames_dropped_disk: 0,
+            disk_stalled: false,
             video_bytes_received: 0,
             fps: 0.0,
             bitrate_bps: 0.0,
@@ -181,6 +187,14 @@ impl StatusCell {
                 s.frames_skipped += 1;
             }
         });
+    }
+
+    pub fn on_dropped_disk_full(&self) {
+        self.update(|s| s.frames_dropped_disk += 1);
+    }
+
+    pub fn set_disk_stalled(&self, stalled: bool) {
+        self.update(|s| s.disk_stalled = stalled);
     }
 
     pub fn set_storage_error(&self, message: String) {

@@ -40,13 +40,24 @@ pub enum StorageError {
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 impl StorageError {
+    /// Whether the file system is out of space (or quota), for files or for the index.
+    pub fn is_disk_full(&self) -> bool {
+        const ENOSPC: i32 = 28;
+        const EDQUOT: i32 = 122;
+        match self {
+            StorageError::Io { source, .. } => {
+                matches!(source.raw_os_error(), Some(ENOSPC | EDQUOT))
+            }
+            StorageError::Db(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            _ => false,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
-            StorageError::Io { source, .. }
-                if source.raw_os_error() == Some(28 /* ENOSPC */) =>
-            {
-                ErrorKind::ResourceExhausted
-            }
+            e if e.is_disk_full() => ErrorKind::ResourceExhausted,
             StorageError::Io { .. } | StorageError::Db(_) => ErrorKind::Internal,
             StorageError::Corrupt { .. } | StorageError::Format(_) => ErrorKind::DataLoss,
             StorageError::Key(_) => ErrorKind::DataLoss,

@@ -1,10 +1,14 @@
 //! Retention: deletes a camera's oldest sealed segments while it is over its byte quota, and
-//! any segment older than its maximum age. The segment being written is never deleted. Epoch
-//! keys whose day is over and whose segments are all gone are shredded.
+//! any segment older than its maximum age; and, whatever the quotas say, the oldest footage of
+//! any camera while the data directory's file system has less than a configured amount free.
+//! The segment being written and footage under an evidence hold are never deleted. Epoch keys
+//! whose day is over and whose segments are all gone are shredded.
 //!
 //! Deletion order is crash-safe: one transaction moves the segments' rows to the garbage list,
 //! then the files are unlinked and the garbage rows dropped; a crash in between leaves garbage
 //! rows that the next start unlinks (`recovery::collect_garbage`).
+
+use std::collections::BTreeMap;
 
 use nvr_core::{CameraId, Duration90k, SegmentId, Time90k};
 
@@ -102,4 +106,98 @@ pub fn enforce(
         out.shredded_epochs.push(epoch);
     }
     Ok(out)
+}
+
+/// What one free-space pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FreeSpaceOutcome {
+    /// Bytes available on the file system before the pass.
+    pub available_bytes: u64,
+    pub deleted: Vec<SegmentId>,
+    pub deleted_bytes: u64,
+    /// Bytes still missing to reach the target: everything left is held, open, or not ours.
+    pub short_bytes: u64,
+}
+
+/// Deletes the oldest sealed, unheld segments of all cameras (globally oldest first, whatever
+/// their camera) until the data directory's file system has `min_free_bytes` available, so a
+/// disk that fills faster than the quotas expected (quotas too generous, other files on the
+/// same disk) keeps room for new recording. `min_free_bytes == 0` turns it off.
+pub fn enforce_free_space(store: &Store, min_free_bytes: u64) -> Result<FreeSpaceOutcome> {
+    let space = store.disk_space()?;
+    let mut out = FreeSpaceOutcome {
+        available_bytes: space.available_bytes,
+        ..FreeSpaceOutcome::default()
+    };
+    if space.available_bytes >= min_free_bytes {
+        return Ok(out);
+    }
+    let needed = min_free_bytes - space.available_bytes;
+    delete_oldest_unheld(store, needed, &mut out)?;
+    if !out.deleted.is_empty() {
+        tracing::warn!(
+            segments = out.deleted.len(),
+            bytes = out.deleted_bytes,
+            available_bytes = space.available_bytes,
+            min_free_bytes,
+            "the disk is nearly full: deleted the oldest footage"
+        );
+    }
+    if out.short_bytes > 0 {
+        tracing::warn!(
+            short_bytes = out.short_bytes,
+            available_bytes = space.available_bytes,
+            min_free_bytes,
+            "the disk is nearly full and everything left is held or open"
+        );
+    }
+    Ok(out)
+}
+
+/// Deletes the oldest sealed, unheld segments of all cameras until `needed_bytes` of files are
+/// gone (or nothing deletable is left), filling in `out`.
+pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutcome) -> Result<()> {
+    let holds = store.db().holds(true)?;
+    let mut candidates = Vec::new();
+    for camera in store.db().cameras()? {
+        for c in store.db().retention_candidates(camera.id)? {
+            let held = holds.iter().any(|h| {
+                h.camera_id == camera.id && h.start_90k < c.end_90k && h.end_90k > c.start_90k
+            });
+            if !held {
+                candidates.push((camera.id, c));
+            }
+        }
+    }
+    candidates.sort_by_key(|(_, c)| (c.start_90k, c.id.0));
+    let mut by_camera: BTreeMap<CameraId, (Vec<SegmentId>, u64)> = BTreeMap::new();
+    for (camera, c) in candidates {
+        if out.deleted_bytes >= needed {
+            break;
+        }
+        let bytes = c.file_bytes.max(0) as u64;
+        let entry = by_camera.entry(camera).or_default();
+        entry.0.push(c.id);
+        entry.1 += bytes;
+        out.deleted.push(c.id);
+        out.deleted_bytes += bytes;
+    }
+    out.short_bytes = needed.saturating_sub(out.deleted_bytes);
+    for (camera, (ids, bytes)) in &by_camera {
+        store.db().delete_segments(*camera, ids)?;
+        store.audit(
+            "system",
+            "retention_delete",
+            &format!("camera:{camera}"),
+            serde_json::json!({
+                "segments": ids.iter().map(|s| s.0).collect::<Vec<_>>(),
+                "bytes": bytes,
+                "reason": "disk_free",
+            }),
+        );
+    }
+    if !by_camera.is_empty() {
+        collect_garbage(store)?;
+    }
+    Ok(())
 }

@@ -63,6 +63,14 @@ impl OpenSegmentState {
     }
 }
 
+/// Space on the data directory's file system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// What an unprivileged writer may still use (`f_bavail`).
+    pub available_bytes: u64,
+    pub total_bytes: u64,
+}
+
 /// Shared, lockable view of one open segment.
 pub type OpenSegmentView = Arc<RwLock<OpenSegmentState>>;
 
@@ -198,6 +206,18 @@ impl Store {
             signed_90k: now,
             signature: sig.to_vec(),
         }))
+    }
+
+    /// The data directory's file system: bytes available to us and its total size.
+    pub fn disk_space(&self) -> Result<DiskSpace> {
+        let vfs = rustix::fs::statvfs(&self.dir).map_err(|e| StorageError::Io {
+            path: self.dir.clone(),
+            source: e.into(),
+        })?;
+        Ok(DiskSpace {
+            available_bytes: vfs.f_bavail.saturating_mul(vfs.f_frsize),
+            total_bytes: vfs.f_blocks.saturating_mul(vfs.f_frsize),
+        })
     }
 
     pub fn segments_root(&self) -> PathBuf {

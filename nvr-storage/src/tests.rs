@@ -12,7 +12,9 @@ use nvr_core::{
 use crate::check::check;
 use crate::playback::{runs, view};
 use crate::recovery::recover;
-use crate::retention::{RetentionPolicy, enforce};
+use crate::retention::{
+    FreeSpaceOutcome, RetentionPolicy, delete_oldest_unheld, enforce, enforce_free_space,
+};
 use crate::segment::format::{CHUNK_CIPHERTEXT_LEN, HEADER_LEN};
 use crate::store::Store;
 use crate::writer::{CameraWriter, WriteOutcome, WriterConfig};
@@ -514,6 +516,97 @@ fn a_held_range_survives_a_retention_pass_that_deletes_everything_around_it() {
     )
     .expect("retention");
     assert!(e.store.db().all_segments().expect("rows").is_empty());
+}
+
+#[test]
+fn freeing_disk_space_deletes_the_oldest_unheld_footage_of_any_camera() {
+    let e = env();
+    let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam2").expect("url");
+    let cam2 = e.store.add_camera("cam2", &url, None, None).expect("cam2");
+    let p = params(1280);
+    let mut w1 = writer(&e, 1);
+    for n in 0..50 {
+        w1.write(&p, &frame(n)).expect("write");
+    }
+    w1.end_run().expect("end");
+    // The second camera starts 2 s later, so the two cameras' segments interleave in time.
+    let mut w2 = CameraWriter::new(
+        e.store.clone(),
+        cam2,
+        WriterConfig {
+            segment_duration: Duration90k::from_secs(1),
+            fsync_interval: Duration90k::from_secs(5),
+        },
+    )
+    .expect("writer 2");
+    for n in 20..70 {
+        w2.write(&p, &frame(n)).expect("write");
+    }
+    w2.end_run().expect("end");
+    let mut rows = e.store.db().all_segments().expect("rows");
+    rows.sort_by_key(|r| (r.start_90k, r.id.0));
+    let held = &rows[0];
+    e.store
+        .db()
+        .insert_hold(
+            held.camera_id,
+            held.start_90k,
+            held.end_90k,
+            "case 9",
+            "theft",
+            "ev",
+            0,
+        )
+        .expect("hold");
+    let unheld: Vec<_> = rows[1..].iter().collect();
+    // Ask for a little more than the four oldest unheld files: five go.
+    let needed = unheld[..4].iter().map(|r| r.file_bytes as u64).sum::<u64>() + 1;
+    let mut out = FreeSpaceOutcome::default();
+    delete_oldest_unheld(&e.store, needed, &mut out).expect("free");
+    let expected: Vec<_> = unheld[..5].iter().map(|r| r.id).collect();
+    assert_eq!(
+        out.deleted, expected,
+        "globally oldest first, the held one skipped"
+    );
+    assert!(
+        unheld[..5].iter().any(|r| r.camera_id == cam2)
+            && unheld[..5].iter().any(|r| r.camera_id == e.camera),
+        "both cameras give up footage"
+    );
+    assert_eq!(out.short_bytes, 0);
+    for r in &unheld[..5] {
+        assert!(!e.store.segment_path(r.camera_id, r.id).exists());
+    }
+    assert_eq!(check(&e.store).expect("check").problems, vec![]);
+    // Asking for more than exists deletes everything but the held segment and says how much
+    // could not be found.
+    let mut out = FreeSpaceOutcome::default();
+    delete_oldest_unheld(&e.store, u64::MAX / 2, &mut out).expect("free");
+    assert!(out.short_bytes > 0);
+    let remaining = e.store.db().all_segments().expect("rows");
+    assert_eq!(
+        remaining.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![held.id]
+    );
+    let audit = e
+        .store
+        .db()
+        .audit_list(&crate::db::AuditFilter {
+            action: Some("retention_delete".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .expect("audit");
+    assert!(audit.len() >= 2, "one entry per camera and pass: {audit:?}");
+    assert!(
+        audit.iter().all(|a| a.detail.contains("disk_free")),
+        "{audit:?}"
+    );
+    // With the target met, the pass deletes nothing.
+    assert_eq!(
+        enforce_free_space(&e.store, 0).expect("noop").deleted,
+        vec![]
+    );
 }
 
 #[test]

@@ -27,6 +27,8 @@ pub struct CameraJson {
     pub username: Option<String>,
     pub has_password: bool,
     pub enabled: bool,
+    /// `starting`, `connecting`, `recording`, `reconnecting`, `disabled`, or `stalled_disk`
+    /// (connected, but the disk is full and retention cannot free space: frames are dropped).
     pub status: String,
     pub status_detail: Option<nvr_ingest::CameraStatus>,
     /// `h264` or `h265` once the camera has sent video.
@@ -79,6 +81,7 @@ fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> CameraJson {
     let detail = state.recorder.status(c.id);
     let status = match (&detail, c.enabled) {
         (_, false) => "disabled".to_owned(),
+        (Some(d), true) if d.disk_stalled => "stalled_disk".to_owned(),
         (Some(d), true) => serde_json::to_value(d.state)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))

@@ -21,7 +21,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     let mut out = String::new();
     let cameras = state.store.db().cameras()?;
     type Getter = fn(&nvr_ingest::CameraStatus) -> f64;
-    let series: [(&str, &str, &str, Getter); 8] = [
+    let series: [(&str, &str, &str, Getter); 10] = [
         (
             "nvr_camera_up",
             "gauge",
@@ -49,6 +49,18 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
             "counter",
             "frames dropped before a key frame",
             |s| s.frames_skipped as f64,
+        ),
+        (
+            "nvr_camera_frames_dropped_disk_total",
+            "counter",
+            "frames not recorded because the disk was full",
+            |s| s.frames_dropped_disk as f64,
+        ),
+        (
+            "nvr_camera_disk_stalled",
+            "gauge",
+            "1 while recording is stalled because the disk is full",
+            |s| f64::from(u8::from(s.disk_stalled)),
         ),
         (
             "nvr_camera_video_bytes_received_total",

@@ -79,6 +79,7 @@ async fn env_with(users: bool) -> Env {
             },
             default_retention: RetentionPolicy::default(),
             retention_interval: Duration::from_secs(3600),
+            min_free_bytes: 0,
         },
     );
     Env {

@@ -161,6 +161,16 @@ impl Recorder {
     pub fn new() -> Recorder {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("data");
+        Self::with_dirs(tmp, dir)
+    }
+
+    /// A recorder whose data directory is `dir` (which must not exist yet), e.g. on a file
+    /// system the test mounted; logs go to a temporary directory of its own.
+    pub fn new_in(dir: PathBuf) -> Recorder {
+        Self::with_dirs(tempfile::tempdir().expect("tempdir"), dir)
+    }
+
+    fn with_dirs(tmp: tempfile::TempDir, dir: PathBuf) -> Recorder {
         let d = dir.to_str().expect("utf8");
         let (code, out) = nvr(&["init", "--data-dir", d], None);
         assert_eq!(code, 0, "{out}");

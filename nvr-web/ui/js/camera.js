@@ -458,9 +458,11 @@ export function mount(root, { args, query }) {
       const d = c.status_detail || {};
       if (d.fps) fps = d.fps;
       pill.className = `pill ${c.status}`;
-      pill.replaceChildren(el("span.dot", { class: `dot ${c.status}` }), c.status,
+      const stalled = c.status === "stalled_disk";
+      pill.replaceChildren(el("span.dot", { class: `dot ${c.status}` }), stalled ? "not recording: disk full" : c.status,
         d.fps ? ` · ${d.fps.toFixed(1)} fps` : "", d.bitrate_bps ? ` · ${fmtBitrate(d.bitrate_bps)}` : "");
-      pill.title = c.status === "reconnecting" && d.last_error ? `Last error: ${d.last_error}` : "";
+      pill.title = c.status === "reconnecting" && d.last_error ? `Last error: ${d.last_error}`
+        : stalled ? "The disk is full and everything on it is held or recording: free space or release a hold." : "";
       if (first) start();
       else if (mode === "live" && c.enabled !== wasEnabled) goLive();
     } catch (e) {

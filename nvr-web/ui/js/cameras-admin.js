@@ -21,6 +21,10 @@ export function health(c) {
   const d = c.status_detail || {};
   if (!c.enabled) return { cls: "disabled", text: "Disabled" };
   if (c.status === "recording") return { cls: "recording", text: "Recording" };
+  if (c.status === "stalled_disk") {
+    return { cls: "stalled_disk", text: "Stalled: disk full",
+      detail: "The disk is full and everything on it is held or recording; free space or release a hold." };
+  }
   if (c.status === "reconnecting") {
     const why = d.last_error ? `${d.last_error}${d.last_error_kind ? ` (${d.last_error_kind})` : ""}` : "";
     return { cls: "reconnecting", text: "Reconnecting", detail: why };

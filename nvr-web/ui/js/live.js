@@ -129,6 +129,12 @@ export function mount(root) {
     t.a.setAttribute("aria-label", t.a.title);
     t.stateText.textContent = STATE_TEXT[state] || state;
     t.dot.className = `dot ${state}`;
+    // Live still works while the disk is full, but nothing is recorded: say so on the tile.
+    if (cam.status === "stalled_disk") {
+      t.stateText.textContent += " · not recording: disk full";
+      t.dot.className = "dot stalled_disk";
+      t.a.title += " (not recording: disk full)";
+    }
     const showMsg = state !== "live" && state !== "connecting";
     t.message.replaceChildren(...(showMsg ? [
       el("strong", null, STATE_TEXT[state] || state),

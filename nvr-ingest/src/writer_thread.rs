@@ -1,0 +1,234 @@
+//! The writer thread of one camera: takes frames from the camera's queue in batches and hands
+//! them to storage, and stalls (drops frames, keeps what is committed) while the disk is full.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nvr_core::CameraId;
+use nvr_storage::store::Store;
+use nvr_storage::writer::{CameraWriter, WriteOutcome};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::status::StatusCell;
+use crate::supervisor::WriterMsg;
+
+/// How long a camera's writer lets frames accumulate in its queue between two batches: 250 ms
+/// (7-8 frames at 30 fps, about two 64 KiB chunks at 4 Mbit/s). The writer wakes 4 times a
+/// second instead of once per frame, and its network task sends without waking it (the
+/// receiver is not waiting): on a 2-core VM each wake-up cost ~20 us of CPU, 30 times a second
+/// per camera. Frames reach the file at most this much later; the queue holds them meanwhile
+/// (a `kill -9` loses what is queued, as it did before, plus the unsealed chunk).
+const WRITER_BATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// After a write failed because the disk is full, how long the writer waits before trying
+/// again when the file system's free space cannot tell it (no floor configured).
+const DISK_FULL_RETRY: Duration = Duration::from_secs(2);
+
+/// Decides, before each batch, whether a camera may write: the disk-full stall.
+///
+/// The writer stalls when the data directory's file system has less than `floor_bytes`
+/// available (a quarter of the free-space target that retention keeps, so retention had its
+/// chance first and the open segment can still be sealed), or when a write failed with
+/// ENOSPC/EDQUOT. While stalled, frames are dropped and counted; everything already committed
+/// stays. It resumes on its own once twice the floor is available again (the gap keeps it
+/// from flapping at the threshold) or, without a floor, after [`DISK_FULL_RETRY`].
+#[derive(Debug)]
+pub(crate) struct DiskGate {
+    floor_bytes: u64,
+    stalled: bool,
+    retry_at: Option<Instant>,
+}
+
+impl DiskGate {
+    /// `min_free_bytes` is the free-space target of retention (0: no target).
+    pub(crate) fn new(min_free_bytes: u64) -> Self {
+        DiskGate {
+            floor_bytes: min_free_bytes / 4,
+            stalled: false,
+            retry_at: None,
+        }
+    }
+
+    pub(crate) fn stalled(&self) -> bool {
+        self.stalled
+    }
+
+    /// Re-evaluates the stall from the file system's free space `available_bytes` (None if
+    /// unknown) at `now`. Returns whether frames may be written.
+    pub(crate) fn update(&mut self, available_bytes: Option<u64>, now: Instant) -> bool {
+        if let Some(t) = self.retry_at {
+            if now < t {
+                return false;
+            }
+            self.retry_at = None;
+        }
+        match available_bytes {
+            // Nothing tells us otherwise: try again (a failed write stalls us again).
+            _ if self.floor_bytes == 0 => self.stalled = false,
+            None => {}
+            Some(a) if self.stalled => self.stalled = a < self.floor_bytes.saturating_mul(2),
+            Some(a) => self.stalled = a < self.floor_bytes,
+        }
+        !self.stalled
+    }
+
+    /// A write failed because the disk is full.
+    pub(crate) fn on_disk_full(&mut self, now: Instant) {
+        self.stalled = true;
+        self.retry_at = Some(now + DISK_FULL_RETRY);
+    }
+}
+
+/// The writer thread of one camera: writes until the channel closes, in batches (see
+/// [`WRITER_BATCH_INTERVAL`]), checking the disk before each batch (see [`DiskGate`]).
+pub(crate) fn writer_loop(
+    camera: CameraId,
+    mut writer: CameraWriter,
+    mut rx: mpsc::Receiver<WriterMsg>,
+    status: Arc<StatusCell>,
+    store: Arc<Store>,
+    min_free_bytes: u64,
+) {
+    let mut gate = DiskGate::new(min_free_bytes);
+    // Block only while the queue is empty (an idle camera costs nothing); otherwise drain it.
+    while let Some(first) = rx.blocking_recv() {
+        let was_stalled = gate.stalled();
+        let available = (min_free_bytes > 0)
+            .then(|| store.disk_space().ok().map(|s| s.available_bytes))
+            .flatten();
+        let may_write = gate.update(available, Instant::now());
+        if may_write && was_stalled {
+            info!(camera = %camera, available_bytes = available,
+                "disk space is back: recording resumes");
+            status.set_disk_stalled(false);
+        } else if !may_write && !was_stalled {
+            stall(camera, &mut writer, &status, available);
+        }
+        let mut msg = Some(first);
+        while let Some(m) = msg {
+            if gate.stalled() {
+                drop_while_stalled(camera, &mut writer, &status, m);
+            } else if handle(camera, &mut writer, &status, m) {
+                gate.on_disk_full(Instant::now());
+                stall(camera, &mut writer, &status, available);
+            }
+            msg = rx.try_recv().ok();
+        }
+        std::thread::sleep(WRITER_BATCH_INTERVAL);
+    }
+    if let Err(e) = writer.end_run() {
+        error!(camera = %camera, error = %e, "closing the last segment failed");
+    }
+}
+
+/// Enters the stall: seals the open segment (there is room: the floor is above zero) and says
+/// so once.
+fn stall(camera: CameraId, writer: &mut CameraWriter, status: &StatusCell, available: Option<u64>) {
+    warn!(camera = %camera, available_bytes = available,
+        "the disk is full and retention cannot free space (held or open footage): \
+         recording stalls until space returns; recorded footage is kept");
+    status.set_disk_stalled(true);
+    if let Err(e) = writer.end_run() {
+        error!(camera = %camera, error = %e, "closing the run on a full disk failed");
+    }
+}
+
+fn drop_while_stalled(
+    camera: CameraId,
+    writer: &mut CameraWriter,
+    status: &StatusCell,
+    msg: WriterMsg,
+) {
+    match msg {
+        WriterMsg::Frame(_) => status.on_dropped_disk_full(),
+        WriterMsg::EndRun => {
+            if let Err(e) = writer.end_run() {
+                error!(camera = %camera, error = %e, "closing the run failed");
+            }
+        }
+    }
+}
+
+/// Writes one message. Returns true if it failed because the disk is full.
+fn handle(
+    camera: CameraId,
+    writer: &mut CameraWriter,
+    status: &StatusCell,
+    msg: WriterMsg,
+) -> bool {
+    match msg {
+        WriterMsg::Frame(f) => match writer.write(&f.params, &f.frame) {
+            Ok(outcome) => status.on_written(outcome == WriteOutcome::Written),
+            Err(e) => {
+                let full = e.is_disk_full();
+                if full {
+                    status.on_dropped_disk_full();
+                } else {
+                    error!(camera = %camera, error = %e, "recording a frame failed; ending the run");
+                    status.set_storage_error(e.to_string());
+                }
+                if let Err(e) = writer.end_run() {
+                    error!(camera = %camera, error = %e, "closing the run failed");
+                }
+                return full;
+            }
+        },
+        WriterMsg::EndRun => {
+            if let Err(e) = writer.end_run() {
+                error!(camera = %camera, error = %e, "closing the run failed");
+                status.set_storage_error(e.to_string());
+                return e.is_disk_full();
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stalls_below_the_floor_and_resumes_above_twice_the_floor() {
+        let t = Instant::now();
+        let mut g = DiskGate::new(400);
+        assert!(g.update(Some(150), t), "150 >= floor 100");
+        assert!(!g.update(Some(99), t), "below the floor");
+        assert!(
+            !g.update(Some(150), t),
+            "above the floor but under twice it: still stalled"
+        );
+        assert!(g.update(Some(200), t), "twice the floor: resumes");
+        assert!(g.update(None, t), "unknown space keeps the state");
+        assert!(!g.update(Some(10), t));
+        assert!(!g.update(None, t), "unknown space keeps the stall");
+    }
+
+    #[test]
+    fn a_full_disk_write_stalls_until_the_retry_time_and_the_space_allow() {
+        let t = Instant::now();
+        let mut g = DiskGate::new(400);
+        g.on_disk_full(t);
+        assert!(
+            !g.update(Some(1_000), t + Duration::from_secs(1)),
+            "waits for the retry"
+        );
+        assert!(
+            g.update(Some(1_000), t + DISK_FULL_RETRY),
+            "space came back"
+        );
+        g.on_disk_full(t);
+        assert!(
+            !g.update(Some(150), t + DISK_FULL_RETRY),
+            "still under twice the floor"
+        );
+        let mut no_floor = DiskGate::new(0);
+        no_floor.on_disk_full(t);
+        assert!(!no_floor.update(None, t));
+        assert!(
+            no_floor.update(None, t + DISK_FULL_RETRY),
+            "without a floor: retries"
+        );
+    }
+}
