@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: demo test test-long test-browser deps build lint clean-demo
+.PHONY: demo test test-long test-browser bench bench-load deps build lint clean-demo
 
 ## Build, start 4 test cameras and the recorder on 127.0.0.1, print the URL and login.
 demo: deps
@@ -21,6 +21,17 @@ test-long: deps
 ## Only the browser tests (headless Chromium against the real binary).
 test-browser: deps
 	./tests/browser/run.sh
+
+## Micro-benchmarks (criterion): segment seal/open, moov, timeline, view.mp4, export, fan-out.
+bench: deps
+	$(CARGO) bench -p nvr-storage -p nvr-ingest
+
+## The load bench: nvr serve vs ffmpeg -c copy vs a retina-only floor, N = 1..64 cameras.
+## Pass options with LOADBENCH_ARGS="--cameras 16 --rounds 3" (see BENCHMARKS.md).
+bench-load: deps
+	$(CARGO) build --release --bin nvr
+	$(CARGO) build --release -p nvr-loadbench
+	./target/release/nvr-loadbench --no-build $(LOADBENCH_ARGS)
 
 deps:
 	@./scripts/install-deps.sh

@@ -86,85 +86,113 @@ fn jittered(backoff: Duration) -> Duration {
 }
 
 /// Runs until `stop` becomes true. Never returns an error: failures are the camera's status.
+///
+/// The camera's span (id and name in every log line) is entered around connecting and
+/// logging only, not while frames flow: entering a span on every poll of the session (each
+/// socket read) cost about 1% of the recorder's CPU.
 pub async fn supervise(mut s: Supervised) {
     let span = tracing::info_span!("camera", id = %s.camera, name = %s.name);
-    async move {
-        let mut backoff = s.config.backoff_min;
-        loop {
-            if *s.stop.borrow() {
-                break;
-            }
-            s.status.set_state(CameraState::Connecting, s.clock.realtime());
-            let connect = tokio::time::timeout(s.config.connect_timeout, s.source.connect(&s.target));
-            let result = tokio::select! {
-                r = connect => r,
-                _ = s.stop.changed() => break,
-            };
-            let error = match result {
-                Err(_) => IngestError::new(
-                    CameraErrorKind::Unreachable,
-                    format!("no answer within {} s", s.config.connect_timeout.as_secs()),
-                ),
-                Ok(Err(e)) => e,
-                Ok(Ok(session)) => {
-                    info!(encoding = %session.info.video_encoding, "connected");
-                    s.status.set_state(CameraState::Recording, s.clock.realtime());
-                    s.status.reset_window(s.clock.monotonic());
-                    let (error, got_frames, stopped) = run_session(&mut s, session.frames).await;
-                    // Close the run whatever happened; the writer outlives us if stopping.
-                    let _ = s.writer.send(WriterMsg::EndRun).await;
-                    s.live.reset();
-                    if stopped {
-                        break;
-                    }
-                    if got_frames {
-                        backoff = s.config.backoff_min;
-                    }
-                    error
-                }
-            };
-            warn!(kind = ?error.kind, error = %error.message, retry_in_ms = backoff.as_millis() as u64,
-                "camera session failed");
-            s.status.set_error(&error, s.clock.realtime());
-            let wait = jittered(backoff);
-            backoff = (backoff * 2).min(s.config.backoff_max);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = s.stop.changed() => break,
-            }
+    let mut backoff = s.config.backoff_min;
+    loop {
+        if *s.stop.borrow() {
+            break;
         }
-        s.status.set_state(CameraState::Disabled, s.clock.realtime());
-        info!("camera supervisor stopped");
+        s.status
+            .set_state(CameraState::Connecting, s.clock.realtime());
+        let connect = tokio::time::timeout(s.config.connect_timeout, s.source.connect(&s.target))
+            .instrument(span.clone());
+        let result = tokio::select! {
+            r = connect => r,
+            _ = s.stop.changed() => break,
+        };
+        let error = match result {
+            Err(_) => IngestError::new(
+                CameraErrorKind::Unreachable,
+                format!("no answer within {} s", s.config.connect_timeout.as_secs()),
+            ),
+            Ok(Err(e)) => e,
+            Ok(Ok(session)) => {
+                span.in_scope(|| info!(encoding = %session.info.video_encoding, "connected"));
+                s.status
+                    .set_state(CameraState::Recording, s.clock.realtime());
+                s.status.reset_window(s.clock.monotonic());
+                let (error, got_frames, stopped) = run_session(&mut s, session.frames).await;
+                // Close the run whatever happened; the writer outlives us if stopping.
+                let _ = s.writer.send(WriterMsg::EndRun).await;
+                s.live.reset();
+                if stopped {
+                    break;
+                }
+                if got_frames {
+                    backoff = s.config.backoff_min;
+                }
+                error
+            }
+        };
+        span.in_scope(|| {
+            warn!(kind = ?error.kind, error = %error.message, retry_in_ms = backoff.as_millis() as u64,
+                "camera session failed")
+        });
+        s.status.set_error(&error, s.clock.realtime());
+        let wait = jittered(backoff);
+        backoff = (backoff * 2).min(s.config.backoff_max);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = s.stop.changed() => break,
+        }
     }
-    .instrument(span)
-    .await
+    s.status
+        .set_state(CameraState::Disabled, s.clock.realtime());
+    span.in_scope(|| info!("camera supervisor stopped"));
 }
 
 /// Forwards frames until the session fails or we are stopped.
 /// Returns (why it ended, whether any frame came, whether we were stopped).
+///
+/// Per frame this only stores the time of the frame: the stall watchdog is one timer armed for
+/// the stall timeout and re-armed from the last frame's time when it fires, and the stop signal
+/// is one future for the whole session. (A `timeout` around each `next()` and a new `changed()`
+/// per frame registered and removed a timer and a waiter, under their locks, for every frame.)
+/// The select polls frames first; a camera that floods frames still cannot starve the stop
+/// signal, because the stream returns `Pending` whenever the socket has no complete frame and
+/// tokio's cooperative budget (consumed by socket reads and channel sends) forces a `Pending`
+/// after a bounded number of operations, and the select then polls the other branches.
 async fn run_session(
     s: &mut Supervised,
     mut frames: crate::source::FrameStream,
 ) -> (IngestError, bool, bool) {
     let mut got_frames = false;
+    let stall_timeout = s.config.stall_timeout;
+    let mut last_frame = tokio::time::Instant::now();
+    let stall = tokio::time::sleep_until(last_frame + stall_timeout);
+    tokio::pin!(stall);
+    let stop = s.stop.changed();
+    tokio::pin!(stop);
     loop {
-        let next = tokio::time::timeout(s.config.stall_timeout, frames.next());
         let item = tokio::select! {
-            r = next => r,
-            _ = s.stop.changed() => return (IngestError::new(CameraErrorKind::Protocol, "stopped"), got_frames, true),
-        };
-        match item {
-            Err(_) => {
+            // Frames first: while one is ready, the watchdog and the stop signal are not even
+            // polled (see above for why stop is still seen promptly).
+            biased;
+            r = frames.next() => r,
+            _ = &mut stall => {
+                let deadline = last_frame + stall_timeout;
+                if tokio::time::Instant::now() < deadline {
+                    stall.as_mut().reset(deadline);
+                    continue;
+                }
                 return (
                     IngestError::new(
                         CameraErrorKind::Stalled,
-                        format!("no frame for {} s", s.config.stall_timeout.as_secs()),
+                        format!("no frame for {} s", stall_timeout.as_secs()),
                     ),
                     got_frames,
                     false,
                 );
             }
-            Ok(None) => {
+            _ = &mut stop => return (IngestError::new(CameraErrorKind::Protocol, "stopped"), got_frames, true),
+        };
+        match item {
+            None => {
                 return (
                     IngestError::new(
                         CameraErrorKind::Unreachable,
@@ -174,9 +202,10 @@ async fn run_session(
                     false,
                 );
             }
-            Ok(Some(Err(e))) => return (e, got_frames, false),
-            Ok(Some(Ok(f))) => {
+            Some(Err(e)) => return (e, got_frames, false),
+            Some(Ok(f)) => {
                 got_frames = true;
+                last_frame = tokio::time::Instant::now();
                 s.status
                     .on_frame(f.frame.data.len(), s.clock.monotonic(), &f.params);
                 s.live.publish(&f);

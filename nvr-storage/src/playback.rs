@@ -32,10 +32,20 @@ pub struct RunSummary {
     pub height: u16,
 }
 
+/// One segment on the timeline (what [`runs`] adds up).
+struct TimelineSegment {
+    id: SegmentId,
+    run_id: SegmentId,
+    video_params_id: i64,
+    start_90k: i64,
+    end_90k: i64,
+    frames: u64,
+    video_bytes: u64,
+}
+
 /// One segment as playback sees it: sealed from the index, or the open one from memory.
 struct PlaySegment {
     id: SegmentId,
-    run_id: SegmentId,
     start_90k: i64,
     end_90k: i64,
     media_duration_90k: i64,
@@ -44,7 +54,6 @@ struct PlaySegment {
     /// Final chunk (index, kind); `None` for the open segment.
     final_chunk: Option<ChunkKind>,
     content_tag: [u8; 32],
-    video_bytes: u64,
 }
 
 fn open_segment_for(store: &Store, camera: CameraId) -> Option<PlaySegment> {
@@ -59,36 +68,28 @@ fn open_segment_for(store: &Store, camera: CameraId) -> Option<PlaySegment> {
     tag_input.extend_from_slice(&(frames.len() as u64).to_be_bytes());
     Some(PlaySegment {
         id: v.segment_id,
-        run_id: v.run_id,
         start_90k: v.start_90k,
         end_90k: v.start_90k + media,
         media_duration_90k: media,
         video_params_id: v.video_params_id,
-        video_bytes: frames.iter().map(|f| u64::from(f.size_bytes)).sum(),
         frames: frames.into(),
         final_chunk: None,
         content_tag: sha256(&tag_input),
     })
 }
 
-fn sealed_segment(store: &Store, row: &SegmentRow, with_frames: bool) -> Result<PlaySegment> {
-    let frames: Arc<[FrameInfo]> = if with_frames {
-        let blob = store.db().frame_index(row.id)?;
-        frame_index::decode(&blob)
-            .map_err(|e| StorageError::Corrupt {
-                camera: row.camera_id,
-                segment: row.id,
-                detail: format!("frame index: {e}"),
-            })?
-            .into()
-    } else {
-        Arc::from(Vec::new())
-    };
+fn sealed_segment(row: &SegmentRow, frame_index: &[u8]) -> Result<PlaySegment> {
+    let frames: Arc<[FrameInfo]> = frame_index::decode(frame_index)
+        .map_err(|e| StorageError::Corrupt {
+            camera: row.camera_id,
+            segment: row.id,
+            detail: format!("frame index: {e}"),
+        })?
+        .into();
     let mut tag_input = row.id.0.to_be_bytes().to_vec();
     tag_input.extend_from_slice(&row.sha256.unwrap_or([0; 32]));
     Ok(PlaySegment {
         id: row.id,
-        run_id: row.run_id,
         start_90k: row.start_90k,
         end_90k: row.end_90k,
         media_duration_90k: row.media_duration_90k,
@@ -100,30 +101,23 @@ fn sealed_segment(store: &Store, row: &SegmentRow, with_frames: bool) -> Result<
             ChunkKind::Final
         }),
         content_tag: sha256(&tag_input),
-        video_bytes: row.video_bytes.max(0) as u64,
     })
 }
 
-/// Segments of `camera` overlapping `[start, end)`, oldest first, including the open one.
+/// Segments of `camera` overlapping `[start, end)`, oldest first, with their frames, including
+/// the open one. One query for all sealed segments, frame indexes included.
 fn segments_in(
     store: &Store,
     camera: CameraId,
     start: Time90k,
     end: Time90k,
-    with_frames: bool,
 ) -> Result<Vec<PlaySegment>> {
     let rows = store
         .db()
-        .sealed_segments_overlapping(camera, start.0, end.0)?;
+        .sealed_segments_with_index(camera, start.0, end.0)?;
     let mut out = Vec::with_capacity(rows.len() + 1);
-    for row in &rows {
-        let mut s = sealed_segment(store, row, with_frames)?;
-        s.frames = if with_frames {
-            s.frames
-        } else {
-            Arc::from(Vec::new())
-        };
-        out.push(s);
+    for (row, index) in &rows {
+        out.push(sealed_segment(row, index)?);
     }
     if let Some(open) = open_segment_for(store, camera)
         && open.start_90k < end.0
@@ -143,27 +137,54 @@ pub fn runs(
     start: Time90k,
     end: Time90k,
 ) -> Result<Vec<RunSummary>> {
-    let segs = segments_in(store, camera, start, end, false)?;
-    let open_id = store
-        .open_segment(camera)
-        .map(|v| v.read().unwrap_or_else(|p| p.into_inner()).segment_id);
+    // One query over the columns the timeline needs (none after the frame index blob), plus
+    // the open segment from memory.
+    let rows = store
+        .db()
+        .sealed_segment_summaries(camera, start.0, end.0)?;
+    let open = store.open_segment(camera).map(|view| {
+        let v = view.read().unwrap_or_else(|p| p.into_inner());
+        let frames = v.readable_frames();
+        let media: i64 = frames.iter().map(|f| i64::from(f.duration_90k)).sum();
+        TimelineSegment {
+            id: v.segment_id,
+            run_id: v.run_id,
+            video_params_id: v.video_params_id,
+            start_90k: v.start_90k,
+            end_90k: v.start_90k + media,
+            frames: frames.len() as u64,
+            video_bytes: frames.iter().map(|f| u64::from(f.size_bytes)).sum(),
+        }
+    });
+    let open_id = open.as_ref().map(|o| o.id);
+    let mut segs: Vec<TimelineSegment> = rows
+        .iter()
+        .map(|r| TimelineSegment {
+            id: r.id,
+            run_id: r.run_id,
+            video_params_id: r.video_params_id,
+            start_90k: r.start_90k,
+            end_90k: r.end_90k,
+            frames: r.frames.max(0) as u64,
+            video_bytes: r.video_bytes.max(0) as u64,
+        })
+        .collect();
+    if let Some(o) = open
+        && o.frames > 0
+        && o.start_90k < end.0
+        && o.end_90k > start.0
+        && !segs.iter().any(|s| s.id == o.id)
+    {
+        segs.push(o);
+    }
     let mut out: Vec<RunSummary> = Vec::new();
     let mut params_cache: HashMap<i64, (String, u16, u16)> = HashMap::new();
     for s in segs {
-        let frames = if s.final_chunk.is_none() {
-            s.frames.len() as u64
-        } else {
-            store
-                .db()
-                .segment(s.id)?
-                .map(|r| r.frames.max(0) as u64)
-                .unwrap_or(0)
-        };
         let recording = Some(s.id) == open_id;
         match out.last_mut() {
             Some(r) if r.run_id == s.run_id => {
                 r.end = r.end.max(Time90k(s.end_90k));
-                r.frames += frames;
+                r.frames += s.frames;
                 r.video_bytes += s.video_bytes;
                 r.segments += 1;
                 r.recording |= recording;
@@ -182,7 +203,7 @@ pub fn runs(
                     run_id: s.run_id,
                     start: Time90k(s.start_90k),
                     end: Time90k(s.end_90k),
-                    frames,
+                    frames: s.frames,
                     video_bytes: s.video_bytes,
                     segments: 1,
                     recording,
@@ -275,7 +296,7 @@ pub fn view_with(
     end: Time90k,
     opts: ViewOptions,
 ) -> Result<View> {
-    let mut segs = segments_in(store, camera, start, end, true)?;
+    let mut segs = segments_in(store, camera, start, end)?;
     if opts.sealed_only {
         segs.retain(|s| s.final_chunk.is_some());
     }
@@ -464,7 +485,7 @@ pub struct StoredKeyFrame {
 /// The key frame of `camera` at or before `at`, within the segment recorded at `at` (segments
 /// start with a key frame, so there always is one).
 pub fn key_frame_at(store: &Arc<Store>, camera: CameraId, at: Time90k) -> Result<StoredKeyFrame> {
-    let segs = segments_in(store, camera, at, Time90k(at.0 + 1), true)?;
+    let segs = segments_in(store, camera, at, Time90k(at.0 + 1))?;
     let not_found = || StorageError::NotFound(format!("a recording of camera {camera} at {at}"));
     let s = segs
         .iter()

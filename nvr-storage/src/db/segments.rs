@@ -44,6 +44,11 @@ const SEGMENT_COLUMNS: &str = "
     id, camera_id, run_id, epoch_id, video_params_id, state, start_90k, end_90k,
     media_duration_90k, frames, key_frames, video_bytes, file_bytes, sha256, flags,
     prev_chain_sha256, chain_sha256, prev_segment_id";
+const SELECT_SUMMARIES_OVERLAPPING: &str = "
+    SELECT id, run_id, video_params_id, start_90k, end_90k, frames, video_bytes FROM segments
+    WHERE camera_id = :camera_id AND state = 1
+      AND start_90k < :end_90k AND start_90k > :min_start AND end_90k > :start_90k
+    ORDER BY start_90k, id";
 const SELECT_FRAME_INDEX: &str = "SELECT frame_index FROM segments WHERE id = :id";
 const SELECT_LAST_END: &str = "SELECT MAX(end_90k) FROM segments WHERE camera_id = :camera_id";
 const SELECT_RETENTION_CANDIDATES: &str = "
@@ -62,6 +67,30 @@ const MARK_SHREDDED: &str = "UPDATE epochs SET shredded = 1 WHERE id = :id";
 const SELECT_USAGE: &str = "
     SELECT COALESCE(SUM(file_bytes), 0), MIN(start_90k), COUNT(*) FROM segments
     WHERE camera_id = :camera_id";
+
+/// Inserts a sealed row directly (synthetic indexes for benchmarks; feature `test-support`).
+#[cfg(feature = "test-support")]
+const INSERT_SYNTHETIC_SEGMENT: &str = "
+    INSERT INTO segments (camera_id, run_id, epoch_id, video_params_id, state, start_90k, end_90k,
+                          media_duration_90k, frames, key_frames, video_bytes, file_bytes, sha256,
+                          frame_index, flags)
+    VALUES (:camera_id, COALESCE(:run_id, 0), :epoch_id, :video_params_id, 1, :start_90k,
+            :end_90k, :media_duration_90k, :frames, :key_frames, :video_bytes, :file_bytes,
+            :sha256, :frame_index, :flags)";
+
+/// What the timeline needs of a sealed segment: only columns stored before `frame_index` in the
+/// row, so SQLite never walks the blob's overflow pages (a one-minute index is ~9 KiB: two or
+/// three overflow pages per row, read one by one to reach any column after it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SegmentSummary {
+    pub id: SegmentId,
+    pub run_id: SegmentId,
+    pub video_params_id: i64,
+    pub start_90k: i64,
+    pub end_90k: i64,
+    pub frames: i64,
+    pub video_bytes: i64,
+}
 
 /// A segment row (without its frame index blob).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -296,6 +325,50 @@ impl Database {
             .optional()?)
     }
 
+    /// Inserts sealed rows without files in one transaction, for benchmarks of queries over
+    /// large indexes (feature `test-support`; never in the server). Each item is (camera,
+    /// epoch id, video parameters id, row); `SealedSegment::id` is ignored. Each camera's rows
+    /// form one run, started by its first row; no hash chain is written.
+    #[cfg(feature = "test-support")]
+    pub fn insert_synthetic_segments(
+        &self,
+        rows: &[(CameraId, i64, i64, SealedSegment<'_>)],
+    ) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut runs: std::collections::HashMap<CameraId, i64> = Default::default();
+        {
+            let mut insert = tx.prepare_cached(INSERT_SYNTHETIC_SEGMENT)?;
+            let mut own_run = tx.prepare_cached(SET_OWN_RUN)?;
+            for (camera, epoch_id, params_id, s) in rows {
+                let run_id = runs.get(camera).copied();
+                insert.execute(named_params! {
+                    ":camera_id": camera.0,
+                    ":run_id": run_id,
+                    ":epoch_id": epoch_id,
+                    ":video_params_id": params_id,
+                    ":start_90k": s.start_90k,
+                    ":end_90k": s.end_90k,
+                    ":media_duration_90k": s.media_duration_90k,
+                    ":frames": s.frames,
+                    ":key_frames": s.key_frames,
+                    ":video_bytes": s.video_bytes,
+                    ":file_bytes": s.file_bytes,
+                    ":sha256": &s.sha256[..],
+                    ":frame_index": s.frame_index,
+                    ":flags": s.flags,
+                })?;
+                if run_id.is_none() {
+                    let id = tx.last_insert_rowid();
+                    own_run.execute(named_params! {":id": id})?;
+                    runs.insert(*camera, id);
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every segment, sealed or open, ordered by camera and start.
     pub fn all_segments(&self) -> Result<Vec<SegmentRow>> {
         let conn = self.lock();
@@ -345,6 +418,73 @@ impl Database {
                     ":min_start": start_90k.saturating_sub(MAX_SEGMENT_SPAN_90K),
                 },
                 segment_from_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// [`SegmentSummary`]s of the sealed segments of `camera` overlapping `[start, end)`, by
+    /// start time: the timeline's one query.
+    pub(crate) fn sealed_segment_summaries(
+        &self,
+        camera: CameraId,
+        start_90k: i64,
+        end_90k: i64,
+    ) -> Result<Vec<SegmentSummary>> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(SELECT_SUMMARIES_OVERLAPPING)?
+            .query_map(
+                named_params! {
+                    ":camera_id": camera.0,
+                    ":start_90k": start_90k,
+                    ":end_90k": end_90k,
+                    ":min_start": start_90k.saturating_sub(MAX_SEGMENT_SPAN_90K),
+                },
+                |r| {
+                    Ok(SegmentSummary {
+                        id: SegmentId(r.get(0)?),
+                        run_id: SegmentId(r.get(1)?),
+                        video_params_id: r.get(2)?,
+                        start_90k: r.get(3)?,
+                        end_90k: r.get(4)?,
+                        frames: r.get(5)?,
+                        video_bytes: r.get(6)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Sealed segments of `camera` overlapping `[start, end)`, by start time, each with its
+    /// frame index blob: one query for a whole view instead of one more per segment.
+    pub fn sealed_segments_with_index(
+        &self,
+        camera: CameraId,
+        start_90k: i64,
+        end_90k: i64,
+    ) -> Result<Vec<(SegmentRow, Vec<u8>)>> {
+        let conn = self.lock();
+        let sql = format!(
+            "SELECT {SEGMENT_COLUMNS}, frame_index FROM segments
+             WHERE camera_id = :camera_id AND state = 1
+               AND start_90k < :end_90k AND start_90k > :min_start AND end_90k > :start_90k
+             ORDER BY start_90k, id"
+        );
+        let rows = conn
+            .prepare_cached(&sql)?
+            .query_map(
+                named_params! {
+                    ":camera_id": camera.0,
+                    ":start_90k": start_90k,
+                    ":end_90k": end_90k,
+                    ":min_start": start_90k.saturating_sub(MAX_SEGMENT_SPAN_90K),
+                },
+                |r| {
+                    let blob: Option<Vec<u8>> = r.get(18)?;
+                    Ok((segment_from_row(r)?, blob.unwrap_or_default()))
+                },
             )?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)

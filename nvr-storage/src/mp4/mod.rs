@@ -291,8 +291,9 @@ impl VirtualMp4 {
     /// otherwise the iterator yields one [`Mp4Error::RangeOutOfBounds`].
     ///
     /// The iterator owns what it needs (`'static + Send`), so it can be moved to a blocking
-    /// thread. Header bytes are slices of the prebuilt header; frame bytes are `Bytes::slice`s of
-    /// coalesced reads (see [`Pieces`]). After an `Err` the iterator ends.
+    /// thread. Header bytes are slices of the prebuilt header; frame bytes come one coalesced
+    /// read (up to 1 MiB of frames, back to back) per piece (see [`Pieces`]). After an `Err` the
+    /// iterator ends.
     pub fn pieces(&self, range: Range<u64>, reader: Arc<dyn SampleReader>) -> Pieces {
         Pieces::new(Arc::clone(&self.inner), range, reader)
     }

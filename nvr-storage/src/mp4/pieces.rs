@@ -9,8 +9,12 @@
 //! - the frames are still inside the requested range (a range ending mid-frame reads only the
 //!   needed prefix of that frame; one starting mid-frame skips the unneeded prefix).
 //!
-//! Each frame (or the part of it inside the range) is then yielded as a `Bytes::slice` of that
-//! read: no copies. Header bytes are slices of the prebuilt header.
+//! The frames of one read (or the parts of them inside the range) are then moved together over
+//! the record headers between them, in the read's own buffer when the reader handed it over
+//! unshared, and yielded as one piece: one piece per read (up to 1 MiB) rather than one per
+//! frame, so a consumer makes one `write` per read, not one per frame (an export's file writes,
+//! an HTTP body's chunks). A read holding a single frame is yielded as it is. Header bytes are
+//! slices of the prebuilt header.
 
 use std::fmt;
 use std::iter::FusedIterator;
@@ -40,8 +44,6 @@ pub struct Pieces {
     end: u64,
     /// Position within the mdat payload, once `pos` is there.
     cursor: Option<Cursor>,
-    /// The last coalesced read.
-    span: Option<Span>,
     /// Error to yield first (an invalid range).
     pending_error: Option<Mp4Error>,
     /// Set after the last item (the end or an error).
@@ -59,22 +61,12 @@ struct Cursor {
     frame_start: u64,
 }
 
-/// A coalesced read: plaintext of `part`'s segment from `plaintext_start`, covering frames from
-/// the cursor's frame up to (excluding) `end_frame`.
-struct Span {
-    part: usize,
-    end_frame: usize,
-    plaintext_start: u64,
-    bytes: Bytes,
-}
-
 impl fmt::Debug for Pieces {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pieces")
             .field("pos", &self.pos)
             .field("end", &self.end)
             .field("cursor", &self.cursor)
-            .field("span_len", &self.span.as_ref().map(|s| s.bytes.len()))
             .field("done", &self.done)
             .finish_non_exhaustive()
     }
@@ -94,7 +86,6 @@ impl Pieces {
             pos: range.start,
             end: range.end,
             cursor: None,
-            span: None,
             pending_error,
             done: false,
         }
@@ -121,7 +112,8 @@ impl Pieces {
         None
     }
 
-    /// Yields the next piece of the mdat payload (`self.pos` is inside it).
+    /// Yields the next piece of the mdat payload (`self.pos` is inside it): the bytes of one
+    /// coalesced read, frames back to back.
     fn next_mdat_piece(&mut self) -> Result<Bytes, Mp4Error> {
         let head_len = self.mp4.head.len() as u64;
         let payload_pos = self.pos - head_len;
@@ -131,44 +123,16 @@ impl Pieces {
                 .locate(payload_pos)
                 .ok_or(Mp4Error::Internal("mdat position not found"))?,
         };
-        let part = &self.mp4.plan.parts[cur.part];
-        let frame = part.frames[cur.frame];
-        let size = u64::from(frame.size_bytes);
-        let within = payload_pos - cur.frame_start;
-        let want = (size - within).min(self.end - self.pos);
-
-        let covered =
-            matches!(&self.span, Some(s) if s.part == cur.part && cur.frame < s.end_frame);
-        if !covered {
-            self.span = Some(self.read_span(cur, within)?);
-        }
-        let span = self.span.as_ref().ok_or(Mp4Error::Internal("no span"))?;
-        // Both fit in usize: they are within `span.bytes`, whose length was checked.
-        let off = (frame.data_offset + within - span.plaintext_start) as usize;
-        let piece = span.bytes.slice(off..off + want as usize);
-
-        self.pos += want;
-        self.cursor = if within + want < size {
-            Some(cur) // the range ended inside this frame
-        } else if cur.frame + 1 < part.frame_range.end {
-            Some(Cursor {
-                part: cur.part,
-                frame: cur.frame + 1,
-                frame_start: cur.frame_start + size,
-            })
-        } else {
-            self.mp4.plan.parts.get(cur.part + 1).map(|next| Cursor {
-                part: cur.part + 1,
-                frame: next.frame_range.start,
-                frame_start: next.mdat_start,
-            })
-        };
+        let (piece, next) = self.read_span(cur, payload_pos - cur.frame_start)?;
+        self.pos += piece.len() as u64;
+        self.cursor = next;
         Ok(piece)
     }
 
     /// Reads the plaintext for frame `cur.frame` from byte `within` on, plus as many following
-    /// frames as the coalescing rules (module comment) allow.
-    fn read_span(&self, cur: Cursor, within: u64) -> Result<Span, Mp4Error> {
+    /// frames as the coalescing rules (module comment) allow, and returns their bytes back to
+    /// back with the cursor of the frame after them.
+    fn read_span(&self, cur: Cursor, within: u64) -> Result<(Bytes, Option<Cursor>), Mp4Error> {
         let part = &self.mp4.plan.parts[cur.part];
         let first = part.frames[cur.frame];
         let mut remaining = self.end - self.pos; // output bytes still wanted
@@ -177,6 +141,9 @@ impl Pieces {
         let mut span_end = start + take;
         remaining -= take;
         let mut end_frame = cur.frame + 1;
+        // The last frame's share when the range ends inside it (`remaining` is then 0).
+        let mut last_take = take;
+        let mut next_start = cur.frame_start + u64::from(first.size_bytes);
         while remaining > 0 && end_frame < part.frame_range.end {
             let f = part.frames[end_frame];
             if f.data_offset < span_end || f.data_offset - span_end > MAX_COALESCED_GAP_BYTES {
@@ -189,6 +156,8 @@ impl Pieces {
             }
             span_end = new_end;
             remaining -= take;
+            last_take = take;
+            next_start += u64::from(f.size_bytes);
             end_frame += 1;
         }
 
@@ -213,12 +182,68 @@ impl Pieces {
                 actual: bytes.len(),
             });
         }
-        Ok(Span {
-            part: cur.part,
-            end_frame,
-            plaintext_start: start,
-            bytes,
-        })
+        let last_full = if end_frame - 1 == cur.frame {
+            u64::from(first.size_bytes) - within
+        } else {
+            u64::from(part.frames[end_frame - 1].size_bytes)
+        };
+        let next = if last_take < last_full {
+            None // the range ends inside the last frame
+        } else if end_frame < part.frame_range.end {
+            Some(Cursor {
+                part: cur.part,
+                frame: end_frame,
+                frame_start: next_start,
+            })
+        } else {
+            self.mp4.plan.parts.get(cur.part + 1).map(|next| Cursor {
+                part: cur.part + 1,
+                frame: next.frame_range.start,
+                frame_start: next.mdat_start,
+            })
+        };
+        if end_frame == cur.frame + 1 {
+            return Ok((bytes, next)); // one frame: already contiguous
+        }
+        // Where each frame's bytes are within the read (all within `len`, a usize).
+        let ranges = part.frames[cur.frame..end_frame]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if i == 0 {
+                    0..take as usize
+                } else {
+                    let from = (f.data_offset - start) as usize;
+                    let n = if cur.frame + i == end_frame - 1 {
+                        last_take
+                    } else {
+                        u64::from(f.size_bytes)
+                    };
+                    from..from + n as usize
+                }
+            });
+        // Move the frames together over the record headers (and gaps) between them: in place
+        // when the read's buffer is ours alone, else into a new buffer.
+        let piece = match bytes.try_into_mut() {
+            Ok(mut owned) => {
+                let mut w = 0;
+                for r in ranges {
+                    let n = r.len();
+                    owned.copy_within(r, w);
+                    w += n;
+                }
+                owned.truncate(w);
+                owned.freeze()
+            }
+            Err(shared) => {
+                let mut out = Vec::with_capacity(len);
+                for r in ranges {
+                    out.extend_from_slice(&shared[r]);
+                }
+                Bytes::from(out)
+            }
+        };
+        Ok((piece, next))
     }
 }
 
@@ -235,7 +260,6 @@ impl Iterator for Pieces {
         }
         if self.pos >= self.end {
             self.done = true;
-            self.span = None; // release the read buffer
             return None;
         }
         let head_len = self.mp4.head.len() as u64;
@@ -250,7 +274,6 @@ impl Iterator for Pieces {
             Ok(piece) => Some(Ok(piece)),
             Err(e) => {
                 self.done = true;
-                self.span = None;
                 Some(Err(e))
             }
         }

@@ -1,0 +1,98 @@
+//! What the kernel says a process costs: CPU time (user + system, whole thread group including
+//! threads that already exited) from `/proc/PID/stat`, and resident memory from
+//! `/proc/PID/status` (`VmRSS` now, `VmHWM` the peak since start).
+
+use std::fs;
+
+use anyhow::{Context, Result, anyhow};
+
+/// CPU seconds (user + system) that process `pid` has used so far.
+pub fn cpu_secs(pid: u32) -> Result<f64> {
+    cpu_user_sys(pid).map(|(u, s)| u + s)
+}
+
+/// CPU seconds (user, system) that process `pid` has used so far.
+pub fn cpu_user_sys(pid: u32) -> Result<(f64, f64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may contain spaces: split after it.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow!("malformed /proc/{pid}/stat"))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After ")": field 3 (state) is index 0, so utime (field 14) is index 11, stime index 12.
+    let utime: u64 = fields.get(11).ok_or_else(|| anyhow!("no utime"))?.parse()?;
+    let stime: u64 = fields.get(12).ok_or_else(|| anyhow!("no stime"))?.parse()?;
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    Ok((utime as f64 / ticks, stime as f64 / ticks))
+}
+
+/// Resident memory of `pid`: (current `VmRSS`, peak `VmHWM`), in bytes.
+pub fn rss_bytes(pid: u32) -> Result<(u64, u64)> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    Ok((field("VmRSS:"), field("VmHWM:")))
+}
+
+/// The 1-minute load average, to show how busy the machine was during a window.
+pub fn loadavg() -> f64 {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+/// Total CPU seconds (all processes, all cores) the machine spent busy so far, from
+/// `/proc/stat`: what the other processes on a shared machine took from the window.
+pub fn machine_busy_secs() -> f64 {
+    let Ok(s) = fs::read_to_string("/proc/stat") else {
+        return f64::NAN;
+    };
+    let Some(line) = s.lines().next() else {
+        return f64::NAN;
+    };
+    // cpu user nice system idle iowait irq softirq steal ...
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 8 {
+        return f64::NAN;
+    }
+    let busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    busy as f64 / rustix::param::clock_ticks_per_second() as f64
+}
+
+/// A CPU model line and whether the CPU has AES and SHA instructions, from `/proc/cpuinfo`.
+pub fn cpu_description() -> String {
+    let info = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let flags: Vec<&str> = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags"))
+        .map(|v| v.split_whitespace().collect())
+        .unwrap_or_default();
+    let has = |f: &str| if flags.contains(&f) { "yes" } else { "no" };
+    let cores = info.lines().filter(|l| l.starts_with("processor")).count();
+    format!(
+        "{model}, {cores} cores, AES-NI {}, VAES {}, SHA-NI {}",
+        has("aes"),
+        has("vaes"),
+        has("sha_ni")
+    )
+}
