@@ -98,11 +98,10 @@ fn disk_free_deletions(c: &Client) -> usize {
         .count()
 }
 
-#[test]
-fn a_full_disk_frees_space_then_stalls_keeps_footage_and_resumes() {
-    const MIN_FREE_BYTES: u64 = 16 << 20;
-    let mount = TmpfsMount::new("48M");
-    let tmp = tempfile::tempdir().expect("tempdir");
+/// Two test cameras at 8 Mbit/s (a tmpfs fills in seconds) added to a recorder whose data
+/// directory is `data`.
+fn two_cameras(data: &Path) -> (TestCam, Recorder) {
+    let rec = Recorder::new_in(data.to_path_buf());
     let cam = TestCam::start(
         &[
             "--mounts",
@@ -114,16 +113,41 @@ fn a_full_disk_frees_space_then_stalls_keeps_footage_and_resumes() {
             "--bitrate-kbps",
             "8000",
         ],
-        &tmp.path().join("cam.log"),
+        &rec.tmp.path().join("cam.log"),
     );
-    let data: PathBuf = mount.path().join("data");
-    let mut rec = Recorder::new_in(data.clone());
     for (i, url) in cam.urls.iter().enumerate() {
         assert_eq!(
             rec.add_camera(&format!("cam{}", i + 1), url, None, true).0,
             0
         );
     }
+    (cam, rec)
+}
+
+/// Waits until every camera's status is `status`.
+fn wait_all(c: &Client, status: &str, timeout: Duration) {
+    wait_for(timeout, &format!("every camera {status}"), || {
+        statuses(c)
+            .iter()
+            .all(|s| s["status"] == status)
+            .then_some(())
+    });
+}
+
+/// Waits until the cameras have written 60 more frames than now.
+fn wait_recording_goes_on(c: &Client) {
+    let written = frames_written(c);
+    wait_for(Duration::from_secs(30), "frames written", || {
+        (frames_written(c) > written + 60).then_some(())
+    });
+}
+
+#[test]
+fn a_full_disk_frees_space_then_stalls_keeps_footage_and_resumes() {
+    const MIN_FREE_BYTES: u64 = 16 << 20;
+    let mount = TmpfsMount::new("48M");
+    let data: PathBuf = mount.path().join("data");
+    let (_cam, mut rec) = two_cameras(&data);
     rec.serve(&[
         "--segment-duration-secs",
         "2",
@@ -151,10 +175,7 @@ fn a_full_disk_frees_space_then_stalls_keeps_footage_and_resumes() {
             (disk_free_deletions(&c) >= 3).then_some(())
         },
     );
-    let written = frames_written(&c);
-    wait_for(Duration::from_secs(30), "recording to go on", || {
-        (frames_written(&c) > written + 60).then_some(())
-    });
+    wait_recording_goes_on(&c);
     let phase_a = started.elapsed();
     println!(
         "disk full, phase A: {:.0} s to fill 48 MiB and free space 3 times; lowest free {:.1} MiB",
@@ -177,16 +198,7 @@ fn a_full_disk_frees_space_then_stalls_keeps_footage_and_resumes() {
         assert_eq!(r.status, 201, "{:?}", r.body);
         holds.push(r.json()["id"].as_i64().expect("hold id"));
     }
-    wait_for(
-        Duration::from_secs(120),
-        "both cameras stalled by disk",
-        || {
-            statuses(&c)
-                .iter()
-                .all(|s| s["status"] == "stalled_disk")
-                .then_some(())
-        },
-    );
+    wait_all(&c, "stalled_disk", Duration::from_secs(120));
     let stalled_at = Instant::now();
     let kept = sealed_frames(&c, 2);
     let dropped_before: u64 = statuses(&c)
@@ -230,20 +242,8 @@ fn a_full_disk_frees_space_then_stalls_keeps_footage_and_resumes() {
         assert!(r.status == 204 || r.status == 200, "{:?}", r.body);
     }
     let released = Instant::now();
-    wait_for(
-        Duration::from_secs(60),
-        "both cameras recording again",
-        || {
-            statuses(&c)
-                .iter()
-                .all(|s| s["status"] == "recording")
-                .then_some(())
-        },
-    );
-    let written = frames_written(&c);
-    wait_for(Duration::from_secs(30), "frames written again", || {
-        (frames_written(&c) > written + 60).then_some(())
-    });
+    wait_all(&c, "recording", Duration::from_secs(60));
+    wait_recording_goes_on(&c);
     println!(
         "disk full, phase C: recording again {:.1} s after the holds were released",
         released.elapsed().as_secs_f64()
@@ -261,41 +261,12 @@ fn writes_that_hit_enospc_stall_and_resume_when_space_is_freed() {
     let mount = TmpfsMount::new("40M");
     let filler = mount.path().join("other-files");
     std::fs::write(&filler, vec![1u8; 12 << 20]).expect("filler");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cam = TestCam::start(
-        &[
-            "--mounts",
-            "2",
-            "--width",
-            "1280",
-            "--height",
-            "720",
-            "--bitrate-kbps",
-            "8000",
-        ],
-        &tmp.path().join("cam.log"),
-    );
     let data: PathBuf = mount.path().join("data");
-    let mut rec = Recorder::new_in(data.clone());
-    for (i, url) in cam.urls.iter().enumerate() {
-        assert_eq!(
-            rec.add_camera(&format!("cam{}", i + 1), url, None, true).0,
-            0
-        );
-    }
+    let (_cam, mut rec) = two_cameras(&data);
     rec.serve(&["--segment-duration-secs", "2", "--min-free-bytes", "0"]);
     let c = rec.client();
     let started = Instant::now();
-    wait_for(
-        Duration::from_secs(240),
-        "both cameras stalled by a full disk",
-        || {
-            statuses(&c)
-                .iter()
-                .all(|s| s["status"] == "stalled_disk")
-                .then_some(())
-        },
-    );
+    wait_all(&c, "stalled_disk", Duration::from_secs(240));
     let free = available_bytes(&data);
     println!(
         "ENOSPC: full after {:.0} s ({} bytes free)",
@@ -312,20 +283,8 @@ fn writes_that_hit_enospc_stall_and_resume_when_space_is_freed() {
 
     std::fs::remove_file(&filler).expect("free space");
     let freed = Instant::now();
-    wait_for(
-        Duration::from_secs(60),
-        "both cameras recording again",
-        || {
-            statuses(&c)
-                .iter()
-                .all(|s| s["status"] == "recording")
-                .then_some(())
-        },
-    );
-    let written = frames_written(&c);
-    wait_for(Duration::from_secs(30), "frames written again", || {
-        (frames_written(&c) > written + 60).then_some(())
-    });
+    wait_all(&c, "recording", Duration::from_secs(60));
+    wait_recording_goes_on(&c);
     println!(
         "ENOSPC: recording again {:.1} s after 12 MiB were freed",
         freed.elapsed().as_secs_f64()

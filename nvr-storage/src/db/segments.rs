@@ -44,11 +44,6 @@ const SEGMENT_COLUMNS: &str = "
     id, camera_id, run_id, epoch_id, video_params_id, state, start_90k, end_90k,
     media_duration_90k, frames, key_frames, video_bytes, file_bytes, sha256, flags,
     prev_chain_sha256, chain_sha256, prev_segment_id";
-const SELECT_SUMMARIES_OVERLAPPING: &str = "
-    SELECT id, run_id, video_params_id, start_90k, end_90k, frames, video_bytes FROM segments
-    WHERE camera_id = :camera_id AND state = 1
-      AND start_90k < :end_90k AND start_90k > :min_start AND end_90k > :start_90k
-    ORDER BY start_90k, id";
 const SELECT_FRAME_INDEX: &str = "SELECT frame_index FROM segments WHERE id = :id";
 const SELECT_LAST_END: &str = "SELECT MAX(end_90k) FROM segments WHERE camera_id = :camera_id";
 const SELECT_RETENTION_CANDIDATES: &str = "
@@ -392,18 +387,21 @@ impl Database {
         Ok(rows)
     }
 
-    /// Sealed segments of `camera` overlapping `[start, end)`, by start time.
-    pub fn sealed_segments_overlapping(
+    /// Runs `SELECT {columns} FROM segments` over the sealed segments of `camera` overlapping
+    /// `[start, end)`, by start time, mapping each row with `map`.
+    fn query_sealed_overlapping<T>(
         &self,
+        columns: &str,
         camera: CameraId,
         start_90k: i64,
         end_90k: i64,
-    ) -> Result<Vec<SegmentRow>> {
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
         let conn = self.lock();
         // The start bound lets SQLite use the (camera_id, start_90k) index: no segment is longer
         // than MAX_SEGMENT_SPAN_90K, so one starting earlier than that cannot overlap.
         let sql = format!(
-            "SELECT {SEGMENT_COLUMNS} FROM segments
+            "SELECT {columns} FROM segments
              WHERE camera_id = :camera_id AND state = 1
                AND start_90k < :end_90k AND start_90k > :min_start AND end_90k > :start_90k
              ORDER BY start_90k, id"
@@ -417,44 +415,53 @@ impl Database {
                     ":end_90k": end_90k,
                     ":min_start": start_90k.saturating_sub(MAX_SEGMENT_SPAN_90K),
                 },
-                segment_from_row,
+                map,
             )?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
+    /// Sealed segments of `camera` overlapping `[start, end)`, by start time.
+    pub fn sealed_segments_overlapping(
+        &self,
+        camera: CameraId,
+        start_90k: i64,
+        end_90k: i64,
+    ) -> Result<Vec<SegmentRow>> {
+        self.query_sealed_overlapping(
+            SEGMENT_COLUMNS,
+            camera,
+            start_90k,
+            end_90k,
+            segment_from_row,
+        )
+    }
+
     /// [`SegmentSummary`]s of the sealed segments of `camera` overlapping `[start, end)`, by
-    /// start time: the timeline's one query.
+    /// start time: the timeline's one query (none of the columns after the frame index blob).
     pub(crate) fn sealed_segment_summaries(
         &self,
         camera: CameraId,
         start_90k: i64,
         end_90k: i64,
     ) -> Result<Vec<SegmentSummary>> {
-        let conn = self.lock();
-        let rows = conn
-            .prepare_cached(SELECT_SUMMARIES_OVERLAPPING)?
-            .query_map(
-                named_params! {
-                    ":camera_id": camera.0,
-                    ":start_90k": start_90k,
-                    ":end_90k": end_90k,
-                    ":min_start": start_90k.saturating_sub(MAX_SEGMENT_SPAN_90K),
-                },
-                |r| {
-                    Ok(SegmentSummary {
-                        id: SegmentId(r.get(0)?),
-                        run_id: SegmentId(r.get(1)?),
-                        video_params_id: r.get(2)?,
-                        start_90k: r.get(3)?,
-                        end_90k: r.get(4)?,
-                        frames: r.get(5)?,
-                        video_bytes: r.get(6)?,
-                    })
-                },
-            )?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+        self.query_sealed_overlapping(
+            "id, run_id, video_params_id, start_90k, end_90k, frames, video_bytes",
+            camera,
+            start_90k,
+            end_90k,
+            |r| {
+                Ok(SegmentSummary {
+                    id: SegmentId(r.get(0)?),
+                    run_id: SegmentId(r.get(1)?),
+                    video_params_id: r.get(2)?,
+                    start_90k: r.get(3)?,
+                    end_90k: r.get(4)?,
+                    frames: r.get(5)?,
+                    video_bytes: r.get(6)?,
+                })
+            },
+        )
     }
 
     /// Sealed segments of `camera` overlapping `[start, end)`, by start time, each with its
@@ -465,29 +472,16 @@ impl Database {
         start_90k: i64,
         end_90k: i64,
     ) -> Result<Vec<(SegmentRow, Vec<u8>)>> {
-        let conn = self.lock();
-        let sql = format!(
-            "SELECT {SEGMENT_COLUMNS}, frame_index FROM segments
-             WHERE camera_id = :camera_id AND state = 1
-               AND start_90k < :end_90k AND start_90k > :min_start AND end_90k > :start_90k
-             ORDER BY start_90k, id"
-        );
-        let rows = conn
-            .prepare_cached(&sql)?
-            .query_map(
-                named_params! {
-                    ":camera_id": camera.0,
-                    ":start_90k": start_90k,
-                    ":end_90k": end_90k,
-                    ":min_start": start_90k.saturating_sub(MAX_SEGMENT_SPAN_90K),
-                },
-                |r| {
-                    let blob: Option<Vec<u8>> = r.get(18)?;
-                    Ok((segment_from_row(r)?, blob.unwrap_or_default()))
-                },
-            )?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+        self.query_sealed_overlapping(
+            &format!("{SEGMENT_COLUMNS}, frame_index"),
+            camera,
+            start_90k,
+            end_90k,
+            |r| {
+                let blob: Option<Vec<u8>> = r.get(18)?;
+                Ok((segment_from_row(r)?, blob.unwrap_or_default()))
+            },
+        )
     }
 
     pub fn frame_index(&self, id: SegmentId) -> Result<Vec<u8>> {
