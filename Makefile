@@ -1,13 +1,15 @@
 # The two commands of README.md. Both install missing Debian packages first.
 
 CARGO ?= cargo
+# Where cargo builds: CARGO_TARGET_DIR when set (e.g. a cache outside the clone), else target/.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: demo test test-long test-browser bench bench-load deps build lint clean-demo
 
 ## Build, start 4 test cameras and the recorder on 127.0.0.1, print the URL and login.
 demo: deps
 	$(CARGO) build --release --bin nvr
-	./target/release/nvr demo
+	$(TARGET_DIR)/release/nvr demo
 
 ## Everything CI runs: formatting, lints, every Rust test, and the browser tests.
 test: deps lint
@@ -31,7 +33,7 @@ bench: deps
 bench-load: deps
 	$(CARGO) build --release --bin nvr
 	$(CARGO) build --release -p nvr-loadbench
-	./target/release/nvr-loadbench --no-build $(LOADBENCH_ARGS)
+	$(TARGET_DIR)/release/nvr-loadbench --nvr $(TARGET_DIR)/release/nvr $(LOADBENCH_ARGS)
 
 deps:
 	@./scripts/install-deps.sh

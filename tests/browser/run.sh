@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the browser tests of the web UI: headless Debian Chromium (installed with apt when
 # missing) driven by playwright-core (npm ci when node_modules is missing or stale), against
-# the debug binary target/debug/nvr (built first; NVR_BIN overrides it and skips the build).
+# the debug binary target/debug/nvr (built first, in $CARGO_TARGET_DIR if set; NVR_BIN overrides
+# it and skips the build).
 # Screenshots land in target/browser-screenshots/. Extra arguments go to `node --test`.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,7 +25,10 @@ fi
 
 if [ -z "${NVR_BIN:-}" ]; then
   (cd "$repo" && cargo build --quiet --bin nvr)
-  export NVR_BIN="$repo/target/debug/nvr"
+  # Where cargo put it: CARGO_TARGET_DIR (a CI cache outside the clone) or the repo's target/.
+  target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+  case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
+  export NVR_BIN="$target_dir/debug/nvr"
 fi
 mkdir -p "$repo/target/browser-screenshots"
 exec node --test --test-concurrency=1 "$@" tests/
