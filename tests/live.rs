@@ -103,16 +103,16 @@ fn live_view_streams_decodable_fmp4() {
         tungstenite::Error::Http(r) => assert_eq!(r.status(), 403),
         e => panic!("unexpected error {e}"),
     }
-    // Recording went on undisturbed while we watched: nothing but frames in flight unwritten.
-    let d = &c.cameras()[0]["status_detail"];
-    let (received, written) = (
-        d["frames_received"].as_u64().expect("r"),
-        d["frames_written"].as_u64().expect("w"),
-    );
-    assert!(
-        written + 30 >= received && written > 45,
-        "{received} received, {written} written"
-    );
+    // Recording went on undisturbed while we watched: every frame received so far reaches the
+    // disk (the writer takes its queue every 250 ms, so it may trail by a few frames).
+    let received = c.cameras()[0]["status_detail"]["frames_received"]
+        .as_u64()
+        .expect("frames_received");
+    assert!(received > 45, "{received} received");
+    wait_for(Duration::from_secs(30), "the writer to catch up", || {
+        let written = c.cameras()[0]["status_detail"]["frames_written"].as_u64()?;
+        (written >= received).then_some(())
+    });
     let m = c.get("/metrics", &[]);
     let text = String::from_utf8(m.body.expect("metrics")).expect("utf8");
     assert!(
