@@ -80,6 +80,17 @@ impl Recorder {
         egress: Arc<EgressPolicy>,
         config: RecorderConfig,
     ) -> Arc<Self> {
+        if config.min_free_bytes > 0
+            && let Ok(space) = store.disk_space()
+            && space.total_bytes < config.min_free_bytes.saturating_mul(2)
+        {
+            tracing::warn!(
+                min_free_bytes = config.min_free_bytes,
+                disk_bytes = space.total_bytes,
+                "retention.min_free_bytes is more than half the data disk: most footage will be \
+                 deleted as soon as it is sealed"
+            );
+        }
         let (stop, _) = watch::channel(false);
         let r = Arc::new(Recorder {
             store,

@@ -22,8 +22,9 @@ use crate::supervisor::WriterMsg;
 const WRITER_BATCH_INTERVAL: Duration = Duration::from_millis(250);
 
 /// After a write failed because the disk is full, how long the writer waits before trying
-/// again when the file system's free space cannot tell it (no floor configured).
+/// again (doubling while writes keep failing, up to [`DISK_FULL_RETRY_MAX`]).
 const DISK_FULL_RETRY: Duration = Duration::from_secs(2);
+const DISK_FULL_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Decides, before each batch, whether a camera may write: the disk-full stall.
 ///
@@ -32,12 +33,15 @@ const DISK_FULL_RETRY: Duration = Duration::from_secs(2);
 /// chance first and the open segment can still be sealed), or when a write failed with
 /// ENOSPC/EDQUOT. While stalled, frames are dropped and counted; everything already committed
 /// stays. It resumes on its own once twice the floor is available again (the gap keeps it
-/// from flapping at the threshold) or, without a floor, after [`DISK_FULL_RETRY`].
+/// from flapping at the threshold) and, after a failed write, no sooner than a retry delay
+/// that starts at [`DISK_FULL_RETRY`] and doubles while writes keep failing (a disk full of
+/// inodes, or a quota, looks free to `statvfs`).
 #[derive(Debug)]
 pub(crate) struct DiskGate {
     floor_bytes: u64,
     stalled: bool,
     retry_at: Option<Instant>,
+    retry_delay: Duration,
 }
 
 impl DiskGate {
@@ -47,6 +51,7 @@ impl DiskGate {
             floor_bytes: min_free_bytes / 4,
             stalled: false,
             retry_at: None,
+            retry_delay: DISK_FULL_RETRY,
         }
     }
 
@@ -64,9 +69,10 @@ impl DiskGate {
             self.retry_at = None;
         }
         match available_bytes {
-            // Nothing tells us otherwise: try again (a failed write stalls us again).
+            // Nothing tells us otherwise: try again (a failed write stalls us again, and the
+            // retry delay keeps that from spinning).
             _ if self.floor_bytes == 0 => self.stalled = false,
-            None => {}
+            None => self.stalled = false,
             Some(a) if self.stalled => self.stalled = a < self.floor_bytes.saturating_mul(2),
             Some(a) => self.stalled = a < self.floor_bytes,
         }
@@ -76,7 +82,13 @@ impl DiskGate {
     /// A write failed because the disk is full.
     pub(crate) fn on_disk_full(&mut self, now: Instant) {
         self.stalled = true;
-        self.retry_at = Some(now + DISK_FULL_RETRY);
+        self.retry_at = Some(now + self.retry_delay);
+        self.retry_delay = (self.retry_delay * 2).min(DISK_FULL_RETRY_MAX);
+    }
+
+    /// A frame was written: the next failure starts the retry delay afresh.
+    pub(crate) fn on_written(&mut self) {
+        self.retry_delay = DISK_FULL_RETRY;
     }
 }
 
@@ -109,9 +121,15 @@ pub(crate) fn writer_loop(
         while let Some(m) = msg {
             if gate.stalled() {
                 drop_while_stalled(camera, &mut writer, &status, m);
-            } else if handle(camera, &mut writer, &status, m) {
-                gate.on_disk_full(Instant::now());
-                stall(camera, &mut writer, &status, available);
+            } else {
+                match handle(camera, &mut writer, &status, m) {
+                    Handled::DiskFull => {
+                        gate.on_disk_full(Instant::now());
+                        stall(camera, &mut writer, &status, available);
+                    }
+                    Handled::Written => gate.on_written(),
+                    Handled::Other => {}
+                }
             }
             msg = rx.try_recv().ok();
         }
@@ -150,16 +168,28 @@ fn drop_while_stalled(
     }
 }
 
-/// Writes one message. Returns true if it failed because the disk is full.
+/// What writing one message came to.
+enum Handled {
+    Written,
+    DiskFull,
+    Other,
+}
+
+/// Writes one message.
 fn handle(
     camera: CameraId,
     writer: &mut CameraWriter,
     status: &StatusCell,
     msg: WriterMsg,
-) -> bool {
+) -> Handled {
     match msg {
         WriterMsg::Frame(f) => match writer.write(&f.params, &f.frame) {
-            Ok(outcome) => status.on_written(outcome == WriteOutcome::Written),
+            Ok(outcome) => {
+                status.on_written(outcome == WriteOutcome::Written);
+                if outcome == WriteOutcome::Written {
+                    return Handled::Written;
+                }
+            }
             Err(e) => {
                 let full = e.is_disk_full();
                 if full {
@@ -171,18 +201,22 @@ fn handle(
                 if let Err(e) = writer.end_run() {
                     error!(camera = %camera, error = %e, "closing the run failed");
                 }
-                return full;
+                if full {
+                    return Handled::DiskFull;
+                }
             }
         },
         WriterMsg::EndRun => {
             if let Err(e) = writer.end_run() {
                 error!(camera = %camera, error = %e, "closing the run failed");
                 status.set_storage_error(e.to_string());
-                return e.is_disk_full();
+                if e.is_disk_full() {
+                    return Handled::DiskFull;
+                }
             }
         }
     }
-    false
+    Handled::Other
 }
 
 #[cfg(test)]
@@ -200,9 +234,9 @@ mod tests {
             "above the floor but under twice it: still stalled"
         );
         assert!(g.update(Some(200), t), "twice the floor: resumes");
-        assert!(g.update(None, t), "unknown space keeps the state");
+        assert!(g.update(None, t), "unknown space: write");
         assert!(!g.update(Some(10), t));
-        assert!(!g.update(None, t), "unknown space keeps the stall");
+        assert!(g.update(None, t), "unknown space: try writing again");
     }
 
     #[test]
@@ -229,6 +263,19 @@ mod tests {
         assert!(
             no_floor.update(None, t + DISK_FULL_RETRY),
             "without a floor: retries"
+        );
+        // Failing again doubles the wait; a written frame resets it.
+        no_floor.on_disk_full(t);
+        assert!(
+            !no_floor.update(None, t + DISK_FULL_RETRY),
+            "waits twice as long"
+        );
+        assert!(no_floor.update(None, t + DISK_FULL_RETRY * 2));
+        no_floor.on_written();
+        no_floor.on_disk_full(t);
+        assert!(
+            no_floor.update(None, t + DISK_FULL_RETRY),
+            "reset by a write"
         );
     }
 }

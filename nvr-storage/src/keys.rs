@@ -38,7 +38,8 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<()> {
         .map_err(|_| StorageError::Key("the system random number generator failed".into()))
 }
 
-/// Writes a new file with mode 0600, fsyncs it and its directory. Fails if it exists.
+/// Writes a new file with mode 0600, fsyncs it and its directory. Fails if it exists. A failed
+/// write (a full disk) removes the file again: a short key file would refuse every later try.
 pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
@@ -46,8 +47,11 @@ pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
         .mode(0o600)
         .open(path)
         .map_err(StorageError::io(path))?;
-    f.write_all(contents).map_err(StorageError::io(path))?;
-    f.sync_all().map_err(StorageError::io(path))?;
+    if let Err(e) = f.write_all(contents).and_then(|()| f.sync_all()) {
+        drop(f);
+        let _ = fs::remove_file(path);
+        return Err(StorageError::io(path)(e));
+    }
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }

@@ -68,7 +68,10 @@ pub fn recover_one(store: &Store, id: SegmentId) -> Result<()> {
 pub fn collect_garbage(store: &Store) -> Result<u64> {
     let mut n = 0;
     let mut dirs = std::collections::BTreeSet::new();
-    for (segment, camera) in store.db().garbage()? {
+    // Only the rows read here are cleared below: another thread may list more meanwhile (its
+    // files are not unlinked yet, so their rows must stay).
+    let garbage = store.db().garbage()?;
+    for &(segment, camera) in &garbage {
         let path = store.segment_path(camera, segment);
         match std::fs::remove_file(&path) {
             Ok(()) => n += 1,
@@ -83,7 +86,7 @@ pub fn collect_garbage(store: &Store) -> Result<u64> {
             keys::sync_dir(&dir)?;
         }
     }
-    for (segment, _) in store.db().garbage()? {
+    for (segment, _) in garbage {
         store.db().remove_garbage(segment)?;
     }
     Ok(n)

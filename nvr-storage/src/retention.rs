@@ -86,8 +86,17 @@ pub fn enforce(
             "evidence holds keep this camera over its byte quota: new recording crowds them");
     }
     if !out.deleted.is_empty() {
-        store.db().delete_segments(camera, &out.deleted)?;
+        // A hold placed since the candidates were read still wins: count only what went.
+        out.deleted = store.db().delete_unheld_segments(camera, &out.deleted)?;
+        let deleted: std::collections::HashSet<SegmentId> = out.deleted.iter().copied().collect();
+        out.deleted_bytes = candidates
+            .iter()
+            .filter(|c| deleted.contains(&c.id))
+            .map(|c| c.file_bytes.max(0) as u64)
+            .sum();
         collect_garbage(store)?;
+    }
+    if !out.deleted.is_empty() {
         store.audit(
             "system",
             "retention_delete",
@@ -108,6 +117,9 @@ pub fn enforce(
     Ok(out)
 }
 
+/// Rows read at a time when looking for the oldest unheld segments of a camera.
+const CANDIDATE_PAGE: u32 = 256;
+
 /// What one free-space pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FreeSpaceOutcome {
@@ -120,9 +132,10 @@ pub struct FreeSpaceOutcome {
 }
 
 /// Deletes the oldest sealed, unheld segments of all cameras (globally oldest first, whatever
-/// their camera) until the data directory's file system has `min_free_bytes` available, so a
-/// disk that fills faster than the quotas expected (quotas too generous, other files on the
-/// same disk) keeps room for new recording. `min_free_bytes == 0` turns it off.
+/// their camera) when the data directory's file system has less than `min_free_bytes`
+/// available, until it has an eighth more, so a disk that fills faster than the quotas
+/// expected (quotas too generous, other files on the same disk) keeps room for new recording.
+/// `min_free_bytes == 0` turns it off.
 pub fn enforce_free_space(store: &Store, min_free_bytes: u64) -> Result<FreeSpaceOutcome> {
     let space = store.disk_space()?;
     let mut out = FreeSpaceOutcome {
@@ -132,10 +145,12 @@ pub fn enforce_free_space(store: &Store, min_free_bytes: u64) -> Result<FreeSpac
     if space.available_bytes >= min_free_bytes {
         return Ok(out);
     }
-    let needed = min_free_bytes - space.available_bytes;
+    // Free an eighth more than the target, so a disk kept full by recording is not trimmed on
+    // every pass.
+    let needed = min_free_bytes - space.available_bytes + min_free_bytes / 8;
     delete_oldest_unheld(store, needed, &mut out)?;
     if !out.deleted.is_empty() {
-        tracing::warn!(
+        tracing::info!(
             segments = out.deleted.len(),
             bytes = out.deleted_bytes,
             available_bytes = space.available_bytes,
@@ -144,7 +159,9 @@ pub fn enforce_free_space(store: &Store, min_free_bytes: u64) -> Result<FreeSpac
         );
     }
     if out.short_bytes > 0 {
-        tracing::warn!(
+        // Repeated every pass while it lasts: the writers say once, as a warning, when they
+        // stall (a quarter of the target).
+        tracing::info!(
             short_bytes = out.short_bytes,
             available_bytes = space.available_bytes,
             min_free_bytes,
@@ -158,33 +175,72 @@ pub fn enforce_free_space(store: &Store, min_free_bytes: u64) -> Result<FreeSpac
 /// gone (or nothing deletable is left), filling in `out`.
 pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutcome) -> Result<()> {
     let holds = store.db().holds(true)?;
+    // Per camera, its oldest unheld segments up to `needed` bytes (no camera can give more to
+    // the global pick), read a page at a time: the cost follows what is freed, not the history.
     let mut candidates = Vec::new();
     for camera in store.db().cameras()? {
-        for c in store.db().retention_candidates(camera.id)? {
-            let held = holds.iter().any(|h| {
-                h.camera_id == camera.id && h.start_90k < c.end_90k && h.end_90k > c.start_90k
-            });
-            if !held {
+        let mut after = (i64::MIN, SegmentId(i64::MIN));
+        let mut bytes = 0u64;
+        'pages: loop {
+            let page = store
+                .db()
+                .retention_candidates_after(camera.id, after, CANDIDATE_PAGE)?;
+            let Some(last) = page.last() else { break };
+            after = (last.start_90k, last.id);
+            let full_page = page.len() == CANDIDATE_PAGE as usize;
+            for c in page {
+                let held = holds.iter().any(|h| {
+                    h.camera_id == camera.id && h.start_90k < c.end_90k && h.end_90k > c.start_90k
+                });
+                if held {
+                    continue;
+                }
+                bytes += c.file_bytes.max(0) as u64;
                 candidates.push((camera.id, c));
+                if bytes >= needed {
+                    break 'pages;
+                }
+            }
+            if !full_page {
+                break;
             }
         }
     }
     candidates.sort_by_key(|(_, c)| (c.start_90k, c.id.0));
-    let mut by_camera: BTreeMap<CameraId, (Vec<SegmentId>, u64)> = BTreeMap::new();
+    let mut by_camera: BTreeMap<CameraId, Vec<(SegmentId, u64)>> = BTreeMap::new();
+    let mut chosen_bytes = 0;
+    let mut oldest_first = Vec::new();
     for (camera, c) in candidates {
-        if out.deleted_bytes >= needed {
+        if chosen_bytes >= needed {
             break;
         }
         let bytes = c.file_bytes.max(0) as u64;
-        let entry = by_camera.entry(camera).or_default();
-        entry.0.push(c.id);
-        entry.1 += bytes;
-        out.deleted.push(c.id);
-        out.deleted_bytes += bytes;
+        by_camera.entry(camera).or_default().push((c.id, bytes));
+        oldest_first.push(c.id);
+        chosen_bytes += bytes;
     }
-    out.short_bytes = needed.saturating_sub(out.deleted_bytes);
-    for (camera, (ids, bytes)) in &by_camera {
-        store.db().delete_segments(*camera, ids)?;
+    let mut gone = std::collections::HashSet::new();
+    let mut result = Ok(());
+    for (camera, chosen) in &by_camera {
+        let ids: Vec<SegmentId> = chosen.iter().map(|(id, _)| *id).collect();
+        // A hold placed since the candidates were read still wins: count only what went.
+        let ids = match store.db().delete_unheld_segments(*camera, &ids) {
+            Ok(ids) => ids,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        let bytes: u64 = chosen
+            .iter()
+            .filter(|(id, _)| ids.contains(id))
+            .map(|(_, b)| b)
+            .sum();
+        gone.extend(ids.iter().copied());
+        out.deleted_bytes += bytes;
+        if ids.is_empty() {
+            continue;
+        }
         store.audit(
             "system",
             "retention_delete",
@@ -196,8 +252,14 @@ pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutco
             }),
         );
     }
-    if !by_camera.is_empty() {
+    out.deleted = oldest_first
+        .into_iter()
+        .filter(|id| gone.contains(id))
+        .collect();
+    out.short_bytes = needed.saturating_sub(out.deleted_bytes);
+    // Unlink what was deleted even if a later camera failed: its rows are already garbage.
+    if !out.deleted.is_empty() {
         collect_garbage(store)?;
     }
-    Ok(())
+    result
 }

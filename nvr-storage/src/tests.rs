@@ -609,6 +609,45 @@ fn freeing_disk_space_deletes_the_oldest_unheld_footage_of_any_camera() {
     );
 }
 
+/// A hold placed after retention chose its candidates (an export starting, an officer's hold)
+/// still protects its range: the delete itself checks for holds.
+#[test]
+fn a_hold_placed_after_candidates_were_chosen_still_protects_its_segment() {
+    let e = env();
+    let p = params(1280);
+    let mut w = writer(&e, 1);
+    for n in 0..40 {
+        w.write(&p, &frame(n)).expect("write");
+    }
+    w.end_run().expect("end");
+    let rows = e.store.db().all_segments().expect("rows");
+    let chosen: Vec<_> = rows.iter().map(|r| r.id).collect();
+    let held = &rows[1];
+    e.store
+        .db()
+        .insert_hold(e.camera, held.start_90k, held.end_90k, "c", "r", "ev", 0)
+        .expect("hold");
+    let deleted = e
+        .store
+        .db()
+        .delete_unheld_segments(e.camera, &chosen)
+        .expect("delete");
+    assert_eq!(deleted.len(), chosen.len() - 1);
+    assert!(!deleted.contains(&held.id));
+    // Garbage is listed for the deleted rows only; collecting it keeps the held file.
+    crate::recovery::collect_garbage(&e.store).expect("gc");
+    assert!(e.store.segment_path(e.camera, held.id).exists());
+    let left: Vec<_> = e
+        .store
+        .db()
+        .all_segments()
+        .expect("rows")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, vec![held.id]);
+}
+
 #[test]
 fn check_names_an_edited_or_deleted_audit_entry() {
     let e = env();

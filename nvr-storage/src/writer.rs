@@ -204,29 +204,43 @@ impl CameraWriter {
             _ => estimate,
         };
         let id = db.insert_open_segment(self.camera, run.run_id, epoch_id, params_id, start.0)?;
-        let run_id = *run.run_id.get_or_insert(id);
-        let mut salt = [0u8; SALT_LEN];
-        keys::random_bytes(&mut salt)?;
-        let header = SegmentHeader {
-            camera_id: self.camera.0,
-            segment_id: id.0,
-            epoch_id,
-            salt,
-            start_90k: start.0,
+        let create = || -> Result<SegmentWriter> {
+            let mut salt = [0u8; SALT_LEN];
+            keys::random_bytes(&mut salt)?;
+            let header = SegmentHeader {
+                camera_id: self.camera.0,
+                segment_id: id.0,
+                epoch_id,
+                salt,
+                start_90k: start.0,
+            };
+            store.ensure_camera_dir(self.camera)?;
+            let path = store.segment_path(self.camera, id);
+            let key = SegmentKey::derive(&epoch_key, &salt, self.camera.0, id.0);
+            let mut file = SegmentWriter::create(&path, &header, key)?;
+            file.append_record(
+                RecordHeader {
+                    kind: RECORD_PARAMS,
+                    flags: 0,
+                    size_bytes: params_record.len() as u32,
+                    media_offset_90k: 0,
+                },
+                &params_record,
+            )?;
+            Ok(file)
         };
-        store.ensure_camera_dir(self.camera)?;
-        let path = store.segment_path(self.camera, id);
-        let key = SegmentKey::derive(&epoch_key, &salt, self.camera.0, id.0);
-        let mut file = SegmentWriter::create(&path, &header, key)?;
-        file.append_record(
-            RecordHeader {
-                kind: RECORD_PARAMS,
-                flags: 0,
-                size_bytes: params_record.len() as u32,
-                media_offset_90k: 0,
-            },
-            &params_record,
-        )?;
+        let file = match create() {
+            Ok(f) => f,
+            Err(e) => {
+                // No segment was started (a full disk, typically): drop its row and any file
+                // begun, rather than leave an open row for the next start's recovery.
+                if db.delete_segments(self.camera, &[id]).is_ok() {
+                    let _ = recovery::collect_garbage(store);
+                }
+                return Err(e);
+            }
+        };
+        let run_id = *run.run_id.get_or_insert(id);
         let first_record_offset = file.records_end();
         let view = Arc::new(RwLock::new(OpenSegmentState {
             segment_id: id,

@@ -49,9 +49,20 @@ const SELECT_LAST_END: &str = "SELECT MAX(end_90k) FROM segments WHERE camera_id
 const SELECT_RETENTION_CANDIDATES: &str = "
     SELECT id, start_90k, end_90k, file_bytes FROM segments
     WHERE camera_id = :camera_id AND state = 1 ORDER BY start_90k, id";
+const SELECT_RETENTION_CANDIDATES_AFTER: &str = "
+    SELECT id, start_90k, end_90k, file_bytes FROM segments
+    WHERE camera_id = :camera_id AND state = 1 AND (start_90k, id) > (:after_start_90k, :after_id)
+    ORDER BY start_90k, id LIMIT :limit";
 const INSERT_GARBAGE: &str =
     "INSERT OR IGNORE INTO garbage (segment_id, camera_id) VALUES (:segment_id, :camera_id)";
 const DELETE_SEGMENT: &str = "DELETE FROM segments WHERE id = :id";
+/// Deletes a segment unless an active hold overlaps it, checked in the same statement, so a hold
+/// placed after retention chose its candidates still protects its range.
+const DELETE_SEGMENT_UNHELD: &str = "
+    DELETE FROM segments WHERE id = :id AND NOT EXISTS (
+        SELECT 1 FROM holds h
+        WHERE h.camera_id = segments.camera_id AND h.released_90k IS NULL
+          AND h.start_90k < segments.end_90k AND h.end_90k > segments.start_90k)";
 const SELECT_GARBAGE: &str = "SELECT segment_id, camera_id FROM garbage ORDER BY segment_id";
 const DELETE_GARBAGE: &str = "DELETE FROM garbage WHERE segment_id = :segment_id";
 const SELECT_SHREDDABLE_EPOCHS: &str = "
@@ -520,6 +531,38 @@ impl Database {
         Ok(rows)
     }
 
+    /// The oldest `limit` sealed segments of `camera` after (`start_90k`, `id`) `after` in
+    /// retention order: a page of [`Self::retention_candidates`], read through the
+    /// (camera_id, start_90k) index, so its cost does not grow with the camera's history.
+    pub fn retention_candidates_after(
+        &self,
+        camera: CameraId,
+        after: (i64, SegmentId),
+        limit: u32,
+    ) -> Result<Vec<RetentionCandidate>> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(SELECT_RETENTION_CANDIDATES_AFTER)?
+            .query_map(
+                named_params! {
+                    ":camera_id": camera.0,
+                    ":after_start_90k": after.0,
+                    ":after_id": after.1.0,
+                    ":limit": limit,
+                },
+                |r| {
+                    Ok(RetentionCandidate {
+                        id: SegmentId(r.get(0)?),
+                        start_90k: r.get(1)?,
+                        end_90k: r.get(2)?,
+                        file_bytes: r.get(3)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
     /// Removes segments from the index, listing their files as garbage, in one transaction.
     pub fn delete_segments(&self, camera: CameraId, ids: &[SegmentId]) -> Result<()> {
         let mut conn = self.lock();
@@ -532,6 +575,30 @@ impl Database {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Like [`Self::delete_segments`], for retention: skips segments an active hold overlaps at
+    /// the moment of deleting. Returns the ids actually deleted.
+    pub fn delete_unheld_segments(
+        &self,
+        camera: CameraId,
+        ids: &[SegmentId],
+    ) -> Result<Vec<SegmentId>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut deleted = Vec::with_capacity(ids.len());
+        for id in ids {
+            let n = tx
+                .prepare_cached(DELETE_SEGMENT_UNHELD)?
+                .execute(named_params! {":id": id.0})?;
+            if n == 1 {
+                tx.prepare_cached(INSERT_GARBAGE)?
+                    .execute(named_params! {":segment_id": id.0, ":camera_id": camera.0})?;
+                deleted.push(*id);
+            }
+        }
+        tx.commit()?;
+        Ok(deleted)
     }
 
     pub fn garbage(&self) -> Result<Vec<(SegmentId, CameraId)>> {
