@@ -308,13 +308,7 @@ fn a_content_base_pointing_elsewhere_is_refused_and_never_connected_to() {
 
 #[test]
 fn doctor_lists_sockets_allowlist_and_sandbox_and_finds_nothing_unexpected() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cam = TestCam::start(
-        &["--width", "320", "--height", "240"],
-        &tmp.path().join("cam.log"),
-    );
-    let mut rec = Recorder::new();
-    assert_eq!(rec.add_camera("cam", &cam.urls[0], None, false).0, 0);
+    let (cam, mut rec) = recorder_with_camera(&["--width", "320", "--height", "240"]);
     let (code, out) = nvr(&["doctor", "--data-dir", rec.d()], None);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("not running"), "{out}");

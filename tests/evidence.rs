@@ -23,12 +23,8 @@ fn entry(zip: &std::path::Path, name: &str) -> Vec<u8> {
 #[test]
 fn two_minute_export_across_a_segment_boundary_plays_and_verifies() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let cam = TestCam::start(
-        &["--width", "640", "--height", "360", "--fps", "15"],
-        &tmp.path().join("cam.log"),
-    );
-    let mut rec = Recorder::new();
-    assert_eq!(rec.add_camera("cam", &cam.urls[0], None, false).0, 0);
+    let (_cam, mut rec) =
+        recorder_with_camera(&["--width", "640", "--height", "360", "--fps", "15"]);
     let (code, out) = nvr(
         &[
             "user",

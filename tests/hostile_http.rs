@@ -31,13 +31,7 @@ fn status_of(response: &str) -> u16 {
 
 #[test]
 fn hostile_requests_are_bounded_refused_and_do_not_disturb_recording() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cam = TestCam::start(
-        &["--width", "320", "--height", "240"],
-        &tmp.path().join("cam.log"),
-    );
-    let mut rec = Recorder::new();
-    assert_eq!(rec.add_camera("cam", &cam.urls[0], None, false).0, 0);
+    let (_cam, mut rec) = recorder_with_camera(&["--width", "320", "--height", "240"]);
     rec.serve(&[]);
     let c = rec.client();
     let addr = rec.base.trim_start_matches("http://").to_owned();

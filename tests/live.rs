@@ -27,13 +27,8 @@ fn ws_request(
 
 #[test]
 fn live_view_streams_decodable_fmp4() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cam = TestCam::start(
-        &["--width", "640", "--height", "360", "--fps", "15"],
-        &tmp.path().join("cam.log"),
-    );
-    let mut rec = Recorder::new();
-    assert_eq!(rec.add_camera("cam", &cam.urls[0], None, false).0, 0);
+    let (_cam, mut rec) =
+        recorder_with_camera(&["--width", "640", "--height", "360", "--fps", "15"]);
     rec.serve(&[]);
     let c = rec.client();
     let origin = rec.base.clone();
@@ -85,7 +80,7 @@ fn live_view_streams_decodable_fmp4() {
         (init["width"].as_u64(), init["height"].as_u64()),
         (Some(640), Some(360))
     );
-    let path = tmp.path().join("live.mp4");
+    let path = rec.tmp.path().join("live.mp4");
     std::fs::write(&path, &file).expect("write");
     let p = ffprobe(&path).expect("ffprobe reads the live stream");
     assert_eq!((p.codec.as_str(), p.width, p.height), ("h264", 640, 360));
@@ -159,15 +154,9 @@ fn read_live(
 
 #[test]
 fn h265_camera_is_transcoded_for_browsers_without_hevc_live_and_recorded() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cam = TestCam::start(
-        &[
-            "--codec", "h265", "--width", "640", "--height", "360", "--fps", "15",
-        ],
-        &tmp.path().join("cam.log"),
-    );
-    let mut rec = Recorder::new();
-    assert_eq!(rec.add_camera("cam", &cam.urls[0], None, false).0, 0);
+    let (_cam, mut rec) = recorder_with_camera(&[
+        "--codec", "h265", "--width", "640", "--height", "360", "--fps", "15",
+    ]);
     rec.serve(&["--segment-duration-secs", "4"]);
     let c = rec.client();
     let origin = rec.base.clone();
@@ -186,7 +175,7 @@ fn h265_camera_is_transcoded_for_browsers_without_hevc_live_and_recorded() {
         init["mime"].as_str().unwrap_or("").contains("avc1."),
         "{init}"
     );
-    let path = tmp.path().join("live.mp4");
+    let path = rec.tmp.path().join("live.mp4");
     std::fs::write(&path, &file).expect("write");
     let p = ffprobe(&path).expect("ffprobe");
     assert_eq!((p.codec.as_str(), p.width, p.height), ("h264", 320, 180));
@@ -229,7 +218,7 @@ fn h265_camera_is_transcoded_for_browsers_without_hevc_live_and_recorded() {
     );
     assert_eq!(r.status, 200);
     assert!(r.header("x-recording-start").is_some());
-    let path = tmp.path().join("played.mp4");
+    let path = rec.tmp.path().join("played.mp4");
     std::fs::write(&path, r.body.expect("body")).expect("write");
     let p = ffprobe(&path).expect("ffprobe");
     assert_eq!((p.codec.as_str(), p.width, p.height), ("h264", 640, 360));

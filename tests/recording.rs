@@ -8,18 +8,11 @@ use std::time::Duration;
 use common::*;
 
 /// A 640x360 test camera, added to a fresh recorder serving with `serve_args`.
-fn small_camera_recorder(serve_args: &[&str]) -> (tempfile::TempDir, TestCam, Recorder, Client) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cam = TestCam::start(
-        &["--width", "640", "--height", "360"],
-        &tmp.path().join("cam.log"),
-    );
-    let mut rec = Recorder::new();
-    let (code, out) = rec.add_camera("cam", &cam.urls[0], None, false);
-    assert_eq!(code, 0, "{out}");
+fn small_camera_recorder(serve_args: &[&str]) -> (TestCam, Recorder, Client) {
+    let (cam, mut rec) = recorder_with_camera(&["--width", "640", "--height", "360"]);
     rec.serve(serve_args);
     let c = rec.client();
-    (tmp, cam, rec, c)
+    (cam, rec, c)
 }
 
 /// Waits until camera `id` has a run of at least `secs` seconds; returns it.
@@ -129,7 +122,7 @@ fn h265_open_gop_camera_is_recorded_and_plays() {
 
 #[test]
 fn no_plaintext_video_headers_on_disk() {
-    let (_tmp, _cam, mut rec, c) = small_camera_recorder(&["--segment-duration-secs", "2"]);
+    let (_cam, mut rec, c) = small_camera_recorder(&["--segment-duration-secs", "2"]);
     let run = wait_run(&c, 1, 5.0);
     let (_, mp4) = download_run(&rec, &c, 1, &run);
     rec.stop();
@@ -157,7 +150,7 @@ fn no_plaintext_video_headers_on_disk() {
 
 #[test]
 fn kill_9_loses_at_most_the_unsealed_chunk() {
-    let (_tmp, _cam, mut rec, c) = small_camera_recorder(&["--segment-duration-secs", "4"]);
+    let (_cam, mut rec, c) = small_camera_recorder(&["--segment-duration-secs", "4"]);
     wait_run(&c, 1, 10.0);
     let written = c.cameras()[0]["status_detail"]["frames_written"]
         .as_u64()
@@ -186,7 +179,7 @@ fn kill_9_loses_at_most_the_unsealed_chunk() {
 
 #[test]
 fn tampered_segment_is_named_and_not_served() {
-    let (_tmp, _cam, mut rec, c) = small_camera_recorder(&["--segment-duration-secs", "2"]);
+    let (_cam, mut rec, c) = small_camera_recorder(&["--segment-duration-secs", "2"]);
     let run = wait_run(&c, 1, 8.0);
     rec.stop();
     let mut segs: Vec<(i64, std::path::PathBuf)> = files_under(&rec.dir.join("segments"))

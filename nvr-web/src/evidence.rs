@@ -298,12 +298,17 @@ pub async fn get(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ExportJson>> {
     user.require_evidence()?;
-    let row = state
+    let row = export_row(&state, id)?;
+    Ok(Json(export_json(&state, row)))
+}
+
+/// The export `id`, or 404.
+fn export_row(state: &AppState, id: i64) -> ApiResult<ExportRow> {
+    state
         .store
         .db()
         .export(id)?
-        .ok_or_else(|| ApiError::not_found(format!("export {id}")))?;
-    Ok(Json(export_json(&state, row)))
+        .ok_or_else(|| ApiError::not_found(format!("export {id}")))
 }
 
 /// `GET /api/exports/{id}/bundle.zip`.
@@ -313,11 +318,7 @@ pub async fn download(
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
     user.require_evidence()?;
-    let row = state
-        .store
-        .db()
-        .export(id)?
-        .ok_or_else(|| ApiError::not_found(format!("export {id}")))?;
+    let row = export_row(&state, id)?;
     if row.state != "ready" {
         return Err(ApiError::not_found(format!("export {id} is {}", row.state)));
     }

@@ -148,6 +148,16 @@ impl TestCam {
     }
 }
 
+/// A test camera started with `testcam_args` (its log beside the recorder's) and a recorder
+/// with its first mount added as `cam` (probed first, as `camera add` does).
+pub fn recorder_with_camera(testcam_args: &[&str]) -> (TestCam, Recorder) {
+    let rec = Recorder::new();
+    let cam = TestCam::start(testcam_args, &rec.tmp.path().join("cam.log"));
+    let (code, out) = rec.add_camera("cam", &cam.urls[0], None, false);
+    assert_eq!(code, 0, "{out}");
+    (cam, rec)
+}
+
 /// A data directory with an admin, and a way to run `nvr serve` on it.
 pub struct Recorder {
     pub tmp: tempfile::TempDir,
