@@ -134,6 +134,11 @@ fn classify(e: &retina::Error) -> IngestError {
 /// else unchanged.
 fn plain_words(first: &str) -> String {
     if let Some(rest) = first.strip_prefix("RTSP framing error: ") {
+        // Our patched retina's bound on one message (vendor/README.md).
+        if rest.contains("message-too-large") {
+            return "the camera sent an RTSP message larger than 1 MiB (refused, not buffered)"
+                .to_owned();
+        }
         // "Invalid RTSP message: byte 29156: request-line > method; buffered:"
         let rest = rest.trim_end_matches("; buffered:").trim_end_matches(':');
         return format!("the camera sent data that is not RTSP ({rest})");
@@ -739,6 +744,12 @@ mod tests {
         assert_eq!(
             plain_words("RTSP framing error: Invalid RTSP message: byte 5: method; buffered:"),
             "the camera sent data that is not RTSP (Invalid RTSP message: byte 5: method)"
+        );
+        assert!(
+            plain_words(
+                "RTSP framing error: Invalid RTSP message: byte 70: response > message-too-large"
+            )
+            .contains("larger than 1 MiB")
         );
         assert_eq!(
             plain_words(
