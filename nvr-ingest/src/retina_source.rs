@@ -25,10 +25,9 @@
 //! * **Error messages are tidied**: first line only, camera-supplied text cut to a readable
 //!   length, and the common failures said in plain words (see [`classify`]).
 //!
-//! Left to retina: RTSP messages (as opposed to `$`-framed RTP, whose 16-bit length bounds it)
-//! are buffered whole, whatever their `Content-Length` or header length, and retina 0.4.21
-//! offers no limit; such a message is bounded only by the supervisor's 10 s stall watchdog
-//! (no frame for 10 s drops the session and frees the buffer).
+//! * **One RTSP message is at most 1 MiB.** That bound is in retina itself (our patched copy in
+//!   `vendor/retina`, see `vendor/README.md`): upstream 0.4.21 buffered a message whole,
+//!   whatever its `Content-Length` or header length, until our stall watchdog fired.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
