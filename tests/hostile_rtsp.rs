@@ -28,9 +28,9 @@ const HOSTILE_SECS: u64 = 15;
 
 /// How much the recorder's resident memory, and its peak, may exceed what it was before the
 /// hostile camera was added. Legitimately, a new camera costs a writer thread and its stack,
-/// retina's read buffer (64 KiB, 128 KiB for the largest interleaved packets), at most one
-/// frame in assembly (capped at 8 MiB, and its ring buffer grows by doubling, so up to 16 MiB
-/// of address space of which the frame's bytes are touched), a few frames queued for the
+/// retina's read buffer, which holds the frame in assembly (capped at 8 MiB by our retina;
+/// it grows by doubling, so the old 4 MiB buffer and the new one both exist while it is
+/// copied, 12 MiB at most), a few frames queued for the
 /// writer, SQLite's page cache for new rows, and memory the allocator keeps in its per-thread
 /// arenas after freeing it (which, after large buffers were freed, is most of what stays).
 /// 64 MiB covers that generously and is still far below what a recorder buffering without
@@ -348,7 +348,7 @@ fn wrong_payload_types_absurd_sizes_and_garbage_end_the_session_cleanly() {
     r.assert_errors("protocol", "payload type 0");
     // Before the fix: "stalled" after 10 s, having buffered the fragment (580 MiB peak).
     let r = report(&reports, Mode::EndlessFragment);
-    r.assert_errors("protocol", "larger than 8 MiB");
+    r.assert_errors("protocol", "over 8 MiB without completing a frame");
     let r = report(&reports, Mode::HugeLengths);
     assert_eq!(
         r.kinds().iter().filter(|k| **k != "protocol").count(),

@@ -8,15 +8,15 @@
 //!
 //! Hostile or broken cameras (see `tests/hostile_rtsp.rs`), and what this module does about
 //! them:
-//! * **Frames are assembled here, from RTP packets, not by retina's `Demuxed`.** `Demuxed` keeps
-//!   every byte of a frame in assembly pinned in the connection's read buffer, with no limit:
-//!   a camera that starts a fragmented NAL unit and never ends it (or never sets the marker
-//!   bit) grew the recorder by the full link rate until the 10 s stall watchdog fired (580 MiB
-//!   at 48 MiB/s in the test, gigabytes on a fast link). We take retina's RTP packets (each
-//!   copied out of the read buffer, so nothing stays pinned there), feed them to the same
-//!   retina depacketizer, and end the session once a frame in assembly exceeds
-//!   [`MAX_FRAME_BYTES`]. Packets of a payload type the SDP did not announce for the stream
-//!   end the session with that said, instead of being depacketized as video.
+//! * **Frames come from retina's `Demuxed`, with bounds we added to retina** (our patched copy
+//!   in `vendor/retina`, see `vendor/README.md`). `Demuxed` depacketizes straight from the
+//!   connection's read buffer (no copy per packet), which keeps every byte of a frame in
+//!   assembly pinned there: upstream, a camera that starts a fragmented NAL unit and never ends
+//!   it grew the recorder by the full link rate until the 10 s stall watchdog fired (580 MiB at
+//!   48 MiB/s in the test). Our retina ends the session once the read buffer would hold more
+//!   than 8 MiB, and refuses RTP packets of another payload type than the SDP gave the
+//!   stream instead of depacketizing them as video. One RTSP message is at most 1 MiB (upstream
+//!   buffered it whole, whatever its `Content-Length` or header length).
 //! * **Panics inside retina are contained.** retina 0.4.21 panics on some malformed input (an
 //!   `m=` line with an empty format list unwraps `None` in its SDP parser); in a camera's task
 //!   that silently killed the camera's supervisor, leaving the camera "connecting" forever. Every
@@ -24,10 +24,6 @@
 //!   and the supervisor reconnects as for any other error. See [`contain`].
 //! * **Error messages are tidied**: first line only, camera-supplied text cut to a readable
 //!   length, and the common failures said in plain words (see [`classify`]).
-//!
-//! * **One RTSP message is at most 1 MiB.** That bound is in retina itself (our patched copy in
-//!   `vendor/retina`, see `vendor/README.md`): upstream 0.4.21 buffered a message whole,
-//!   whatever its `Content-Length` or header length, until our stall watchdog fired.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -41,9 +37,9 @@ use futures::{Stream, StreamExt};
 use nvr_core::frame::is_random_access;
 use nvr_core::{Clock, HostKind, VideoCodec, VideoFrame, VideoParams};
 use retina::client::{
-    Credentials, PacketItem, PlayOptions, SessionOptions, SetupOptions, TeardownPolicy, Transport,
+    Credentials, PlayOptions, SessionOptions, SetupOptions, TeardownPolicy, Transport,
 };
-use retina::codec::{CodecItem, Depacketizer, ParametersRef};
+use retina::codec::{CodecItem, ParametersRef};
 
 use crate::egress::{EgressPolicy, same_destination};
 use crate::error::{CameraErrorKind, IngestError};
@@ -51,11 +47,6 @@ use crate::source::{CameraSource, ConnectTarget, Session, SessionInfo, SourceFra
 
 /// Largest forward jump of RTP timestamps accepted within a session: 10 s, the stall timeout.
 pub const MAX_TIMESTAMP_JUMP_SECS: u32 = 10;
-
-/// Largest video frame (access unit) accepted: 8 MiB. A 4K H.265 key frame at a high bit rate
-/// is 1-4 MiB; anything bigger is a camera that never finishes its frame. It bounds what one
-/// session holds in assembly (and each frame later queued for the writer and live viewers).
-pub const MAX_FRAME_BYTES: usize = 8 << 20;
 
 /// Longest error message taken from retina (whose messages quote what the camera sent).
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -124,6 +115,10 @@ fn classify(e: &retina::Error) -> IngestError {
     };
     let message = match kind {
         CameraErrorKind::Auth => format!("authentication failed: {first}"),
+        // retina's depacketizer errors are the ones that name the packet's SSRC.
+        _ if text.contains("\nssrc: ") && plain_words(first) == first => {
+            format!("the camera sent an invalid video stream: {first}")
+        }
         _ => plain_words(first),
     };
     IngestError::new(kind, tidy(&message))
@@ -133,14 +128,27 @@ fn classify(e: &retina::Error) -> IngestError {
 /// else unchanged.
 fn plain_words(first: &str) -> String {
     if let Some(rest) = first.strip_prefix("RTSP framing error: ") {
-        // Our patched retina's bound on one message (vendor/README.md).
+        // Our patched retina's bounds on one message and on what a session holds
+        // (vendor/README.md).
         if rest.contains("message-too-large") {
             return "the camera sent an RTSP message larger than 1 MiB (refused, not buffered)"
+                .to_owned();
+        }
+        if rest.contains("held-too-large") {
+            return "the camera sent over 8 MiB without completing a frame (a frame that never \
+                    ends?); dropped the session"
                 .to_owned();
         }
         // "Invalid RTSP message: byte 29156: request-line > method; buffered:"
         let rest = rest.trim_end_matches("; buffered:").trim_end_matches(':');
         return format!("the camera sent data that is not RTSP ({rest})");
+    }
+    if let Some((_, rest)) = first.split_once(": clock_rate=") {
+        // "200 response to PLAY CSeq=3: clock_rate=4294967295 rejected because ..."
+        return format!("the camera's stream has an unusable clock rate: {rest}");
+    }
+    if first.starts_with("RTP payload type") {
+        return format!("the camera sent {first}; refusing to decode it as video");
     }
     if first.starts_with("Timestamp jumped") {
         return format!("the camera's RTP timestamps jumped; a new run starts: {first}");
@@ -307,187 +315,36 @@ where
 }
 
 // ---------------------------------------------------------------------------------------------
-// The SDP details retina does not expose
-// ---------------------------------------------------------------------------------------------
-
-/// What the SDP says about one media section, as far as we need it.
-#[derive(Debug, Default, PartialEq)]
-struct SdpMedia {
-    media: String,
-    /// The payload types of the `m=` line, in order (retina uses the first).
-    payload_types: Vec<String>,
-    control: Option<String>,
-    /// `a=fmtp:` parameters for the first payload type.
-    fmtp: Option<String>,
-}
-
-/// The media sections of an SDP, parsed the way retina reads them (lines `k=v`, `m=` starts a
-/// section, attributes split at the first `:`).
-fn sdp_media(sdp: &[u8]) -> Vec<SdpMedia> {
-    let text = String::from_utf8_lossy(sdp);
-    let mut out: Vec<SdpMedia> = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        if let Some(m) = line.strip_prefix("m=") {
-            let mut f = m.split(' ');
-            let media = f.next().unwrap_or("").to_owned();
-            let payload_types = f
-                .skip(2)
-                .flat_map(str::split_ascii_whitespace)
-                .map(str::to_owned)
-                .collect();
-            out.push(SdpMedia {
-                media,
-                payload_types,
-                ..SdpMedia::default()
-            });
-        } else if let (Some(a), Some(cur)) = (line.strip_prefix("a="), out.last_mut()) {
-            let (name, value) = a.split_once(':').unwrap_or((a, ""));
-            match name {
-                "control" => cur.control = Some(value.to_owned()),
-                "fmtp" => {
-                    if let Some((pt, params)) = value.split_once(' ')
-                        && cur.payload_types.first().map(String::as_str) == Some(pt)
-                    {
-                        cur.fmtp = Some(params.to_owned());
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-/// Finds the SDP media section of retina's stream `stream_i`. retina lists the sections it
-/// could parse, in order, so sections and streams are matched in order, each stream to the
-/// next section with the same media, first payload type and control URL; failing that (a control
-/// URL retina normalized), without comparing control URLs.
-fn sdp_media_of<'a>(
-    sections: &'a [SdpMedia],
-    streams: &[retina::client::Stream],
-    stream_i: usize,
-) -> Option<&'a SdpMedia> {
-    let matching = |compare_control: bool| {
-        let mut next = 0;
-        for (i, s) in streams.iter().enumerate() {
-            let pt = s.rtp_payload_type().to_string();
-            let found = sections[next..].iter().position(|m| {
-                m.media == s.media()
-                    && m.payload_types.first() == Some(&pt)
-                    && match (&m.control, s.control()) {
-                        (Some(c), Some(url)) if compare_control => {
-                            c == "*" || url.as_str().ends_with(c.as_str())
-                        }
-                        _ => true,
-                    }
-            })?;
-            if i == stream_i {
-                return sections.get(next + found);
-            }
-            next += found + 1;
-        }
-        None
-    };
-    matching(true).or_else(|| matching(false))
-}
-
-// ---------------------------------------------------------------------------------------------
 // Frames from RTP packets
 // ---------------------------------------------------------------------------------------------
 
-/// One playing video stream: retina's RTP packets, depacketized here (see the module docs).
+/// One playing video stream: retina's frames, depacketized from its read buffer without a copy
+/// (see the module docs for the bounds that make this safe).
 struct VideoStream {
-    session: retina::client::Session<retina::client::Playing>,
+    demuxed: retina::client::Demuxed,
     video_i: usize,
     codec: VideoCodec,
-    depacketizer: Depacketizer,
-    /// Holds the payloads of the frame in assembly for the depacketizer.
-    buf: retina::testutil::DepacketizeBuf,
-    /// Payload types the SDP announced for the stream.
-    payload_types: Vec<u8>,
-    /// Payload bytes pushed since the last frame came out.
-    assembling: usize,
-    /// The depacketizer may have frames to pull.
-    pulling: bool,
     params: Option<Arc<VideoParams>>,
     clock: Arc<dyn Clock>,
 }
 
 impl VideoStream {
-    fn protocol(message: String) -> IngestError {
-        IngestError::new(CameraErrorKind::Protocol, tidy(&message))
-    }
-
     /// The next frame; `None` when the camera closed the connection.
     async fn next_frame(&mut self) -> Option<Result<SourceFrame, IngestError>> {
         loop {
-            if self.pulling {
-                match self.depacketizer.pull() {
-                    None => self.pulling = false,
-                    Some(Ok(CodecItem::VideoFrame(f))) => {
-                        self.assembling = 0;
-                        return Some(self.frame(f));
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        // The description is private: take it from the Debug output.
-                        let d = format!("{e:?}");
-                        let d = d
-                            .split_once("description: ")
-                            .map_or(d.as_str(), |(_, r)| r)
-                            .trim_end_matches(" }")
-                            .trim_matches('"');
-                        return Some(Err(Self::protocol(format!(
-                            "the camera sent an invalid video stream: {d}"
-                        ))));
-                    }
-                }
-                continue;
-            }
-            let pkt = match self.session.next().await? {
+            match self.demuxed.next().await? {
                 Err(e) => return Some(Err(classify(&e))),
-                Ok(PacketItem::Rtp(p)) => p,
-                Ok(_) => continue, // RTCP
-            };
-            if pkt.stream_id() != self.video_i {
-                continue;
+                Ok(CodecItem::VideoFrame(f)) if f.stream_id() == self.video_i => {
+                    return Some(self.frame(f));
+                }
+                Ok(_) => {} // RTCP
             }
-            let pt = pkt.header().payload_type();
-            if !self.payload_types.contains(&pt) {
-                return Some(Err(Self::protocol(format!(
-                    "the camera sent RTP payload type {pt} on its video stream, whose SDP \
-                     announced payload type {}; refusing to decode it as {}",
-                    self.payload_types
-                        .iter()
-                        .map(u8::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    self.codec.name()
-                ))));
-            }
-            let payload = pkt.payload();
-            self.assembling += payload.len();
-            if self.assembling > MAX_FRAME_BYTES {
-                return Some(Err(Self::protocol(format!(
-                    "the camera sent a video frame larger than {} MiB (a frame that never \
-                     ends?); dropped the session",
-                    MAX_FRAME_BYTES >> 20
-                ))));
-            }
-            let meta = retina::rtp::PacketMeta::from_received(&pkt);
-            if let Err(e) = self.buf.push(&mut self.depacketizer, meta, payload) {
-                return Some(Err(Self::protocol(format!(
-                    "the camera sent an invalid video stream: {e}"
-                ))));
-            }
-            self.pulling = true;
         }
     }
 
     fn frame(&mut self, f: retina::codec::VideoFrame) -> Result<SourceFrame, IngestError> {
         if f.has_new_parameters() || self.params.is_none() {
-            let p = match self.depacketizer.parameters() {
+            let p = match self.demuxed.streams()[self.video_i].parameters() {
                 Some(ParametersRef::Video(v)) => video_params(self.codec, v)?,
                 _ => {
                     return Err(IngestError::new(
@@ -603,40 +460,6 @@ impl CameraSource for RetinaSource {
                 announced_fps: streams[video_i].framerate(),
                 has_audio,
             };
-            // Our own depacketizer for the stream, built as retina builds its own (same
-            // format-specific parameters, so SPS/PPS from the SDP are known from the start).
-            let sections = sdp_media(session.sdp());
-            let section = sdp_media_of(&sections, streams, video_i);
-            let s = &streams[video_i];
-            let mut payload_types: Vec<u8> = section
-                .map(|m| {
-                    m.payload_types
-                        .iter()
-                        .filter_map(|p| p.parse().ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !payload_types.contains(&s.rtp_payload_type()) {
-                payload_types.push(s.rtp_payload_type());
-            }
-            let depacketizer = Depacketizer::new(
-                s.media(),
-                s.encoding_name(),
-                s.clock_rate_hz(),
-                s.channels(),
-                // Only parameters come from the fmtp; when retina could not use them (it then
-                // logged the whole fmtp, which a hostile camera makes huge), do not have the
-                // same line logged a second time.
-                section
-                    .and_then(|m| m.fmtp.as_deref())
-                    .filter(|_| s.parameters().is_some()),
-            )
-            .map_err(|e| {
-                IngestError::new(
-                    CameraErrorKind::Protocol,
-                    tidy(&format!("the camera's video stream cannot be decoded: {e}")),
-                )
-            })?;
             session
                 .setup(
                     video_i,
@@ -649,15 +472,11 @@ impl CameraSource for RetinaSource {
                 .play(PlayOptions::default().enforce_timestamps_with_max_jump_secs(max_jump))
                 .await
                 .map_err(|e| classify(&e))?;
+            let demuxed = playing.demuxed().map_err(|e| classify(&e))?;
             let stream = VideoStream {
-                session: playing,
+                demuxed,
                 video_i,
                 codec,
-                depacketizer,
-                buf: retina::testutil::DepacketizeBuf::new(64 * 1024),
-                payload_types,
-                assembling: 0,
-                pulling: false,
                 params: None,
                 clock: self.clock.clone(),
             };
@@ -676,27 +495,6 @@ impl CameraSource for RetinaSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sdp_sections_are_read_like_retina_reads_them() {
-        let sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n\
-            m=audio 0 RTP/AVP 0\r\na=control:trackID=1\r\n\
-            m=video 0 RTP/AVP 96 97\r\na=rtpmap:96 H264/90000\r\n\
-            a=fmtp:97 ignored=1\r\na=fmtp:96 packetization-mode=1;sprop-parameter-sets=Z0IA,aM4=\r\n\
-            a=control:trackID=0\r\nm=video 0 RTP/AVP   \r\n";
-        let m = sdp_media(sdp);
-        assert_eq!(m.len(), 3);
-        assert_eq!(m[0].payload_types, ["0"]);
-        assert_eq!(m[1].media, "video");
-        assert_eq!(m[1].payload_types, ["96", "97"]);
-        assert_eq!(m[1].control.as_deref(), Some("trackID=0"));
-        assert_eq!(
-            m[1].fmtp.as_deref(),
-            Some("packetization-mode=1;sprop-parameter-sets=Z0IA,aM4=")
-        );
-        assert!(m[2].payload_types.is_empty());
-        assert!(sdp_media(b"\xff\x00garbage\nm=\n").len() == 1);
-    }
 
     #[test]
     fn contained_panics_become_protocol_errors() {
@@ -749,6 +547,14 @@ mod tests {
                 "RTSP framing error: Invalid RTSP message: byte 70: response > message-too-large"
             )
             .contains("larger than 1 MiB")
+        );
+        assert_eq!(
+            plain_words("200 response to PLAY CSeq=3: clock_rate=4294967295 rejected"),
+            "the camera's stream has an unusable clock rate: 4294967295 rejected"
+        );
+        assert!(
+            plain_words("RTP payload type 0 on a stream whose SDP announced payload type 96")
+                .starts_with("the camera sent RTP payload type 0")
         );
         assert_eq!(
             plain_words(

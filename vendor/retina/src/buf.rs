@@ -471,6 +471,13 @@ impl MarkBuf {
         self.ring.advance_to(floor);
     }
 
+    /// nvr patch: the bytes the buffer must keep (from the oldest mark, or the unparsed
+    /// position, to the end), after reclaiming everything behind them.
+    pub fn held_len(&mut self) -> usize {
+        self.reclaim();
+        self.ring.len()
+    }
+
     /// Appends data directly to the buffer.
     #[cfg(test)]
     pub fn extend(&mut self, data: &[u8]) {

@@ -26,6 +26,15 @@ const DEFAULT_READ_CAPACITY: usize = 64 * 1024;
 /// bound a hostile peer makes the read buffer grow until the process runs out of memory.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
+/// nvr patch: the most the read buffer may hold: what is not parsed yet plus what marks pin
+/// (the frame a depacketizer is assembling, and anything received after its first packet).
+/// A frame that never ends would otherwise grow the buffer until the process runs out of
+/// memory. 8 MiB is twice a large 4K key frame.
+pub(crate) const MAX_HELD_BYTES: usize = 8 << 20;
+
+/// nvr patch: how much is read from the socket at a time.
+const READ_RESERVE: usize = 4096;
+
 /// A RTSP connection which implements `Stream`, `Sink`, and `Unpin`.
 pub(crate) struct Connection {
     stream: TcpStream,
@@ -225,7 +234,21 @@ impl Stream for Connection {
                 }
                 std::task::Poll::Pending => return std::task::Poll::Pending,
             }
-            let (first, second) = this.read_buf.spare_capacity(4096);
+            if this.read_buf.held_len() + READ_RESERVE > MAX_HELD_BYTES {
+                return std::task::Poll::Ready(Some(Err(codec_err_to_error(
+                    &this.ctx,
+                    &this.parser,
+                    &this.read_buf,
+                    CodecError::ParseError {
+                        description: format!(
+                            "held-too-large: the peer sent over {MAX_HELD_BYTES} bytes without \
+                             completing a frame or message"
+                        ),
+                        pos: this.parser.stream_pos(),
+                    },
+                ))));
+            }
+            let (first, second) = this.read_buf.spare_capacity(READ_RESERVE);
             let mut bufs = [
                 std::io::IoSliceMut::new(first),
                 std::io::IoSliceMut::new(second),

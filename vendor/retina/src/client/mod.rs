@@ -2489,6 +2489,7 @@ impl Session<Playing> {
             .as_ref()
             .ok_or_else(|| wrap!(ErrorInt::FailedPrecondition("no connection".into())))?;
         let stream = &mut inner.presentation.streams[item.stream_i];
+        let stream_payload_type = stream.rtp_payload_type;
         let StreamState::Playing {
             timeline,
             rtp_handler,
@@ -2516,6 +2517,21 @@ impl Session<Playing> {
                             description: rtp_handler.validate_error(reason, split),
                         })
                     })?;
+                // nvr patch: a packet of another payload type than the SDP gave the stream is
+                // not this stream's media; depacketizing it as such would record garbage.
+                if header.payload_type() != stream_payload_type {
+                    return Err(wrap!(ErrorInt::PacketError {
+                        conn_ctx: *conn.inner.ctx(),
+                        stream_ctx: stream_ctx.to_owned(),
+                        pkt_ctx: item.pkt_ctx,
+                        stream_id: item.stream_i,
+                        description: format!(
+                            "RTP payload type {} on a stream whose SDP announced payload \
+                             type {stream_payload_type}",
+                            header.payload_type(),
+                        ),
+                    }));
+                }
                 let Some(meta) = rtp_handler.rtp(
                     inner.options,
                     stream_ctx,
