@@ -132,6 +132,52 @@ fn segments_rotate_at_key_frames_and_form_one_run() {
 }
 
 #[test]
+fn a_seal_the_index_refuses_is_retried_in_order_and_loses_nothing() {
+    let e = env();
+    let mut w = writer(&e, 1);
+    let p = params(1280);
+    // The index refuses to seal (as SQLite does on a full disk) while segments keep closing.
+    e.store
+        .db()
+        .lock()
+        .execute_batch(
+            "CREATE TRIGGER refuse_seal BEFORE UPDATE OF sha256 ON segments
+             BEGIN SELECT RAISE(FAIL, 'simulated: database or disk is full'); END;",
+        )
+        .expect("trigger");
+    for n in 0..35 {
+        assert_eq!(
+            w.write(&p, &frame(n)).expect("write"),
+            WriteOutcome::Written
+        );
+        e.clock.advance(Duration90k(FRAME_90K));
+    }
+    let rows = e.store.db().all_segments().expect("rows");
+    assert_eq!(rows.len(), 4, "three closed, one open: {rows:#?}");
+    assert!(rows.iter().all(|r| !r.sealed), "nothing could be sealed");
+    assert_eq!(w.stats().segments_sealed, 0);
+    // The index works again: the next frame seals the three, oldest first, then the run ends.
+    e.store
+        .db()
+        .lock()
+        .execute_batch("DROP TRIGGER refuse_seal")
+        .expect("drop trigger");
+    w.write(&p, &frame(35)).expect("write");
+    w.end_run().expect("end");
+    let rows = e.store.db().all_segments().expect("rows");
+    assert!(rows.iter().all(|r| r.sealed), "{rows:#?}");
+    assert_eq!(rows.iter().map(|r| r.frames).sum::<i64>(), 36);
+    assert_eq!(w.stats().segments_sealed, 4);
+    let (s, en) = whole_day();
+    let mp4 = read_view(&e, s, en).expect("view");
+    let expected: Vec<u8> = (0..36).flat_map(|n| frame(n).data.to_vec()).collect();
+    let mdat_at = mp4.windows(4).position(|w| w == b"mdat").expect("mdat box");
+    assert_eq!(&mp4[mdat_at + 4..], &expected[..]);
+    // The hash chain followed the segments' order: check verifies it link by link.
+    assert_eq!(check(&e.store).expect("check").problems, vec![]);
+}
+
+#[test]
 fn view_contains_exactly_the_recorded_frames() {
     let e = env();
     let mut w = writer(&e, 3);

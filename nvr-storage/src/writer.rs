@@ -10,7 +10,9 @@
 //!
 //! Durability: each segment's row is inserted (state open) before its file is created; chunks
 //! reach the file as they fill; the file is fsynced every `fsync_interval`; closing writes the
-//! trailer, fsyncs file and directory, then seals the row in one transaction.
+//! trailer, fsyncs file and directory, then seals the row in one transaction. If that
+//! transaction fails (SQLite on a full disk), the finished segment is queued and sealed, in
+//! order, before the next one; a restart's recovery seals it from its file in any case.
 
 use std::sync::{Arc, RwLock};
 
@@ -76,6 +78,40 @@ struct OpenSegment {
     chunks_published: u64,
 }
 
+/// A segment whose file is finished but whose index row is not sealed yet: what
+/// [`SealedSegment`] borrows, owned.
+struct PendingSeal {
+    id: SegmentId,
+    start_90k: i64,
+    end_90k: i64,
+    media_duration_90k: i64,
+    frames: i64,
+    key_frames: i64,
+    video_bytes: i64,
+    file_bytes: i64,
+    sha256: [u8; 32],
+    frame_index: Vec<u8>,
+    flags: i64,
+}
+
+impl PendingSeal {
+    fn sealed(&self) -> SealedSegment<'_> {
+        SealedSegment {
+            id: self.id,
+            start_90k: self.start_90k,
+            end_90k: self.end_90k,
+            media_duration_90k: self.media_duration_90k,
+            frames: self.frames,
+            key_frames: self.key_frames,
+            video_bytes: self.video_bytes,
+            file_bytes: self.file_bytes,
+            sha256: &self.sha256,
+            frame_index: &self.frame_index,
+            flags: self.flags,
+        }
+    }
+}
+
 struct Run {
     mapper: WallMapper,
     /// The run's id once its first segment exists; `None` after a clock jump ends the run.
@@ -92,6 +128,9 @@ pub struct CameraWriter {
     run: Option<Run>,
     /// End of the newest segment of this camera, so a new one never overlaps it.
     last_end_90k: Option<i64>,
+    /// Finished segments whose rows could not be sealed yet, oldest first; sealed in this order
+    /// (the camera's hash chain follows sealing order) before any later segment.
+    pending_seals: Vec<PendingSeal>,
     stats: WriterStats,
 }
 
@@ -113,6 +152,7 @@ impl CameraWriter {
             config,
             run: None,
             last_end_90k,
+            pending_seals: Vec::new(),
             stats: WriterStats::default(),
         })
     }
@@ -123,6 +163,9 @@ impl CameraWriter {
 
     /// Writes one frame of the current run (starting a run if none is open).
     pub fn write(&mut self, params: &Arc<VideoParams>, frame: &VideoFrame) -> Result<WriteOutcome> {
+        if !self.pending_seals.is_empty() {
+            self.seal_pending();
+        }
         let mut run = self.run.take().unwrap_or_else(|| Run {
             mapper: WallMapper::new(),
             run_id: None,
@@ -382,8 +425,7 @@ impl CameraWriter {
             }
         };
         keys::sync_dir(&self.store.camera_dir(self.camera))?;
-        let index = frame_index::encode(o.first_record_offset, &o.frames);
-        self.store.db().seal_segment(&SealedSegment {
+        self.pending_seals.push(PendingSeal {
             id,
             start_90k: start,
             end_90k: end,
@@ -392,20 +434,47 @@ impl CameraWriter {
             key_frames: o.key_frames,
             video_bytes: o.video_bytes,
             file_bytes: finished.file_bytes as i64,
-            sha256: &finished.sha256,
-            frame_index: &index,
+            sha256: finished.sha256,
+            frame_index: frame_index::encode(o.first_record_offset, &o.frames),
             flags,
-        })?;
+        });
         self.last_end_90k = Some(end);
-        self.stats.segments_sealed += 1;
+        self.seal_pending();
         tracing::debug!(camera = %self.camera, segment = %id, run = %o.run_id, frames = frame_count,
-            "segment sealed");
+            "segment closed");
         Ok(())
+    }
+
+    /// Seals the queued segments, oldest first, stopping at the first that fails (it and the
+    /// rest stay queued for the next frame or segment). The footage is safe meanwhile: the
+    /// files are finished and fsynced; only playback waits for the rows.
+    fn seal_pending(&mut self) {
+        while let Some(p) = self.pending_seals.first() {
+            match self.store.db().seal_segment(&p.sealed()) {
+                Ok(()) => {}
+                // The row is gone (or sealed by someone else): nothing left to retry.
+                Err(e @ StorageError::NotFound(_)) => {
+                    tracing::error!(camera = %self.camera, segment = %p.id, error = %e,
+                        "sealing a segment failed for good; the next start's check reports it");
+                }
+                Err(e) => {
+                    tracing::error!(camera = %self.camera, segment = %p.id, error = %e,
+                        queued = self.pending_seals.len(),
+                        "sealing a segment in the index failed; its file is complete, will retry");
+                    return;
+                }
+            }
+            self.pending_seals.remove(0);
+            self.stats.segments_sealed += 1;
+        }
     }
 
     /// Ends the current run (the session is over): closes its segment. The last frame's
     /// duration is unknown and copied from the frame before it.
     pub fn end_run(&mut self) -> Result<()> {
+        if !self.pending_seals.is_empty() {
+            self.seal_pending();
+        }
         let Some(mut run) = self.run.take() else {
             return Ok(());
         };
