@@ -99,7 +99,9 @@ fn parse_args() -> Result<Option<Opts>> {
         warmup: Duration::from_secs(15),
         window: Duration::from_secs(60),
         rounds: 1,
-        work_dir: std::env::temp_dir().join("nvr-loadbench"),
+        // One directory per invocation: each removes its own at the end, so two benches run
+        // back to back (or overlapping) never delete each other's data directories.
+        work_dir: std::env::temp_dir().join(format!("nvr-loadbench-{}", std::process::id())),
         systems: vec![System::Nvr, System::Ffmpeg, System::Floor],
         out: None,
         width: 1920,
@@ -270,8 +272,16 @@ fn measure(
         }
         Ok((now, hwm))
     };
+    // The recorder's writer threads (named `writer-CAMERA`), to split its CPU into the network
+    // side and writing; zero for the other systems, which have no such threads.
+    let writers = |pids: &[u32]| -> Result<f64> {
+        pids.iter()
+            .map(|&p| procstat::threads_cpu_secs(p, "writer-"))
+            .sum()
+    };
     let f0 = frames();
     let t0 = Instant::now();
+    let w0 = writers(pids)?;
     let c0 = cpu(pids)?;
     let tc0 = procstat::cpu_secs(testcam)?;
     let m0 = procstat::machine_busy_secs();
@@ -287,6 +297,7 @@ fn measure(
         samples.push(rss(pids)?.0);
     }
     let c1 = cpu(pids)?;
+    let w1 = writers(pids)?;
     let tc1 = procstat::cpu_secs(testcam)?;
     let m1 = procstat::machine_busy_secs();
     let wall = t0.elapsed().as_secs_f64();
@@ -299,6 +310,7 @@ fn measure(
         window_secs: wall,
         cpu_secs: c1.0 - c0.0,
         sys_secs: c1.1 - c0.1,
+        writer_cpu_secs: w1 - w0,
         testcam_cpu_secs: tc1 - tc0,
         machine_busy_secs: m1 - m0,
         rss_mean: samples.iter().sum::<u64>() / samples.len() as u64,

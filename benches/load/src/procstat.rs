@@ -15,11 +15,43 @@ pub fn cpu_secs(pid: u32) -> Result<f64> {
 pub fn cpu_user_sys(pid: u32) -> Result<(f64, f64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    stat_user_sys(&stat).with_context(|| format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds (user + system) used so far by the live threads of `pid` whose name starts with
+/// `prefix` (the recorder names its per-camera writer threads `writer-ID`). Threads that have
+/// exited are not counted, unlike [`cpu_user_sys`]: use it for threads that live through the
+/// window.
+pub fn threads_cpu_secs(pid: u32, prefix: &str) -> Result<f64> {
+    let mut total = 0.0;
+    let tasks = fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("reading /proc/{pid}/task"))?;
+    for task in tasks {
+        let dir = task?.path();
+        // A thread may exit between the listing and the read: skip it.
+        let Ok(comm) = fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let Ok(stat) = fs::read_to_string(dir.join("stat")) else {
+            continue;
+        };
+        total += stat_user_sys(&stat)
+            .map(|(u, s)| u + s)
+            .with_context(|| format!("{}/stat", dir.display()))?;
+    }
+    Ok(total)
+}
+
+/// (user, system) CPU seconds from the text of a `stat` file.
+fn stat_user_sys(stat: &str) -> Result<(f64, f64)> {
     // The command name (field 2) is in parentheses and may contain spaces: split after it.
     let after = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
-        .ok_or_else(|| anyhow!("malformed /proc/{pid}/stat"))?;
+        .ok_or_else(|| anyhow!("malformed stat"))?;
     let fields: Vec<&str> = after.split_whitespace().collect();
     // After ")": field 3 (state) is index 0, so utime (field 14) is index 11, stime index 12.
     let utime: u64 = fields.get(11).ok_or_else(|| anyhow!("no utime"))?.parse()?;
@@ -95,4 +127,39 @@ pub fn cpu_description() -> String {
         has("vaes"),
         has("sha_ni")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_are_counted_by_name() {
+        let pid = std::process::id();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let spinner = std::thread::Builder::new()
+            .name("writer-test".into())
+            .spawn(move || {
+                // Burn CPU until told to stop: at least a few clock ticks' worth.
+                let mut x = 0u64;
+                while rx.try_recv().is_err() {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+            })
+            .expect("spawn");
+        // Poll with a generous deadline (a bound, not a timing assertion).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut secs = 0.0;
+        while secs < 0.05 && std::time::Instant::now() < deadline {
+            secs = threads_cpu_secs(pid, "writer-").expect("threads");
+        }
+        assert!(secs >= 0.05, "the spinning thread's CPU is counted: {secs}");
+        assert!(
+            secs <= cpu_secs(pid).expect("process"),
+            "a part of the whole"
+        );
+        assert_eq!(threads_cpu_secs(pid, "no-such-thread-").expect("none"), 0.0);
+        tx.send(()).expect("stop");
+        spinner.join().expect("join");
+    }
 }

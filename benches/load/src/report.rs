@@ -20,6 +20,8 @@ pub(crate) struct PhaseResult {
     /// CPU seconds of the system under test during the window, and the system (kernel) part.
     pub(crate) cpu_secs: f64,
     pub(crate) sys_secs: f64,
+    /// The part of `cpu_secs` spent by the recorder's writer threads (0 for other systems).
+    pub(crate) writer_cpu_secs: f64,
     /// CPU seconds of the test camera during the window (context).
     pub(crate) testcam_cpu_secs: f64,
     /// CPU seconds the whole machine was busy during the window (context: other load).
@@ -139,7 +141,7 @@ impl Report {
         t.push_str("| N | round | system | CPU s/stream-min | kernel share | core % | fps/stream | RSS steady MiB | RSS peak MiB | per-camera MiB above base | testcam core % | machine busy % |\n");
         t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         let mut ratios = String::from(
-            "\n| N | round | nvr/ffmpeg CPU | nvr/floor CPU | nvr core % | frames received | written (counter) | skipped | in index | lost | open segments | nvr check |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "\n| N | round | nvr/ffmpeg CPU | nvr/floor CPU | network side / floor | writers / floor | nvr core % | frames received | written (counter) | skipped | in index | lost | open segments | nvr check |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         let mut notes = String::new();
         for (n, round, base, results) in &self.rows {
@@ -178,11 +180,23 @@ impl Report {
                         )
                     })
                 };
+                // The recorder's CPU split by thread, each part against the whole floor.
+                let split = |part_secs: f64| {
+                    find(System::Floor).map_or("-".into(), |x| {
+                        format!(
+                            "{:.2}",
+                            part_secs / nvr.cpu_secs.max(1e-9) * nvr.cpu_per_stream_minute()
+                                / x.cpu_per_stream_minute()
+                        )
+                    })
+                };
                 let f = nvr.frames.clone().unwrap_or_default();
                 ratios.push_str(&format!(
-                    "| {n} | {round} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    "| {n} | {round} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |\n",
                     ratio(System::Ffmpeg),
                     ratio(System::Floor),
+                    split(nvr.cpu_secs - nvr.writer_cpu_secs),
+                    split(nvr.writer_cpu_secs),
                     nvr.core_pct(),
                     f.received,
                     f.written,
