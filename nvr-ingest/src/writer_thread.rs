@@ -182,6 +182,27 @@ fn handle(
     status: &StatusCell,
     msg: WriterMsg,
 ) -> Handled {
+    let handled = write_one(camera, writer, status, msg);
+    // A segment the index refused to seal: its file is complete and the writer retries the
+    // seal, but a full disk must still stall the camera, and anything else be shown.
+    match writer.take_seal_error() {
+        Some(e) if e.is_disk_full() => Handled::DiskFull,
+        Some(e) => {
+            status.set_storage_error(format!(
+                "sealing a segment in the index failed (its file is complete; retrying): {e}"
+            ));
+            handled
+        }
+        None => handled,
+    }
+}
+
+fn write_one(
+    camera: CameraId,
+    writer: &mut CameraWriter,
+    status: &StatusCell,
+    msg: WriterMsg,
+) -> Handled {
     match msg {
         WriterMsg::Frame(f) => match writer.write(&f.params, &f.frame) {
             Ok(outcome) => {

@@ -162,7 +162,19 @@ fn a_seal_the_index_refuses_is_retried_in_order_and_loses_nothing() {
         .lock()
         .execute_batch("DROP TRIGGER refuse_seal")
         .expect("drop trigger");
+    assert!(
+        w.take_seal_error().is_some(),
+        "the writer thread is told (to show it, or stall on a full disk)"
+    );
+    // Retries wait SEAL_RETRY_INTERVAL (each may block on SQLite's busy timeout).
+    e.clock.advance(Duration90k::from_secs(2));
     w.write(&p, &frame(35)).expect("write");
+    assert_eq!(
+        w.stats().segments_sealed,
+        3,
+        "the three, at the first frame after the wait"
+    );
+    assert!(w.take_seal_error().is_none());
     w.end_run().expect("end");
     let rows = e.store.db().all_segments().expect("rows");
     assert!(rows.iter().all(|r| r.sealed), "{rows:#?}");

@@ -31,6 +31,14 @@ use crate::segment::format::{
 };
 use crate::store::{OpenSegmentState, OpenSegmentView, Store};
 
+/// How long the writer waits before retrying seals the index refused (each attempt may wait
+/// for SQLite's busy timeout, so not on every frame).
+const SEAL_RETRY_INTERVAL: Duration90k = Duration90k(2 * 90_000);
+
+/// Most seals kept for retrying; beyond it the oldest is left to the next start's recovery,
+/// which seals open rows from their files.
+const MAX_PENDING_SEALS: usize = 64;
+
 /// Duration assumed for the last frame of a run, whose successor never came, when there is no
 /// previous frame to copy it from: 1/30 s.
 pub const FALLBACK_FRAME_DURATION_90K: u32 = 3000;
@@ -131,6 +139,10 @@ pub struct CameraWriter {
     /// Finished segments whose rows could not be sealed yet, oldest first; sealed in this order
     /// (the camera's hash chain follows sealing order) before any later segment.
     pending_seals: Vec<PendingSeal>,
+    /// When to retry `pending_seals` from `write` (monotonic).
+    seal_retry_at: Duration90k,
+    /// The last seal failure, until the writer thread takes it (see [`Self::take_seal_error`]).
+    seal_error: Option<StorageError>,
     stats: WriterStats,
 }
 
@@ -153,6 +165,8 @@ impl CameraWriter {
             run: None,
             last_end_90k,
             pending_seals: Vec::new(),
+            seal_retry_at: Duration90k(0),
+            seal_error: None,
             stats: WriterStats::default(),
         })
     }
@@ -163,7 +177,7 @@ impl CameraWriter {
 
     /// Writes one frame of the current run (starting a run if none is open).
     pub fn write(&mut self, params: &Arc<VideoParams>, frame: &VideoFrame) -> Result<WriteOutcome> {
-        if !self.pending_seals.is_empty() {
+        if !self.pending_seals.is_empty() && self.store.clock().monotonic() >= self.seal_retry_at {
             self.seal_pending();
         }
         let mut run = self.run.take().unwrap_or_else(|| Run {
@@ -417,6 +431,15 @@ impl CameraWriter {
         let finished = match finished {
             Ok(f) => f,
             Err(e) => {
+                // Recovery seals the segment now, which must not overtake older queued seals
+                // (the hash chain follows sealing order): with any queued, the next start's
+                // recovery seals it instead.
+                self.seal_pending();
+                if !self.pending_seals.is_empty() {
+                    tracing::error!(camera = %self.camera, segment = %id, error = %e,
+                        "closing segment failed; the next start recovers it");
+                    return Err(e);
+                }
                 tracing::error!(camera = %self.camera, segment = %id, error = %e,
                     "closing segment failed; recovering it from its sealed chunks");
                 recovery::recover_one(&self.store, id)?;
@@ -439,6 +462,12 @@ impl CameraWriter {
             flags,
         });
         self.last_end_90k = Some(end);
+        if self.pending_seals.len() > MAX_PENDING_SEALS {
+            let oldest = self.pending_seals.remove(0);
+            tracing::error!(camera = %self.camera, segment = %oldest.id,
+                "too many segments wait for the index; this one is left to the next start's \
+                 recovery");
+        }
         self.seal_pending();
         tracing::debug!(camera = %self.camera, segment = %id, run = %o.run_id, frames = frame_count,
             "segment closed");
@@ -446,12 +475,13 @@ impl CameraWriter {
     }
 
     /// Seals the queued segments, oldest first, stopping at the first that fails (it and the
-    /// rest stay queued for the next frame or segment). The footage is safe meanwhile: the
-    /// files are finished and fsynced; only playback waits for the rows.
+    /// rest stay queued, retried after [`SEAL_RETRY_INTERVAL`] or at the next segment). The
+    /// footage is safe meanwhile: the files are finished and fsynced; only playback waits for
+    /// the rows. A failure is kept for [`Self::take_seal_error`].
     fn seal_pending(&mut self) {
         while let Some(p) = self.pending_seals.first() {
             match self.store.db().seal_segment(&p.sealed()) {
-                Ok(()) => {}
+                Ok(()) => self.stats.segments_sealed += 1,
                 // The row is gone (or sealed by someone else): nothing left to retry.
                 Err(e @ StorageError::NotFound(_)) => {
                     tracing::error!(camera = %self.camera, segment = %p.id, error = %e,
@@ -461,12 +491,20 @@ impl CameraWriter {
                     tracing::error!(camera = %self.camera, segment = %p.id, error = %e,
                         queued = self.pending_seals.len(),
                         "sealing a segment in the index failed; its file is complete, will retry");
+                    self.seal_retry_at = self.store.clock().monotonic() + SEAL_RETRY_INTERVAL;
+                    self.seal_error = Some(e);
                     return;
                 }
             }
             self.pending_seals.remove(0);
-            self.stats.segments_sealed += 1;
         }
+    }
+
+    /// The last failure to seal a segment in the index, if any since the last call: frames go
+    /// on being written (the segment's file is complete and its seal is retried), but the
+    /// caller should say so, and stall if it means the disk is full.
+    pub fn take_seal_error(&mut self) -> Option<StorageError> {
+        self.seal_error.take()
     }
 
     /// Ends the current run (the session is over): closes its segment. The last frame's

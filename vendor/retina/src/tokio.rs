@@ -127,7 +127,15 @@ fn try_decode(
     let initial_len = input.len();
 
     match parser.feed(&mut input) {
-        Ok(None) => Ok(None), // idle, no data; caller distinguishes EOF from "need more"
+        Ok(None) => {
+            // nvr patch: the parser may have skipped CRLFs between messages; release them, or
+            // an endless run of them is buffered without bound.
+            let consumed = initial_len - input.len();
+            if consumed > 0 {
+                read_buf.advance_unparsed(unparsed + consumed as u64);
+            }
+            Ok(None) // idle, no data; caller distinguishes EOF from "need more"
+        }
         Ok(Some((msg, body_slice))) => {
             let consumed = initial_len - input.len();
             let body_len = body_slice.len();

@@ -808,6 +808,8 @@ pub struct Stream {
     media: Box<str>,
     encoding_name: Box<str>,
     rtp_payload_type: u8,
+    /// nvr patch: all payload types of the `m=` line (the first is `rtp_payload_type`).
+    rtp_payload_types: Box<[u8]>,
     clock_rate_hz: u32,
     channels: Option<NonZeroU16>,
     framerate: Option<f32>,
@@ -2490,6 +2492,7 @@ impl Session<Playing> {
             .ok_or_else(|| wrap!(ErrorInt::FailedPrecondition("no connection".into())))?;
         let stream = &mut inner.presentation.streams[item.stream_i];
         let stream_payload_type = stream.rtp_payload_type;
+        let stream_payload_types = &stream.rtp_payload_types;
         let StreamState::Playing {
             timeline,
             rtp_handler,
@@ -2517,21 +2520,6 @@ impl Session<Playing> {
                             description: rtp_handler.validate_error(reason, split),
                         })
                     })?;
-                // nvr patch: a packet of another payload type than the SDP gave the stream is
-                // not this stream's media; depacketizing it as such would record garbage.
-                if header.payload_type() != stream_payload_type {
-                    return Err(wrap!(ErrorInt::PacketError {
-                        conn_ctx: *conn.inner.ctx(),
-                        stream_ctx: stream_ctx.to_owned(),
-                        pkt_ctx: item.pkt_ctx,
-                        stream_id: item.stream_i,
-                        description: format!(
-                            "RTP payload type {} on a stream whose SDP announced payload \
-                             type {stream_payload_type}",
-                            header.payload_type(),
-                        ),
-                    }));
-                }
                 let Some(meta) = rtp_handler.rtp(
                     inner.options,
                     stream_ctx,
@@ -2545,6 +2533,24 @@ impl Session<Playing> {
                 else {
                     return Ok(None);
                 };
+                // nvr patch: a packet of a payload type the stream's m= line does not list is
+                // not this stream's media; depacketizing it as such would record garbage.
+                // (Checked after `rtp`, which skips the payload type 50 some cameras send.)
+                let payload_type = header.payload_type();
+                if payload_type != stream_payload_type
+                    && !stream_payload_types.contains(&payload_type)
+                {
+                    return Err(wrap!(ErrorInt::PacketError {
+                        conn_ctx: *conn.inner.ctx(),
+                        stream_ctx: stream_ctx.to_owned(),
+                        pkt_ctx: item.pkt_ctx,
+                        stream_id: item.stream_i,
+                        description: format!(
+                            "RTP payload type {payload_type} on a stream whose SDP announced \
+                             payload type {stream_payload_type}"
+                        ),
+                    }));
+                }
                 Ok(Some(ValidatedItem::Rtp(ValidatedRtp {
                     meta,
                     body_pos: item.body_pos,

@@ -252,6 +252,14 @@ fn parse_media(base_url: &Url, media_description: &Media) -> Result<Stream, Stri
     if (rtp_payload_type & 0x80) != 0 {
         return Err(format!("invalid RTP payload type {rtp_payload_type}"));
     }
+    // nvr patch: every payload type the m= line lists (RFC 8866: all "MAY be used"), so RTP of
+    // any other type can be refused.
+    let rtp_payload_types: Box<[u8]> = media_description
+        .fmt
+        .split_ascii_whitespace()
+        .filter_map(|f| u8::from_str_radix(f, 10).ok())
+        .filter(|pt| pt & 0x80 == 0)
+        .collect();
 
     // Capture interesting attributes.
     // RFC 8866: "For dynamic payload type assignments, the "a=rtpmap:"
@@ -377,6 +385,7 @@ fn parse_media(base_url: &Url, media_description: &Media) -> Result<Stream, Stri
         encoding_name,
         clock_rate_hz: clock_rate,
         rtp_payload_type,
+        rtp_payload_types,
         depacketizer,
         control,
         channels,
