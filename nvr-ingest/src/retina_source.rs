@@ -115,11 +115,15 @@ fn classify(e: &retina::Error) -> IngestError {
     };
     let message = match kind {
         CameraErrorKind::Auth => format!("authentication failed: {first}"),
-        // retina's depacketizer errors are the ones that name the packet's SSRC.
-        _ if text.contains("\nssrc: ") && plain_words(first) == first => {
-            format!("the camera sent an invalid video stream: {first}")
+        _ => {
+            let plain = plain_words(first);
+            // retina's depacketizer errors are the ones that name the packet's SSRC.
+            if text.contains("\nssrc: ") && plain == first {
+                format!("the camera sent an invalid video stream: {first}")
+            } else {
+                plain
+            }
         }
-        _ => plain_words(first),
     };
     IngestError::new(kind, tidy(&message))
 }

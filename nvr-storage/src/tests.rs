@@ -82,6 +82,12 @@ pub(crate) fn writer(e: &Env, segment_secs: i64) -> CameraWriter {
     .expect("writer")
 }
 
+/// The ids of every segment row, oldest first.
+fn segment_ids(e: &Env) -> Vec<nvr_core::SegmentId> {
+    let rows = e.store.db().all_segments().expect("rows");
+    rows.iter().map(|r| r.id).collect()
+}
+
 fn whole_day() -> (Time90k, Time90k) {
     (
         Time90k(T0 - 3600 * 90_000),
@@ -695,14 +701,7 @@ fn a_hold_placed_after_candidates_were_chosen_still_protects_its_segment() {
     // Garbage is listed for the deleted rows only; collecting it keeps the held file.
     crate::recovery::collect_garbage(&e.store).expect("gc");
     assert!(e.store.segment_path(e.camera, held.id).exists());
-    let left: Vec<_> = e
-        .store
-        .db()
-        .all_segments()
-        .expect("rows")
-        .iter()
-        .map(|r| r.id)
-        .collect();
+    let left = segment_ids(&e);
     assert_eq!(left, vec![held.id]);
 }
 
@@ -812,14 +811,7 @@ fn segment_files_the_index_forgot_never_have_their_ids_reused() {
         w.write(&p, &frame(n)).expect("write after recovery");
     }
     w.end_run().expect("end");
-    let new_ids: Vec<_> = e
-        .store
-        .db()
-        .all_segments()
-        .expect("rows")
-        .iter()
-        .map(|r| r.id)
-        .collect();
+    let new_ids = segment_ids(&e);
     assert!(
         new_ids.iter().filter(|&&id| id > last).count() >= 2,
         "{new_ids:?}"

@@ -471,11 +471,19 @@ impl MarkBuf {
         self.ring.advance_to(floor);
     }
 
-    /// nvr patch: the bytes the buffer must keep (from the oldest mark, or the unparsed
-    /// position, to the end), after reclaiming everything behind them.
-    pub fn held_len(&mut self) -> usize {
+    /// nvr patch: [`spare_capacity`](Self::spare_capacity), or `None` if the bytes the buffer
+    /// must keep (from the oldest mark, or the unparsed position, to the end) plus `reserve`
+    /// would exceed `max_held`.
+    pub fn spare_capacity_bounded(
+        &mut self,
+        reserve: usize,
+        max_held: usize,
+    ) -> Option<(&mut [u8], &mut [u8])> {
         self.reclaim();
-        self.ring.len()
+        if self.ring.len() + reserve > max_held {
+            return None;
+        }
+        Some(self.ring.spare_capacity(reserve))
     }
 
     /// Appends data directly to the buffer.

@@ -242,7 +242,10 @@ impl Stream for Connection {
                 }
                 std::task::Poll::Pending => return std::task::Poll::Pending,
             }
-            if this.read_buf.held_len() + READ_RESERVE > MAX_HELD_BYTES {
+            let Some((first, second)) = this
+                .read_buf
+                .spare_capacity_bounded(READ_RESERVE, MAX_HELD_BYTES)
+            else {
                 return std::task::Poll::Ready(Some(Err(codec_err_to_error(
                     &this.ctx,
                     &this.parser,
@@ -255,8 +258,7 @@ impl Stream for Connection {
                         pos: this.parser.stream_pos(),
                     },
                 ))));
-            }
-            let (first, second) = this.read_buf.spare_capacity(READ_RESERVE);
+            };
             let mut bufs = [
                 std::io::IoSliceMut::new(first),
                 std::io::IoSliceMut::new(second),
