@@ -1,15 +1,16 @@
-//! The subcommands other than `serve` and `demo`: init, user add, camera add/list, check,
-//! testcam.
+//! The subcommands other than `serve` and `demo`: argument handling and printing around the
+//! application layer (`nvr-app`) and storage: init, user add, camera add/list, check, export,
+//! verify, doctor, testcam.
 
 use std::io::BufRead;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use nvr_app::{Actor, App};
+use nvr_core::config::Config;
 use nvr_core::{Clock, SystemClock};
-use nvr_ingest::probe::probe;
 use nvr_ingest::retina_source::RetinaSource;
-use nvr_ingest::source::ConnectTarget;
 use nvr_storage::store::Store;
 
 use crate::cli::{CameraCommand, Cli, Command, UserCommand};
@@ -38,60 +39,52 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(UserCommand::Add(a)) => {
-            let (_, dir) = config::resolve(&a.dir)?;
-            let store = open(&dir)?;
+            let (cfg, dir) = config::resolve(&a.dir)?;
+            let app = offline_app(&cfg, &dir)?;
             let password = read_secret_line()?;
-            add_user(&store, &a.username, a.role, &password)?;
+            app.add_user_blocking(&Actor::cli(), &a.username, a.role, password)
+                .map_err(app_error)?;
             println!("added user {} with role {}", a.username, a.role);
             Ok(ExitCode::SUCCESS)
         }
         Command::Camera(CameraCommand::Add(a)) => {
             let (cfg, dir) = config::resolve(&a.dir)?;
-            let store = open(&dir)?;
-            let url = nvr_web::cameras::checked_url(&a.url, cfg.cameras.allow_host_names)
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let app = offline_app(&cfg, &dir)?;
             let password = if a.password_stdin {
                 Some(read_secret_line()?)
             } else {
                 None
             };
-            nvr_core::validate_camera_name(&a.name).map_err(anyhow::Error::msg)?;
-            if store.db().camera_by_name(&a.name)?.is_some() {
-                bail!("a camera named {:?} exists already", a.name);
-            }
-            if !a.skip_probe {
-                let target = ConnectTarget {
-                    url: url.clone(),
-                    username: a.username.clone(),
-                    password: password.clone(),
-                };
-                let rt = tokio::runtime::Runtime::new()?;
-                let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-                let egress = nvr_ingest::egress::EgressPolicy::new(cfg.cameras.allow_host_names);
-                let _allow = egress.allow_probe(&url);
-                let result = rt.block_on(probe(
-                    &RetinaSource::new(clock, egress.clone()),
-                    &target,
-                    nvr_web::cameras::PROBE_TIMEOUT,
-                ));
-                match result {
-                    Ok(p) => println!(
-                        "camera answers: {} {}x{}{}",
-                        p.codec,
-                        p.width,
-                        p.height,
-                        p.fps.map(|f| format!(" at {f:.1} fps")).unwrap_or_default()
-                    ),
-                    Err(e) => bail!(
-                        "testing camera {} failed ({:?}): {}; nothing was added (use --skip-probe to add it anyway)",
-                        url,
-                        e.kind,
+            let new = nvr_app::cameras::NewCamera {
+                name: a.name.clone(),
+                url: a.url.clone(),
+                username: a.username.clone(),
+                password,
+                skip_probe: a.skip_probe,
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let (row, probed) = rt
+                .block_on(app.add_camera(&Actor::cli(), &new))
+                .map_err(|e| match e.kind {
+                    nvr_core::ErrorKind::Unavailable => anyhow::anyhow!(
+                        "testing camera {} failed ({}): {}; nothing was added (use --skip-probe \
+                         to add it anyway)",
+                        a.url,
+                        e.detail.as_deref().unwrap_or("error"),
                         e.message
                     ),
-                }
+                    _ => app_error(e),
+                })?;
+            if let Some(p) = probed {
+                println!(
+                    "camera answers: {} {}x{}{}",
+                    p.codec,
+                    p.width,
+                    p.height,
+                    p.fps.map(|f| format!(" at {f:.1} fps")).unwrap_or_default()
+                );
             }
-            let id = store.add_camera(&a.name, &url, a.username.as_deref(), password.as_deref())?;
-            println!("added camera {} ({}) with id {id}", a.name, url);
+            println!("added camera {} ({}) with id {}", row.name, row.url, row.id);
             Ok(ExitCode::SUCCESS)
         }
         Command::Camera(CameraCommand::List(a)) => {
@@ -174,97 +167,72 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `nvr export`: writes a bundle, holding the range against retention meanwhile.
+/// `nvr export`: writes a bundle through the same lifecycle as the web's exports (limits,
+/// holds, audit, the bundle verified before it gets its name).
 fn export(a: crate::cli::ExportArgs) -> anyhow::Result<ExitCode> {
-    let (_, dir) = config::resolve(&a.dir)?;
-    let store = open(&dir)?;
+    let (cfg, dir) = config::resolve(&a.dir)?;
+    let app = offline_app(&cfg, &dir)?;
     let mut cameras = Vec::new();
     for c in &a.camera {
         let row = match c.parse::<i64>() {
-            Ok(id) => store.db().camera(nvr_core::CameraId(id))?,
-            Err(_) => store.db().camera_by_name(c)?,
+            Ok(id) => app.store().db().camera(nvr_core::CameraId(id))?,
+            Err(_) => app.store().db().camera_by_name(c)?,
         };
         cameras.push(row.with_context(|| format!("no camera {c:?}"))?.id);
     }
     let parse = |what: &str, v: &str| {
         nvr_core::Time90k::parse_rfc3339(v).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
     };
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let req = nvr_storage::export::ExportRequest {
-        cameras: cameras.clone(),
+    let order = nvr_app::evidence::ExportOrder {
+        cameras,
         start: parse("start", &a.start)?,
         end: parse("end", &a.end)?,
         case_ref: a.case.clone(),
         reason: a.reason.clone(),
-        operator: format!("cli:{user}"),
     };
-    nvr_storage::export::validate(&req)?;
-    let file = std::fs::File::create_new(&a.out)
-        .with_context(|| format!("creating {} (it must not exist)", a.out.display()))?;
-    let now = SystemClock::new().realtime().0;
-    let mut holds = Vec::new();
-    for c in &cameras {
-        store.audit(
-            &req.operator,
-            "export",
-            &format!("camera:{c}"),
-            serde_json::json!({"start": req.start.to_rfc3339(), "end": req.end.to_rfc3339(),
-                               "case": req.case_ref, "reason": req.reason, "out": a.out.display().to_string()}),
-        );
-        holds.push(store.db().insert_hold(
-            *c,
-            req.start.0,
-            req.end.0,
-            &req.case_ref,
-            "command-line export in progress",
-            nvr_web::evidence::EXPORT_HOLD_OWNER,
-            now,
-        )?);
-    }
-    let result = nvr_storage::export::write_bundle(&store, &req, file, &mut |_, _| {});
-    for h in holds {
-        let _ = store
-            .db()
-            .release_hold(h, nvr_web::evidence::EXPORT_HOLD_OWNER, now);
-    }
-    let summary = match result {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = std::fs::remove_file(&a.out);
-            return Err(e).context("exporting");
-        }
-    };
-    for (name, sha, bytes) in &summary.files {
+    let written = app
+        .export_to_file(&Actor::cli(), &order, &a.out)
+        .map_err(app_error)
+        .context("exporting")?;
+    for (name, sha, bytes) in &written.summary.files {
         println!("{}  {name}  ({bytes} bytes)", hex::encode(sha));
     }
-    for (camera, frames) in &summary.frames_presented {
+    for (camera, frames) in &written.summary.frames_presented {
         println!("camera {camera}: {frames} frames in the requested range");
     }
-    println!("wrote {}", a.out.display());
+    println!("wrote {} (verified)", a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The application layer for a command run beside (or without) the server: probes go through
+/// a retina source limited to the camera being added.
+pub(crate) fn offline_app(cfg: &Config, dir: &std::path::Path) -> anyhow::Result<Arc<App>> {
+    let store = open(dir)?;
+    let clock: Arc<dyn Clock> = store.clock().clone();
+    let egress = nvr_ingest::egress::EgressPolicy::new(cfg.cameras.allow_host_names);
+    Ok(App::new(
+        store,
+        nvr_app::CameraContext {
+            source: Arc::new(RetinaSource::new(clock, egress.clone())),
+            egress,
+            default_retention: crate::serve::recorder_config(cfg).default_retention,
+            recorder: None,
+        },
+        nvr_app::AppOptions {
+            setup_code_required: false,
+            evidence: cfg.evidence.clone(),
+        },
+    ))
+}
+
+/// An application error as the CLI reports it.
+pub(crate) fn app_error(e: nvr_app::AppError) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.message)
 }
 
 pub fn open(dir: &std::path::Path) -> anyhow::Result<Arc<Store>> {
     Store::open(dir, Arc::new(SystemClock::new()))
         .with_context(|| format!("opening data directory {}", dir.display()))
-}
-
-/// Hashes and stores a new user.
-pub fn add_user(
-    store: &Store,
-    username: &str,
-    role: nvr_core::Role,
-    password: &str,
-) -> anyhow::Result<()> {
-    if username.is_empty() || username.len() > 64 || username.chars().any(char::is_control) {
-        bail!("username must be 1 to 64 characters without control characters");
-    }
-    nvr_web::auth::check_password_policy(password).map_err(anyhow::Error::msg)?;
-    let hash = nvr_web::auth::hash_password(password).map_err(anyhow::Error::msg)?;
-    store
-        .db()
-        .insert_user(username, role, &hash, SystemClock::new().realtime().0)?;
-    Ok(())
 }
 
 /// Reads one line from standard input, without its line ending.

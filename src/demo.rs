@@ -6,12 +6,13 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use nvr_app::Actor;
 use nvr_core::config::Config;
-use nvr_core::{CameraUrl, Role, SystemClock};
+use nvr_core::{Role, SystemClock};
 use nvr_storage::store::Store;
 
 use crate::cli::DemoArgs;
-use crate::commands::{add_user, open};
+use crate::commands::{app_error, offline_app};
 
 const DEMO_USER: &str = "admin";
 const LOGIN_FILE: &str = "demo-login.txt";
@@ -22,7 +23,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         Store::init(&dir, &SystemClock::new())
             .with_context(|| format!("initializing {}", dir.display()))?;
     }
-    let store = open(&dir)?;
+    let app = offline_app(&Config::default(), &dir)?;
     let login_path = dir.join(LOGIN_FILE);
     let password = match std::fs::read_to_string(&login_path) {
         Ok(p) => p.trim().to_owned(),
@@ -30,7 +31,8 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
             let mut b = [0u8; 9];
             nvr_storage::keys::random_bytes(&mut b)?;
             let p = hex::encode(b);
-            add_user(&store, DEMO_USER, Role::Admin, &p)?;
+            app.add_user_blocking(&Actor::cli(), DEMO_USER, Role::Admin, p.clone())
+                .map_err(app_error)?;
             nvr_storage::keys::write_secret_file(&login_path, p.as_bytes())?;
             p
         }
@@ -42,14 +44,21 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let testcam = nvr_testcam::TestCam::start(&cam_cfg).context("starting the test cameras")?;
+    let rt = tokio::runtime::Runtime::new()?;
     for (i, url) in testcam.urls().iter().enumerate() {
         let name = format!("Test camera {}", i + 1);
-        if store.db().camera_by_name(&name)?.is_none() {
-            let url = CameraUrl::parse(url).map_err(anyhow::Error::msg)?;
-            store.add_camera(&name, &url, None, None)?;
+        if app.store().db().camera_by_name(&name)?.is_none() {
+            let new = nvr_app::cameras::NewCamera {
+                name,
+                url: url.clone(),
+                skip_probe: true,
+                ..Default::default()
+            };
+            rt.block_on(app.add_camera(&Actor::cli(), &new))
+                .map_err(app_error)?;
         }
     }
-    drop(store);
+    drop(app);
 
     let cfg = Config {
         http: nvr_core::config::HttpConfig {
@@ -58,7 +67,6 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         },
         ..Default::default()
     };
-    let rt = tokio::runtime::Runtime::new()?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let banner = async move {
         if let Ok(addr) = rx.await {

@@ -23,6 +23,9 @@ use crate::config;
 /// How often the camera list is re-read, so `nvr camera add` reaches a running server.
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How often expired export bundles are looked for (they expire after days).
+const EXPORT_EXPIRY_INTERVAL: Duration = Duration::from_secs(3600);
+
 pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let (mut cfg, dir) = config::resolve(&a.dir)?;
     if let Some(l) = a.listen {
@@ -65,7 +68,6 @@ pub async fn run(
     let report = tokio::task::spawn_blocking(move || nvr_storage::recovery::recover(&s2))
         .await?
         .context("recovering open segments")?;
-    nvr_web::evidence::cleanup_interrupted_exports(&store, clock.realtime().0)?;
     info!(
         recovered = report.recovered.len(),
         removed_empty = report.removed_empty.len(),
@@ -80,6 +82,17 @@ pub async fn run(
         recorder_config(&cfg),
     );
     recorder.reconcile()?;
+    let app = nvr_app::App::new(
+        store.clone(),
+        nvr_app::CameraContext::of_recorder(&recorder),
+        nvr_app::AppOptions {
+            // Beyond loopback anyone on the LAN could claim an unset recorder first.
+            setup_code_required: !cfg.http.listen.ip().is_loopback(),
+            evidence: cfg.evidence.clone(),
+        },
+    );
+    app.recover_exports()
+        .map_err(|e| anyhow::anyhow!("cleaning up interrupted exports: {e}"))?;
 
     let use_tls = cfg.http.tls.enabled_for(cfg.http.listen);
     let tls = if use_tls {
@@ -93,10 +106,10 @@ pub async fn run(
         None
     };
     let state = nvr_web::AppState {
+        app: app.clone(),
         store: store.clone(),
         recorder: recorder.clone(),
         clock: clock.clone(),
-        login_throttle: Default::default(),
         secure_cookies: tls.is_some(),
         server: nvr_web::status::ServerInfo {
             started: clock.realtime(),
@@ -106,13 +119,28 @@ pub async fn run(
             }),
         },
         media: Default::default(),
-        exports: Default::default(),
     };
     if let Err(e) = nvr_media::init() {
         warn!(error = %e, "GStreamer is unavailable: snapshots and transcoding will fail");
     }
-    if store.db().user_count()? == 0 {
-        warn!("no user exists yet: the first visitor of the web UI creates the admin account");
+    if app
+        .setup_state()
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .needed
+    {
+        if cfg.http.listen.ip().is_loopback() {
+            warn!("no user exists yet: the first visitor of the web UI creates the admin account");
+        } else {
+            // On the console only (never in the log): whoever reads it is at the recorder.
+            let code = app
+                .setup_code()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .unwrap_or_default();
+            warn!(
+                "no user exists yet: creating the admin account in the web UI needs the setup code printed on this console"
+            );
+            println!("first-run setup code: {code}");
+        }
     }
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
@@ -145,9 +173,42 @@ pub async fn run(
             }
         })
     };
-    let app = nvr_web::router(state);
-    nvr_web::server::serve(listener, app, tls.map(|(_, c)| c), shutdown_signal()).await;
+    let expirer = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                let app = app.clone();
+                match tokio::task::spawn_blocking(move || app.expire_exports()).await {
+                    Ok(Err(e)) => warn!(error = %e, "deleting expired export bundles failed"),
+                    Err(e) => warn!(error = %e, "the export expiry task failed"),
+                    Ok(Ok(_)) => {}
+                }
+                tokio::time::sleep(EXPORT_EXPIRY_INTERVAL).await;
+            }
+        })
+    };
+    let (max_connections, open_file_limit) =
+        nvr_web::server::connection_budget(cfg.http.max_connections as usize);
+    info!(max_connections, open_file_limit, "connection limits");
+    let mut hosts = nvr_storage::tls::machine_sans();
+    hosts.push(addr.ip().to_string());
+    hosts.extend(cfg.http.allowed_hosts.iter().cloned());
+    let options = nvr_web::server::ServeOptions {
+        max_connections,
+        max_connections_per_client: cfg.http.max_connections_per_client as usize,
+        hosts: nvr_web::server::HostAllowlist::new(hosts),
+    };
+    let router = nvr_web::router(state);
+    nvr_web::server::serve(
+        listener,
+        router,
+        tls.map(|(_, c)| c),
+        options,
+        shutdown_signal(),
+    )
+    .await;
     reconciler.abort();
+    expirer.abort();
     info!("shutting down: sealing open segments");
     recorder.shutdown().await;
     let _ = std::fs::remove_file(&pid_file);

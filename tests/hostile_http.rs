@@ -48,11 +48,11 @@ fn hostile_requests_are_bounded_refused_and_do_not_disturb_recording() {
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let req: Vec<u8> = match (n + t) % 5 {
-                    0 => format!("GET /api/cameras/{n}/recordings?start=x&end=y HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").into_bytes(),
-                    1 => b"POST /api/login HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"user\":1".to_vec(),
+                    0 => format!("GET /api/cameras/{n}/recordings?start=x&end=y HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes(),
+                    1 => format!("POST /api/login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{{\"user\":1").into_bytes(),
                     2 => b"\x16\x03\x01\x00\xa5garbage\r\n\r\n".to_vec(),
-                    3 => b"GET /../../../../etc/passwd HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec(),
-                    _ => format!("GET /api/cameras/1/view.mp4?start=2026-01-01T00:00:00Z&end=2027-01-01T00:00:00Z HTTP/1.1\r\nHost: a\r\nCookie: nvr_session={n}\r\nConnection: close\r\n\r\n").into_bytes(),
+                    3 => format!("GET /../../../../etc/passwd HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes(),
+                    _ => format!("GET /api/cameras/1/view.mp4?start=2026-01-01T00:00:00Z&end=2027-01-01T00:00:00Z HTTP/1.1\r\nHost: {addr}\r\nCookie: nvr_session={n}\r\nConnection: close\r\n\r\n").into_bytes(),
                 };
                 let r = raw(&addr, &req);
                 assert!(!r.contains("root:x:0:0"), "a file leaked");
@@ -66,7 +66,7 @@ fn hostile_requests_are_bounded_refused_and_do_not_disturb_recording() {
 
     // Oversized headers: refused (431) or the connection closed, never served.
     let big = format!(
-        "GET /api/setup HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "GET /api/setup HTTP/1.1\r\nHost: {addr}\r\nX-Big: {}\r\n\r\n",
         "a".repeat(200_000)
     );
     let r = raw(&addr, big.as_bytes());
@@ -78,7 +78,7 @@ fn hostile_requests_are_bounded_refused_and_do_not_disturb_recording() {
     // Oversized body: 413.
     let body = "x".repeat(1 << 20);
     let req = format!(
-        "POST /api/login HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /api/login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     assert_eq!(status_of(&raw(&addr, req.as_bytes())), 413);
@@ -100,7 +100,7 @@ fn hostile_requests_are_bounded_refused_and_do_not_disturb_recording() {
     }
     // A slow client (headers never finished) is dropped, not kept forever.
     let mut slow = TcpStream::connect(&addr).expect("connect");
-    slow.write_all(b"GET /api/setup HTTP/1.1\r\nHost: a\r\n")
+    slow.write_all(format!("GET /api/setup HTTP/1.1\r\nHost: {addr}\r\n").as_bytes())
         .expect("write");
     slow.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");

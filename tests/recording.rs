@@ -279,7 +279,7 @@ fn wrong_camera_password_is_an_auth_error_in_status() {
     let (code, out) = rec.add_camera("cam", &cam.urls[0], Some(("viewer", "wrong-pw")), false);
     assert_ne!(code, 0, "{out}");
     assert!(
-        out.contains("Auth") && out.contains("nothing was added"),
+        out.contains("(auth)") && out.contains("nothing was added"),
         "{out}"
     );
     // Added without the test, it records nothing and says why.
@@ -324,7 +324,7 @@ fn bad_camera_input_is_refused_with_clear_errors() {
         ("ftp://127.0.0.1/cam", "scheme"),
         ("rtsp://admin:secret@127.0.0.1/cam", "username or password"),
         ("rtsp://camera.example/cam", "resolving names is disabled"),
-        ("rtsp://127.0.0.1:1/cam", "Unreachable"),
+        ("rtsp://127.0.0.1:1/cam", "(unreachable)"),
         ("rtsp://0.0.0.0/cam", "cannot be a camera"),
         ("not a url", "not a valid URL"),
     ] {

@@ -73,6 +73,9 @@ impl CameraUrl {
             },
         };
         if let HostKind::Ip(ip) = host {
+            // An IPv4-mapped IPv6 address (`::ffff:239.1.1.1`) is the IPv4 address it maps:
+            // judge that one, or a multicast or broadcast group slips through as "IPv6".
+            let ip = ip.to_canonical();
             let unusable = ip.is_unspecified()
                 || ip.is_multicast()
                 || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
@@ -225,5 +228,22 @@ mod tests {
             Err(CameraUrlError::Syntax(_))
         ));
         assert!(CameraUrl::parse("rtsp:///path").is_err());
+    }
+
+    #[test]
+    fn refuses_ipv4_mapped_unusable_addresses() {
+        for s in [
+            "rtsp://[::ffff:239.1.1.1]/x",
+            "rtsp://[::ffff:0.0.0.0]/x",
+            "rtsp://[::ffff:255.255.255.255]/x",
+            "rtsp://[::]/x",
+            "rtsp://[ff02::1]/x",
+        ] {
+            assert!(
+                matches!(CameraUrl::parse(s), Err(CameraUrlError::UnusableAddress(_))),
+                "{s}"
+            );
+        }
+        assert!(CameraUrl::parse("rtsp://[::ffff:192.168.1.9]:554/x").is_ok());
     }
 }

@@ -15,6 +15,7 @@ pub struct Config {
     pub recording: RecordingConfig,
     pub retention: RetentionConfig,
     pub cameras: CameraPolicy,
+    pub evidence: EvidenceConfig,
     pub log: LogConfig,
 }
 
@@ -25,6 +26,16 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// When to serve HTTPS.
     pub tls: TlsMode,
+    /// Host names (and addresses) clients may use to reach this server, besides the listen
+    /// address, this machine's own names and addresses, and (on loopback) `localhost`. A
+    /// request naming any other host in `Host` is refused, which stops DNS rebinding.
+    pub allowed_hosts: Vec<String>,
+    /// Open connections at most, from every client together. The effective cap is also at most
+    /// half the open-file limit, so cameras and segment files always find descriptors.
+    pub max_connections: u32,
+    /// Open connections at most from one client address (one /64 for IPv6). A browser opens
+    /// about 6 HTTP connections plus one per live tile.
+    pub max_connections_per_client: u32,
 }
 
 /// When the web server speaks HTTPS.
@@ -84,6 +95,22 @@ pub struct CameraPolicy {
     pub allow_host_names: bool,
 }
 
+/// Evidence exports and holds.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvidenceConfig {
+    /// Export bundles made through the web UI are deleted this many days after they were made:
+    /// a bundle is a plaintext copy of footage that retention would otherwise have shredded.
+    /// 0 = keep them until deleted by hand.
+    pub export_keep_days: u32,
+    /// Exports one user may have running at once.
+    pub max_running_exports_per_user: u32,
+    /// Footage one user may keep under evidence holds (their own holds and running exports),
+    /// as a percentage of the data disk's size: holds are exempt from retention and crowd out
+    /// new recording. 0 = no limit.
+    pub max_held_percent_per_user: u32,
+}
+
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -103,6 +130,12 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: TlsMode::Auto,
+            allowed_hosts: Vec::new(),
+            // 50 viewing stations of ~20 connections each.
+            max_connections: 1024,
+            // A control-room station with a 16-tile grid, playback and the admin pages open in
+            // a few tabs.
+            max_connections_per_client: 64,
         }
     }
 }
@@ -132,6 +165,16 @@ impl Default for RetentionConfig {
     }
 }
 
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        EvidenceConfig {
+            export_keep_days: 30,
+            max_running_exports_per_user: 2,
+            max_held_percent_per_user: 25,
+        }
+    }
+}
+
 /// A configuration value out of range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -153,6 +196,21 @@ impl Config {
         }
         if self.retention.interval_secs == 0 {
             return Err(ConfigError("retention.interval_secs must be > 0".into()));
+        }
+        if self.http.max_connections == 0 || self.http.max_connections_per_client == 0 {
+            return Err(ConfigError(
+                "http.max_connections and http.max_connections_per_client must be > 0".into(),
+            ));
+        }
+        if self.evidence.max_held_percent_per_user > 100 {
+            return Err(ConfigError(
+                "evidence.max_held_percent_per_user must be 0..=100".into(),
+            ));
+        }
+        if self.evidence.max_running_exports_per_user == 0 {
+            return Err(ConfigError(
+                "evidence.max_running_exports_per_user must be > 0".into(),
+            ));
         }
         Ok(())
     }

@@ -17,7 +17,13 @@ pub enum ErrorKind {
     Unauthenticated,
     /// Authenticated but not allowed.
     PermissionDenied,
-    /// Too many attempts, or a disk or quota limit.
+    /// The request is valid but the current state forbids it (e.g. footage under an evidence
+    /// hold, a limit per user reached).
+    FailedPrecondition,
+    /// Too many attempts, or too many at once: try again later (login throttling, a busy
+    /// password verifier).
+    Throttled,
+    /// A disk or storage quota is full.
     ResourceExhausted,
     /// A peer (camera) could not be reached or refused us.
     Unavailable,

@@ -2,6 +2,7 @@
 //! configuration and error kinds. This crate performs no I/O and must never import another
 //! crate of the workspace.
 
+pub mod account;
 pub mod camera_url;
 pub mod clock;
 pub mod config;
@@ -12,6 +13,10 @@ pub mod role;
 pub mod time;
 pub mod wall;
 
+pub use account::{
+    AccountRuleError, check_password_policy, loggable_username, validate_new_username,
+    validate_username,
+};
 pub use camera_url::{CameraUrl, CameraUrlError, HostKind, validate_camera_name};
 pub use clock::{Clock, SimulatedClock, SystemClock};
 pub use error::ErrorKind;

@@ -60,7 +60,17 @@ fn record() -> Fixture {
     Store::init(dir.path(), &clock).expect("init");
     let store = Store::open(dir.path(), Arc::new(clock.clone())).expect("open");
     let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam1").expect("url");
-    let camera = store.add_camera("cam1", &url, None, None).expect("camera");
+    let camera = store
+        .add_camera("cam1", &url, None, None, |_| {
+            nvr_storage::db::AuditNote::new(
+                0,
+                "bench",
+                "camera_add",
+                "camera",
+                serde_json::json!({}),
+            )
+        })
+        .expect("camera");
     let params = Arc::new(VideoParams {
         codec: VideoCodec::H264,
         rfc6381_codec: "avc1.640028".into(),

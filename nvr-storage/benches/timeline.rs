@@ -81,7 +81,15 @@ fn build() -> Fixture {
         .map(|c| {
             let url = CameraUrl::parse(&format!("rtsp://127.0.0.1:8554/cam{c}")).expect("url");
             store
-                .add_camera(&format!("cam{c}"), &url, None, None)
+                .add_camera(&format!("cam{c}"), &url, None, None, |_| {
+                    nvr_storage::db::AuditNote::new(
+                        0,
+                        "bench",
+                        "camera_add",
+                        "camera",
+                        serde_json::json!({}),
+                    )
+                })
                 .expect("camera")
         })
         .collect();

@@ -33,6 +33,12 @@ pub enum StorageError {
     NotFound(String),
     #[error("{0} already exists")]
     AlreadyExists(String),
+    /// The change conflicts with the current state (changed meanwhile, or a limit).
+    #[error("{0}")]
+    Conflict(String),
+    /// Footage the change would delete is under evidence holds.
+    #[error("camera {camera} has footage under evidence holds {holds:?}: release them first")]
+    Held { camera: CameraId, holds: Vec<i64> },
     #[error("database schema version {found} is newer than this program supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
 }
@@ -67,6 +73,7 @@ impl StorageError {
             StorageError::InvalidArgument(_) => ErrorKind::InvalidArgument,
             StorageError::NotFound(_) => ErrorKind::NotFound,
             StorageError::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            StorageError::Conflict(_) | StorageError::Held { .. } => ErrorKind::FailedPrecondition,
         }
     }
 

@@ -151,6 +151,8 @@ pub fn open_secret(master: &MasterKey, purpose: &[u8], sealed: &[u8]) -> Result<
 
 /// Purpose label of camera passwords sealed with [`seal_secret`].
 pub const CAMERA_PASSWORD_PURPOSE: &[u8] = b"nvr/v1/camera-password";
+/// Purpose of the key that seals the first-run setup code.
+pub const SETUP_CODE_PURPOSE: &[u8] = b"nvr/v1/setup-code";
 
 /// Unwrapped epoch keys by (epoch id, camera id).
 type KeyCache = HashMap<(i64, i64), Arc<[u8; KEY_LEN]>>;

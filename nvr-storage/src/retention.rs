@@ -10,8 +10,10 @@
 
 use std::collections::BTreeMap;
 
+use nvr_core::account::SYSTEM_ACTOR;
 use nvr_core::{CameraId, Duration90k, SegmentId, Time90k};
 
+use crate::db::AuditNote;
 use crate::error::Result;
 use crate::recovery::collect_garbage;
 use crate::store::Store;
@@ -23,24 +25,70 @@ pub struct RetentionPolicy {
     pub max_age: Option<Duration90k>,
 }
 
-/// What one pass deleted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RetentionOutcome {
-    pub deleted: Vec<SegmentId>,
-    pub deleted_bytes: u64,
-    pub shredded_epochs: Vec<i64>,
-    /// Bytes over the quota that could not be freed because they are held as evidence (or being
-    /// exported): holds are crowding out new recording.
-    pub held_over_quota_bytes: u64,
+impl RetentionPolicy {
+    /// A camera's effective limits: its own overrides where set, else `defaults`. An override
+    /// of 0 means "no limit" for that camera (as 0 does everywhere: config, CLI and API), never
+    /// "keep nothing".
+    pub fn for_camera(camera: &crate::db::CameraRow, defaults: RetentionPolicy) -> Self {
+        RetentionPolicy {
+            max_bytes: match camera.retain_max_bytes {
+                None => defaults.max_bytes,
+                Some(0) => None,
+                Some(b) => Some(b),
+            },
+            max_age: match camera.retain_max_age_secs {
+                None => defaults.max_age,
+                Some(0) => None,
+                Some(s) => Some(Duration90k::from_secs(
+                    i64::try_from(s).unwrap_or(i64::MAX / 90_000),
+                )),
+            },
+        }
+    }
 }
 
-/// Applies `policy` to `camera` at time `now`.
-pub fn enforce(
+/// What a pass with some policy would delete now (nothing is deleted): to confirm a change of
+/// limits with the person making it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionPreview {
+    pub segments: u64,
+    pub bytes: u64,
+    /// The oldest footage that would remain, if any would be deleted.
+    pub new_oldest_90k: Option<i64>,
+}
+
+/// What [`enforce`] with `policy` would delete from `camera` at `now`.
+pub fn preview(
     store: &Store,
     camera: CameraId,
     policy: RetentionPolicy,
     now: Time90k,
-) -> Result<RetentionOutcome> {
+) -> Result<RetentionPreview> {
+    let plan = plan(store, camera, policy, now)?;
+    let doomed: std::collections::HashSet<SegmentId> = plan.deleted.iter().copied().collect();
+    Ok(RetentionPreview {
+        segments: plan.deleted.len() as u64,
+        bytes: plan.deleted_bytes,
+        new_oldest_90k: if doomed.is_empty() {
+            None
+        } else {
+            plan.candidates
+                .iter()
+                .find(|c| !doomed.contains(&c.id))
+                .map(|c| c.start_90k)
+        },
+    })
+}
+
+/// The segments a pass would delete, oldest first, and the candidates it looked at.
+struct Plan {
+    candidates: Vec<crate::db::RetentionCandidate>,
+    deleted: Vec<SegmentId>,
+    deleted_bytes: u64,
+    held_over_quota_bytes: u64,
+}
+
+fn plan(store: &Store, camera: CameraId, policy: RetentionPolicy, now: Time90k) -> Result<Plan> {
     let candidates = store.db().retention_candidates(camera)?;
     let open_bytes = store
         .open_segment(camera)
@@ -64,7 +112,8 @@ pub fn enforce(
             .iter()
             .any(|h| h.start_90k < c.end_90k && h.end_90k > c.start_90k)
     };
-    let mut out = RetentionOutcome::default();
+    let mut deleted = Vec::new();
+    let mut deleted_bytes = 0;
     for c in &candidates {
         let over_quota = policy.max_bytes.is_some_and(|m| total > m);
         let too_old = min_end.is_some_and(|m| c.end_90k <= m);
@@ -74,38 +123,81 @@ pub fn enforce(
         if protected(c) {
             continue;
         }
-        out.deleted.push(c.id);
-        out.deleted_bytes += c.file_bytes.max(0) as u64;
+        deleted.push(c.id);
+        deleted_bytes += c.file_bytes.max(0) as u64;
         total = total.saturating_sub(c.file_bytes.max(0) as u64);
     }
-    if let Some(m) = policy.max_bytes
-        && total > m
-    {
-        out.held_over_quota_bytes = total - m;
-        tracing::warn!(camera = %camera, bytes = total - m,
+    let held_over_quota_bytes = match policy.max_bytes {
+        Some(m) if total > m => total - m,
+        _ => 0,
+    };
+    Ok(Plan {
+        candidates,
+        deleted,
+        deleted_bytes,
+        held_over_quota_bytes,
+    })
+}
+
+/// What one pass deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    pub deleted: Vec<SegmentId>,
+    pub deleted_bytes: u64,
+    pub shredded_epochs: Vec<i64>,
+    /// Bytes over the quota that could not be freed because they are held as evidence (or being
+    /// exported): holds are crowding out new recording.
+    pub held_over_quota_bytes: u64,
+}
+
+/// Applies `policy` to `camera` at time `now`.
+pub fn enforce(
+    store: &Store,
+    camera: CameraId,
+    policy: RetentionPolicy,
+    now: Time90k,
+) -> Result<RetentionOutcome> {
+    let plan = plan(store, camera, policy, now)?;
+    let candidates = plan.candidates;
+    let mut out = RetentionOutcome {
+        deleted: plan.deleted,
+        deleted_bytes: plan.deleted_bytes,
+        shredded_epochs: Vec::new(),
+        held_over_quota_bytes: plan.held_over_quota_bytes,
+    };
+    if out.held_over_quota_bytes > 0 {
+        tracing::warn!(camera = %camera, bytes = out.held_over_quota_bytes,
             "evidence holds keep this camera over its byte quota: new recording crowds them");
     }
     if !out.deleted.is_empty() {
         // A hold placed since the candidates were read still wins: count only what went.
-        out.deleted = store.db().delete_unheld_segments(camera, &out.deleted)?;
-        let deleted: std::collections::HashSet<SegmentId> = out.deleted.iter().copied().collect();
-        out.deleted_bytes = candidates
-            .iter()
-            .filter(|c| deleted.contains(&c.id))
-            .map(|c| c.file_bytes.max(0) as u64)
-            .sum();
+        let bytes_of = |ids: &[SegmentId]| -> u64 {
+            let ids: std::collections::HashSet<SegmentId> = ids.iter().copied().collect();
+            candidates
+                .iter()
+                .filter(|c| ids.contains(&c.id))
+                .map(|c| c.file_bytes.max(0) as u64)
+                .sum()
+        };
+        let now_90k = store.clock().realtime().0;
+        out.deleted = store
+            .db()
+            .delete_unheld_segments(camera, &out.deleted, |ids| {
+                AuditNote::new(
+                    now_90k,
+                    SYSTEM_ACTOR,
+                    "retention_delete",
+                    format!("camera:{camera}"),
+                    serde_json::json!({
+                        "segments": ids.iter().map(|s| s.0).collect::<Vec<_>>(),
+                        "bytes": bytes_of(ids),
+                    }),
+                )
+            })?;
+        out.deleted_bytes = bytes_of(&out.deleted);
         collect_garbage(store)?;
     }
     if !out.deleted.is_empty() {
-        store.audit(
-            "system",
-            "retention_delete",
-            &format!("camera:{camera}"),
-            serde_json::json!({
-                "segments": out.deleted.iter().map(|s| s.0).collect::<Vec<_>>(),
-                "bytes": out.deleted_bytes,
-            }),
-        );
         tracing::info!(camera = %camera, segments = out.deleted.len(), bytes = out.deleted_bytes,
             "retention deleted the oldest footage");
     }
@@ -224,33 +316,35 @@ pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutco
     for (camera, chosen) in &by_camera {
         let ids: Vec<SegmentId> = chosen.iter().map(|(id, _)| *id).collect();
         // A hold placed since the candidates were read still wins: count only what went.
-        let ids = match store.db().delete_unheld_segments(*camera, &ids) {
+        let bytes_of = |ids: &[SegmentId]| -> u64 {
+            chosen
+                .iter()
+                .filter(|(id, _)| ids.contains(id))
+                .map(|(_, b)| b)
+                .sum()
+        };
+        let now_90k = store.clock().realtime().0;
+        let ids = match store.db().delete_unheld_segments(*camera, &ids, |ids| {
+            AuditNote::new(
+                now_90k,
+                SYSTEM_ACTOR,
+                "retention_delete",
+                format!("camera:{camera}"),
+                serde_json::json!({
+                    "segments": ids.iter().map(|s| s.0).collect::<Vec<_>>(),
+                    "bytes": bytes_of(ids),
+                    "reason": "disk_free",
+                }),
+            )
+        }) {
             Ok(ids) => ids,
             Err(e) => {
                 result = Err(e);
                 break;
             }
         };
-        let bytes: u64 = chosen
-            .iter()
-            .filter(|(id, _)| ids.contains(id))
-            .map(|(_, b)| b)
-            .sum();
         gone.extend(ids.iter().copied());
-        out.deleted_bytes += bytes;
-        if ids.is_empty() {
-            continue;
-        }
-        store.audit(
-            "system",
-            "retention_delete",
-            &format!("camera:{camera}"),
-            serde_json::json!({
-                "segments": ids.iter().map(|s| s.0).collect::<Vec<_>>(),
-                "bytes": bytes,
-                "reason": "disk_free",
-            }),
-        );
+        out.deleted_bytes += bytes_of(&ids);
     }
     out.deleted = oldest_first
         .into_iter()

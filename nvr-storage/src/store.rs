@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use nvr_core::{CameraId, CameraUrl, Clock, SegmentId, VideoParams, validate_camera_name};
 
-use crate::db::{Database, NewCamera};
+use crate::db::{AuditNote, CameraRetention, Database, DeletedCamera, NewCamera};
 use crate::error::{Result, StorageError};
 use crate::frame_index::FrameInfo;
-use crate::keys::{self, CAMERA_PASSWORD_PURPOSE, Keyring, MasterKey};
+use crate::keys::{self, CAMERA_PASSWORD_PURPOSE, Keyring, MasterKey, SETUP_CODE_PURPOSE};
 use crate::signing::RecorderKey;
 
 const MASTER_KEY_FILE: &str = "master.key";
@@ -69,6 +69,30 @@ pub struct DiskSpace {
     /// What an unprivileged writer may still use (`f_bavail`).
     pub available_bytes: u64,
     pub total_bytes: u64,
+}
+
+/// The connection settings of a camera, as an edit gives them (all fields; the caller merges
+/// a partial change).
+#[derive(Clone, Copy)]
+pub struct CameraEdit<'a> {
+    pub name: &'a str,
+    pub url: &'a CameraUrl,
+    pub username: Option<&'a str>,
+    /// `None` keeps the stored password, `Some("")` clears it, else replaces it.
+    pub password: Option<&'a str>,
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for CameraEdit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CameraEdit")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.map(|_| "<redacted>"))
+            .field("enabled", &self.enabled)
+            .finish()
+    }
 }
 
 /// Shared, lockable view of one open segment.
@@ -241,13 +265,15 @@ impl Store {
         Ok(d)
     }
 
-    /// Validates and inserts a camera, sealing its password under the master key.
+    /// Validates and inserts a camera, sealing its password under the master key, with the
+    /// audit entry `audit` makes from its id.
     pub fn add_camera(
         &self,
         name: &str,
         url: &CameraUrl,
         username: Option<&str>,
         password: Option<&str>,
+        audit: impl FnOnce(CameraId) -> AuditNote,
     ) -> Result<CameraId> {
         validate_camera_name(name).map_err(StorageError::InvalidArgument)?;
         if password.is_some() && username.is_none() {
@@ -260,27 +286,29 @@ impl Store {
                 keys::seal_secret(self.keyring.master(), CAMERA_PASSWORD_PURPOSE, p.as_bytes())
             })
             .transpose()?;
-        self.db.insert_camera(&NewCamera {
-            name,
-            url: url.as_str(),
-            username,
-            password_sealed: sealed.as_deref(),
-            created_90k: self.clock.realtime().0,
-        })
+        self.db.insert_camera(
+            &NewCamera {
+                name,
+                url: url.as_str(),
+                username,
+                password_sealed: sealed.as_deref(),
+                created_90k: self.clock.realtime().0,
+            },
+            audit,
+        )
     }
 
-    /// Changes a camera. `password`: `None` keeps it, `Some("")` clears it, else replaces it.
+    /// Changes a camera, with its audit entry. `password`: `None` keeps it, `Some("")`
+    /// clears it, else replaces it. `retention`: new overrides, if they change.
     pub fn update_camera(
         &self,
         id: CameraId,
-        name: &str,
-        url: &CameraUrl,
-        username: Option<&str>,
-        password: Option<&str>,
-        enabled: bool,
+        edit: &CameraEdit<'_>,
+        retention: Option<CameraRetention>,
+        audit: AuditNote,
     ) -> Result<()> {
-        validate_camera_name(name).map_err(StorageError::InvalidArgument)?;
-        let sealed = match password {
+        validate_camera_name(edit.name).map_err(StorageError::InvalidArgument)?;
+        let sealed = match edit.password {
             None => self.db.camera_password_sealed(id)?,
             Some("") => None,
             Some(p) => Some(keys::seal_secret(
@@ -289,7 +317,7 @@ impl Store {
                 p.as_bytes(),
             )?),
         };
-        if sealed.is_some() && username.is_none() {
+        if sealed.is_some() && edit.username.is_none() {
             return Err(StorageError::InvalidArgument(
                 "a camera password needs a username".into(),
             ));
@@ -297,35 +325,35 @@ impl Store {
         self.db.update_camera(
             id,
             &crate::db::CameraUpdate {
-                name,
-                url: url.as_str(),
-                username,
+                name: edit.name,
+                url: edit.url.as_str(),
+                username: edit.username,
                 password_sealed: sealed.as_deref(),
-                enabled,
+                enabled: edit.enabled,
             },
+            retention,
+            audit,
         )
     }
 
-    /// Deletes a camera, every segment of it and its epoch keys. The caller must have stopped
-    /// its recording first (no segment may be open).
-    pub fn delete_camera(&self, id: CameraId) -> Result<()> {
+    /// Deletes a camera with every segment of it and its epoch keys, and the audit entry
+    /// `audit` makes from what went, unless evidence holds cover any of its footage (`Held`,
+    /// nothing deleted). The index change and the audit entry are one transaction; the files
+    /// are unlinked and the keys shredded after it commits (a crash in between leaves garbage
+    /// rows the next start unlinks). The caller must have stopped its recording first.
+    pub fn delete_camera(
+        &self,
+        id: CameraId,
+        audit: impl FnOnce(&DeletedCamera) -> AuditNote,
+    ) -> Result<DeletedCamera> {
         if self.open_segment(id).is_some() {
             return Err(StorageError::InvalidArgument(format!(
                 "camera {id} is still recording; stop it first"
             )));
         }
-        let ids: Vec<SegmentId> = self
-            .db
-            .all_segments()?
-            .into_iter()
-            .filter(|s| s.camera_id == id)
-            .map(|s| s.id)
-            .collect();
-        if !ids.is_empty() {
-            self.db.delete_segments(id, &ids)?;
-            crate::recovery::collect_garbage(self)?;
-        }
-        for epoch in self.db.delete_camera(id)? {
+        let deleted = self.db.delete_camera(id, audit)?;
+        crate::recovery::collect_garbage(self)?;
+        for &epoch in &deleted.epochs {
             self.keyring.shred(epoch)?;
         }
         let dir = self.camera_dir(id);
@@ -333,7 +361,27 @@ impl Store {
             fs::remove_dir(&dir).map_err(StorageError::io(&dir))?;
             keys::sync_dir(&self.segments_root())?;
         }
-        Ok(())
+        Ok(deleted)
+    }
+
+    /// The first-run setup code while no account exists: the stored one, or a new one made by
+    /// `make` and stored (sealed under the master key) for `nvr init` and every `nvr serve` to
+    /// print the same. `None` once an account exists. The code is cleared in the transaction
+    /// that creates the first account.
+    pub fn setup_code(&self, make: impl FnOnce() -> String) -> Result<Option<String>> {
+        if self.db.user_count()? > 0 {
+            return Ok(None);
+        }
+        if let Some(sealed) = self.db.setup_code_sealed()? {
+            let plain = keys::open_secret(self.keyring.master(), SETUP_CODE_PURPOSE, &sealed)?;
+            return String::from_utf8(plain)
+                .map(Some)
+                .map_err(|_| StorageError::Key("setup code is not UTF-8".into()));
+        }
+        let code = make();
+        let sealed = keys::seal_secret(self.keyring.master(), SETUP_CODE_PURPOSE, code.as_bytes())?;
+        self.db.set_setup_code_sealed(Some(&sealed))?;
+        Ok(Some(code))
     }
 
     /// The camera's RTSP password in clear, for connecting. Never log or return it.

@@ -10,6 +10,7 @@ use nvr_core::{
 };
 
 use crate::check::check;
+use crate::db::NewHold;
 use crate::playback::{runs, view};
 use crate::recovery::recover;
 use crate::retention::{
@@ -30,6 +31,11 @@ pub(crate) struct Env {
     pub(crate) camera: CameraId,
 }
 
+/// An audit entry for changes whose entry the test does not look at.
+pub(crate) fn note() -> crate::db::AuditNote {
+    crate::db::AuditNote::new(0, "test", "test", "test", serde_json::json!({}))
+}
+
 pub(crate) fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = SimulatedClock::new(Time90k(T0));
@@ -37,7 +43,7 @@ pub(crate) fn env() -> Env {
     let store = Store::open(dir.path(), Arc::new(clock.clone())).expect("open");
     let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam1").expect("url");
     let camera = store
-        .add_camera("cam1", &url, Some("user"), Some("pw"))
+        .add_camera("cam1", &url, Some("user"), Some("pw"), |_| note())
         .expect("camera");
     Env {
         _dir: dir,
@@ -539,13 +545,16 @@ fn a_held_range_survives_a_retention_pass_that_deletes_everything_around_it() {
     e.store
         .db()
         .insert_hold(
-            e.camera,
-            held.start_90k + 10,
-            held.end_90k - 10,
-            "case 7",
-            "assault",
-            "ev",
-            0,
+            &NewHold {
+                camera: e.camera,
+                start_90k: held.start_90k + 10,
+                end_90k: held.end_90k - 10,
+                case_ref: "case 7",
+                reason: "assault",
+                created_by: "ev",
+                created_90k: 0,
+            },
+            |_| note(),
         )
         .expect("hold");
     let out = enforce(
@@ -568,7 +577,10 @@ fn a_held_range_survives_a_retention_pass_that_deletes_everything_around_it() {
     assert_eq!(check(&e.store).expect("check").problems, vec![]);
     // Once released, the held segment goes too.
     let hold = e.store.db().holds(true).expect("holds")[0].id;
-    e.store.db().release_hold(hold, "ev", 1).expect("release");
+    e.store
+        .db()
+        .release_hold(hold, "ev", 1, None)
+        .expect("release");
     enforce(
         &e.store,
         e.camera,
@@ -586,7 +598,10 @@ fn a_held_range_survives_a_retention_pass_that_deletes_everything_around_it() {
 fn freeing_disk_space_deletes_the_oldest_unheld_footage_of_any_camera() {
     let e = env();
     let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam2").expect("url");
-    let cam2 = e.store.add_camera("cam2", &url, None, None).expect("cam2");
+    let cam2 = e
+        .store
+        .add_camera("cam2", &url, None, None, |_| note())
+        .expect("cam2");
     let p = params(1280);
     let mut w1 = writer(&e, 1);
     for n in 0..50 {
@@ -613,13 +628,16 @@ fn freeing_disk_space_deletes_the_oldest_unheld_footage_of_any_camera() {
     e.store
         .db()
         .insert_hold(
-            held.camera_id,
-            held.start_90k,
-            held.end_90k,
-            "case 9",
-            "theft",
-            "ev",
-            0,
+            &NewHold {
+                camera: held.camera_id,
+                start_90k: held.start_90k,
+                end_90k: held.end_90k,
+                case_ref: "case 9",
+                reason: "theft",
+                created_by: "ev",
+                created_90k: 0,
+            },
+            |_| note(),
         )
         .expect("hold");
     let unheld: Vec<_> = rows[1..].iter().collect();
@@ -689,12 +707,23 @@ fn a_hold_placed_after_candidates_were_chosen_still_protects_its_segment() {
     let held = &rows[1];
     e.store
         .db()
-        .insert_hold(e.camera, held.start_90k, held.end_90k, "c", "r", "ev", 0)
+        .insert_hold(
+            &NewHold {
+                camera: e.camera,
+                start_90k: held.start_90k,
+                end_90k: held.end_90k,
+                case_ref: "c",
+                reason: "r",
+                created_by: "ev",
+                created_90k: 0,
+            },
+            |_| note(),
+        )
         .expect("hold");
     let deleted = e
         .store
         .db()
-        .delete_unheld_segments(e.camera, &chosen)
+        .delete_unheld_segments(e.camera, &chosen, |_| note())
         .expect("delete");
     assert_eq!(deleted.len(), chosen.len() - 1);
     assert!(!deleted.contains(&held.id));

@@ -1,22 +1,17 @@
 //! Camera routes: list (with live status), add (admin; validated and probed first), and test a
 //! URL without adding it. Passwords go in, never out.
 
-use std::time::Duration;
-
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use nvr_core::{CameraId, CameraUrl, HostKind, Time90k, VideoCodec};
-use nvr_ingest::probe::{ProbeResult, probe};
-use nvr_ingest::source::ConnectTarget;
+use nvr_app::cameras::{CameraChange, NewCamera};
+use nvr_core::{CameraId, Time90k, VideoCodec};
+use nvr_ingest::probe::ProbeResult;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, actor};
 use crate::error::{ApiError, ApiResult};
-
-/// How long a camera test may take (the UI says so next to the button).
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A camera as the API shows it.
 #[derive(Debug, Serialize)]
@@ -56,27 +51,15 @@ pub struct RetentionJson {
     pub held_over_quota_bytes: u64,
 }
 
-fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> CameraJson {
-    let (bytes, oldest, _) = state.store.db().camera_usage(c.id).unwrap_or((0, None, 0));
-    let newest = state.store.db().last_segment_end(c.id).unwrap_or(None);
-    let defaults = state.recorder.default_retention();
-    let max_bytes = c.retain_max_bytes.or(defaults.max_bytes);
-    let held = state
-        .store
-        .db()
-        .holds(true)
-        .map(|h| h.iter().any(|h| h.camera_id == c.id))
-        .unwrap_or(false);
+fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> ApiResult<CameraJson> {
+    let storage = state.app.camera_storage(&c)?;
     let retention = RetentionJson {
-        max_bytes,
-        max_age_days: c
-            .retain_max_age_secs
-            .map(|s| s / 86_400)
-            .or(defaults.max_age.map(|a| (a.0 / 90_000 / 86_400) as u64)),
-        held_over_quota_bytes: match max_bytes {
-            Some(m) if held && bytes > m => bytes - m,
-            _ => 0,
-        },
+        max_bytes: storage.retention.max_bytes,
+        max_age_days: storage
+            .retention
+            .max_age
+            .map(|a| (a.0 / 90_000 / 86_400) as u64),
+        held_over_quota_bytes: storage.held_over_quota_bytes,
     };
     let detail = state.recorder.status(c.id);
     let status = match (&detail, c.enabled) {
@@ -92,7 +75,7 @@ fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> CameraJson {
         .as_ref()
         .and_then(|d| d.codec.as_deref())
         .and_then(VideoCodec::from_rfc6381);
-    CameraJson {
+    Ok(CameraJson {
         id: c.id,
         name: c.name,
         url: c.url,
@@ -103,19 +86,21 @@ fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> CameraJson {
         status_detail: detail,
         codec,
         storage: StorageJson {
-            bytes,
-            oldest: oldest.map(|t| Time90k(t).to_rfc3339()),
-            newest: newest.map(|t| Time90k(t).to_rfc3339()),
+            bytes: storage.bytes,
+            oldest: storage.oldest_90k.map(|t| Time90k(t).to_rfc3339()),
+            newest: storage.newest_90k.map(|t| Time90k(t).to_rfc3339()),
         },
         retention,
-    }
+    })
 }
 
 /// `GET /api/cameras`.
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<CameraJson>>> {
-    let rows = state.store.db().cameras()?;
+    let rows = state.app.cameras()?;
     Ok(Json(
-        rows.into_iter().map(|c| camera_json(&state, c)).collect(),
+        rows.into_iter()
+            .map(|c| camera_json(&state, c))
+            .collect::<ApiResult<_>>()?,
     ))
 }
 
@@ -124,12 +109,8 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<CameraJson>> {
-    let c = state
-        .store
-        .db()
-        .camera(CameraId(id))?
-        .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
-    Ok(Json(camera_json(&state, c)))
+    let c = state.app.camera(CameraId(id))?;
+    Ok(Json(camera_json(&state, c)?))
 }
 
 /// Body of `POST /api/cameras` and `POST /api/cameras/test`.
@@ -160,34 +141,16 @@ impl std::fmt::Debug for CameraRequest {
     }
 }
 
-fn non_empty(s: &Option<String>) -> Option<&str> {
-    s.as_deref().filter(|s| !s.is_empty())
-}
-
-/// Validates the URL against syntax and the host-name policy.
-pub fn checked_url(url: &str, allow_host_names: bool) -> ApiResult<CameraUrl> {
-    let url = CameraUrl::parse(url).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if let HostKind::Name(n) = url.host()
-        && !allow_host_names
-    {
-        return Err(ApiError::bad_request(format!(
-            "camera host {n:?} is a name, and resolving names is disabled \
-             (cameras.allow_host_names = false in the config): use the camera's IP address"
-        )));
+impl CameraRequest {
+    fn into_new(self) -> NewCamera {
+        NewCamera {
+            name: self.name.unwrap_or_default(),
+            url: self.url,
+            username: self.username,
+            password: self.password,
+            skip_probe: self.skip_probe,
+        }
     }
-    Ok(url)
-}
-
-fn target(state: &AppState, req: &CameraRequest) -> ApiResult<ConnectTarget> {
-    let url = checked_url(&req.url, state.recorder.allow_host_names())?;
-    if non_empty(&req.password).is_some() && non_empty(&req.username).is_none() {
-        return Err(ApiError::bad_request("a camera password needs a username"));
-    }
-    Ok(ConnectTarget {
-        url,
-        username: non_empty(&req.username).map(str::to_owned),
-        password: non_empty(&req.password).map(str::to_owned),
-    })
 }
 
 /// `POST /api/cameras/test` (admin): what the camera offers, or why it cannot be used.
@@ -196,18 +159,11 @@ pub async fn test(
     Extension(user): Extension<CurrentUser>,
     Json(req): Json<CameraRequest>,
 ) -> ApiResult<Json<ProbeResult>> {
-    user.require_admin()?;
-    let target = target(&state, &req)?;
-    // An admin testing an address is the one outbound connection not to a configured camera.
-    let _allow = state.recorder.egress().allow_probe(&target.url);
-    state.store.audit(
-        &user.username,
-        "camera_test",
-        &format!("url:{}", target.url),
-        serde_json::json!({}),
-    );
     Ok(Json(
-        probe(state.recorder.source().as_ref(), &target, PROBE_TIMEOUT).await?,
+        state
+            .app
+            .test_camera(&actor(&user), &req.into_new())
+            .await?,
     ))
 }
 
@@ -218,44 +174,11 @@ pub async fn add(
     Extension(user): Extension<CurrentUser>,
     Json(req): Json<CameraRequest>,
 ) -> ApiResult<(StatusCode, Json<CameraJson>)> {
-    user.require_admin()?;
-    let name = req
-        .name
-        .as_deref()
-        .map(str::trim)
-        .ok_or_else(|| ApiError::bad_request("missing camera name"))?;
-    nvr_core::validate_camera_name(name).map_err(ApiError::bad_request)?;
-    if state.store.db().camera_by_name(name)?.is_some() {
-        return Err(ApiError::new(
-            nvr_core::ErrorKind::AlreadyExists,
-            format!("a camera named {name:?} exists already"),
-        ));
+    if req.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+        return Err(ApiError::bad_request("missing camera name"));
     }
-    let target = target(&state, &req)?;
-    if !req.skip_probe {
-        let _allow = state.recorder.egress().allow_probe(&target.url);
-        probe(state.recorder.source().as_ref(), &target, PROBE_TIMEOUT).await?;
-    }
-    let id = state.store.add_camera(
-        name,
-        &target.url,
-        target.username.as_deref(),
-        target.password.as_deref(),
-    )?;
-    tracing::info!(camera = %id, name = %name, by = %user.username, "camera added");
-    state.store.audit(
-        &user.username,
-        "camera_add",
-        &format!("camera:{id}"),
-        serde_json::json!({"name": name, "url": target.url.as_str()}),
-    );
-    state.recorder.reconcile()?;
-    let row = state
-        .store
-        .db()
-        .camera(id)?
-        .ok_or_else(|| ApiError::internal("camera vanished after insert"))?;
-    Ok((StatusCode::CREATED, Json(camera_json(&state, row))))
+    let (row, _) = state.app.add_camera(&actor(&user), &req.into_new()).await?;
+    Ok((StatusCode::CREATED, Json(camera_json(&state, row)?)))
 }
 
 /// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value.
@@ -270,7 +193,7 @@ where
 /// Body of `PATCH /api/cameras/{id}`: absent fields are unchanged.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CameraChange {
+pub struct CameraChangeRequest {
     name: Option<String>,
     url: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
@@ -278,15 +201,21 @@ pub struct CameraChange {
     /// `""` clears the password.
     password: Option<String>,
     enabled: Option<bool>,
+    /// `null`: the server default; `0`: no limit.
     #[serde(default, deserialize_with = "double_option")]
     retain_max_bytes: Option<Option<u64>>,
+    /// `null`: the server default; `0`: no limit.
     #[serde(default, deserialize_with = "double_option")]
     retain_max_age_days: Option<Option<u64>>,
+    /// Apply retention limits that delete footage now (the first try answers 409 with what
+    /// they would delete).
+    #[serde(default)]
+    confirm_delete: bool,
 }
 
-impl std::fmt::Debug for CameraChange {
+impl std::fmt::Debug for CameraChangeRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CameraChange")
+        f.debug_struct("CameraChangeRequest")
             .field("name", &self.name)
             .field("url", &self.url)
             .field("enabled", &self.enabled)
@@ -295,73 +224,29 @@ impl std::fmt::Debug for CameraChange {
 }
 
 /// `PATCH /api/cameras/{id}` (admin): changes what is given; a camera whose connection
-/// settings changed is restarted.
+/// settings changed is restarted; retention limits that would delete footage now need
+/// `confirm_delete` (409 `retention_deletes` otherwise).
 pub async fn change(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
-    Json(req): Json<CameraChange>,
+    Json(req): Json<CameraChangeRequest>,
 ) -> ApiResult<Json<CameraJson>> {
-    user.require_admin()?;
-    let id = CameraId(id);
-    let db = state.store.db();
-    let row = db
-        .camera(id)?
-        .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
-    let name = req
-        .name
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or(&row.name)
-        .to_owned();
-    let url = checked_url(
-        req.url.as_deref().unwrap_or(&row.url),
-        state.recorder.allow_host_names(),
-    )?;
-    let username = match &req.username {
-        None => row.username.clone(),
-        Some(u) => u.clone().filter(|u| !u.is_empty()),
+    let change = CameraChange {
+        name: req.name,
+        url: req.url,
+        username: req.username,
+        password: req.password,
+        enabled: req.enabled,
+        retain_max_bytes: req.retain_max_bytes,
+        retain_max_age_days: req.retain_max_age_days,
+        confirm_delete: req.confirm_delete,
     };
-    let enabled = req.enabled.unwrap_or(row.enabled);
-    let connection_changed = req.name.is_some()
-        || req.url.is_some()
-        || req.username.is_some()
-        || req.password.is_some()
-        || req.enabled.is_some();
-    if connection_changed {
-        state.store.update_camera(
-            id,
-            &name,
-            &url,
-            username.as_deref(),
-            req.password.as_deref(),
-            enabled,
-        )?;
-    }
-    if req.retain_max_bytes.is_some() || req.retain_max_age_days.is_some() {
-        let max_bytes = req.retain_max_bytes.unwrap_or(row.retain_max_bytes);
-        let max_age = match req.retain_max_age_days {
-            None => row.retain_max_age_secs,
-            Some(d) => d.map(|d| d.saturating_mul(86_400)),
-        };
-        db.set_camera_retention(id, max_bytes, max_age)?;
-    }
-    if connection_changed {
-        state.recorder.stop_camera(id).await;
-        state.recorder.reconcile()?;
-    }
-    tracing::info!(camera = %id, by = %user.username, "camera changed");
-    state.store.audit(
-        &user.username,
-        "camera_change",
-        &format!("camera:{id}"),
-        serde_json::json!({"name": name, "url": url.as_str(), "enabled": enabled,
-                           "password_changed": req.password.is_some()}),
-    );
-    let row = db
-        .camera(id)?
-        .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
-    Ok(Json(camera_json(&state, row)))
+    let row = state
+        .app
+        .change_camera(&actor(&user), CameraId(id), &change)
+        .await?;
+    Ok(Json(camera_json(&state, row)?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -371,42 +256,17 @@ pub struct DeleteQuery {
 }
 
 /// `DELETE /api/cameras/{id}` (admin): stops recording and deletes the camera; its recordings
-/// go too, which the caller must confirm with `?delete_recordings=true`.
+/// go too, which the caller must confirm with `?delete_recordings=true`. Refused (409 `held`)
+/// while evidence holds cover its footage.
 pub async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
     Query(q): Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
-    user.require_admin()?;
-    let id = CameraId(id);
-    let db = state.store.db();
-    let row = db
-        .camera(id)?
-        .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
-    if db.camera_segment_count(id)? > 0 && !q.delete_recordings {
-        return Err(ApiError::new(
-            nvr_core::ErrorKind::AlreadyExists,
-            format!(
-                "camera {:?} has recordings; confirm with ?delete_recordings=true to delete them too",
-                row.name
-            ),
-        ));
-    }
-    // Disable first so no reconcile restarts it, then stop and wait for its segment to seal.
-    let url = checked_url(&row.url, true)?;
     state
-        .store
-        .update_camera(id, &row.name, &url, row.username.as_deref(), None, false)?;
-    state.recorder.stop_camera(id).await;
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || store.delete_camera(id)).await??;
-    tracing::info!(camera = %id, name = %row.name, by = %user.username, "camera deleted");
-    state.store.audit(
-        &user.username,
-        "camera_delete",
-        &format!("camera:{id}"),
-        serde_json::json!({"name": row.name}),
-    );
+        .app
+        .delete_camera(&actor(&user), CameraId(id), q.delete_recordings)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

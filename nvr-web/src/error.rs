@@ -2,10 +2,9 @@
 //! body with a message safe to show, and internals logged rather than sent.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nvr_core::ErrorKind;
-use serde::Serialize;
 
 /// An error answered to an API client.
 #[derive(Debug)]
@@ -14,13 +13,10 @@ pub struct ApiError {
     pub message: String,
     /// Machine-readable detail, e.g. a camera failure class (`auth`, `unreachable`).
     pub detail: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kind: Option<&'a str>,
+    /// Fields for the client beside the message (merged into the JSON body).
+    pub fields: Option<serde_json::Value>,
+    /// Sent as `Retry-After` (seconds) with 429.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -29,6 +25,8 @@ impl ApiError {
             kind,
             message: message.into(),
             detail: None,
+            fields: None,
+            retry_after: None,
         }
     }
 
@@ -61,10 +59,12 @@ impl ApiError {
         match self.kind {
             ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::AlreadyExists => StatusCode::CONFLICT,
+            ErrorKind::AlreadyExists | ErrorKind::FailedPrecondition => StatusCode::CONFLICT,
             ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
-            ErrorKind::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            // The disk (or a quota) is full: the request was fine, the server cannot store.
+            ErrorKind::ResourceExhausted => StatusCode::INSUFFICIENT_STORAGE,
             // The camera, not the client or us, failed: 422 tells the client its request was
             // understood but the camera it names cannot be used.
             ErrorKind::Unavailable => StatusCode::UNPROCESSABLE_ENTITY,
@@ -86,14 +86,36 @@ impl IntoResponse for ApiError {
             ErrorKind::Internal => "internal error; see the server log",
             _ => self.message.as_str(),
         };
-        (
-            status,
-            Json(Body {
-                error: message,
-                kind: self.detail.as_deref(),
-            }),
-        )
-            .into_response()
+        let mut body = serde_json::json!({ "error": message });
+        if let Some(d) = &self.detail {
+            body["kind"] = d.as_str().into();
+        }
+        if let Some(serde_json::Value::Object(fields)) = &self.fields {
+            for (k, v) in fields {
+                if k != "error" && k != "kind" {
+                    body[k] = v.clone();
+                }
+            }
+        }
+        let mut r = (status, Json(body)).into_response();
+        if let Some(after) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
+    }
+}
+
+impl From<nvr_app::AppError> for ApiError {
+    fn from(e: nvr_app::AppError) -> Self {
+        ApiError {
+            kind: e.kind,
+            message: e.message,
+            detail: e.detail,
+            fields: e.fields,
+            retry_after: e.retry_after,
+        }
     }
 }
 
@@ -109,9 +131,8 @@ impl From<nvr_ingest::IngestError> for ApiError {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned));
         ApiError {
-            kind: e.error_kind(),
-            message: e.message,
             detail,
+            ..ApiError::new(e.error_kind(), e.message)
         }
     }
 }

@@ -1,64 +1,19 @@
 //! Evidence routes (evidence and admin roles): export bundles made in the background with
 //! progress, their download, evidence holds, and the audit log.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use nvr_app::evidence::{ExportOrder, HoldOrder, bundle_stored};
 use nvr_core::{CameraId, Time90k};
 use nvr_storage::db::{AuditFilter, ExportRow, HoldRow};
-use nvr_storage::export::{ExportRequest, validate, write_bundle};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::AppState;
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, actor};
 use crate::error::{ApiError, ApiResult};
-
-/// Bytes done and total of the exports being written, by export id.
-#[derive(Debug, Default)]
-pub struct ExportProgress(Mutex<HashMap<i64, (u64, u64)>>);
-
-impl ExportProgress {
-    fn set(&self, id: i64, done: u64, total: u64) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (done, total));
-    }
-    fn get(&self, id: i64) -> Option<(u64, u64)> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .copied()
-    }
-    fn remove(&self, id: i64) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-    }
-}
-
-/// Who made holds that only protect a running export (released when it ends, or at the next
-/// start if the server stopped meanwhile).
-pub const EXPORT_HOLD_OWNER: &str = "export";
-
-/// Cleans up after exports a stop interrupted: marks them failed and releases their holds.
-pub fn cleanup_interrupted_exports(
-    store: &nvr_storage::store::Store,
-    now_90k: i64,
-) -> nvr_storage::Result<()> {
-    store.db().fail_running_exports(now_90k)?;
-    for h in store.db().holds(true)? {
-        if h.created_by == EXPORT_HOLD_OWNER {
-            store.db().release_hold(h.id, EXPORT_HOLD_OWNER, now_90k)?;
-        }
-    }
-    Ok(())
-}
 
 fn parse_time(name: &str, v: &str) -> ApiResult<Time90k> {
     Time90k::parse_rfc3339(v).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
@@ -106,12 +61,10 @@ pub struct ExportJson {
 }
 
 fn export_json(state: &AppState, e: ExportRow) -> ExportJson {
-    let progress = state
-        .exports
-        .get(e.id)
-        .map(|(d, t)| if t == 0 { 0.0 } else { d as f64 / t as f64 });
+    let progress = state.app.export_progress(e.id);
+    let offered = e.state == "ready" && e.deleted_90k.is_none() && bundle_stored(&e);
     ExportJson {
-        download: (e.state == "ready").then(|| format!("/api/exports/{}/bundle.zip", e.id)),
+        download: offered.then(|| format!("/api/exports/{}/bundle.zip", e.id)),
         verified: e.state == "ready",
         id: e.id,
         created_by: e.created_by,
@@ -126,7 +79,11 @@ fn export_json(state: &AppState, e: ExportRow) -> ExportJson {
         } else {
             progress
         },
-        state: e.state,
+        state: if e.deleted_90k.is_some() {
+            "expired".to_owned()
+        } else {
+            e.state
+        },
         bytes: e.bytes,
         sha256: e.sha256.map(hex::encode),
         error: e.error,
@@ -140,143 +97,15 @@ pub async fn create(
     Extension(user): Extension<CurrentUser>,
     Json(req): Json<NewExport>,
 ) -> ApiResult<(StatusCode, Json<ExportJson>)> {
-    user.require_evidence()?;
-    let er = ExportRequest {
+    let order = ExportOrder {
         cameras: req.cameras.iter().map(|&c| CameraId(c)).collect(),
         start: parse_time("start", &req.start)?,
         end: parse_time("end", &req.end)?,
         case_ref: req.case,
         reason: req.reason,
-        operator: user.username.clone(),
     };
-    validate(&er)?;
-    for c in &er.cameras {
-        let row = state
-            .store
-            .db()
-            .camera(*c)?
-            .ok_or_else(|| ApiError::not_found(format!("camera {c}")))?;
-        // Refuse now rather than fail in the background: only sealed segments are exported.
-        if state
-            .store
-            .db()
-            .sealed_segments_overlapping(*c, er.start.0, er.end.0)?
-            .is_empty()
-        {
-            return Err(ApiError::not_found(format!(
-                "no sealed recordings of camera {:?} between {} and {} (the last minute is \
-                 still being written)",
-                row.name, er.start, er.end
-            )));
-        }
-    }
-    let db = state.store.db();
-    let now = state.clock.realtime().0;
-    let id = db.insert_export(
-        &user.username,
-        now,
-        &req.cameras,
-        er.start.0,
-        er.end.0,
-        &er.case_ref,
-        &er.reason,
-    )?;
-    for c in &er.cameras {
-        state.store.audit(
-            &user.username,
-            "export",
-            &format!("camera:{c}"),
-            json!({"export": id, "start": er.start.to_rfc3339(), "end": er.end.to_rfc3339(),
-                   "case": er.case_ref, "reason": er.reason}),
-        );
-    }
-    // Hold the range while the bundle is written, so retention cannot delete it meanwhile.
-    let mut holds = Vec::new();
-    for c in &er.cameras {
-        holds.push(db.insert_hold(
-            *c,
-            er.start.0,
-            er.end.0,
-            &er.case_ref,
-            &format!("export {id} in progress"),
-            EXPORT_HOLD_OWNER,
-            now,
-        )?);
-    }
-    let dir = exports_dir(&state)?;
-    let (store, progress, clock) = (
-        state.store.clone(),
-        state.exports.clone(),
-        state.clock.clone(),
-    );
-    progress.set(id, 0, 0);
-    tokio::task::spawn_blocking(move || {
-        let part = dir.join(format!("{id}.zip.part"));
-        let result = (|| -> Result<(u64, [u8; 32]), String> {
-            let f = std::fs::File::create(&part).map_err(|e| e.to_string())?;
-            write_bundle(&store, &er, f, &mut |d, t| progress.set(id, d, t))
-                .map_err(|e| e.to_string())?;
-            // The recorder checks its own bundle the way a court would before offering it.
-            let report = nvr_storage::export::verify::verify_bundle(&part);
-            if !report.valid() {
-                return Err(format!(
-                    "the bundle failed its own verification: {}",
-                    report.failures.join("; ")
-                ));
-            }
-            let (bytes, sha) = file_sha256(&part).map_err(|e| e.to_string())?;
-            std::fs::rename(&part, dir.join(format!("{id}.zip"))).map_err(|e| e.to_string())?;
-            Ok((bytes, sha))
-        })();
-        if let Err(e) = &result {
-            tracing::error!(export = id, error = %e, "export failed");
-            let _ = std::fs::remove_file(&part);
-        }
-        let now = clock.realtime().0;
-        if let Err(e) = store.db().finish_export(id, result, now) {
-            tracing::error!(export = id, error = %e, "recording the export's end failed");
-        }
-        for h in holds {
-            let _ = store.db().release_hold(h, EXPORT_HOLD_OWNER, now);
-        }
-        progress.remove(id);
-    });
-    let row = db
-        .export(id)?
-        .ok_or_else(|| ApiError::internal("export vanished after insert"))?;
+    let row = state.app.start_export(&actor(&user), &order)?;
     Ok((StatusCode::ACCEPTED, Json(export_json(&state, row))))
-}
-
-/// Size and SHA-256 of a file, read in pieces (bundles can be gigabytes).
-fn file_sha256(path: &std::path::Path) -> std::io::Result<(u64, [u8; 32])> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        ctx.update(&buf[..n]);
-        total += n as u64;
-    }
-    let mut a = [0u8; 32];
-    a.copy_from_slice(ctx.finish().as_ref());
-    Ok((total, a))
-}
-
-fn exports_dir(state: &AppState) -> ApiResult<std::path::PathBuf> {
-    let dir = state.store.dir().join("exports");
-    if !dir.exists() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
-    }
-    Ok(dir)
 }
 
 /// `GET /api/exports`.
@@ -284,8 +113,7 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
 ) -> ApiResult<Json<Vec<ExportJson>>> {
-    user.require_evidence()?;
-    let rows = state.store.db().exports()?;
+    let rows = state.app.exports(&actor(&user))?;
     Ok(Json(
         rows.into_iter().map(|e| export_json(&state, e)).collect(),
     ))
@@ -297,41 +125,18 @@ pub async fn get(
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ExportJson>> {
-    user.require_evidence()?;
-    let row = export_row(&state, id)?;
+    let row = state.app.export(&actor(&user), id)?;
     Ok(Json(export_json(&state, row)))
 }
 
-/// The export `id`, or 404.
-fn export_row(state: &AppState, id: i64) -> ApiResult<ExportRow> {
-    state
-        .store
-        .db()
-        .export(id)?
-        .ok_or_else(|| ApiError::not_found(format!("export {id}")))
-}
-
-/// `GET /api/exports/{id}/bundle.zip`.
+/// `GET /api/exports/{id}/bundle.zip`: streamed; the stream ends when the session does.
 pub async fn download(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    user.require_evidence()?;
-    let row = export_row(&state, id)?;
-    if row.state != "ready" {
-        return Err(ApiError::not_found(format!("export {id} is {}", row.state)));
-    }
-    let path = state.store.dir().join("exports").join(format!("{id}.zip"));
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
-    state.store.audit(
-        &user.username,
-        "export_download",
-        &format!("export:{id}"),
-        json!({}),
-    );
+    let (row, file) = state.app.open_bundle(&actor(&user), id)?;
+    let file = tokio::fs::File::from_std(file);
     let stream = futures::stream::unfold(file, |mut f| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 256 * 1024];
@@ -344,12 +149,14 @@ pub async fn download(
             Err(e) => Some((Err(e), f)),
         }
     });
+    let stream = crate::streaming::until_session_ends(&state, &user, stream);
     let mut r = Body::from_stream(stream).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
     );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(b) = row.bytes
         && let Ok(v) = HeaderValue::from_str(&b.to_string())
     {
@@ -404,8 +211,7 @@ pub async fn holds(
     Extension(user): Extension<CurrentUser>,
     Query(q): Query<HoldsQuery>,
 ) -> ApiResult<Json<Vec<HoldJson>>> {
-    user.require_evidence()?;
-    let rows = state.store.db().holds(!q.all)?;
+    let rows = state.app.holds(&actor(&user), !q.all)?;
     Ok(Json(rows.into_iter().map(hold_json).collect()))
 }
 
@@ -426,45 +232,14 @@ pub async fn create_hold(
     Extension(user): Extension<CurrentUser>,
     Json(req): Json<NewHold>,
 ) -> ApiResult<(StatusCode, Json<HoldJson>)> {
-    user.require_evidence()?;
-    let (start, end) = (
-        parse_time("start", &req.start)?,
-        parse_time("end", &req.end)?,
-    );
-    if end <= start {
-        return Err(ApiError::bad_request("the hold's range is empty"));
-    }
-    if req.reason.trim().is_empty() {
-        return Err(ApiError::bad_request("a hold needs a reason"));
-    }
-    let camera = CameraId(req.camera);
-    state
-        .store
-        .db()
-        .camera(camera)?
-        .ok_or_else(|| ApiError::not_found(format!("camera {camera}")))?;
-    let now = state.clock.realtime().0;
-    let id = state.store.db().insert_hold(
-        camera,
-        start.0,
-        end.0,
-        &req.case,
-        &req.reason,
-        &user.username,
-        now,
-    )?;
-    state.store.audit(
-        &user.username,
-        "hold",
-        &format!("camera:{camera}"),
-        json!({"hold": id, "start": start.to_rfc3339(), "end": end.to_rfc3339(),
-               "case": req.case, "reason": req.reason}),
-    );
-    let row = state
-        .store
-        .db()
-        .hold(id)?
-        .ok_or_else(|| ApiError::internal("hold vanished after insert"))?;
+    let order = HoldOrder {
+        camera: CameraId(req.camera),
+        start: parse_time("start", &req.start)?,
+        end: parse_time("end", &req.end)?,
+        case_ref: req.case,
+        reason: req.reason,
+    };
+    let row = state.app.create_hold(&actor(&user), &order)?;
     Ok((StatusCode::CREATED, Json(hold_json(row))))
 }
 
@@ -474,22 +249,7 @@ pub async fn release_hold(
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    user.require_evidence()?;
-    let row = state
-        .store
-        .db()
-        .hold(id)?
-        .ok_or_else(|| ApiError::not_found(format!("hold {id}")))?;
-    state
-        .store
-        .db()
-        .release_hold(id, &user.username, state.clock.realtime().0)?;
-    state.store.audit(
-        &user.username,
-        "hold_release",
-        &format!("camera:{}", row.camera_id),
-        json!({"hold": id}),
-    );
+    state.app.release_hold(&actor(&user), id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -520,7 +280,6 @@ pub async fn audit(
     Extension(user): Extension<CurrentUser>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditJson>>> {
-    user.require_evidence()?;
     let f = AuditFilter {
         actor: q.actor.filter(|s| !s.is_empty()),
         action: q.action.filter(|s| !s.is_empty()),
@@ -540,7 +299,7 @@ pub async fn audit(
         before_id: q.before_id,
         limit: q.limit.unwrap_or(200).min(5000),
     };
-    let rows = state.store.db().audit_list(&f)?;
+    let rows = state.app.audit_entries(&actor(&user), &f)?;
     Ok(Json(
         rows.into_iter()
             .map(|e| AuditJson {

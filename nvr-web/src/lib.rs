@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod recordings;
 pub mod server;
 pub mod status;
+pub mod streaming;
 pub mod time_range;
 pub mod tls;
 pub mod users;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
+use nvr_app::App;
 use nvr_core::Clock;
 use nvr_ingest::Recorder;
 use nvr_storage::store::Store;
@@ -36,17 +38,16 @@ use tower_http::trace::TraceLayer;
 /// Shared state of every request.
 #[derive(Clone)]
 pub struct AppState {
+    /// The application layer: every operation with rules (accounts, cameras, evidence).
+    pub app: Arc<App>,
     pub store: Arc<Store>,
     pub recorder: Arc<Recorder>,
     pub clock: Arc<dyn Clock>,
-    pub login_throttle: Arc<auth::LoginThrottle>,
     /// Mark cookies `Secure` (when served over TLS).
     pub secure_cookies: bool,
     pub server: status::ServerInfo,
     /// The budget of on-demand decoding and transcoding.
     pub media: Arc<media::MediaSlots>,
-    /// Progress of the exports being written.
-    pub exports: Arc<evidence::ExportProgress>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -96,13 +96,14 @@ pub async fn live(
         json!({"codecs": accepts}),
     );
     Ok(ws.on_upgrade(move |socket| async move {
+        let session = state.app.session_watch(&user);
         let viewer = Viewer {
             state,
             camera,
             accepts_h265: accepts.iter().any(|c| c == "h265" || c == "hevc"),
             box_size: (q.width, q.height),
         };
-        viewer.run(socket).await;
+        viewer.run(socket, session).await;
     }))
 }
 
@@ -136,8 +137,12 @@ struct Stream {
 }
 
 impl Viewer {
-    async fn run(self, socket: WebSocket) {
+    /// Streams until the socket closes or `session` ends (logout, expiry, account changed).
+    async fn run(self, socket: WebSocket, mut session: nvr_app::accounts::SessionWatch) {
         let (mut tx, mut rx_ws) = socket.split();
+        let app = self.state.app.clone();
+        let session_ended = async move { session.ended(&app).await };
+        tokio::pin!(session_ended);
         let hub = self.state.recorder.live(self.camera);
         let (gop, mut rx) = hub.subscribe();
         let mut s = Stream {
@@ -183,6 +188,12 @@ impl Viewer {
                     }
                     Err(RecvError::Closed) => return,
                 },
+                _ = &mut session_ended => {
+                    let msg = json!({"type": "error", "error": "your session ended; log in again"});
+                    let _ = tx.send(Message::Text(msg.to_string().into())).await;
+                    let _ = tx.send(Message::Close(None)).await;
+                    return;
+                }
                 _ = tokio::time::sleep(STATUS_AFTER) => {
                     if self.send_status(&mut tx).await.is_err() {
                         return;

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -23,7 +24,9 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use crate::AppState;
+use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
+use crate::streaming::{body_stream, send_blocking, until_session_ends};
 
 /// Snapshots decoded at once: each takes 50-200 ms of one core.
 pub const DECODE_SLOTS: usize = 2;
@@ -67,6 +70,7 @@ pub struct SnapshotQuery {
 /// latest live key frame without `at`), as a JPEG at most `width` wide.
 pub async fn snapshot(
     State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
     Query(q): Query<SnapshotQuery>,
 ) -> ApiResult<Response> {
@@ -81,6 +85,13 @@ pub async fn snapshot(
         Some(at) => {
             let at = Time90k::parse_rfc3339(at)
                 .map_err(|e| ApiError::bad_request(format!("at: {e}")))?;
+            // A picture of the past is recorded footage: on record, like playback.
+            state.store.audit(
+                &user.username,
+                "snapshot",
+                &format!("camera:{camera}"),
+                serde_json::json!({"at": at.to_rfc3339()}),
+            );
             let store = state.store.clone();
             let k = tokio::task::spawn_blocking(move || playback::key_frame_at(&store, camera, at))
                 .await??;
@@ -108,15 +119,8 @@ pub async fn snapshot(
     let mut r = jpeg.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
-    // A recorded picture never changes; "now" does.
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(if time.is_some() {
-            "private, max-age=3600"
-        } else {
-            "no-store"
-        }),
-    );
+    // Footage must not land in a control-room browser's cache.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(t) = time
         && let Ok(v) = HeaderValue::from_str(&t.to_rfc3339())
     {
@@ -233,6 +237,7 @@ impl FragmentedOutput {
 /// starts at the key frame at or before `start` (its wall time is in `x-recording-start`).
 pub async fn transcoded_view(
     state: AppState,
+    user: &CurrentUser,
     camera: CameraId,
     start: Time90k,
     end: Time90k,
@@ -252,9 +257,10 @@ pub async fn transcoded_view(
         .transcode
         .clone()
         .try_acquire_owned()
-        .map_err(|_| {
-            ApiError::new(
-                ErrorKind::ResourceExhausted,
+        .map_err(|_| ApiError {
+            retry_after: Some(Duration::from_secs(5)),
+            ..ApiError::new(
+                ErrorKind::Throttled,
                 "too many transcoded streams right now",
             )
         })?;
@@ -263,7 +269,10 @@ pub async fn transcoded_view(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let reader = view.reader.clone();
     let segments = view.segments.clone();
+    let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        // Held until this thread ends: a client that stops reading frees it within the
+        // producer's send timeout.
         let _permit = permit;
         let mut out = FragmentedOutput::default();
         let send = |out: Vec<FragmentOut>| -> bool {
@@ -272,7 +281,7 @@ pub async fn transcoded_view(
                     FragmentOut::Init { segment, .. } => segment,
                     FragmentOut::Fragment(b) => b,
                 };
-                tx.blocking_send(Ok(b)).is_ok()
+                send_blocking(&handle, &tx, Ok(b))
             })
         };
         let drain = |t: &Transcoder, out: &mut FragmentedOutput, wait: Duration| -> bool {
@@ -289,7 +298,7 @@ pub async fn transcoded_view(
                 let data = match reader.read(s.id.0 as u64, f.data_offset, f.size_bytes as usize) {
                     Ok(d) => d,
                     Err(e) => {
-                        let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                        send_blocking(&handle, &tx, Err(std::io::Error::other(e.to_string())));
                         return;
                     }
                 };
@@ -320,11 +329,10 @@ pub async fn transcoded_view(
             }
         }
         if let Some(b) = out.finish() {
-            let _ = tx.blocking_send(Ok(b));
+            send_blocking(&handle, &tx, Ok(b));
         }
     });
-    let stream =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    let stream = until_session_ends(&state, user, body_stream(rx));
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
+use crate::streaming::{body_stream, send_blocking, until_session_ends};
 use crate::time_range::RangeQuery;
 
 #[derive(Debug, Serialize)]
@@ -150,28 +151,29 @@ pub async fn view_mp4(
     }
     .parse()?;
     let camera = camera_exists(&state, id)?;
-    // One audit entry per viewing, not per Range request of the same player.
-    let first_request = headers
+    // Every request that reads footage is on record, whatever its Range (a player's requests
+    // of one viewing each get an entry, with the bytes they asked for).
+    let range_header = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
-        .is_none_or(|r| r.trim_start_matches("bytes=").starts_with("0-"));
-    if first_request {
-        state.store.audit(
-            &user.username,
-            "playback",
-            &format!("camera:{camera}"),
-            serde_json::json!({
-                "start": range.start.to_rfc3339(),
-                "end": range.end.to_rfc3339(),
-                "transcode": q.transcode,
-            }),
-        );
-    }
+        .map(|r| r.chars().take(100).collect::<String>());
+    state.store.audit(
+        &user.username,
+        "playback",
+        &format!("camera:{camera}"),
+        serde_json::json!({
+            "start": range.start.to_rfc3339(),
+            "end": range.end.to_rfc3339(),
+            "transcode": q.transcode,
+            "range": range_header,
+        }),
+    );
     match q.transcode.as_deref() {
         None => {}
         Some("h264") => {
             return crate::media::transcoded_view(
                 state,
+                &user,
                 camera,
                 range.start,
                 range.end,
@@ -247,9 +249,10 @@ pub async fn view_mp4(
         None => None,
     };
     let camera_id = camera.0;
+    let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         if let Some(b) = first
-            && tx.blocking_send(Ok(b)).is_err()
+            && !send_blocking(&handle, &tx, Ok(b))
         {
             return;
         }
@@ -259,23 +262,20 @@ pub async fn view_mp4(
                 std::io::Error::other(e.to_string())
             });
             let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
+            if !send_blocking(&handle, &tx, item) || failed {
                 return;
             }
         }
     });
-    let stream =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    let stream = until_session_ends(&state, &user, body_stream(rx));
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::ETAG, header_value(&etag)?);
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
+    // Footage must not land in a control-room browser's cache.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::CONTENT_LENGTH,
         header_value(&(body_range.end - body_range.start).to_string())?,

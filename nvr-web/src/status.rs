@@ -66,28 +66,22 @@ pub async fn status(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
 ) -> ApiResult<Json<StatusJson>> {
-    user.require_admin()?;
+    crate::auth::actor(&user).require_admin()?;
     let dir = state.store.dir().to_owned();
-    let vfs = rustix::fs::statvfs(&dir)
-        .map_err(|e| ApiError::internal(format!("statvfs {}: {e}", dir.display())))?;
-    let defaults = state.recorder.default_retention();
+    let disk = state.store.disk_space()?;
     let mut cameras = Vec::new();
     let mut recordings_bytes = 0;
-    for c in state.store.db().cameras()? {
-        let (bytes, oldest, _) = state.store.db().camera_usage(c.id)?;
-        let newest = state.store.db().last_segment_end(c.id)?;
-        recordings_bytes += bytes;
+    for c in state.app.cameras()? {
+        let s = state.app.camera_storage(&c)?;
+        recordings_bytes += s.bytes;
         cameras.push(CameraStorageJson {
             id: c.id.0,
             name: c.name,
-            bytes,
-            oldest: oldest.map(|t| Time90k(t).to_rfc3339()),
-            newest: newest.map(|t| Time90k(t).to_rfc3339()),
-            retention_max_bytes: c.retain_max_bytes.or(defaults.max_bytes),
-            retention_max_age_days: c
-                .retain_max_age_secs
-                .map(|s| s / 86_400)
-                .or(defaults.max_age.map(|a| (a.0 / 90_000 / 86_400) as u64)),
+            bytes: s.bytes,
+            oldest: s.oldest_90k.map(|t| Time90k(t).to_rfc3339()),
+            newest: s.newest_90k.map(|t| Time90k(t).to_rfc3339()),
+            retention_max_bytes: s.retention.max_bytes,
+            retention_max_age_days: s.retention.max_age.map(|a| (a.0 / 90_000 / 86_400) as u64),
         });
     }
     let tls = state.server.tls.as_ref();
@@ -96,8 +90,8 @@ pub async fn status(
         started: state.server.started.to_rfc3339(),
         data_dir: dir.display().to_string(),
         disk: DiskJson {
-            total_bytes: vfs.f_blocks.saturating_mul(vfs.f_frsize),
-            free_bytes: vfs.f_bavail.saturating_mul(vfs.f_frsize),
+            total_bytes: disk.total_bytes,
+            free_bytes: disk.available_bytes,
             recordings_bytes,
         },
         cameras,

@@ -1,17 +1,20 @@
-//! User administration (admin only), first-run setup (creates the first admin while no user
-//! exists), and changing one's own password.
+//! User routes: administration (admin only), first-run setup, and changing one's own password.
+//! The rules live in `nvr_app::accounts`; this module maps them to HTTP.
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
-use nvr_core::{ErrorKind, Role, UserId};
+use nvr_app::accounts::SetupState;
+use nvr_core::{Role, UserId};
 use nvr_storage::db::UserRow;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::auth::{CurrentUser, check_password_policy, hash_password, verify_password};
-use crate::error::{ApiError, ApiResult};
+use crate::auth::{CurrentUser, LoginRequest, actor, client_ip, session_response};
+use crate::error::ApiResult;
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Serialize)]
@@ -23,35 +26,14 @@ pub struct UserJson {
     pub created: String,
 }
 
-fn user_json(u: UserRow, created_90k: i64) -> UserJson {
+fn user_json(u: UserRow) -> UserJson {
     UserJson {
         id: u.id,
         username: u.username,
         role: u.role,
         disabled: u.disabled,
-        created: nvr_core::Time90k(created_90k).to_rfc3339(),
+        created: nvr_core::Time90k(u.created_90k).to_rfc3339(),
     }
-}
-
-/// Checks a username: 1 to 64 characters, no control characters, no surrounding spaces.
-pub fn check_username(name: &str) -> ApiResult<()> {
-    if name.is_empty()
-        || name.chars().count() > 64
-        || name.chars().any(char::is_control)
-        || name.trim() != name
-    {
-        return Err(ApiError::bad_request(
-            "username must be 1 to 64 characters, without control characters or surrounding spaces",
-        ));
-    }
-    Ok(())
-}
-
-async fn hashed(password: String) -> ApiResult<String> {
-    check_password_policy(&password).map_err(ApiError::bad_request)?;
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await?
-        .map_err(ApiError::internal)
 }
 
 #[derive(Deserialize)]
@@ -64,7 +46,7 @@ pub struct NewUser {
 impl std::fmt::Debug for NewUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewUser")
-            .field("username", &self.username)
+            .field("username", &nvr_core::loggable_username(&self.username))
             .field("role", &self.role)
             .finish_non_exhaustive()
     }
@@ -75,11 +57,8 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
 ) -> ApiResult<Json<Vec<UserJson>>> {
-    user.require_admin()?;
-    let users = state.store.db().users()?;
-    Ok(Json(
-        users.into_iter().map(|(u, c)| user_json(u, c)).collect(),
-    ))
+    let users = state.app.users(&actor(&user))?;
+    Ok(Json(users.into_iter().map(user_json).collect()))
 }
 
 /// `POST /api/users`.
@@ -88,27 +67,11 @@ pub async fn add(
     Extension(user): Extension<CurrentUser>,
     Json(req): Json<NewUser>,
 ) -> ApiResult<(StatusCode, Json<UserJson>)> {
-    user.require_admin()?;
-    check_username(&req.username)?;
-    let hash = hashed(req.password).await?;
-    let now = state.clock.realtime().0;
-    let id = state
-        .store
-        .db()
-        .insert_user(&req.username, req.role, &hash, now)?;
-    tracing::info!(user = %req.username, role = %req.role, by = %user.username, "user added");
-    state.store.audit(
-        &user.username,
-        "user_add",
-        &format!("user:{}", req.username),
-        serde_json::json!({"role": req.role}),
-    );
     let row = state
-        .store
-        .db()
-        .user(id)?
-        .ok_or_else(|| ApiError::internal("user vanished after insert"))?;
-    Ok((StatusCode::CREATED, Json(user_json(row, now))))
+        .app
+        .add_user(&actor(&user), &req.username, req.role, req.password)
+        .await?;
+    Ok((StatusCode::CREATED, Json(user_json(row))))
 }
 
 #[derive(Deserialize)]
@@ -129,44 +92,25 @@ impl std::fmt::Debug for UserChange {
     }
 }
 
-/// `PATCH /api/users/{id}`: role, password, disabled. Changing a password or disabling a user
-/// ends its sessions.
+/// `PATCH /api/users/{id}`: role, password, disabled. Any of them ends the user's sessions
+/// and streams.
 pub async fn change(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
     Json(req): Json<UserChange>,
 ) -> ApiResult<Json<UserJson>> {
-    user.require_admin()?;
-    let db = state.store.db();
-    let mut row = db
-        .user(UserId(id))?
-        .ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
-    if let Some(r) = req.role {
-        row.role = r;
-    }
-    if let Some(d) = req.disabled {
-        row.disabled = d;
-    }
-    let password_changed = req.password.is_some();
-    if let Some(p) = req.password {
-        row.password_hash = hashed(p).await?;
-    }
-    db.update_user(&row)?;
-    tracing::info!(user = %row.username, by = %user.username, "user changed");
-    state.store.audit(
-        &user.username,
-        "user_change",
-        &format!("user:{}", row.username),
-        serde_json::json!({"role": row.role, "disabled": row.disabled,
-                           "password_changed": password_changed}),
-    );
-    let created = db
-        .users()?
-        .into_iter()
-        .find(|(u, _)| u.id == row.id)
-        .map_or(0, |(_, c)| c);
-    Ok(Json(user_json(row, created)))
+    let row = state
+        .app
+        .change_user(
+            &actor(&user),
+            UserId(id),
+            req.role,
+            req.disabled,
+            req.password,
+        )
+        .await?;
+    Ok(Json(user_json(row)))
 }
 
 /// `DELETE /api/users/{id}` (not oneself, not the last admin).
@@ -175,18 +119,7 @@ pub async fn delete(
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    user.require_admin()?;
-    if user.id == UserId(id) {
-        return Err(ApiError::bad_request("you cannot delete yourself"));
-    }
-    state.store.db().delete_user(UserId(id))?;
-    tracing::info!(user = id, by = %user.username, "user deleted");
-    state.store.audit(
-        &user.username,
-        "user_delete",
-        &format!("user:{id}"),
-        serde_json::json!({}),
-    );
+    state.app.delete_user(&actor(&user), UserId(id))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -202,72 +135,39 @@ impl std::fmt::Debug for PasswordChange {
     }
 }
 
-/// `POST /api/me/password`: needs the current password; ends the user's other sessions.
+/// `POST /api/me/password`: needs the current password (throttled like a login); ends the
+/// user's other sessions.
 pub async fn change_own_password(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     Json(req): Json<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    let db = state.store.db();
-    let mut row = db
-        .user(user.id)?
-        .ok_or_else(|| ApiError::unauthenticated("user no longer exists"))?;
-    let phc = row.password_hash.clone();
-    let current = req.current;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&current, &phc)).await?;
-    if !ok {
-        return Err(ApiError::forbidden("the current password is wrong"));
-    }
-    row.password_hash = hashed(req.new).await?;
-    db.update_user(&row)?;
-    state.store.audit(
-        &user.username,
-        "password_change",
-        &format!("user:{}", user.username),
-        serde_json::json!({}),
-    );
+    let ip = client_ip(connect.as_ref());
+    state
+        .app
+        .change_own_password(&user, ip, req.current, req.new)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
-pub struct SetupState {
-    needed: bool,
-}
-
-/// `GET /api/setup` (no session): whether the first admin must still be created.
+/// `GET /api/setup` (no session): whether the first admin must still be created, and whether
+/// that needs the code printed on the recorder's console.
 pub async fn setup_state(State(state): State<AppState>) -> ApiResult<Json<SetupState>> {
-    Ok(Json(SetupState {
-        needed: state.store.db().user_count()? == 0,
-    }))
+    Ok(Json(state.app.setup_state()?))
 }
 
 /// `POST /api/setup` (no session, only while no user exists): creates the first admin and
-/// logs it in.
+/// logs it in. Beyond loopback it needs `setup_code`.
 pub async fn setup(
     State(state): State<AppState>,
-    Json(req): Json<crate::auth::LoginRequest>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
-    let (username, password) = req.into_parts();
-    check_username(&username)?;
-    if state.store.db().user_count()? > 0 {
-        return Err(ApiError::new(
-            ErrorKind::AlreadyExists,
-            "setup is done already: log in",
-        ));
-    }
-    let hash = hashed(password).await?;
-    let id = state.store.db().insert_first_user(
-        &username,
-        Role::Admin,
-        &hash,
-        state.clock.realtime().0,
-    )?;
-    tracing::info!(user = %username, "first admin created");
-    state.store.audit(
-        &username,
-        "setup",
-        &format!("user:{username}"),
-        serde_json::json!({"role": "admin"}),
-    );
-    crate::auth::start_session(&state, id, &username, Role::Admin)
+    let ip = client_ip(connect.as_ref());
+    let outcome = state
+        .app
+        .setup(ip, &req.username, req.password, req.setup_code.as_deref())
+        .await?;
+    session_response(&state, outcome)
 }

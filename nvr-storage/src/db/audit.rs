@@ -39,6 +39,77 @@ pub struct AuditEntry {
     pub sha256: Vec<u8>,
 }
 
+/// An audit entry to append, usually in the same transaction as the change it records (so a
+/// crash keeps both or neither).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditNote {
+    pub time_90k: i64,
+    /// A username, `cli:<os user>`, or `system`.
+    pub actor: String,
+    pub action: String,
+    /// e.g. `camera:3`, `user:alice`.
+    pub object: String,
+    pub detail: serde_json::Value,
+}
+
+impl AuditNote {
+    pub fn new(
+        time_90k: i64,
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        object: impl Into<String>,
+        detail: serde_json::Value,
+    ) -> Self {
+        AuditNote {
+            time_90k,
+            actor: actor.into(),
+            action: action.into(),
+            object: object.into(),
+            detail,
+        }
+    }
+}
+
+/// Appends `note` to the chain inside the caller's transaction (or on a connection that holds
+/// the lock); the caller commits.
+pub(crate) fn append_in(conn: &rusqlite::Connection, note: &AuditNote) -> Result<i64> {
+    let detail = serde_json::to_string(&note.detail).unwrap_or_else(|_| "{}".into());
+    let last: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached(SELECT_LAST)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let seq: Option<i64> = conn
+        .prepare_cached(SELECT_SEQ)?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    // The next id continues the sequence even if the newest rows were deleted, so a deletion
+    // stays visible as a gap.
+    let id = seq.unwrap_or(0).max(last.as_ref().map_or(0, |l| l.0)) + 1;
+    let prev = last.map_or([0u8; 32], |l| to32(&l.1));
+    let sha = audit_hash(
+        &prev,
+        &AuditFields {
+            id,
+            time_90k: note.time_90k,
+            actor: &note.actor,
+            action: &note.action,
+            object: &note.object,
+            detail: &detail,
+        },
+    );
+    conn.prepare_cached(INSERT_AUDIT)?.execute(named_params! {
+        ":id": id,
+        ":time_90k": note.time_90k,
+        ":actor": note.actor,
+        ":action": note.action,
+        ":object": note.object,
+        ":detail": detail,
+        ":prev_sha256": &prev[..],
+        ":sha256": &sha[..],
+    })?;
+    Ok(id)
+}
+
 /// Which entries to list, newest first.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
@@ -75,7 +146,8 @@ fn to32(v: &[u8]) -> [u8; 32] {
 }
 
 impl Database {
-    /// Appends an entry, linking it to the previous one. `detail` is serialized canonically.
+    /// Appends an entry on its own, linking it to the previous one. `detail` is serialized
+    /// canonically. Changes that have an entry append it with the change instead.
     pub fn audit_append(
         &self,
         time_90k: i64,
@@ -83,45 +155,9 @@ impl Database {
         action: &str,
         object: &str,
         detail: &serde_json::Value,
-    ) -> Result<i64> {
-        let detail = serde_json::to_string(detail).unwrap_or_else(|_| "{}".into());
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let last: Option<(i64, Vec<u8>)> = tx
-            .prepare_cached(SELECT_LAST)?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let seq: Option<i64> = tx
-            .prepare_cached(SELECT_SEQ)?
-            .query_row([], |r| r.get(0))
-            .optional()?;
-        // The next id continues the sequence even if the newest rows were deleted, so a deletion
-        // stays visible as a gap.
-        let id = seq.unwrap_or(0).max(last.as_ref().map_or(0, |l| l.0)) + 1;
-        let prev = last.map_or([0u8; 32], |l| to32(&l.1));
-        let sha = audit_hash(
-            &prev,
-            &AuditFields {
-                id,
-                time_90k,
-                actor,
-                action,
-                object,
-                detail: &detail,
-            },
-        );
-        tx.prepare_cached(INSERT_AUDIT)?.execute(named_params! {
-            ":id": id,
-            ":time_90k": time_90k,
-            ":actor": actor,
-            ":action": action,
-            ":object": object,
-            ":detail": detail,
-            ":prev_sha256": &prev[..],
-            ":sha256": &sha[..],
-        })?;
-        tx.commit()?;
-        Ok(id)
+    ) -> Result<()> {
+        let note = AuditNote::new(time_90k, actor, action, object, detail.clone());
+        self.audited(|_| Ok(((), note)))
     }
 
     /// Entries matching `f`, newest first.

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, named_params};
 
-use super::Database;
+use super::{AuditNote, Database};
 use crate::error::{Result, StorageError};
 use nvr_core::{CameraId, SegmentId};
 
@@ -40,8 +40,27 @@ const FINISH_EXPORT: &str = "
     WHERE id = :id";
 const SELECT_EXPORTS: &str = "
     SELECT id, created_by, created_90k, cameras, start_90k, end_90k, case_ref, reason, state,
-           bytes, sha256, error, finished_90k
+           bytes, sha256, error, finished_90k, deleted_90k
     FROM exports";
+const COUNT_RUNNING_EXPORTS_BY: &str =
+    "SELECT COUNT(*) FROM exports WHERE state = 'running' AND created_by = :by";
+/// Ready bundles made before `:before` whose files still exist.
+const SELECT_EXPIRED_EXPORTS: &str = "
+    SELECT id FROM exports
+    WHERE state = 'ready' AND deleted_90k IS NULL AND created_90k < :before ORDER BY id";
+const MARK_EXPORT_DELETED: &str =
+    "UPDATE exports SET deleted_90k = :at WHERE id = :id AND deleted_90k IS NULL";
+/// Bytes of footage a user's active holds cover (segments overlapping any of them, each once).
+const SELECT_HELD_BYTES_BY: &str = "
+    SELECT COALESCE(SUM(s.file_bytes), 0) FROM segments s
+    WHERE EXISTS (
+        SELECT 1 FROM holds h
+        WHERE h.created_by = :by AND h.released_90k IS NULL AND h.camera_id = s.camera_id
+          AND h.start_90k < s.end_90k AND h.end_90k > s.start_90k)";
+/// Bytes of a camera's footage overlapping a range.
+const SELECT_RANGE_BYTES: &str = "
+    SELECT COALESCE(SUM(file_bytes), 0) FROM segments
+    WHERE camera_id = :camera_id AND start_90k < :end_90k AND end_90k > :start_90k";
 
 /// An evidence hold on a camera's time range.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,6 +119,42 @@ pub struct ExportRow {
     pub sha256: Option<Vec<u8>>,
     pub error: Option<String>,
     pub finished_90k: Option<i64>,
+    /// When its bundle file was deleted because it expired.
+    pub deleted_90k: Option<i64>,
+}
+
+/// A hold to place.
+#[derive(Clone, Copy, Debug)]
+pub struct NewHold<'a> {
+    pub camera: CameraId,
+    pub start_90k: i64,
+    pub end_90k: i64,
+    pub case_ref: &'a str,
+    pub reason: &'a str,
+    pub created_by: &'a str,
+    pub created_90k: i64,
+}
+
+/// An export to start: its row, and the holds that protect its range while it runs.
+#[derive(Clone, Debug)]
+pub struct NewExport<'a> {
+    pub created_by: &'a str,
+    pub created_90k: i64,
+    pub cameras: &'a [CameraId],
+    pub start_90k: i64,
+    pub end_90k: i64,
+    pub case_ref: &'a str,
+    pub reason: &'a str,
+    /// Owner of the holds (not a user name, so no user can release them).
+    pub hold_owner: &'a str,
+    pub hold_reason: &'a str,
+}
+
+/// What starting an export made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartedExport {
+    pub id: i64,
+    pub holds: Vec<i64>,
 }
 
 fn hold(r: &Row<'_>) -> rusqlite::Result<HoldRow> {
@@ -115,6 +170,19 @@ fn hold(r: &Row<'_>) -> rusqlite::Result<HoldRow> {
         released_by: r.get(8)?,
         released_90k: r.get(9)?,
     })
+}
+
+fn insert_hold_in(tx: &rusqlite::Transaction<'_>, h: &NewHold<'_>) -> Result<i64> {
+    tx.prepare_cached(INSERT_HOLD)?.execute(named_params! {
+        ":camera_id": h.camera.0,
+        ":start_90k": h.start_90k,
+        ":end_90k": h.end_90k,
+        ":case_ref": h.case_ref,
+        ":reason": h.reason,
+        ":created_by": h.created_by,
+        ":created_90k": h.created_90k,
+    })?;
+    Ok(tx.last_insert_rowid())
 }
 
 fn h32(v: Vec<u8>) -> [u8; 32] {
@@ -152,32 +220,21 @@ fn export(r: &Row<'_>) -> rusqlite::Result<ExportRow> {
         sha256: r.get(10)?,
         error: r.get(11)?,
         finished_90k: r.get(12)?,
+        deleted_90k: r.get(13)?,
     })
 }
 
 impl Database {
-    #[allow(clippy::too_many_arguments)]
+    /// Places a hold with its audit entry (made from the new hold's id).
     pub fn insert_hold(
         &self,
-        camera: CameraId,
-        start_90k: i64,
-        end_90k: i64,
-        case_ref: &str,
-        reason: &str,
-        created_by: &str,
-        created_90k: i64,
+        h: &NewHold<'_>,
+        audit: impl FnOnce(i64) -> AuditNote,
     ) -> Result<i64> {
-        let conn = self.lock();
-        conn.prepare_cached(INSERT_HOLD)?.execute(named_params! {
-            ":camera_id": camera.0,
-            ":start_90k": start_90k,
-            ":end_90k": end_90k,
-            ":case_ref": case_ref,
-            ":reason": reason,
-            ":created_by": created_by,
-            ":created_90k": created_90k,
-        })?;
-        Ok(conn.last_insert_rowid())
+        self.audited(|tx| {
+            let id = insert_hold_in(tx, h)?;
+            Ok((id, audit(id)))
+        })
     }
 
     /// Every hold, active ones (`active_only`) or all, oldest first.
@@ -203,16 +260,42 @@ impl Database {
             .optional()?)
     }
 
-    /// Releases an active hold.
-    pub fn release_hold(&self, id: i64, by: &str, at_90k: i64) -> Result<()> {
-        let n = self
+    /// Releases an active hold, with its audit entry (`None`: the release of an export's own
+    /// hold, recorded by the export's entries).
+    pub fn release_hold(
+        &self,
+        id: i64,
+        by: &str,
+        at_90k: i64,
+        audit: Option<AuditNote>,
+    ) -> Result<()> {
+        self.audited_many(|tx| {
+            let n = tx
+                .prepare_cached(RELEASE_HOLD)?
+                .execute(named_params! {":id": id, ":by": by, ":at": at_90k})?;
+            if n == 0 {
+                return Err(StorageError::NotFound(format!("active hold {id}")));
+            }
+            Ok(((), audit.into_iter().collect()))
+        })
+    }
+
+    /// Bytes of footage the active holds created by `by` cover.
+    pub fn held_bytes_by(&self, by: &str) -> Result<u64> {
+        let n: i64 = self
             .lock()
-            .prepare_cached(RELEASE_HOLD)?
-            .execute(named_params! {":id": id, ":by": by, ":at": at_90k})?;
-        if n == 0 {
-            return Err(StorageError::NotFound(format!("active hold {id}")));
-        }
-        Ok(())
+            .prepare_cached(SELECT_HELD_BYTES_BY)?
+            .query_row(named_params! {":by": by}, |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Bytes of a camera's footage overlapping `[start, end)`.
+    pub fn range_bytes(&self, camera: CameraId, start_90k: i64, end_90k: i64) -> Result<u64> {
+        let n: i64 = self.lock().prepare_cached(SELECT_RANGE_BYTES)?.query_row(
+            named_params! {":camera_id": camera.0, ":start_90k": start_90k, ":end_90k": end_90k},
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
     }
 
     /// The camera's current chain head (segment id and chain), if it has sealed anything.
@@ -313,28 +396,71 @@ impl Database {
         Ok(rows)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_export(
+    /// Starts an export: its row, one hold per camera over its range (owned by
+    /// `hold_owner`), and the audit entries `audit` makes from the new export's id, in one
+    /// transaction.
+    pub fn start_export(
         &self,
-        created_by: &str,
-        created_90k: i64,
-        cameras: &[i64],
-        start_90k: i64,
-        end_90k: i64,
-        case_ref: &str,
-        reason: &str,
-    ) -> Result<i64> {
+        e: &NewExport<'_>,
+        audit: impl FnOnce(i64) -> Vec<AuditNote>,
+    ) -> Result<StartedExport> {
+        self.audited_many(|tx| {
+            let cameras: Vec<i64> = e.cameras.iter().map(|c| c.0).collect();
+            tx.prepare_cached(INSERT_EXPORT)?.execute(named_params! {
+                ":created_by": e.created_by,
+                ":created_90k": e.created_90k,
+                ":cameras": serde_json::to_string(&cameras).unwrap_or_else(|_| "[]".into()),
+                ":start_90k": e.start_90k,
+                ":end_90k": e.end_90k,
+                ":case_ref": e.case_ref,
+                ":reason": e.reason,
+            })?;
+            let id = tx.last_insert_rowid();
+            let mut holds = Vec::with_capacity(e.cameras.len());
+            for &camera in e.cameras {
+                holds.push(insert_hold_in(
+                    tx,
+                    &NewHold {
+                        camera,
+                        start_90k: e.start_90k,
+                        end_90k: e.end_90k,
+                        case_ref: e.case_ref,
+                        reason: e.hold_reason,
+                        created_by: e.hold_owner,
+                        created_90k: e.created_90k,
+                    },
+                )?);
+            }
+            Ok((StartedExport { id, holds }, audit(id)))
+        })
+    }
+
+    /// Exports `by` has running now.
+    pub fn running_exports_by(&self, by: &str) -> Result<u64> {
+        let n: i64 = self
+            .lock()
+            .prepare_cached(COUNT_RUNNING_EXPORTS_BY)?
+            .query_row(named_params! {":by": by}, |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Ready exports made before `before_90k` whose bundle files still exist.
+    pub fn expired_exports(&self, before_90k: i64) -> Result<Vec<i64>> {
         let conn = self.lock();
-        conn.prepare_cached(INSERT_EXPORT)?.execute(named_params! {
-            ":created_by": created_by,
-            ":created_90k": created_90k,
-            ":cameras": serde_json::to_string(cameras).unwrap_or_else(|_| "[]".into()),
-            ":start_90k": start_90k,
-            ":end_90k": end_90k,
-            ":case_ref": case_ref,
-            ":reason": reason,
-        })?;
-        Ok(conn.last_insert_rowid())
+        let rows = conn
+            .prepare_cached(SELECT_EXPIRED_EXPORTS)?
+            .query_map(named_params! {":before": before_90k}, |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Records that an export's bundle file was deleted because it expired.
+    pub fn mark_export_deleted(&self, id: i64, at_90k: i64, audit: AuditNote) -> Result<()> {
+        self.audited(|tx| {
+            tx.prepare_cached(MARK_EXPORT_DELETED)?
+                .execute(named_params! {":id": id, ":at": at_90k})?;
+            Ok(((), audit))
+        })
     }
 
     pub fn finish_export(

@@ -9,6 +9,7 @@
 mod audit;
 mod cameras;
 mod evidence;
+mod meta;
 mod segments;
 mod users;
 
@@ -19,16 +20,16 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
 
 use crate::error::{Result, StorageError};
 
-pub use audit::{AuditEntry, AuditFilter};
-pub use cameras::{CameraRow, CameraUpdate, NewCamera};
-pub use evidence::{ChainHeadRow, ChainRow, ExportRow, HoldRow};
+pub use audit::{AuditEntry, AuditFilter, AuditNote};
+pub use cameras::{CameraRetention, CameraRow, CameraUpdate, DeletedCamera, NewCamera};
+pub use evidence::{ChainHeadRow, ChainRow, ExportRow, HoldRow, NewExport, NewHold, StartedExport};
 pub use segments::{
     RetentionCandidate, SEGMENT_FLAG_CLOCK_JUMP, SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
 };
-pub use users::{SessionRow, UserRow};
+pub use users::{NewSession, SessionRow, UserChange, UserRow};
 
 /// The schema version this program writes; `PRAGMA user_version` holds the database's.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The current schema, used for new databases.
 const FRESH_SCHEMA: &str = include_str!("schema.sql");
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_recording.sql"),
     include_str!("migrations/0002_users.sql"),
     include_str!("migrations/0003_evidence.sql"),
+    include_str!("migrations/0004_hostile_lan.sql"),
 ];
 
 const INSERT_META: &str =
@@ -153,6 +155,31 @@ impl Database {
             )?;
         }
         Ok(true)
+    }
+
+    /// Runs `change` and appends the audit entry it returns in one immediate transaction: both
+    /// happen or neither. (The entry comes from the change because it often names what the
+    /// change found, e.g. the segments a deletion took.)
+    pub(crate) fn audited<T>(
+        &self,
+        change: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, AuditNote)>,
+    ) -> Result<T> {
+        self.audited_many(|tx| change(tx).map(|(out, note)| (out, vec![note])))
+    }
+
+    /// Like [`Self::audited`], for a change recorded by several entries (e.g. one per camera).
+    pub(crate) fn audited_many<T>(
+        &self,
+        change: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, Vec<AuditNote>)>,
+    ) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (out, notes) = change(&tx)?;
+        for note in &notes {
+            audit::append_in(&tx, note)?;
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     /// Runs SQLite's own consistency check; returns its complaints (empty when healthy).

@@ -11,7 +11,11 @@ CREATE TABLE meta (
   -- fail authentication.
   data_dir_uuid BLOB NOT NULL,
   -- When `nvr init` ran, 90 kHz since the Unix epoch.
-  created_90k INTEGER NOT NULL
+  created_90k INTEGER NOT NULL,
+  -- The first-run setup code (sealed under the master key with AES-256-GCM), while no account
+  -- exists and the server listens beyond loopback: `nvr init` and `nvr serve` print it on the
+  -- console, and POST /api/setup must present it. Cleared when the first account is created.
+  setup_code_sealed BLOB
 );
 
 CREATE TABLE cameras (
@@ -209,5 +213,8 @@ CREATE TABLE exports (
   -- SHA-256 of the bundle file, once ready.
   sha256 BLOB,
   error TEXT,
-  finished_90k INTEGER
+  finished_90k INTEGER,
+  -- When the bundle file was deleted because it expired (exports keep plaintext copies of
+  -- footage, so they do not outlive `evidence.export_keep_days`); NULL while it exists.
+  deleted_90k INTEGER
 );

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, named_params};
 
-use super::Database;
+use super::{AuditNote, Database};
 use crate::error::{Result, StorageError};
 use crate::integrity::{CHAIN_START, ChainLink, chain_next};
 use nvr_core::{CameraId, SegmentId, VideoCodec, VideoParams};
@@ -578,27 +578,35 @@ impl Database {
     }
 
     /// Like [`Self::delete_segments`], for retention: skips segments an active hold overlaps at
-    /// the moment of deleting. Returns the ids actually deleted.
+    /// the moment of deleting, and records what went with the audit entry `audit` makes from
+    /// the ids actually deleted, in the same transaction (no entry when nothing went), so
+    /// `nvr check` can always tell retention's gaps from footage that vanished. Returns the
+    /// ids deleted.
     pub fn delete_unheld_segments(
         &self,
         camera: CameraId,
         ids: &[SegmentId],
+        audit: impl FnOnce(&[SegmentId]) -> AuditNote,
     ) -> Result<Vec<SegmentId>> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let mut deleted = Vec::with_capacity(ids.len());
-        for id in ids {
-            let n = tx
-                .prepare_cached(DELETE_SEGMENT_UNHELD)?
-                .execute(named_params! {":id": id.0})?;
-            if n == 1 {
-                tx.prepare_cached(INSERT_GARBAGE)?
-                    .execute(named_params! {":segment_id": id.0, ":camera_id": camera.0})?;
-                deleted.push(*id);
+        self.audited_many(|tx| {
+            let mut deleted = Vec::with_capacity(ids.len());
+            for id in ids {
+                let n = tx
+                    .prepare_cached(DELETE_SEGMENT_UNHELD)?
+                    .execute(named_params! {":id": id.0})?;
+                if n == 1 {
+                    tx.prepare_cached(INSERT_GARBAGE)?
+                        .execute(named_params! {":segment_id": id.0, ":camera_id": camera.0})?;
+                    deleted.push(*id);
+                }
             }
-        }
-        tx.commit()?;
-        Ok(deleted)
+            let notes = if deleted.is_empty() {
+                Vec::new()
+            } else {
+                vec![audit(&deleted)]
+            };
+            Ok((deleted, notes))
+        })
     }
 
     pub fn garbage(&self) -> Result<Vec<(SegmentId, CameraId)>> {

@@ -18,7 +18,10 @@
 //! the ones the camera sent, not only the ones exported. File names inside the bundle come only
 //! from camera ids, never from user input.
 
+pub mod files;
 pub mod verify;
+
+pub use files::{WrittenBundle, write_verified_bundle};
 
 #[cfg(test)]
 mod tests;

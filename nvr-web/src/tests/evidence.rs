@@ -9,7 +9,7 @@ async fn guards_get_403_on_exports_and_holds_and_the_attempt_is_audited() {
     let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
     env.state
         .store
-        .add_camera("c", &url, None, None)
+        .add_camera("c", &url, None, None, |_| note())
         .expect("camera");
     let body = json!({"cameras": [1], "start": "2026-11-29T10:00:00Z", "end": "2026-11-29T10:02:00Z", "case": "c-1", "reason": "r"});
     assert_eq!(
@@ -64,7 +64,7 @@ async fn evidence_users_hold_and_release_ranges() {
     let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
     env.state
         .store
-        .add_camera("c", &url, None, None)
+        .add_camera("c", &url, None, None, |_| note())
         .expect("camera");
     let bad = json!({"camera": 1, "start": "2026-11-29T10:02:00Z", "end": "2026-11-29T10:00:00Z", "reason": "r"});
     assert_eq!(
@@ -164,11 +164,17 @@ async fn user_and_camera_changes_are_audited_and_holds_over_quota_are_flagged() 
 
     // A 1-byte quota and a hold: the camera's recordings are over quota and cannot be deleted.
     let cam = CameraId(1);
-    env.state
-        .store
-        .db()
-        .set_camera_retention(cam, Some(1), None)
-        .expect("quota");
+    let r = send(
+        &env,
+        json_req(
+            "PATCH",
+            "/api/cameras/1",
+            json!({"retain_max_bytes": 1}),
+            Some(&admin),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     record(
         &env.state.store,
         cam,
@@ -183,11 +189,128 @@ async fn user_and_camera_changes_are_audited_and_holds_over_quota_are_flagged() 
     env.state
         .store
         .db()
-        .insert_hold(cam, 0, i64::MAX, "case", "reason", "admin", 0)
+        .insert_hold(
+            &nvr_storage::db::NewHold {
+                camera: cam,
+                start_90k: 0,
+                end_90k: i64::MAX,
+                case_ref: "case",
+                reason: "reason",
+                created_by: "admin",
+                created_90k: 0,
+            },
+            |_| note(),
+        )
         .expect("hold");
     let c = send(&env, get("/api/cameras/1", Some(&admin))).await.json();
     assert!(
         c["retention"]["held_over_quota_bytes"].as_u64() > Some(0),
         "{c}"
+    );
+}
+
+/// Deleting a camera whose footage is under an evidence hold: 409 naming the hold, and nothing
+/// is deleted or stopped; released, the camera goes with one audited transaction.
+#[tokio::test]
+async fn a_camera_with_held_footage_cannot_be_deleted() {
+    let env = env().await;
+    let admin = login(&env, "admin").await;
+    let add = json!({"name": "gate", "url": "rtsp://10.0.0.1/", "skip_probe": true});
+    let r = send(&env, json_req("POST", "/api/cameras", add, Some(&admin))).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let cam = CameraId(1);
+    let t0 = env.state.clock.realtime() - Duration90k::from_secs(600);
+    record(&env.state.store, cam, t0, 30);
+    let segments_before = env.state.store.db().all_segments().expect("rows").len();
+    assert!(segments_before > 1);
+    let hold = json!({"camera": 1, "start": t0.to_rfc3339(),
+                      "end": (t0 + Duration90k::from_secs(60)).to_rfc3339(),
+                      "case": "c-9", "reason": "assault"});
+    let r = send(&env, json_req("POST", "/api/holds", hold, Some(&admin))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let hold_id = r.json()["id"].as_i64().expect("id");
+
+    let del = Request::builder()
+        .method("DELETE")
+        .uri("/api/cameras/1?delete_recordings=true")
+        .header(header::COOKIE, &admin.cookie)
+        .header("x-csrf-token", &admin.csrf)
+        .body(Body::empty())
+        .expect("req");
+    let r = send(&env, del).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.json());
+    assert_eq!(r.json()["kind"], "held");
+    assert_eq!(r.json()["holds"], json!([hold_id]));
+    // Nothing went: the camera, every segment and file, and it is still enabled.
+    let row = env
+        .state
+        .store
+        .db()
+        .camera(cam)
+        .expect("db")
+        .expect("camera");
+    assert!(row.enabled);
+    assert_eq!(
+        env.state.store.db().all_segments().expect("rows").len(),
+        segments_before
+    );
+    for s in env.state.store.db().all_segments().expect("rows") {
+        assert!(env.state.store.segment_path(cam, s.id).exists());
+    }
+    assert_eq!(
+        env.state.store.db().holds(true).expect("holds")[0].id,
+        hold_id
+    );
+
+    let r = send(
+        &env,
+        json_req(
+            "POST",
+            &format!("/api/holds/{hold_id}/release"),
+            json!({}),
+            Some(&admin),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let del = Request::builder()
+        .method("DELETE")
+        .uri("/api/cameras/1?delete_recordings=true")
+        .header(header::COOKIE, &admin.cookie)
+        .header("x-csrf-token", &admin.csrf)
+        .body(Body::empty())
+        .expect("req");
+    assert_eq!(send(&env, del).await.status, StatusCode::NO_CONTENT);
+    assert!(env.state.store.db().camera(cam).expect("db").is_none());
+    assert!(
+        env.state
+            .store
+            .db()
+            .all_segments()
+            .expect("rows")
+            .is_empty()
+    );
+    assert!(!env.state.store.camera_dir(cam).exists());
+    let entries = env
+        .state
+        .store
+        .db()
+        .audit_list(&nvr_storage::db::AuditFilter {
+            action: Some("camera_delete".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("audit");
+    assert_eq!(entries.len(), 1);
+    let detail: Value = serde_json::from_str(&entries[0].detail).expect("json");
+    assert_eq!(
+        detail["segments"].as_array().map(Vec::len),
+        Some(segments_before)
+    );
+    assert!(
+        nvr_storage::check::check(&env.state.store)
+            .expect("check")
+            .problems
+            .is_empty()
     );
 }

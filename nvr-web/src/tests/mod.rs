@@ -47,6 +47,10 @@ async fn env() -> Env {
 }
 
 async fn env_with(users: bool) -> Env {
+    env_with_options(users, nvr_app::AppOptions::default()).await
+}
+
+async fn env_with_options(users: bool, options: nvr_app::AppOptions) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     Store::init(dir.path(), clock.as_ref()).expect("init");
@@ -60,10 +64,6 @@ async fn env_with(users: bool) -> Env {
     } else {
         &[]
     };
-    for &(user, role) in users {
-        let hash = crate::auth::hash_password("password123").expect("hash");
-        store.db().insert_user(user, role, &hash, 0).expect("user");
-    }
     let recorder = Recorder::start(
         store.clone(),
         Arc::new(FailingSource(CameraErrorKind::Unreachable)),
@@ -82,20 +82,29 @@ async fn env_with(users: bool) -> Env {
             min_free_bytes: 0,
         },
     );
+    let app = nvr_app::App::new(
+        store.clone(),
+        nvr_app::CameraContext::of_recorder(&recorder),
+        options,
+    );
+    for &(user, role) in users {
+        app.add_user(&nvr_app::Actor::cli(), user, role, "password123".into())
+            .await
+            .expect("user");
+    }
     Env {
         _dir: dir,
         state: AppState {
+            app,
             store,
             recorder,
             clock,
-            login_throttle: Default::default(),
             secure_cookies: false,
             server: crate::status::ServerInfo {
                 started: Time90k(0),
                 tls: None,
             },
             media: Default::default(),
-            exports: Default::default(),
         },
     }
 }
@@ -183,6 +192,11 @@ fn get(uri: &str, login: Option<&Login>) -> Request<Body> {
         b = b.header(header::COOKIE, &l.cookie);
     }
     b.body(Body::empty()).expect("request")
+}
+
+/// An audit entry for setup steps whose entry the test does not look at.
+fn note() -> nvr_storage::db::AuditNote {
+    nvr_storage::db::AuditNote::new(0, "test", "test", "test", json!({}))
 }
 
 const DAY: &str = "start=2026-11-29T00:00:00Z&end=2026-11-30T00:00:00Z";
@@ -478,7 +492,7 @@ async fn malformed_time_ranges_and_ids_get_4xx() {
     let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
     env.state
         .store
-        .add_camera("c", &url, None, None)
+        .add_camera("c", &url, None, None, |_| note())
         .expect("camera");
     for q in [
         "start=2026-11-29T00:00:00Z&end=2026-11-29T00:00:00Z",
@@ -592,7 +606,7 @@ async fn view_mp4_supports_ranges_and_etags() {
     let cam = env
         .state
         .store
-        .add_camera("c", &url, None, None)
+        .add_camera("c", &url, None, None, |_| note())
         .expect("camera");
     let t0 = Time90k::parse_rfc3339("2026-11-29T10:00:00Z").expect("t0");
     record(&env.state.store, cam, t0, 100);
@@ -651,7 +665,7 @@ async fn a_websocket_from_a_foreign_origin_is_refused() {
     let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
     env.state
         .store
-        .add_camera("c", &url, None, None)
+        .add_camera("c", &url, None, None, |_| note())
         .expect("camera");
     let mut req = get("/api/cameras/1/live?codecs=h264", Some(&l));
     let h = req.headers_mut();
@@ -700,13 +714,44 @@ async fn cameras_can_be_edited_and_removed_with_confirmation() {
         .status,
         StatusCode::FORBIDDEN
     );
-    let r = send(&env, json_req("PATCH", "/api/cameras/1", patch, Some(&l))).await;
+    // Seven days delete the recordings of 2026-11-29 now: the change must be confirmed, and
+    // nothing changes until it is.
+    let r = send(
+        &env,
+        json_req("PATCH", "/api/cameras/1", patch.clone(), Some(&l)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.json());
+    assert_eq!(r.json()["kind"], "retention_deletes");
+    assert!(r.json()["would_delete_bytes"].as_u64() > Some(0));
+    assert_eq!(
+        env.state
+            .store
+            .db()
+            .camera(cam)
+            .expect("db")
+            .expect("cam")
+            .name,
+        "door"
+    );
+    let mut confirmed = patch;
+    confirmed["confirm_delete"] = json!(true);
+    let r = send(
+        &env,
+        json_req("PATCH", "/api/cameras/1", confirmed, Some(&l)),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
     assert_eq!(r.json()["name"], "front door");
     assert_eq!(r.json()["retention"]["max_age_days"], 7);
     assert_eq!(r.json()["username"], "u");
-    assert_eq!(r.json()["storage"]["oldest"], "2026-11-29T10:00:00.000Z");
-    assert!(r.json()["storage"]["bytes"].as_u64() > Some(0));
+    // Retention ran at once (the recorder's pass): what is kept is within the new limit.
+    assert!(
+        r.json()["storage"]["oldest"].is_null()
+            || r.json()["storage"]["oldest"] != "2026-11-29T10:00:00.000Z",
+        "{}",
+        r.json()
+    );
     assert_eq!(
         env.state.store.camera_password(cam).expect("pw"),
         Some("pw-two".into())
@@ -719,6 +764,13 @@ async fn cameras_can_be_edited_and_removed_with_confirmation() {
         StatusCode::BAD_REQUEST
     );
 
+    // Recent footage, inside the new limit, for the deletion below.
+    record(
+        &env.state.store,
+        cam,
+        env.state.clock.realtime() - Duration90k::from_secs(3600),
+        30,
+    );
     let del = |q: &str| {
         Request::builder()
             .method("DELETE")

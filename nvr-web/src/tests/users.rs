@@ -85,6 +85,12 @@ async fn admins_manage_users_and_guards_cannot() {
     )
     .await;
     assert_eq!(r.json()["role"], "evidence");
+    // A role change ends the user's sessions (and its streams); it logs in again.
+    assert_eq!(
+        send(&env, get("/api/me", Some(&night))).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let night = login(&env, "night").await;
     assert_eq!(
         send(&env, get("/api/me", Some(&night))).await.json()["role"],
         "evidence"
@@ -176,4 +182,165 @@ async fn own_password_change_needs_the_current_one() {
         None,
     );
     assert_eq!(send(&env, old).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn setup_beyond_loopback_needs_the_console_code_once() {
+    let env = env_with_options(
+        false,
+        nvr_app::AppOptions {
+            setup_code_required: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let state = send(&env, get("/api/setup", None)).await.json();
+    assert_eq!(state["needed"], true);
+    assert_eq!(state["code_required"], true);
+    for code in [None, Some("AAAA-BBBB-CCCC"), Some("")] {
+        let mut body = json!({"username": "boss", "password": "long enough pw"});
+        if let Some(c) = code {
+            body["setup_code"] = json!(c);
+        }
+        let r = send(&env, json_req("POST", "/api/setup", body, None)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{code:?}: {:?}", r.json());
+        assert_eq!(r.json()["kind"], "setup_code");
+    }
+    assert_eq!(env.state.store.db().user_count().expect("count"), 0);
+    // The code the console shows (`nvr serve` prints this), typed loosely.
+    let code = env.state.app.setup_code().expect("code").expect("pending");
+    assert_eq!(
+        env.state.app.setup_code().expect("code"),
+        Some(code.clone()),
+        "stable"
+    );
+    let typed = code.to_lowercase().replace('-', " ");
+    let body = json!({"username": "boss", "password": "long enough pw", "setup_code": typed});
+    let r = send(&env, json_req("POST", "/api/setup", body.clone(), None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    // One time only: the code is gone with the first account.
+    assert_eq!(env.state.app.setup_code().expect("code"), None);
+    assert_eq!(env.state.store.db().setup_code_sealed().expect("db"), None);
+    let mut again = body;
+    again["username"] = json!("intruder");
+    assert_eq!(
+        send(&env, json_req("POST", "/api/setup", again, None))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+}
+
+#[tokio::test]
+async fn usernames_are_bounded_and_reserved_names_refused() {
+    let env = env().await;
+    let admin = login(&env, "admin").await;
+    for name in ["system", "Export", "cli:root", &"x".repeat(65), "a\nb"] {
+        let body = json!({"username": name, "password": "long enough pw", "role": "guard"});
+        let r = send(&env, json_req("POST", "/api/users", body, Some(&admin))).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{name:?}: {:?}",
+            r.json()
+        );
+    }
+    // A megabyte-long username at login: refused before any work, never logged or audited raw.
+    let huge = "u".repeat(60_000);
+    let r = send(
+        &env,
+        json_req(
+            "POST",
+            "/api/login",
+            json!({"username": huge, "password": "x"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let audit = env
+        .state
+        .store
+        .db()
+        .audit_list(&nvr_storage::db::AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .expect("audit");
+    assert!(
+        audit
+            .iter()
+            .all(|e| e.actor.len() <= 64 && e.object.len() <= 80)
+    );
+}
+
+/// A user who loops `POST /api/me/password` while an admin disables them must not undo the
+/// disable (the old handler wrote back a row read before two Argon2 runs).
+#[tokio::test]
+async fn a_password_change_loop_cannot_undo_a_disable() {
+    let env = env().await;
+    let admin = login(&env, "admin").await;
+    let id = env
+        .state
+        .store
+        .db()
+        .user_by_name("guard")
+        .expect("db")
+        .expect("guard")
+        .id
+        .0;
+    for round in 0..6u64 {
+        let r = send(
+            &env,
+            json_req(
+                "PATCH",
+                &format!("/api/users/{id}"),
+                json!({"disabled": false, "password": "password123"}),
+                Some(&admin),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+        let g = login(&env, "guard").await;
+        let looping = async {
+            let mut current = "password123".to_owned();
+            for i in 0..8 {
+                let new = format!("loop password {round}-{i}");
+                let body = json!({"current": current, "new": new});
+                let r = send(&env, json_req("POST", "/api/me/password", body, Some(&g))).await;
+                if r.status != StatusCode::NO_CONTENT {
+                    break;
+                }
+                current = new;
+            }
+        };
+        let disable = async {
+            // Land the disable at a different point of the loop each round.
+            tokio::time::sleep(Duration::from_millis(40 * round)).await;
+            let r = send(
+                &env,
+                json_req(
+                    "PATCH",
+                    &format!("/api/users/{id}"),
+                    json!({"disabled": true}),
+                    Some(&admin),
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+        };
+        tokio::join!(looping, disable);
+        let row = env
+            .state
+            .store
+            .db()
+            .user(nvr_core::UserId(id))
+            .expect("db")
+            .expect("user");
+        assert!(row.disabled, "round {round}: the disable was undone");
+        assert_eq!(
+            send(&env, get("/api/me", Some(&g))).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
 }

@@ -10,10 +10,12 @@ let onUnauthorized = () => {};
 export function setUnauthorizedHandler(f) { onUnauthorized = f; }
 
 export class ApiError extends Error {
-  constructor(status, message, kind) {
+  constructor(status, message, kind, data) {
     super(message);
     this.status = status;
     this.kind = kind || null;
+    /** The whole error body: some errors carry fields (e.g. would_delete_bytes, holds). */
+    this.data = data || {};
   }
 }
 
@@ -49,7 +51,7 @@ export async function api(method, path, body, { signal } = {}) {
   }
   if (!r.ok) {
     const msg = (data && data.error) || r.statusText || `HTTP ${r.status}`;
-    const err = new ApiError(r.status, msg, data && data.kind);
+    const err = new ApiError(r.status, msg, data && data.kind, data);
     if (r.status === 401 && !NO_SESSION_ROUTES.has(path.split("?")[0])) {
       session.user = null;
       onUnauthorized();

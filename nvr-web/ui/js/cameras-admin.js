@@ -110,7 +110,13 @@ export function mount(root) {
     try {
       await api("DELETE", `/api/cameras/${c.id}?delete_recordings=true`);
       toast(`${c.name} removed.`, "ok");
-    } catch (e) { toast(`Cannot remove ${c.name}: ${e.message}`, "bad"); }
+    } catch (e) {
+      if (e.kind === "held") {
+        toast(`${c.name} keeps footage under evidence hold${(e.data.holds || []).length > 1 ? "s" : ""} ${(e.data.holds || []).map((h) => `#${h}`).join(", ")}: release ${(e.data.holds || []).length > 1 ? "them" : "it"} on the Evidence page first. Nothing was deleted.`, "bad");
+      } else {
+        toast(`Cannot remove ${c.name}: ${e.message}`, "bad");
+      }
+    }
     refresh();
   }
 
@@ -123,9 +129,10 @@ export function mount(root) {
     const pass = el("input#cam-password", { name: "password", type: "password", autocomplete: "new-password",
       placeholder: c && c.has_password ? "unchanged" : "" });
     const clearPass = el("input", { type: "checkbox" });
-    const maxAge = el("input#cam-max-age", { type: "number", min: "1", step: "1", inputmode: "numeric",
+    // Empty: the server's default; 0: no limit (as everywhere: config, CLI and API).
+    const maxAge = el("input#cam-max-age", { type: "number", min: "0", step: "1", inputmode: "numeric",
       value: c && c.retention && c.retention.max_age_days ? c.retention.max_age_days : "", placeholder: "default" });
-    const maxGb = el("input#cam-max-gb", { type: "number", min: "0.1", step: "0.1", inputmode: "decimal",
+    const maxGb = el("input#cam-max-gb", { type: "number", min: "0", step: "0.1", inputmode: "decimal",
       value: c && c.retention && c.retention.max_bytes ? (c.retention.max_bytes / 1e9).toFixed(1) : "", placeholder: "default" });
     const result = el("div.test-result#test-result", { role: "status", "aria-live": "polite" });
     const testBtn = el("button.btn#test-camera", { type: "button" }, icon("test"), el("span", null, "Test"));
@@ -164,7 +171,8 @@ export function mount(root) {
       field("RTSP URL", url, "Without the user name and password."),
       el("div.row2", null, field("Username", user), field("Password", pass)),
       c && c.has_password ? el("label.check", null, clearPass, "Remove the stored password") : null,
-      c ? el("div.row2", null, field("Keep at most (days)", maxAge), field("Keep at most (GB)", maxGb)) : null,
+      c ? el("div.row2", null, field("Keep at most (days)", maxAge, "Empty: the default; 0: no limit."),
+        field("Keep at most (GB)", maxGb, "Empty: the default; 0: no limit.")) : null,
       el("div.test-row", null, testBtn, el("span.muted.small", null, "Connects to the camera; can take up to 10 s.")),
       result, err,
     ];
@@ -197,7 +205,7 @@ export function mount(root) {
         if (isNew && !skipProbe) err.textContent = "Testing the camera before adding it (up to 10 s)…";
         try {
           if (isNew) await api("POST", "/api/cameras", body);
-          else await api("PATCH", `/api/cameras/${c.id}`, body);
+          else await patchConfirmingDeletes(c, body);
           toast(isNew ? `${body.name} added: recording starts within seconds.` : `${name.value} saved.`, "ok");
           refresh();
           return true;
@@ -213,6 +221,24 @@ export function mount(root) {
         }
       },
     });
+  }
+
+  // A retention change that deletes footage now is refused until the person confirms what it
+  // deletes (409 retention_deletes); then it is sent again with confirm_delete.
+  async function patchConfirmingDeletes(c, body) {
+    try {
+      return await api("PATCH", `/api/cameras/${c.id}`, body);
+    } catch (e) {
+      if (e.kind !== "retention_deletes") throw e;
+      const d = e.data || {};
+      const ok = await confirmDialog(`Delete footage of ${c.name} now?`,
+        `These limits delete ${d.would_delete_segments} segments (${fmtBytes(d.would_delete_bytes || 0)}) of recordings right away` +
+        `${d.new_oldest ? `; the oldest footage kept will be from ${new Date(d.new_oldest).toLocaleString()}` : ""}. ` +
+        "Footage under evidence holds is kept. This cannot be undone.",
+        "Apply and delete footage");
+      if (!ok) throw new Error("Not saved: no footage was deleted.");
+      return await api("PATCH", `/api/cameras/${c.id}`, { ...body, confirm_delete: true });
+    }
   }
 
   refresh();

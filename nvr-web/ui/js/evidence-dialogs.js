@@ -35,7 +35,7 @@ function rangeFacts(start, end, idPrefix) {
 export function exportStatus(x, { ids = false } = {}) {
   const id = (name) => (ids ? `export-${name}` : undefined);
   const out = [];
-  const label = { running: "Running", ready: "Ready", failed: "Failed" }[x.state] || x.state;
+  const label = { running: "Running", ready: "Ready", failed: "Failed", expired: "Expired" }[x.state] || x.state;
   const sev = { running: "connecting", ready: "recording", failed: "reconnecting" }[x.state] || "disabled";
   out.push(el("div.export-state", null,
     el("span", { class: `sev ${sev}`, id: id("state"), "data-state": x.state }, label),
@@ -46,6 +46,12 @@ export function exportStatus(x, { ids = false } = {}) {
   }
   if (x.state === "failed") {
     out.push(el("p.error.export-error", { role: "alert" }, x.error || "The export failed."));
+  }
+  if (x.state === "expired") {
+    out.push(el("p.muted.small", null, "The bundle was deleted when it expired (evidence.export_keep_days); its record and audit entries remain."));
+  }
+  if (x.state === "ready" && !x.download) {
+    out.push(el("p.muted.small", null, "Written by the command line to a file of its own; not kept on the recorder."));
   }
   if (x.state === "ready" && x.download) {
     out.push(el("p.export-download", null,

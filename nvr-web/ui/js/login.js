@@ -10,15 +10,14 @@ export function mount(root, { onLoggedIn }) {
   let alive = true;
 
   (async () => {
-    let needed = false;
+    let state = { needed: false, code_required: false };
     try {
-      needed = !!(await api("GET", "/api/setup")).needed;
+      state = await api("GET", "/api/setup");
     } catch (e) {
       // An older recorder without /api/setup: fall back to the login form.
-      needed = false;
     }
     if (!alive) return;
-    box.replaceChildren(needed ? setupForm(onLoggedIn) : loginForm(onLoggedIn));
+    box.replaceChildren(state.needed ? setupForm(onLoggedIn, !!state.code_required) : loginForm(onLoggedIn));
     box.querySelector("input")?.focus();
   })();
 
@@ -60,13 +59,13 @@ function loginForm(onLoggedIn) {
 function loginError(e) {
   if (!(e instanceof ApiError)) return String(e.message || e);
   if (e.status === 401) return "Wrong username or password.";
-  if (e.status === 429) {
-    return "Too many failed logins from this address. Wait a few minutes, then try again.";
-  }
+  if (e.status === 429) return `${e.message} (too many attempts: wait, then try again)`;
   return e.message;
 }
 
-function setupForm(onLoggedIn) {
+function setupForm(onLoggedIn, codeRequired) {
+  const code = codeRequired ? el("input#setup-code", { name: "setup_code", required: true, autocomplete: "off",
+    autocapitalize: "characters", spellcheck: false, placeholder: "XXXX-XXXX-XXXX" }) : null;
   const user = el("input#setup-username", { name: "username", autocomplete: "username", required: true,
     value: "admin", autocapitalize: "none", spellcheck: false });
   const p1 = el("input#setup-password", { name: "password", type: "password", autocomplete: "new-password",
@@ -77,6 +76,7 @@ function setupForm(onLoggedIn) {
   const submit = el("button.btn.primary.wide", { type: "submit" }, "Create administrator");
   const form = el("form#setup-form", null,
     header("Welcome", "This recorder has no user yet. Create the first administrator."),
+    code ? field("Setup code", code, "Printed on the recorder's console by nvr serve (or nvr init).") : null,
     field("Username", user), field("Password", p1, "At least 8 characters."),
     field("Password again", p2), err, submit);
   form.addEventListener("submit", async (ev) => {
@@ -85,11 +85,18 @@ function setupForm(onLoggedIn) {
     if (p1.value !== p2.value) { err.textContent = "The two passwords differ."; p2.focus(); return; }
     submit.disabled = true;
     try {
-      onLoggedIn(await api("POST", "/api/setup", { username: user.value, password: p1.value }));
+      const body = { username: user.value, password: p1.value };
+      if (code) body.setup_code = code.value;
+      onLoggedIn(await api("POST", "/api/setup", body));
     } catch (e) {
-      err.textContent = e.status === 409 || e.status === 403
-        ? "An administrator exists already: reload the page and log in."
-        : e.message;
+      if (e.kind === "setup_code") {
+        err.textContent = "Wrong setup code: use the one printed on the recorder's console.";
+        code?.focus();
+      } else if (e.status === 409) {
+        err.textContent = "An administrator exists already: reload the page and log in.";
+      } else {
+        err.textContent = e.message;
+      }
     } finally {
       submit.disabled = false;
     }
