@@ -19,6 +19,8 @@ use crate::segment::format::{CHUNK_CIPHERTEXT_LEN, HEADER_LEN};
 use crate::store::Store;
 use crate::writer::{CameraWriter, WriteOutcome, WriterConfig};
 
+mod write_faults;
+
 const FPS: i64 = 10;
 const FRAME_90K: i64 = 90_000 / FPS;
 pub(crate) const T0: i64 = 1_795_959_900 * 90_000;
