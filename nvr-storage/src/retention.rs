@@ -109,10 +109,16 @@ pub fn enforce(
         tracing::info!(camera = %camera, segments = out.deleted.len(), bytes = out.deleted_bytes,
             "retention deleted the oldest footage");
     }
-    for epoch in store.db().shreddable_epochs(&now.utc_day())? {
-        store.keyring().shred(epoch)?;
-        store.db().mark_epoch_shredded(epoch)?;
-        out.shredded_epochs.push(epoch);
+    let today = now.utc_day();
+    for epoch in store.db().shreddable_epochs(&today)? {
+        // Marked first, with the conditions checked again in that statement: a writer may have
+        // given the epoch a new segment since it was listed (its row and epoch are one
+        // transaction), and then its key must stay. A crash before the unlink leaves a key
+        // file of a shredded epoch, which the next start's recovery removes.
+        if store.db().mark_epoch_shredded(epoch, &today)? {
+            store.keyring().shred(epoch)?;
+            out.shredded_epochs.push(epoch);
+        }
     }
     Ok(out)
 }

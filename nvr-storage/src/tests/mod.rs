@@ -19,6 +19,7 @@ use crate::segment::format::{CHUNK_CIPHERTEXT_LEN, HEADER_LEN};
 use crate::store::Store;
 use crate::writer::{CameraWriter, WriteOutcome, WriterConfig};
 
+mod epochs;
 mod write_faults;
 
 const FPS: i64 = 10;
