@@ -35,6 +35,16 @@ pub enum StorageError {
     AlreadyExists(String),
     #[error("database schema version {found} is newer than this program supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
+    #[error(
+        "data directory {} is in use by another nvr process ({}); only one `nvr serve` or \
+         `nvr demo` may use a data directory at a time: stop it first",
+        .dir.display(),
+        .holder_pid.map_or_else(|| "pid unknown".to_owned(), |p| format!("pid {p}"))
+    )]
+    Locked {
+        dir: PathBuf,
+        holder_pid: Option<u32>,
+    },
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -67,6 +77,7 @@ impl StorageError {
             StorageError::InvalidArgument(_) => ErrorKind::InvalidArgument,
             StorageError::NotFound(_) => ErrorKind::NotFound,
             StorageError::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            StorageError::Locked { .. } => ErrorKind::Unavailable,
         }
     }
 
