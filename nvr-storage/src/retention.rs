@@ -4,14 +4,16 @@
 //! The segment being written and footage under an evidence hold are never deleted. Epoch keys
 //! whose day is over and whose segments are all gone are shredded.
 //!
-//! Deletion order is crash-safe: one transaction moves the segments' rows to the garbage list,
-//! then the files are unlinked and the garbage rows dropped; a crash in between leaves garbage
-//! rows that the next start unlinks (`recovery::collect_garbage`).
+//! Deletion order is crash-safe: one transaction moves the segments' rows to the garbage list
+//! and records the deletion in the audit log, then the files are unlinked and the garbage rows
+//! dropped; a crash in between leaves garbage rows that the next start unlinks
+//! (`recovery::collect_garbage`).
 
 use std::collections::BTreeMap;
 
 use nvr_core::{CameraId, Duration90k, SegmentId, Time90k};
 
+use crate::db::RetentionDelete;
 use crate::error::Result;
 use crate::recovery::collect_garbage;
 use crate::store::Store;
@@ -86,26 +88,22 @@ pub fn enforce(
             "evidence holds keep this camera over its byte quota: new recording crowds them");
     }
     if !out.deleted.is_empty() {
-        // A hold placed since the candidates were read still wins: count only what went.
-        out.deleted = store.db().delete_unheld_segments(camera, &out.deleted)?;
-        let deleted: std::collections::HashSet<SegmentId> = out.deleted.iter().copied().collect();
-        out.deleted_bytes = candidates
+        let chosen: Vec<(SegmentId, u64)> = candidates
             .iter()
-            .filter(|c| deleted.contains(&c.id))
-            .map(|c| c.file_bytes.max(0) as u64)
-            .sum();
+            .filter(|c| out.deleted.contains(&c.id))
+            .map(|c| (c.id, c.file_bytes.max(0) as u64))
+            .collect();
+        // A hold placed since the candidates were read still wins: count only what went. The
+        // audit entry is written in the same transaction.
+        (out.deleted, out.deleted_bytes) = store.db().delete_unheld_segments(&RetentionDelete {
+            camera,
+            segments: &chosen,
+            time_90k: store.clock().realtime().0,
+            reason: None,
+        })?;
         collect_garbage(store)?;
     }
     if !out.deleted.is_empty() {
-        store.audit(
-            "system",
-            "retention_delete",
-            &format!("camera:{camera}"),
-            serde_json::json!({
-                "segments": out.deleted.iter().map(|s| s.0).collect::<Vec<_>>(),
-                "bytes": out.deleted_bytes,
-            }),
-        );
         tracing::info!(camera = %camera, segments = out.deleted.len(), bytes = out.deleted_bytes,
             "retention deleted the oldest footage");
     }
@@ -228,35 +226,22 @@ pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutco
     let mut gone = std::collections::HashSet::new();
     let mut result = Ok(());
     for (camera, chosen) in &by_camera {
-        let ids: Vec<SegmentId> = chosen.iter().map(|(id, _)| *id).collect();
-        // A hold placed since the candidates were read still wins: count only what went.
-        let ids = match store.db().delete_unheld_segments(*camera, &ids) {
-            Ok(ids) => ids,
+        // A hold placed since the candidates were read still wins: count only what went. The
+        // audit entry is written in the same transaction.
+        let (ids, bytes) = match store.db().delete_unheld_segments(&RetentionDelete {
+            camera: *camera,
+            segments: chosen,
+            time_90k: store.clock().realtime().0,
+            reason: Some("disk_free"),
+        }) {
+            Ok(r) => r,
             Err(e) => {
                 result = Err(e);
                 break;
             }
         };
-        let bytes: u64 = chosen
-            .iter()
-            .filter(|(id, _)| ids.contains(id))
-            .map(|(_, b)| b)
-            .sum();
-        gone.extend(ids.iter().copied());
+        gone.extend(ids);
         out.deleted_bytes += bytes;
-        if ids.is_empty() {
-            continue;
-        }
-        store.audit(
-            "system",
-            "retention_delete",
-            &format!("camera:{camera}"),
-            serde_json::json!({
-                "segments": ids.iter().map(|s| s.0).collect::<Vec<_>>(),
-                "bytes": bytes,
-                "reason": "disk_free",
-            }),
-        );
     }
     out.deleted = oldest_first
         .into_iter()

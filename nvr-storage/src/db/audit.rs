@@ -25,6 +25,14 @@ const SELECT_FILTERED: &str = "
       AND (:before_id IS NULL OR id < :before_id)
     ORDER BY id DESC LIMIT :limit";
 
+/// The action of retention's deletions; the detail lists the segment ids deleted under
+/// `segments` (`nvr check` accounts for them).
+pub const RETENTION_DELETE_ACTION: &str = "retention_delete";
+
+/// The action of a camera's deletion; like retention's, the detail lists the segment ids that
+/// went with it under `segments`.
+pub const CAMERA_DELETE_ACTION: &str = "camera_delete";
+
 /// One audit entry as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -74,6 +82,56 @@ fn to32(v: &[u8]) -> [u8; 32] {
     a
 }
 
+/// An audit entry to append.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AuditRecord<'a> {
+    pub time_90k: i64,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub object: &'a str,
+    pub detail: &'a serde_json::Value,
+}
+
+/// Appends `e` within `tx` (which should be IMMEDIATE, so the newest entry read here stays the
+/// newest): for changes that must commit together with their record.
+pub(super) fn append_in(tx: &rusqlite::Transaction<'_>, e: &AuditRecord<'_>) -> Result<i64> {
+    let detail = serde_json::to_string(e.detail).unwrap_or_else(|_| "{}".into());
+    let last: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached(SELECT_LAST)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let seq: Option<i64> = tx
+        .prepare_cached(SELECT_SEQ)?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    // The next id continues the sequence even if the newest rows were deleted, so a deletion
+    // stays visible as a gap.
+    let id = seq.unwrap_or(0).max(last.as_ref().map_or(0, |l| l.0)) + 1;
+    let prev = last.map_or([0u8; 32], |l| to32(&l.1));
+    let sha = audit_hash(
+        &prev,
+        &AuditFields {
+            id,
+            time_90k: e.time_90k,
+            actor: e.actor,
+            action: e.action,
+            object: e.object,
+            detail: &detail,
+        },
+    );
+    tx.prepare_cached(INSERT_AUDIT)?.execute(named_params! {
+        ":id": id,
+        ":time_90k": e.time_90k,
+        ":actor": e.actor,
+        ":action": e.action,
+        ":object": e.object,
+        ":detail": detail,
+        ":prev_sha256": &prev[..],
+        ":sha256": &sha[..],
+    })?;
+    Ok(id)
+}
+
 impl Database {
     /// Appends an entry, linking it to the previous one. `detail` is serialized canonically.
     pub fn audit_append(
@@ -84,42 +142,18 @@ impl Database {
         object: &str,
         detail: &serde_json::Value,
     ) -> Result<i64> {
-        let detail = serde_json::to_string(detail).unwrap_or_else(|_| "{}".into());
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let last: Option<(i64, Vec<u8>)> = tx
-            .prepare_cached(SELECT_LAST)?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let seq: Option<i64> = tx
-            .prepare_cached(SELECT_SEQ)?
-            .query_row([], |r| r.get(0))
-            .optional()?;
-        // The next id continues the sequence even if the newest rows were deleted, so a deletion
-        // stays visible as a gap.
-        let id = seq.unwrap_or(0).max(last.as_ref().map_or(0, |l| l.0)) + 1;
-        let prev = last.map_or([0u8; 32], |l| to32(&l.1));
-        let sha = audit_hash(
-            &prev,
-            &AuditFields {
-                id,
+        let id = append_in(
+            &tx,
+            &AuditRecord {
                 time_90k,
                 actor,
                 action,
                 object,
-                detail: &detail,
+                detail,
             },
-        );
-        tx.prepare_cached(INSERT_AUDIT)?.execute(named_params! {
-            ":id": id,
-            ":time_90k": time_90k,
-            ":actor": actor,
-            ":action": action,
-            ":object": object,
-            ":detail": detail,
-            ":prev_sha256": &prev[..],
-            ":sha256": &sha[..],
-        })?;
+        )?;
         tx.commit()?;
         Ok(id)
     }

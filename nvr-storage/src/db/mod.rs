@@ -19,12 +19,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
 
 use crate::error::{Result, StorageError};
 
-pub use audit::{AuditEntry, AuditFilter};
+pub use audit::{AuditEntry, AuditFilter, CAMERA_DELETE_ACTION, RETENTION_DELETE_ACTION};
 pub use cameras::{CameraRow, CameraUpdate, NewCamera};
 pub use evidence::{ChainHeadRow, ChainRow, ExportRow, HoldRow};
 pub use segments::{
-    NewOpenSegment, RetentionCandidate, SEGMENT_FLAG_CLOCK_JUMP, SEGMENT_FLAG_RECOVERED,
-    SealedSegment, SegmentRow,
+    NewOpenSegment, RetentionCandidate, RetentionDelete, SEGMENT_FLAG_CLOCK_JUMP,
+    SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
 };
 pub use users::{SessionRow, UserRow};
 

@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, Row, named_params};
 
 use super::Database;
+use super::audit::{AuditRecord, RETENTION_DELETE_ACTION, append_in};
 use crate::error::{Result, StorageError};
 use crate::integrity::{CHAIN_START, ChainLink, chain_next};
 use nvr_core::{CameraId, SegmentId, VideoCodec, VideoParams};
@@ -147,6 +148,18 @@ pub struct SealedSegment<'a> {
     pub sha256: &'a [u8; 32],
     pub frame_index: &'a [u8],
     pub flags: i64,
+}
+
+/// What one retention pass deletes from one camera, for [`Database::delete_unheld_segments`].
+#[derive(Clone, Copy, Debug)]
+pub struct RetentionDelete<'a> {
+    pub camera: CameraId,
+    /// The segments to delete and their file sizes, oldest first.
+    pub segments: &'a [(SegmentId, u64)],
+    /// When, for the audit entry.
+    pub time_90k: i64,
+    /// Why, when not the camera's own limits (`"disk_free"`); recorded in the audit entry.
+    pub reason: Option<&'a str>,
 }
 
 /// A sealed segment as retention sees it.
@@ -617,28 +630,50 @@ impl Database {
         Ok(())
     }
 
-    /// Like [`Self::delete_segments`], for retention: skips segments an active hold overlaps at
-    /// the moment of deleting. Returns the ids actually deleted.
-    pub fn delete_unheld_segments(
-        &self,
-        camera: CameraId,
-        ids: &[SegmentId],
-    ) -> Result<Vec<SegmentId>> {
+    /// Deletes segments for retention, like [`Self::delete_segments`], skipping those an active
+    /// hold overlaps at the moment of deleting, and appends the `retention_delete` audit entry
+    /// naming what went (detail: `segments`, `bytes`, and `reason` if given), all in one
+    /// transaction: footage never leaves the index without its record, which `nvr check` relies
+    /// on to tell retention's gaps from footage removed behind the recorder's back. Returns the
+    /// ids deleted and their bytes; no entry is written when nothing was.
+    pub fn delete_unheld_segments(&self, d: &RetentionDelete<'_>) -> Result<(Vec<SegmentId>, u64)> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let mut deleted = Vec::with_capacity(ids.len());
-        for id in ids {
+        // Immediate: the audit entry appended below must stay the newest (see `append_in`).
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut deleted = Vec::with_capacity(d.segments.len());
+        let mut bytes = 0;
+        for &(id, file_bytes) in d.segments {
             let n = tx
                 .prepare_cached(DELETE_SEGMENT_UNHELD)?
                 .execute(named_params! {":id": id.0})?;
             if n == 1 {
                 tx.prepare_cached(INSERT_GARBAGE)?
-                    .execute(named_params! {":segment_id": id.0, ":camera_id": camera.0})?;
-                deleted.push(*id);
+                    .execute(named_params! {":segment_id": id.0, ":camera_id": d.camera.0})?;
+                deleted.push(id);
+                bytes += file_bytes;
             }
         }
+        if !deleted.is_empty() {
+            let mut detail = serde_json::json!({
+                "segments": deleted.iter().map(|s| s.0).collect::<Vec<_>>(),
+                "bytes": bytes,
+            });
+            if let Some(reason) = d.reason {
+                detail["reason"] = reason.into();
+            }
+            append_in(
+                &tx,
+                &AuditRecord {
+                    time_90k: d.time_90k,
+                    actor: "system",
+                    action: RETENTION_DELETE_ACTION,
+                    object: &format!("camera:{}", d.camera),
+                    detail: &detail,
+                },
+            )?;
+        }
         tx.commit()?;
-        Ok(deleted)
+        Ok((deleted, bytes))
     }
 
     pub fn garbage(&self) -> Result<Vec<(SegmentId, CameraId)>> {
