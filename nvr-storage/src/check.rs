@@ -210,11 +210,19 @@ fn check_segment(store: &Store, row: &SegmentRow, report: &mut CheckReport) -> O
 /// every segment they name is still in the index or was deleted on the record.
 fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
     let key = store.signing_key().public_key();
+    // Read before the rows, to set aside at once the many segments retention deleted (signed
+    // heads name old ones); read again after them if anything is left (see below).
+    let mut accounted = deletions_on_record(store)?;
     let cameras = store.db().cameras()?;
     let mut chains: HashMap<SegmentId, [u8; 32]> = HashMap::new();
-    // Segments named by a chain link, a camera's chain head or a signed head but not among the
-    // rows read: (camera, segment) -> what names it.
-    let mut absent: BTreeMap<(CameraId, SegmentId), Vec<String>> = BTreeMap::new();
+    // Segments named by a chain link, a camera's chain head or a signed head but neither among
+    // the rows read nor deleted on record: (camera, segment) -> what names it.
+    let mut absent: BTreeMap<(CameraId, SegmentId), Vec<NamedBy>> = BTreeMap::new();
+    let mut note_absent = |camera: CameraId, segment: SegmentId, by: NamedBy| {
+        if !accounted.contains(&segment) {
+            absent.entry((camera, segment)).or_default().push(by);
+        }
+    };
     for camera in &cameras {
         let rows = store
             .db()
@@ -263,20 +271,14 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
                         problem(r.id, format!("hash chain: does not follow segment {p}"))
                     }
                     Some(_) => {}
-                    None => absent
-                        .entry((camera.id, p))
-                        .or_default()
-                        .push(format!("segment {}'s hash chain link", r.id)),
+                    None => note_absent(camera.id, p, NamedBy::Link(r.id)),
                 },
             }
         }
         if let Some((head, _)) = store.db().camera_chain_head(camera.id)?
             && !by_id.contains_key(&head)
         {
-            absent
-                .entry((camera.id, head))
-                .or_default()
-                .push("the camera's chain head".into());
+            note_absent(camera.id, head, NamedBy::CameraHead);
         }
     }
     let camera_ids: HashSet<CameraId> = cameras.iter().map(|c| c.id).collect();
@@ -302,15 +304,15 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
                 ));
             }
         } else {
-            absent
-                .entry((h.camera_id, h.segment_id))
-                .or_default()
-                .push(format!("signed chain head {}", h.id));
+            note_absent(h.camera_id, h.segment_id, NamedBy::SignedHead(h.id));
         }
     }
-    // Read after the rows: retention deletes rows and records them in one transaction, so a
-    // segment missing from the rows above was deleted by then, and is recorded by now.
-    let accounted = deletions_on_record(store)?;
+    if !absent.is_empty() {
+        // Read again, after the rows: retention deletes rows and records them in one
+        // transaction, so a segment missing from the rows above was deleted by then, and is
+        // recorded by now.
+        accounted = deletions_on_record(store)?;
+    }
     for ((camera, segment), named_by) in absent {
         if accounted.contains(&segment) {
             continue;
@@ -334,11 +336,36 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
             message: format!(
                 "footage missing: the segment's index row was removed ({file}) without a \
                  retention or camera deletion on record; named by {}",
-                named_by.join(", ")
+                named_by
+                    .iter()
+                    .map(NamedBy::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         });
     }
     Ok(())
+}
+
+/// What names a segment that should still be in the index.
+#[derive(Clone, Copy, Debug)]
+enum NamedBy {
+    /// The hash chain link (`prev_segment_id`) of this remaining segment.
+    Link(SegmentId),
+    /// The camera row's chain head.
+    CameraHead,
+    /// This signed chain head.
+    SignedHead(i64),
+}
+
+impl std::fmt::Display for NamedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NamedBy::Link(s) => write!(f, "segment {s}'s hash chain link"),
+            NamedBy::CameraHead => f.write_str("the camera's chain head"),
+            NamedBy::SignedHead(id) => write!(f, "signed chain head {id}"),
+        }
+    }
 }
 
 /// Segment ids the audit log says were deleted on purpose: by retention (`retention_delete`,
