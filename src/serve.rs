@@ -1,5 +1,5 @@
-//! `nvr serve`: recover the data directory, start recording every enabled camera, and serve
-//! the web UI and API until SIGINT/SIGTERM, then seal every open segment before exiting.
+//! `nvr serve`: lock and recover the data directory, start recording every enabled camera, and
+//! serve the web UI and API until SIGINT/SIGTERM, then seal every open segment before exiting.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -64,6 +64,9 @@ pub async fn run(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let store = Store::open(&dir, clock.clone())
         .with_context(|| format!("opening data directory {}", dir.display()))?;
+    // Held until this function returns, after the recorder sealed its segments: recovery of a
+    // second server would otherwise cut this one's open segments.
+    let _lock = nvr_storage::lock::DataDirLock::acquire(&dir)?;
     let s2 = store.clone();
     let report = tokio::task::spawn_blocking(move || nvr_storage::recovery::recover(&s2))
         .await?

@@ -325,7 +325,7 @@ impl App {
                 AuditNote::new(
                     now,
                     by,
-                    "camera_delete",
+                    nvr_storage::db::CAMERA_DELETE_ACTION,
                     format!("camera:{id}"),
                     json!({"name": d.camera.name,
                            "segments": d.segments.iter().map(|s| s.0).collect::<Vec<_>>()}),

@@ -1,13 +1,18 @@
 //! `nvr check`: authenticates every chunk of every segment and compares each file with its
 //! index row (frame list, hash, sizes, times, parameters); lists files the index does not know
-//! and SQLite's own complaints. Safe to run while the server records: segments being written
-//! are checked up to their last sealed chunk.
+//! and SQLite's own complaints; follows each camera's hash chain, and names every segment that a
+//! chain link, the camera's chain head or a signed head still refers to but that is gone from
+//! the index without a retention (or camera deletion) record in the audit log: footage removed
+//! behind the recorder's back, oldest, newest or in between. Safe to run while the server
+//! records: segments being written are checked up to their last sealed chunk.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use nvr_core::{CameraId, SegmentId};
 
-use crate::db::{SEGMENT_FLAG_RECOVERED, SegmentRow};
+use crate::db::{
+    CAMERA_DELETE_ACTION, RETENTION_DELETE_ACTION, SEGMENT_FLAG_RECOVERED, SegmentRow,
+};
 use crate::error::Result;
 use crate::frame_index;
 use crate::integrity::{CHAIN_START, ChainLink, chain_head_message, chain_next};
@@ -105,7 +110,10 @@ pub fn check(store: &Store) -> Result<CheckReport> {
                 _ => report.problems.push(CheckProblem {
                     camera: Some(camera),
                     segment: seg,
-                    message: format!("file {} is not in the index", entry.path().display()),
+                    message: format!(
+                        "file {} is not in the index (no segment row names it)",
+                        entry.path().display()
+                    ),
                 }),
             }
         }
@@ -121,7 +129,10 @@ fn check_segment(store: &Store, row: &SegmentRow, report: &mut CheckReport) -> O
             // Just inserted; the file is being created.
             return None;
         }
-        return Some(format!("file {} is missing", path.display()));
+        return Some(format!(
+            "file {} is missing: the index row remains but its footage is gone",
+            path.display()
+        ));
     }
     let reader = match SegmentReader::open(&path, store.keyring(), row.camera_id.0, row.id.0) {
         Ok(r) => r,
@@ -195,16 +206,28 @@ fn check_segment(store: &Store, row: &SegmentRow, report: &mut CheckReport) -> O
     None
 }
 
-/// Checks every camera's hash chain of sealed segments and every signed chain head.
+/// Checks every camera's hash chain of sealed segments and every signed chain head, and that
+/// every segment they name is still in the index or was deleted on the record.
 fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
-    let deleted = retention_deleted_segments(store)?;
     let key = store.signing_key().public_key();
-    let mut chains: std::collections::HashMap<SegmentId, [u8; 32]> = Default::default();
-    for camera in store.db().cameras()? {
+    // Read before the rows, to set aside at once the many segments retention deleted (signed
+    // heads name old ones); read again after them if anything is left (see below).
+    let mut accounted = deletions_on_record(store)?;
+    let cameras = store.db().cameras()?;
+    let mut chains: HashMap<SegmentId, [u8; 32]> = HashMap::new();
+    // Segments named by a chain link, a camera's chain head or a signed head but neither among
+    // the rows read nor deleted on record: (camera, segment) -> what names it.
+    let mut absent: BTreeMap<(CameraId, SegmentId), Vec<NamedBy>> = BTreeMap::new();
+    let mut note_absent = |camera: CameraId, segment: SegmentId, by: NamedBy| {
+        if !accounted.contains(&segment) {
+            absent.entry((camera, segment)).or_default().push(by);
+        }
+    };
+    for camera in &cameras {
         let rows = store
             .db()
             .chain_rows(camera.id, SegmentId(0), SegmentId(i64::MAX))?;
-        let by_id: std::collections::HashMap<SegmentId, &crate::db::ChainRow> =
+        let by_id: HashMap<SegmentId, &crate::db::ChainRow> =
             rows.iter().map(|r| (r.id, r)).collect();
         let mut problem = |segment: SegmentId, message: String| {
             report.problems.push(CheckProblem {
@@ -248,18 +271,21 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
                         problem(r.id, format!("hash chain: does not follow segment {p}"))
                     }
                     Some(_) => {}
-                    None if !deleted.contains(&p) => problem(
-                        r.id,
-                        format!(
-                            "hash chain: segment {p} before it was removed without a retention record"
-                        ),
-                    ),
-                    None => {}
+                    None => note_absent(camera.id, p, NamedBy::Link(r.id)),
                 },
             }
         }
+        if let Some((head, _)) = store.db().camera_chain_head(camera.id)?
+            && !by_id.contains_key(&head)
+        {
+            note_absent(camera.id, head, NamedBy::CameraHead);
+        }
     }
+    let camera_ids: HashSet<CameraId> = cameras.iter().map(|c| c.id).collect();
     for h in store.db().chain_heads()? {
+        if !camera_ids.contains(&h.camera_id) {
+            continue; // The camera was deleted, and its footage with it.
+        }
         let msg = chain_head_message(h.camera_id.0, h.segment_id.0, &h.chain_sha256, h.signed_90k);
         let mut bad = |message: String| {
             report.problems.push(CheckProblem {
@@ -270,26 +296,90 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
         };
         if !crate::signing::verify(&key, &msg, &h.signature) {
             bad(format!("signed chain head {}: bad signature", h.id));
-        } else if let Some(c) = chains.get(&h.segment_id)
-            && *c != h.chain_sha256
-        {
-            bad(format!(
-                "signed chain head {} no longer matches the segment's chain",
-                h.id
-            ));
+        } else if let Some(c) = chains.get(&h.segment_id) {
+            if *c != h.chain_sha256 {
+                bad(format!(
+                    "signed chain head {} no longer matches the segment's chain",
+                    h.id
+                ));
+            }
+        } else {
+            note_absent(h.camera_id, h.segment_id, NamedBy::SignedHead(h.id));
         }
+    }
+    if !absent.is_empty() {
+        // Read again, after the rows: retention deletes rows and records them in one
+        // transaction, so a segment missing from the rows above was deleted by then, and is
+        // recorded by now.
+        accounted = deletions_on_record(store)?;
+    }
+    for ((camera, segment), named_by) in absent {
+        if accounted.contains(&segment) {
+            continue;
+        }
+        // Sealed since the rows were read (the server records while we check).
+        if store
+            .db()
+            .segment(segment)?
+            .is_some_and(|r| r.camera_id == camera)
+        {
+            continue;
+        }
+        let file = if store.segment_path(camera, segment).exists() {
+            "its file is still there"
+        } else {
+            "its file is gone too"
+        };
+        report.problems.push(CheckProblem {
+            camera: Some(camera),
+            segment: Some(segment),
+            message: format!(
+                "footage missing: the segment's index row was removed ({file}) without a \
+                 retention or camera deletion on record; named by {}",
+                named_by
+                    .iter()
+                    .map(NamedBy::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
     }
     Ok(())
 }
 
-/// Segment ids the audit log says retention deleted.
-fn retention_deleted_segments(store: &Store) -> Result<HashSet<SegmentId>> {
+/// What names a segment that should still be in the index.
+#[derive(Clone, Copy, Debug)]
+enum NamedBy {
+    /// The hash chain link (`prev_segment_id`) of this remaining segment.
+    Link(SegmentId),
+    /// The camera row's chain head.
+    CameraHead,
+    /// This signed chain head.
+    SignedHead(i64),
+}
+
+impl std::fmt::Display for NamedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NamedBy::Link(s) => write!(f, "segment {s}'s hash chain link"),
+            NamedBy::CameraHead => f.write_str("the camera's chain head"),
+            NamedBy::SignedHead(id) => write!(f, "signed chain head {id}"),
+        }
+    }
+}
+
+/// Segment ids the audit log says were deleted on purpose: by retention (`retention_delete`,
+/// quotas, age and free space) or with their camera (`camera_delete`); each lists its ids
+/// under `segments`.
+fn deletions_on_record(store: &Store) -> Result<HashSet<SegmentId>> {
     let mut out = HashSet::new();
-    for detail in store.db().audit_details("retention_delete")? {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&detail)
-            && let Some(ids) = v["segments"].as_array()
-        {
-            out.extend(ids.iter().filter_map(|i| i.as_i64()).map(SegmentId));
+    for action in [RETENTION_DELETE_ACTION, CAMERA_DELETE_ACTION] {
+        for detail in store.db().audit_details(action)? {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&detail)
+                && let Some(ids) = v["segments"].as_array()
+            {
+                out.extend(ids.iter().filter_map(|i| i.as_i64()).map(SegmentId));
+            }
         }
     }
     Ok(out)

@@ -41,6 +41,16 @@ pub enum StorageError {
     Held { camera: CameraId, holds: Vec<i64> },
     #[error("database schema version {found} is newer than this program supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
+    #[error(
+        "data directory {} is in use by another nvr process ({}); only one `nvr serve` or \
+         `nvr demo` may use a data directory at a time: stop it first",
+        .dir.display(),
+        .holder_pid.map_or_else(|| "pid unknown".to_owned(), |p| format!("pid {p}"))
+    )]
+    Locked {
+        dir: PathBuf,
+        holder_pid: Option<u32>,
+    },
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -74,6 +84,7 @@ impl StorageError {
             StorageError::NotFound(_) => ErrorKind::NotFound,
             StorageError::AlreadyExists(_) => ErrorKind::AlreadyExists,
             StorageError::Conflict(_) | StorageError::Held { .. } => ErrorKind::FailedPrecondition,
+            StorageError::Locked { .. } => ErrorKind::Unavailable,
         }
     }
 

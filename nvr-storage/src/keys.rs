@@ -283,6 +283,33 @@ impl Keyring {
         }
     }
 
+    /// The ids of the epoch key files present, in no particular order.
+    pub fn epoch_file_ids(&self) -> Result<Vec<i64>> {
+        let mut ids = Vec::new();
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+            Err(e) => {
+                return Err(StorageError::Io {
+                    path: self.dir.clone(),
+                    source: e,
+                });
+            }
+        };
+        for entry in rd {
+            let entry = entry.map_err(StorageError::io(&self.dir))?;
+            if let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".key"))
+                .and_then(|n| n.parse::<i64>().ok())
+            {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, KeyCache> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }

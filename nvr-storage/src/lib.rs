@@ -10,6 +10,7 @@ pub mod export;
 pub mod frame_index;
 pub mod integrity;
 pub mod keys;
+pub mod lock;
 pub mod mp4;
 pub mod playback;
 pub mod recovery;

@@ -1,7 +1,7 @@
 //! Crash recovery, run when the server starts (and by a writer whose segment failed mid-way):
 //! every segment left open is cut back to its last authenticated chunk, closed with a trailer,
 //! and indexed from the records it holds, so a `kill -9` loses at most the one unsealed chunk.
-//! Files listed as garbage are unlinked.
+//! Files listed as garbage are unlinked, and so are key files of epochs marked shredded.
 //!
 //! Recovery never re-encrypts data: the authenticated inner chunks stay as they are and a new
 //! final chunk holding only the trailer is appended after them, under the recovery-only nonce
@@ -29,6 +29,8 @@ pub struct RecoveryReport {
     pub removed_empty: Vec<SegmentId>,
     /// Files of deleted segments unlinked.
     pub garbage_unlinked: u64,
+    /// Key files of epochs marked shredded, left by a stop between marking and unlinking.
+    pub keys_shredded: u64,
 }
 
 /// Recovers every open segment and collects garbage. Call before any writer starts.
@@ -51,7 +53,24 @@ pub fn recover(store: &Store) -> Result<RecoveryReport> {
         }
     }
     report.garbage_unlinked = collect_garbage(store)?;
+    report.keys_shredded = shred_leftover_keys(store)?;
     Ok(report)
+}
+
+/// Unlinks the key files of epochs the index marks shredded: retention marks an epoch first
+/// and unlinks its key after, so a stop in between leaves the file. Returns how many went.
+fn shred_leftover_keys(store: &Store) -> Result<u64> {
+    let shredded: std::collections::HashSet<i64> =
+        store.db().shredded_epochs()?.into_iter().collect();
+    let mut n = 0;
+    for id in store.keyring().epoch_file_ids()? {
+        if shredded.contains(&id) {
+            store.keyring().shred(id)?;
+            tracing::info!(epoch = id, "removed the key file of a shredded epoch");
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Recovers one open segment by id (used by a writer whose file write failed).

@@ -4,16 +4,16 @@
 //! The segment being written and footage under an evidence hold are never deleted. Epoch keys
 //! whose day is over and whose segments are all gone are shredded.
 //!
-//! Deletion order is crash-safe: one transaction moves the segments' rows to the garbage list,
-//! then the files are unlinked and the garbage rows dropped; a crash in between leaves garbage
-//! rows that the next start unlinks (`recovery::collect_garbage`).
+//! Deletion order is crash-safe: one transaction moves the segments' rows to the garbage list
+//! and records the deletion in the audit log, then the files are unlinked and the garbage rows
+//! dropped; a crash in between leaves garbage rows that the next start unlinks
+//! (`recovery::collect_garbage`).
 
 use std::collections::BTreeMap;
 
-use nvr_core::account::SYSTEM_ACTOR;
 use nvr_core::{CameraId, Duration90k, SegmentId, Time90k};
 
-use crate::db::AuditNote;
+use crate::db::RetentionDelete;
 use crate::error::Result;
 use crate::recovery::collect_garbage;
 use crate::store::Store;
@@ -170,41 +170,35 @@ pub fn enforce(
             "evidence holds keep this camera over its byte quota: new recording crowds them");
     }
     if !out.deleted.is_empty() {
-        // A hold placed since the candidates were read still wins: count only what went.
-        let bytes_of = |ids: &[SegmentId]| -> u64 {
-            let ids: std::collections::HashSet<SegmentId> = ids.iter().copied().collect();
-            candidates
-                .iter()
-                .filter(|c| ids.contains(&c.id))
-                .map(|c| c.file_bytes.max(0) as u64)
-                .sum()
-        };
-        let now_90k = store.clock().realtime().0;
-        out.deleted = store
-            .db()
-            .delete_unheld_segments(camera, &out.deleted, |ids| {
-                AuditNote::new(
-                    now_90k,
-                    SYSTEM_ACTOR,
-                    "retention_delete",
-                    format!("camera:{camera}"),
-                    serde_json::json!({
-                        "segments": ids.iter().map(|s| s.0).collect::<Vec<_>>(),
-                        "bytes": bytes_of(ids),
-                    }),
-                )
-            })?;
-        out.deleted_bytes = bytes_of(&out.deleted);
+        let chosen: Vec<(SegmentId, u64)> = candidates
+            .iter()
+            .filter(|c| out.deleted.contains(&c.id))
+            .map(|c| (c.id, c.file_bytes.max(0) as u64))
+            .collect();
+        // A hold placed since the candidates were read still wins: count only what went. The
+        // audit entry is written in the same transaction.
+        (out.deleted, out.deleted_bytes) = store.db().delete_unheld_segments(&RetentionDelete {
+            camera,
+            segments: &chosen,
+            time_90k: store.clock().realtime().0,
+            reason: None,
+        })?;
         collect_garbage(store)?;
     }
     if !out.deleted.is_empty() {
         tracing::info!(camera = %camera, segments = out.deleted.len(), bytes = out.deleted_bytes,
             "retention deleted the oldest footage");
     }
-    for epoch in store.db().shreddable_epochs(&now.utc_day())? {
-        store.keyring().shred(epoch)?;
-        store.db().mark_epoch_shredded(epoch)?;
-        out.shredded_epochs.push(epoch);
+    let today = now.utc_day();
+    for epoch in store.db().shreddable_epochs(&today)? {
+        // Marked first, with the conditions checked again in that statement: a writer may have
+        // given the epoch a new segment since it was listed (its row and epoch are one
+        // transaction), and then its key must stay. A crash before the unlink leaves a key
+        // file of a shredded epoch, which the next start's recovery removes.
+        if store.db().mark_epoch_shredded(epoch, &today)? {
+            store.keyring().shred(epoch)?;
+            out.shredded_epochs.push(epoch);
+        }
     }
     Ok(out)
 }
@@ -314,37 +308,22 @@ pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutco
     let mut gone = std::collections::HashSet::new();
     let mut result = Ok(());
     for (camera, chosen) in &by_camera {
-        let ids: Vec<SegmentId> = chosen.iter().map(|(id, _)| *id).collect();
-        // A hold placed since the candidates were read still wins: count only what went.
-        let bytes_of = |ids: &[SegmentId]| -> u64 {
-            chosen
-                .iter()
-                .filter(|(id, _)| ids.contains(id))
-                .map(|(_, b)| b)
-                .sum()
-        };
-        let now_90k = store.clock().realtime().0;
-        let ids = match store.db().delete_unheld_segments(*camera, &ids, |ids| {
-            AuditNote::new(
-                now_90k,
-                SYSTEM_ACTOR,
-                "retention_delete",
-                format!("camera:{camera}"),
-                serde_json::json!({
-                    "segments": ids.iter().map(|s| s.0).collect::<Vec<_>>(),
-                    "bytes": bytes_of(ids),
-                    "reason": "disk_free",
-                }),
-            )
+        // A hold placed since the candidates were read still wins: count only what went. The
+        // audit entry is written in the same transaction.
+        let (ids, bytes) = match store.db().delete_unheld_segments(&RetentionDelete {
+            camera: *camera,
+            segments: chosen,
+            time_90k: store.clock().realtime().0,
+            reason: Some("disk_free"),
         }) {
-            Ok(ids) => ids,
+            Ok(r) => r,
             Err(e) => {
                 result = Err(e);
                 break;
             }
         };
-        gone.extend(ids.iter().copied());
-        out.deleted_bytes += bytes_of(&ids);
+        gone.extend(ids);
+        out.deleted_bytes += bytes;
     }
     out.deleted = oldest_first
         .into_iter()

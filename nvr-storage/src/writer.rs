@@ -8,7 +8,8 @@
 //! segment, so nothing is lost). Frames before the first key frame of a run cannot be decoded
 //! and are counted as skipped.
 //!
-//! Durability: each segment's row is inserted (state open) before its file is created; chunks
+//! Durability: each segment's row is inserted (state open, in the same transaction as finding or
+//! creating the epoch it uses, whose key file is then written) before its file is created; chunks
 //! reach the file as they fill; the file is fsynced every `fsync_interval`; closing writes the
 //! trailer, fsyncs file and directory, then seals the row in one transaction. If that
 //! transaction fails (SQLite on a full disk), the finished segment is queued and sealed, in
@@ -19,12 +20,12 @@ use std::sync::{Arc, RwLock};
 use nvr_core::wall::{SegmentWall, WallMapper};
 use nvr_core::{CameraId, Duration90k, SegmentId, Time90k, VideoFrame, VideoParams};
 
-use crate::db::{SEGMENT_FLAG_CLOCK_JUMP, SealedSegment};
+use crate::db::{NewOpenSegment, SEGMENT_FLAG_CLOCK_JUMP, SealedSegment};
 use crate::error::{Result, StorageError};
 use crate::frame_index::{self, FrameInfo};
 use crate::keys;
 use crate::recovery;
-use crate::segment::crypto::SegmentKey;
+use crate::segment::crypto::{KEY_LEN, SegmentKey};
 use crate::segment::file::{SegmentWriter, TrailerFields, sha256};
 use crate::segment::format::{
     FLAG_KEY, RECORD_FRAME, RECORD_PARAMS, RecordHeader, SALT_LEN, SegmentHeader, encode_params,
@@ -244,12 +245,6 @@ impl CameraWriter {
     ) -> Result<OpenSegment> {
         let store = &self.store;
         let db = store.db();
-        let (epoch_id, created) = db.get_or_create_epoch(self.camera, &frame.received.utc_day())?;
-        let epoch_key = if created || !store.keyring().epoch_path(epoch_id).exists() {
-            store.keyring().create_epoch(epoch_id, self.camera.0)?
-        } else {
-            store.keyring().epoch_key(epoch_id, self.camera.0)?
-        };
         let params_record = encode_params(params);
         let params_id = db.upsert_video_params(params, &sha256(&params_record))?;
         let estimate = run
@@ -260,8 +255,18 @@ impl CameraWriter {
             Some(end) if end > estimate.0 => Time90k(end),
             _ => estimate,
         };
-        let id = db.insert_open_segment(self.camera, run.run_id, epoch_id, params_id, start.0)?;
+        // The row and the epoch it uses, in one transaction: from here retention cannot shred
+        // the epoch, so its key (made or loaded next, before the file) stays.
+        let new = db.insert_open_segment(
+            self.camera,
+            run.run_id,
+            &frame.received.utc_day(),
+            params_id,
+            start.0,
+        )?;
+        let (id, epoch_id) = (new.id, new.epoch_id);
         let create = || -> Result<SegmentWriter> {
+            let epoch_key = epoch_key_for(store, self.camera, new)?;
             let mut salt = [0u8; SALT_LEN];
             keys::random_bytes(&mut salt)?;
             let header = SegmentHeader {
@@ -290,7 +295,8 @@ impl CameraWriter {
             Ok(f) => f,
             Err(e) => {
                 // No segment was started (a full disk, typically): drop its row and any file
-                // begun, rather than leave an open row for the next start's recovery.
+                // begun, rather than leave an open row for the next start's recovery. An epoch
+                // left without a key file gets one at its next use, or is shredded when over.
                 if db.delete_segments(self.camera, &[id]).is_ok() {
                     let _ = recovery::collect_garbage(store);
                 }
@@ -534,6 +540,22 @@ impl Drop for CameraWriter {
         if let Err(e) = self.end_run() {
             tracing::error!(camera = %self.camera, error = %e, "closing the last segment failed");
         }
+    }
+}
+
+/// The key of the epoch `new` uses: a new epoch's key file is made now, durably (file and
+/// directory fsynced), before any segment file is written under it; so is the key file of an
+/// epoch whose first segment failed before its key was written. Otherwise it is read (cached).
+pub(crate) fn epoch_key_for(
+    store: &Store,
+    camera: CameraId,
+    new: NewOpenSegment,
+) -> Result<Arc<[u8; KEY_LEN]>> {
+    let keyring = store.keyring();
+    if new.epoch_created || !keyring.epoch_path(new.epoch_id).exists() {
+        keyring.create_epoch(new.epoch_id, camera.0)
+    } else {
+        keyring.epoch_key(new.epoch_id, camera.0)
     }
 }
 

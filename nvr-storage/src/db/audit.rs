@@ -25,6 +25,14 @@ const SELECT_FILTERED: &str = "
       AND (:before_id IS NULL OR id < :before_id)
     ORDER BY id DESC LIMIT :limit";
 
+/// The action of retention's deletions; the detail lists the segment ids deleted under
+/// `segments` (`nvr check` accounts for them).
+pub const RETENTION_DELETE_ACTION: &str = "retention_delete";
+
+/// The action of a camera's deletion; like retention's, the detail lists the segment ids that
+/// went with it under `segments`.
+pub const CAMERA_DELETE_ACTION: &str = "camera_delete";
+
 /// One audit entry as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEntry {

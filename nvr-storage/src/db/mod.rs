@@ -20,16 +20,19 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
 
 use crate::error::{Result, StorageError};
 
-pub use audit::{AuditEntry, AuditFilter, AuditNote};
+pub use audit::{
+    AuditEntry, AuditFilter, AuditNote, CAMERA_DELETE_ACTION, RETENTION_DELETE_ACTION,
+};
 pub use cameras::{CameraRetention, CameraRow, CameraUpdate, DeletedCamera, NewCamera};
 pub use evidence::{ChainHeadRow, ChainRow, ExportRow, HoldRow, NewExport, NewHold, StartedExport};
 pub use segments::{
-    RetentionCandidate, SEGMENT_FLAG_CLOCK_JUMP, SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
+    NewOpenSegment, RetentionCandidate, RetentionDelete, SEGMENT_FLAG_CLOCK_JUMP,
+    SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
 };
 pub use users::{NewSession, SessionRow, UserChange, UserRow};
 
 /// The schema version this program writes; `PRAGMA user_version` holds the database's.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The current schema, used for new databases.
 const FRESH_SCHEMA: &str = include_str!("schema.sql");
@@ -39,8 +42,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_recording.sql"),
     include_str!("migrations/0002_users.sql"),
     include_str!("migrations/0003_evidence.sql"),
-    include_str!("migrations/0004_hostile_lan.sql"),
+    include_str!("migrations/0004_live_epochs.sql"),
+    include_str!("migrations/0005_hostile_lan.sql"),
 ];
+
+/// Every row whose foreign key points nowhere: (table, rowid, referenced table, key index).
+const FOREIGN_KEY_CHECK: &str = "PRAGMA foreign_key_check";
 
 const INSERT_META: &str =
     "INSERT INTO meta (id, data_dir_uuid, created_90k) VALUES (1, :uuid, :created_90k)";
@@ -195,7 +202,7 @@ impl Database {
 
 /// Brings `conn` from its version to [`SCHEMA_VERSION`], one transaction per step.
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let mut version = user_version(conn)?;
+    let version = user_version(conn)?;
     if version > SCHEMA_VERSION {
         return Err(StorageError::SchemaTooNew {
             found: version,
@@ -207,10 +214,36 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             "the index database has no schema (was `nvr init` interrupted?)".into(),
         ));
     }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // A step may rebuild a table (SQLite cannot change a constraint in place), which needs
+    // foreign keys off, and that can only be switched outside a transaction. Each step checks
+    // them before it commits.
+    conn.pragma_update(None, "foreign_keys", "off")?;
+    let steps = apply_migrations(conn, version);
+    conn.pragma_update(None, "foreign_keys", "on")?;
+    steps
+}
+
+/// Applies the migrations after `version`, one transaction each.
+fn apply_migrations(conn: &mut Connection, mut version: i64) -> Result<()> {
     while version < SCHEMA_VERSION {
         let tx = conn.transaction()?;
         tx.execute_batch(MIGRATIONS[version as usize])?;
         version += 1;
+        let violations: Vec<(String, Option<i64>, String)> = tx
+            .prepare(FOREIGN_KEY_CHECK)?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        if let Some((table, rowid, parent)) = violations.first() {
+            return Err(StorageError::Format(format!(
+                "migrating the index to version {version} would break {} foreign key(s), \
+                 e.g. row {} of {table} referencing {parent}; this step was not applied",
+                violations.len(),
+                rowid.map_or_else(|| "?".to_owned(), |r| r.to_string())
+            )));
+        }
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
         tracing::info!(version, "index database migrated");

@@ -62,10 +62,13 @@ CREATE TABLE epochs (
   camera_id INTEGER NOT NULL REFERENCES cameras (id),
   -- UTC day 'YYYY-MM-DD' whose segments this key protects.
   day TEXT NOT NULL,
-  -- 1 once the key file was deleted (every segment under it is gone for good).
-  shredded INTEGER NOT NULL DEFAULT 0,
-  UNIQUE (camera_id, day)
+  -- 1 once the key file was deleted (every segment under it is gone for good). A shredded
+  -- epoch is never used again: a new segment of its day gets a new epoch.
+  shredded INTEGER NOT NULL DEFAULT 0
 );
+
+-- One live epoch per camera and day; shredded ones may share it.
+CREATE UNIQUE INDEX epochs_live_camera_day ON epochs (camera_id, day) WHERE shredded = 0;
 
 CREATE TABLE segments (
   -- Never reused (AUTOINCREMENT), because it is part of the segment key derivation.

@@ -2,7 +2,9 @@
 
 use rusqlite::{OptionalExtension, Row, named_params};
 
-use super::{AuditNote, Database};
+use super::AuditNote;
+use super::Database;
+use super::audit::{RETENTION_DELETE_ACTION, append_in};
 use crate::error::{Result, StorageError};
 use crate::integrity::{CHAIN_START, ChainLink, chain_next};
 use nvr_core::{CameraId, SegmentId, VideoCodec, VideoParams};
@@ -12,7 +14,9 @@ pub const SEGMENT_FLAG_RECOVERED: i64 = 1;
 /// Segment flag: the run ended at this segment because the wall clock jumped.
 pub const SEGMENT_FLAG_CLOCK_JUMP: i64 = 2;
 
-const SELECT_EPOCH: &str = "SELECT id FROM epochs WHERE camera_id = :camera_id AND day = :day";
+/// The camera's live epoch of a day: a shredded one is never used again.
+const SELECT_LIVE_EPOCH: &str =
+    "SELECT id FROM epochs WHERE camera_id = :camera_id AND day = :day AND shredded = 0";
 const INSERT_EPOCH: &str = "INSERT INTO epochs (camera_id, day) VALUES (:camera_id, :day)";
 const SELECT_PARAMS_BY_SHA: &str = "SELECT id FROM video_params WHERE sha256 = :sha256";
 const INSERT_PARAMS: &str = "
@@ -69,7 +73,14 @@ const SELECT_SHREDDABLE_EPOCHS: &str = "
     SELECT e.id FROM epochs e
     WHERE e.shredded = 0 AND e.day < :today
       AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.epoch_id = e.id)";
-const MARK_SHREDDED: &str = "UPDATE epochs SET shredded = 1 WHERE id = :id";
+/// Marks an epoch shredded only if it still may be: a writer may have given it a segment since
+/// [`SELECT_SHREDDABLE_EPOCHS`] listed it (its segment row and the epoch lookup are one
+/// transaction), so the condition is checked again in the statement that marks it.
+const MARK_SHREDDED: &str = "
+    UPDATE epochs SET shredded = 1
+    WHERE id = :id AND shredded = 0 AND day < :today
+      AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.epoch_id = epochs.id)";
+const SELECT_SHREDDED_EPOCHS: &str = "SELECT id FROM epochs WHERE shredded = 1";
 const SELECT_USAGE: &str = "
     SELECT COALESCE(SUM(file_bytes), 0), MIN(start_90k), COUNT(*) FROM segments
     WHERE camera_id = :camera_id";
@@ -140,6 +151,18 @@ pub struct SealedSegment<'a> {
     pub flags: i64,
 }
 
+/// What one retention pass deletes from one camera, for [`Database::delete_unheld_segments`].
+#[derive(Clone, Copy, Debug)]
+pub struct RetentionDelete<'a> {
+    pub camera: CameraId,
+    /// The segments to delete and their file sizes, oldest first.
+    pub segments: &'a [(SegmentId, u64)],
+    /// When, for the audit entry.
+    pub time_90k: i64,
+    /// Why, when not the camera's own limits (`"disk_free"`); recorded in the audit entry.
+    pub reason: Option<&'a str>,
+}
+
 /// A sealed segment as retention sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetentionCandidate {
@@ -147,6 +170,29 @@ pub struct RetentionCandidate {
     pub start_90k: i64,
     pub end_90k: i64,
     pub file_bytes: i64,
+}
+
+/// The row [`Database::insert_open_segment`] inserted, and the epoch it uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewOpenSegment {
+    pub id: SegmentId,
+    pub epoch_id: i64,
+    /// The epoch is new: its key file must be made (and fsynced) before the segment's file.
+    pub epoch_created: bool,
+}
+
+/// The camera's live epoch of `day` within `tx`, inserted if there is none: (id, created).
+fn live_epoch(tx: &rusqlite::Transaction<'_>, camera: CameraId, day: &str) -> Result<(i64, bool)> {
+    let args = named_params! {":camera_id": camera.0, ":day": day};
+    if let Some(id) = tx
+        .prepare_cached(SELECT_LIVE_EPOCH)?
+        .query_row(args, |r| r.get(0))
+        .optional()?
+    {
+        return Ok((id, false));
+    }
+    tx.prepare_cached(INSERT_EPOCH)?.execute(args)?;
+    Ok((tx.last_insert_rowid(), true))
 }
 
 fn hash32(v: Option<Vec<u8>>) -> Option<[u8; 32]> {
@@ -178,20 +224,16 @@ fn segment_from_row(r: &Row<'_>) -> rusqlite::Result<SegmentRow> {
 }
 
 impl Database {
-    /// Returns the epoch of (camera, UTC day), creating the row if needed. `created` tells the
-    /// caller to create the key file (before any segment uses it).
+    /// Returns the camera's live epoch of a UTC day, creating the row if needed, for synthetic
+    /// indexes (feature `test-support`). Recording uses [`Self::insert_open_segment`], which
+    /// does this in the same transaction as inserting the segment that uses the epoch.
+    #[cfg(feature = "test-support")]
     pub fn get_or_create_epoch(&self, camera: CameraId, day: &str) -> Result<(i64, bool)> {
-        let conn = self.lock();
-        let args = named_params! {":camera_id": camera.0, ":day": day};
-        if let Some(id) = conn
-            .prepare_cached(SELECT_EPOCH)?
-            .query_row(args, |r| r.get(0))
-            .optional()?
-        {
-            return Ok((id, false));
-        }
-        conn.prepare_cached(INSERT_EPOCH)?.execute(args)?;
-        Ok((conn.last_insert_rowid(), true))
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let epoch = live_epoch(&tx, camera, day)?;
+        tx.commit()?;
+        Ok(epoch)
     }
 
     /// Returns the id of these video parameters, inserting them if new.
@@ -242,18 +284,26 @@ impl Database {
         })
     }
 
-    /// Inserts the row of a segment about to be written. `run_id` is the run it continues, or
-    /// `None` to start a new run (the segment's own id).
+    /// Inserts the row of a segment about to be written, in the camera's live epoch of UTC day
+    /// `day` (a new epoch if it has none, or only a shredded one), in one transaction. `run_id`
+    /// is the run it continues, or `None` to start a new run (the segment's own id).
+    ///
+    /// Once this commits, retention cannot shred the epoch: its shredding statement re-checks
+    /// that no segment uses it. The caller makes (or loads) the epoch's key file before it
+    /// writes the segment file; see [`NewOpenSegment::epoch_created`].
     pub fn insert_open_segment(
         &self,
         camera: CameraId,
         run_id: Option<SegmentId>,
-        epoch_id: i64,
+        day: &str,
         video_params_id: i64,
         start_90k: i64,
-    ) -> Result<SegmentId> {
+    ) -> Result<NewOpenSegment> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        // Immediate: take the write lock before reading the epoch, so the read cannot go stale
+        // before the insert (another process's retention shredding it meanwhile).
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (epoch_id, epoch_created) = live_epoch(&tx, camera, day)?;
         tx.prepare_cached(INSERT_OPEN_SEGMENT)?
             .execute(named_params! {
                 ":camera_id": camera.0,
@@ -266,7 +316,11 @@ impl Database {
         tx.prepare_cached(SET_OWN_RUN)?
             .execute(named_params! {":id": id})?;
         tx.commit()?;
-        Ok(SegmentId(id))
+        Ok(NewOpenSegment {
+            id: SegmentId(id),
+            epoch_id,
+            epoch_created,
+        })
     }
 
     /// Records a closed segment: its times, counts, hash and frame index, and extends the
@@ -577,36 +631,50 @@ impl Database {
         Ok(())
     }
 
-    /// Like [`Self::delete_segments`], for retention: skips segments an active hold overlaps at
-    /// the moment of deleting, and records what went with the audit entry `audit` makes from
-    /// the ids actually deleted, in the same transaction (no entry when nothing went), so
-    /// `nvr check` can always tell retention's gaps from footage that vanished. Returns the
-    /// ids deleted.
-    pub fn delete_unheld_segments(
-        &self,
-        camera: CameraId,
-        ids: &[SegmentId],
-        audit: impl FnOnce(&[SegmentId]) -> AuditNote,
-    ) -> Result<Vec<SegmentId>> {
-        self.audited_many(|tx| {
-            let mut deleted = Vec::with_capacity(ids.len());
-            for id in ids {
-                let n = tx
-                    .prepare_cached(DELETE_SEGMENT_UNHELD)?
-                    .execute(named_params! {":id": id.0})?;
-                if n == 1 {
-                    tx.prepare_cached(INSERT_GARBAGE)?
-                        .execute(named_params! {":segment_id": id.0, ":camera_id": camera.0})?;
-                    deleted.push(*id);
-                }
+    /// Deletes segments for retention, like [`Self::delete_segments`], skipping those an active
+    /// hold overlaps at the moment of deleting, and appends the `retention_delete` audit entry
+    /// naming what went (detail: `segments`, `bytes`, and `reason` if given), all in one
+    /// transaction: footage never leaves the index without its record, which `nvr check` relies
+    /// on to tell retention's gaps from footage removed behind the recorder's back. Returns the
+    /// ids deleted and their bytes; no entry is written when nothing was.
+    pub fn delete_unheld_segments(&self, d: &RetentionDelete<'_>) -> Result<(Vec<SegmentId>, u64)> {
+        let mut conn = self.lock();
+        // Immediate: the audit entry appended below must stay the newest (see `append_in`).
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut deleted = Vec::with_capacity(d.segments.len());
+        let mut bytes = 0;
+        for &(id, file_bytes) in d.segments {
+            let n = tx
+                .prepare_cached(DELETE_SEGMENT_UNHELD)?
+                .execute(named_params! {":id": id.0})?;
+            if n == 1 {
+                tx.prepare_cached(INSERT_GARBAGE)?
+                    .execute(named_params! {":segment_id": id.0, ":camera_id": d.camera.0})?;
+                deleted.push(id);
+                bytes += file_bytes;
             }
-            let notes = if deleted.is_empty() {
-                Vec::new()
-            } else {
-                vec![audit(&deleted)]
-            };
-            Ok((deleted, notes))
-        })
+        }
+        if !deleted.is_empty() {
+            let mut detail = serde_json::json!({
+                "segments": deleted.iter().map(|s| s.0).collect::<Vec<_>>(),
+                "bytes": bytes,
+            });
+            if let Some(reason) = d.reason {
+                detail["reason"] = reason.into();
+            }
+            append_in(
+                &tx,
+                &AuditNote::new(
+                    d.time_90k,
+                    nvr_core::account::SYSTEM_ACTOR,
+                    RETENTION_DELETE_ACTION,
+                    format!("camera:{}", d.camera),
+                    detail,
+                ),
+            )?;
+        }
+        tx.commit()?;
+        Ok((deleted, bytes))
     }
 
     pub fn garbage(&self) -> Result<Vec<(SegmentId, CameraId)>> {
@@ -625,7 +693,8 @@ impl Database {
         Ok(())
     }
 
-    /// Epochs whose day is over and that no segment uses any more.
+    /// Candidates for shredding: epochs whose day is over and that no segment uses now. A writer
+    /// may take one before it is marked; [`Self::mark_epoch_shredded`] decides.
     pub fn shreddable_epochs(&self, today: &str) -> Result<Vec<i64>> {
         let conn = self.lock();
         let rows = conn
@@ -635,11 +704,24 @@ impl Database {
         Ok(rows)
     }
 
-    pub fn mark_epoch_shredded(&self, id: i64) -> Result<()> {
-        self.lock()
+    /// Marks epoch `id` shredded if its day is before `today` and no segment uses it, checked in
+    /// the same statement. Returns whether it did: only then may its key file be deleted.
+    pub fn mark_epoch_shredded(&self, id: i64, today: &str) -> Result<bool> {
+        let n = self
+            .lock()
             .prepare_cached(MARK_SHREDDED)?
-            .execute(named_params! {":id": id})?;
-        Ok(())
+            .execute(named_params! {":id": id, ":today": today})?;
+        Ok(n == 1)
+    }
+
+    /// Every shredded epoch (their key files should be gone; recovery removes any left over).
+    pub fn shredded_epochs(&self) -> Result<Vec<i64>> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(SELECT_SHREDDED_EPOCHS)?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     /// (bytes on disk, oldest start, segment count) of a camera.

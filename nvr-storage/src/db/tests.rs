@@ -88,6 +88,13 @@ fn upgraded_equals_fresh() {
             [],
         )
         .expect("camera");
+        // Epoch 2 existed once (its key file may too): its id must never come back.
+        conn.execute_batch(
+            "INSERT INTO epochs (camera_id, day) VALUES (1, '2026-01-01'), (1, '2026-01-02');
+             UPDATE epochs SET shredded = 1 WHERE id = 1;
+             DELETE FROM epochs WHERE id = 2;",
+        )
+        .expect("epochs");
         conn.pragma_update(None, "user_version", 1)
             .expect("version");
     }
@@ -100,6 +107,20 @@ fn upgraded_equals_fresh() {
         .query_row("SELECT name FROM cameras", [], |r| r.get(0))
         .expect("kept data");
     assert_eq!(name, "old cam");
+    // Migration 4 rebuilt `epochs`: rows and the id sequence kept, and a shredded epoch's day
+    // can have a new live epoch (but only one).
+    let conn = upgraded.lock();
+    let kept: (i64, String, i64) = conn
+        .query_row("SELECT id, day, shredded FROM epochs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .expect("kept epoch");
+    assert_eq!(kept, (1, "2026-01-01".to_owned(), 1));
+    let insert = "INSERT INTO epochs (camera_id, day) VALUES (1, '2026-01-01')";
+    conn.execute(insert, [])
+        .expect("a live epoch beside the shredded one");
+    assert_eq!(conn.last_insert_rowid(), 3, "epoch ids are never reused");
+    assert!(conn.execute(insert, []).is_err(), "one live epoch per day");
 }
 
 #[test]

@@ -428,7 +428,7 @@ fn audit_json(store: &Arc<Store>, cameras: &[CameraId]) -> Result<Vec<u8>> {
             ..Default::default()
         };
         for e in store.db().audit_list(&f)? {
-            if e.action == "retention_delete" {
+            if e.action == crate::db::RETENTION_DELETE_ACTION {
                 continue;
             }
             entries.push(json!({

@@ -5,6 +5,7 @@
 //! is sealed and written with one `write` call, so the file only ever grows by whole chunks and
 //! a `kill -9` loses at most the unsealed buffer. Durability against power loss comes from
 //! [`SegmentWriter::sync`], which the caller invokes on a cadence, and from [`SegmentWriter::finish`].
+//! A failed write poisons the writer: no chunk is ever sealed twice under one nonce.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -55,7 +56,9 @@ pub struct SegmentWriter {
     chunks_written: u64,
     records_end: u64,
     sha: digest::Context,
-    /// Set after a failed write: the file's tail is unknown, so nothing more may be appended.
+    /// Set while a chunk is sealed but not yet written, and for good after a failed write: the
+    /// file's tail is unknown and the sealed chunk must never be sealed again, so nothing more
+    /// may be appended, padded or sealed.
     failed: bool,
 }
 
@@ -110,13 +113,19 @@ impl SegmentWriter {
         Ok(payload_offset)
     }
 
-    fn append_plain(&mut self, mut data: &[u8]) -> Result<()> {
+    /// Refuses any further work once a write failed (see [`Self::write_chunk`]).
+    fn check_not_failed(&self) -> Result<()> {
         if self.failed {
             return Err(StorageError::Format(format!(
                 "{}: an earlier write failed; the segment must be recovered",
                 self.path.display()
             )));
         }
+        Ok(())
+    }
+
+    fn append_plain(&mut self, mut data: &[u8]) -> Result<()> {
+        self.check_not_failed()?;
         self.sha.update(data);
         while !data.is_empty() {
             let room = CHUNK_PLAINTEXT_LEN - self.buf.len();
@@ -130,19 +139,42 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// Seals `buf` in place as chunk `chunks_written` and appends it to the file.
+    ///
+    /// Sealing uses the nonce (chunk index, kind), so a chunk must be sealed at most once: a
+    /// second seal under the same nonce XORs the same keystream again, turning ciphertext back
+    /// into plaintext. The writer is therefore poisoned from the moment it seals until the write
+    /// succeeds: after a failed (or partial) write, or a panic in between, `failed` stays set,
+    /// the sealed bytes are dropped, and every path that could seal again ([`Self::append_record`],
+    /// [`Self::finish`], this) refuses. Recovery then closes the file at its last authenticated
+    /// chunk, under its own nonce flag.
     fn write_chunk(&mut self, kind: ChunkKind) -> Result<()> {
+        self.check_not_failed()?;
+        self.failed = true;
         self.key
             .seal_chunk(self.chunks_written, kind, &self.aad, &mut self.buf);
-        if let Err(e) = self.file.write_all(&self.buf) {
-            self.failed = true;
+        if let Err(e) = self.write_sealed() {
+            self.buf.clear();
             return Err(StorageError::Io {
                 path: self.path.clone(),
                 source: e,
             });
         }
+        self.failed = false;
         self.chunks_written += 1;
         self.buf.clear();
         Ok(())
+    }
+
+    /// Writes the sealed chunk in `buf` at the end of the file (in tests, through the fault
+    /// seam, which may fail it after a prefix).
+    fn write_sealed(&mut self) -> std::io::Result<()> {
+        #[cfg(any(test, feature = "test-support"))]
+        if let Some((prefix_bytes, e)) = super::fault::take(self.chunks_written, self.buf.len()) {
+            self.file.write_all(&self.buf[..prefix_bytes])?;
+            return Err(e);
+        }
+        self.file.write_all(&self.buf)
     }
 
     /// Plaintext bytes that are sealed in the file (readable by others); the rest is in memory.
@@ -164,8 +196,10 @@ impl SegmentWriter {
         self.file.sync_data().map_err(StorageError::io(&self.path))
     }
 
-    /// Writes the trailer in the final chunk and fsyncs the file.
+    /// Writes the trailer in the final chunk and fsyncs the file. Refuses (before sealing
+    /// anything) if an earlier write failed.
     pub fn finish(mut self, t: TrailerFields) -> Result<FinishedSegment> {
+        self.check_not_failed()?;
         let sha: [u8; 32] = {
             let d = self.sha.clone().finish();
             let mut a = [0u8; 32];
@@ -186,12 +220,6 @@ impl SegmentWriter {
             // trailer alone in the final chunk.
             self.buf.resize(CHUNK_PLAINTEXT_LEN, 0);
             self.write_chunk(ChunkKind::Inner)?;
-        }
-        if self.failed {
-            return Err(StorageError::Format(format!(
-                "{}: an earlier write failed; the segment must be recovered",
-                self.path.display()
-            )));
         }
         self.buf.extend_from_slice(&trailer.encode());
         let last_len = (self.buf.len() + TAG_LEN) as u64;

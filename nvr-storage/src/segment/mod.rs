@@ -3,6 +3,8 @@
 //! authenticates whole files and rebuilds their frame lists.
 
 pub mod crypto;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fault;
 pub mod file;
 pub mod format;
 pub mod scan;

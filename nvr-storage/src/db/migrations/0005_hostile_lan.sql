@@ -1,4 +1,4 @@
--- Migration 4: what a hostile LAN needs bounded.
+-- Migration 5: what a hostile LAN needs bounded.
 
 -- The first-run setup code (sealed under the master key with AES-256-GCM), while no account
 -- exists and the server listens beyond loopback: `nvr init` and `nvr serve` print it on the
