@@ -172,15 +172,20 @@ impl LiveHub {
     /// Publishes a frame to every viewer (called by the camera's supervisor). Never blocks
     /// beyond a short lock; frames nobody has read are dropped when the ring is full.
     pub fn publish(&self, f: &SourceFrame) {
-        {
+        let has_receivers = {
             let mut state = self.shared.lock();
             state.gop.push(f);
-            // Without receivers nothing is kept: the next viewer starts from the GOP.
-            if state.ring.receivers > 0 {
+            // Without receivers nothing is kept (the next viewer starts from the GOP), and
+            // nobody needs waking.
+            let has_receivers = state.ring.receivers > 0;
+            if has_receivers {
                 state.ring.push(f.clone());
             }
+            has_receivers
+        };
+        if has_receivers {
+            self.shared.tick.send_replace(());
         }
-        self.shared.tick.send_replace(());
     }
 
     /// Forgets the cached GOP (the session ended: its frames must not start a new viewer).
