@@ -37,22 +37,6 @@ const HOSTILE_SECS: u64 = 15;
 /// bound keeps: the flooding cameras send 48 MiB/s, i.e. 480 MiB within one stall timeout.
 const RSS_BOUND_KIB: u64 = 64 * 1024;
 
-/// One field of /proc/PID/status, in KiB.
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    s.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
-}
-
-/// Resets the process's peak resident size (VmHWM) to its current size, so the peak measured
-/// later is the hostile period's; if the kernel refuses, the later peak includes start-up's,
-/// which only makes the check stricter.
-fn reset_peak(pid: u32) {
-    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
-}
-
 /// What happened in one scenario.
 #[derive(Debug)]
 struct Report {
@@ -187,15 +171,7 @@ fn scenario(mode: Mode, good_url: &str) -> Report {
     drop(hostile);
     rec.stop();
     let check = rec.check();
-    let mut log = String::new();
-    for f in files_under(rec.tmp.path()) {
-        if f.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("serve-") && n.ends_with(".log"))
-        {
-            log.push_str(&std::fs::read_to_string(&f).unwrap_or_default());
-        }
-    }
+    let log = serve_logs(rec.tmp.path());
     let report = Report {
         mode,
         errors,

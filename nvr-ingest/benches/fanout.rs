@@ -1,5 +1,5 @@
 //! Live fan-out cost per viewer: one camera frame (~17 kB, a 4 Mbit/s 30 fps camera) published
-//! to a `LiveHub` with V viewers, each of which receives it from the broadcast and builds the
+//! to a `LiveHub` with V viewers, each of which receives it from the hub's ring and builds the
 //! `moof`+`mdat` fragment it would send on its WebSocket (what `nvr-web`'s live view does per
 //! frame, minus the socket write).
 //!

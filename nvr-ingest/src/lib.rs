@@ -14,6 +14,7 @@ pub mod retina_source;
 pub mod source;
 pub mod status;
 pub mod supervisor;
+pub mod writer_queue;
 mod writer_thread;
 
 pub use error::{CameraErrorKind, IngestError};

@@ -2,8 +2,9 @@
 //! with the camera list in the index, plus the periodic retention pass.
 //!
 //! Threads: supervisors are tokio tasks (network); each camera's writer is an OS thread
-//! (blocking file and SQLite I/O) fed through a bounded channel, so one slow disk write delays
-//! only that camera, and a slow or failing camera never blocks another.
+//! (blocking file and SQLite I/O) fed through a queue bounded in frames and bytes
+//! (`writer_queue.rs`), so one slow disk write delays only that camera, a slow or failing camera
+//! never blocks another, and a camera of huge frames costs a bounded amount of memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,7 @@ use nvr_core::{CameraId, CameraUrl, Clock, Duration90k};
 use nvr_storage::retention::{self, RetentionPolicy};
 use nvr_storage::store::Store;
 use nvr_storage::writer::{CameraWriter, WriterConfig};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{error, info};
 
 use crate::egress::EgressPolicy;
@@ -20,15 +21,12 @@ use crate::live::LiveHub;
 use crate::source::{CameraSource, ConnectTarget};
 use crate::status::{CameraStatus, StatusBoard};
 use crate::supervisor::{Supervised, SupervisorConfig, supervise};
+use crate::writer_queue::{WRITER_QUEUE_BYTES, WRITER_QUEUE_FRAMES, writer_queue};
 use crate::writer_thread::writer_loop;
 
 /// How often each camera's hash chain head is signed: segments are attested within 10 minutes
 /// of being recorded (and at every export), without a signature per segment.
 const CHAIN_HEAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// Frames buffered between a camera's network task and its writer: about 8 s at 30 fps, enough
-/// to ride out an fsync or a busy SQLite moment without pushing back on the camera.
-const WRITER_QUEUE_FRAMES: usize = 256;
 
 /// How often free space is checked (when retention runs less often): a 2-core box with 64
 /// cameras writes ~30 MB/s, so 5 s costs at most ~150 MB of the free-space margin.
@@ -278,7 +276,7 @@ impl Recorder {
             password,
         };
         let status = self.statuses.cell(row.id, self.clock().realtime());
-        let (tx, rx) = mpsc::channel(WRITER_QUEUE_FRAMES);
+        let (tx, rx) = writer_queue(WRITER_QUEUE_FRAMES, WRITER_QUEUE_BYTES);
         let writer = CameraWriter::new(self.store.clone(), row.id, self.config.writer)?;
         let writer_status = status.clone();
         let camera = row.id;

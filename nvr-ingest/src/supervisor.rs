@@ -14,12 +14,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use nvr_core::{CameraId, Clock};
 use ring::rand::SecureRandom;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{Instrument, info, warn};
 
 use crate::error::{CameraErrorKind, IngestError};
 use crate::source::{CameraSource, ConnectTarget, SourceFrame};
 use crate::status::{CameraState, StatusCell};
+use crate::writer_queue::WriterSender;
 
 /// Timing of the supervisor.
 #[derive(Clone, Copy, Debug)]
@@ -57,7 +58,8 @@ pub struct Supervised {
     pub name: String,
     pub target: ConnectTarget,
     pub source: Arc<dyn CameraSource>,
-    pub writer: mpsc::Sender<WriterMsg>,
+    /// The camera's writer queue (bounded in frames and bytes: sending waits when full).
+    pub writer: WriterSender,
     pub status: Arc<StatusCell>,
     /// Live viewers of this camera.
     pub live: Arc<crate::live::LiveHub>,
@@ -225,6 +227,7 @@ async fn run_session(
 mod tests {
     use super::*;
     use crate::source::{Session, SessionInfo};
+    use crate::writer_queue::{WriterReceiver, writer_queue};
     use nvr_core::{CameraUrl, SimulatedClock, Time90k, VideoCodec, VideoFrame, VideoParams};
     use std::future::Future;
     use std::pin::Pin;
@@ -304,7 +307,7 @@ mod tests {
     struct Harness {
         source: Arc<FakeSource>,
         status: Arc<StatusCell>,
-        rx: mpsc::Receiver<WriterMsg>,
+        rx: WriterReceiver,
         stop: watch::Sender<bool>,
         task: tokio::task::JoinHandle<()>,
     }
@@ -316,7 +319,7 @@ mod tests {
         });
         let clock = SimulatedClock::new(Time90k(0));
         let status = Arc::new(StatusCell::new(Time90k(0)));
-        let (tx, rx) = mpsc::channel(1024);
+        let (tx, rx) = writer_queue(1024, usize::MAX);
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(supervise(Supervised {
             camera: CameraId(1),
@@ -344,10 +347,10 @@ mod tests {
     }
 
     /// Drains the writer channel: (frames, end-of-run markers).
-    fn drain(rx: &mut mpsc::Receiver<WriterMsg>) -> (usize, usize) {
+    fn drain(rx: &mut WriterReceiver) -> (usize, usize) {
         let (mut frames, mut ends) = (0, 0);
-        while let Ok(m) = rx.try_recv() {
-            match m {
+        while let Some(q) = rx.try_recv() {
+            match q.msg {
                 WriterMsg::Frame(_) => frames += 1,
                 WriterMsg::EndRun => ends += 1,
             }

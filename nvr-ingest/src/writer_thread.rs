@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use nvr_core::CameraId;
 use nvr_storage::store::Store;
 use nvr_storage::writer::{CameraWriter, WriteOutcome};
-use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::status::StatusCell;
 use crate::supervisor::WriterMsg;
+use crate::writer_queue::{Queued, WriterReceiver};
 
 /// How long a camera's writer lets frames accumulate in its queue between two batches: 250 ms
 /// (7-8 frames at 30 fps, about two 64 KiB chunks at 4 Mbit/s). The writer wakes 4 times a
@@ -97,7 +97,7 @@ impl DiskGate {
 pub(crate) fn writer_loop(
     camera: CameraId,
     mut writer: CameraWriter,
-    mut rx: mpsc::Receiver<WriterMsg>,
+    mut rx: WriterReceiver,
     status: Arc<StatusCell>,
     store: Arc<Store>,
     min_free_bytes: u64,
@@ -117,8 +117,8 @@ pub(crate) fn writer_loop(
         } else if !may_write && !was_stalled {
             stall(camera, &mut writer, &status, available);
         }
-        let mut msg = Some(first);
-        while let Some(m) = msg {
+        let mut queued = Some(first);
+        while let Some(Queued { msg: m, budget }) = queued {
             if gate.stalled() {
                 drop_while_stalled(camera, &mut writer, &status, m);
             } else {
@@ -131,7 +131,10 @@ pub(crate) fn writer_loop(
                     Handled::Other => {}
                 }
             }
-            msg = rx.try_recv().ok();
+            // The frame is written (or dropped): its bytes may be queued again, and the
+            // network task, if it waited for them, reads on.
+            drop(budget);
+            queued = rx.try_recv();
         }
         std::thread::sleep(WRITER_BATCH_INTERVAL);
     }

@@ -25,6 +25,14 @@ const SSRC: u32 = 0x4e56_5221;
 /// buffers without bound grows by hundreds of MiB within the 10 s stall timeout, slow enough
 /// not to starve the other scenarios running beside it on two cores.
 pub const FLOOD_BYTES_PER_SEC: usize = 48 << 20;
+/// The size of each access unit in [`Mode::HugeFrames`]: ~8 MiB, just under retina's bound on
+/// its read buffer (8 MiB), which holds the frame in assembly together with its RTP and
+/// interleaved headers, the start of the next packet and a 4 KiB read reserve; 256 KiB less
+/// leaves room for those, so every frame is accepted.
+pub const HUGE_ACCESS_UNIT_BYTES: usize = (8 << 20) - (256 << 10);
+/// The RTP payload size in [`Mode::HugeFrames`]: near the most one interleaved frame carries
+/// (65535 bytes less the 12-byte RTP header), so an access unit is ~130 packets, not ~6000.
+const HUGE_MAX_PAYLOAD: usize = 65_000;
 
 /// How the camera misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +71,11 @@ pub enum Mode {
     /// Valid video with packets on unknown interleaved channels mixed in, then bytes that are
     /// neither RTSP nor `$`-framed data.
     InterleavedGarbage,
+    /// Valid H.264 whose access units are each [`HUGE_ACCESS_UNIT_BYTES`] (~8 MiB, the most
+    /// retina assembles): a frame of the clip followed by a filler-data NAL unit (type 12)
+    /// making up the rest, as FU-A fragments, sent as fast as the socket takes them. The RTP
+    /// timestamps follow the wall clock, so the media time stays true at any rate.
+    HugeFrames,
     /// Valid video, then an RTSP message that never ends: a `Content-Length` of 1 TiB (even
     /// connections) or a header line without end (odd connections), sent forever.
     EndlessRtspMessage,
@@ -497,16 +510,16 @@ fn rtp_header(pt: u8, mark: bool, seq: u16, ts: u32) -> Vec<u8> {
 }
 
 /// RTP packets of one access unit: single NAL unit packets, or FU-A fragments for NAL units
-/// above [`MAX_PAYLOAD`]; the marker bit on the last.
-fn packetize(au: &[Vec<u8>], pt: u8, ts: u32, seq: &mut u16) -> Vec<Vec<u8>> {
+/// above `max_payload` bytes; the marker bit on the last.
+fn packetize(au: &[Vec<u8>], pt: u8, ts: u32, seq: &mut u16, max_payload: usize) -> Vec<Vec<u8>> {
     let mut payloads = Vec::new();
     for nal in au {
-        if nal.len() <= MAX_PAYLOAD {
+        if nal.len() <= max_payload {
             payloads.push(nal.clone());
             continue;
         }
         let (hdr, body) = (nal[0], &nal[1..]);
-        let chunks: Vec<&[u8]> = body.chunks(MAX_PAYLOAD - 2).collect();
+        let chunks: Vec<&[u8]> = body.chunks(max_payload - 2).collect();
         for (i, c) in chunks.iter().enumerate() {
             let mut fu_header = hdr & 0x1f;
             if i == 0 {
@@ -561,7 +574,30 @@ impl Streamer {
             .cloned()
             .collect();
         let mut bytes = Vec::new();
-        for p in packetize(&au, pt, ts, &mut self.seq) {
+        for p in packetize(&au, pt, ts, &mut self.seq, MAX_PAYLOAD) {
+            bytes.extend(interleaved(0, &p));
+        }
+        self.frame += 1;
+        self.send(&bytes)
+    }
+
+    /// Sends the next frame of the looped clip grown to [`HUGE_ACCESS_UNIT_BYTES`] by a
+    /// filler-data NAL unit, at once, with RTP timestamp `ts0 + ticks`.
+    fn huge_frame(&mut self, ticks: u64) -> std::io::Result<()> {
+        let aus = &clip().access_units;
+        let mut au = aus[self.frame as usize % aus.len()].clone();
+        let picture_bytes: usize = au.iter().map(Vec::len).sum();
+        // Filler data (H.264 7.3.2.7): NAL header type 12 with nal_ref_idc 0, 0xff bytes, the
+        // RBSP stop bit; it follows the picture, as 7.4.1.2.3 requires.
+        let mut filler = vec![0xffu8; HUGE_ACCESS_UNIT_BYTES.saturating_sub(picture_bytes)];
+        filler[0] = 12;
+        if let Some(last) = filler.last_mut() {
+            *last = 0x80;
+        }
+        au.push(filler);
+        let ts = self.ts0.wrapping_add(ticks as u32);
+        let mut bytes = Vec::with_capacity(HUGE_ACCESS_UNIT_BYTES + (64 << 10));
+        for p in packetize(&au, PAYLOAD_TYPE, ts, &mut self.seq, HUGE_MAX_PAYLOAD) {
             bytes.extend(interleaved(0, &p));
         }
         self.frame += 1;
@@ -670,6 +706,16 @@ impl Streamer {
                 }
                 loop {
                     self.next_frame(PAYLOAD_TYPE, 0)?;
+                }
+            }
+            Mode::HugeFrames => {
+                let mut ticks = 0u64;
+                loop {
+                    // The wall clock's 90 kHz ticks, and at least one tick after the previous
+                    // frame (the recorder refuses a frame that is not after the one before).
+                    let now = (self.started.elapsed().as_secs_f64() * 90_000.0) as u64;
+                    ticks = (ticks + 1).max(now);
+                    self.huge_frame(ticks)?;
                 }
             }
             Mode::InterleavedGarbage => {

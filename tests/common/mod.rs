@@ -584,6 +584,36 @@ pub fn parse_rfc3339(s: &str) -> f64 {
     days as f64 * 86_400.0 + h * 3600.0 + min * 60.0 + sec
 }
 
+/// One field of /proc/PID/status, in KiB (`VmRSS`: resident now, `VmHWM`: its peak).
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    s.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+/// Resets the process's peak resident size (VmHWM) to its current size, so the peak measured
+/// later is the hostile period's; if the kernel refuses, the later peak includes start-up's,
+/// which only makes the check stricter.
+pub fn reset_peak(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+/// The text of every `nvr serve` log in `dir` (the recorder's temporary directory).
+pub fn serve_logs(dir: &Path) -> String {
+    let mut log = String::new();
+    for f in files_under(dir) {
+        if f.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("serve-") && n.ends_with(".log"))
+        {
+            log.push_str(&std::fs::read_to_string(&f).unwrap_or_default());
+        }
+    }
+    log
+}
+
 /// Every regular file under `dir`, recursively.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
