@@ -15,6 +15,9 @@ packages=(
   ffmpeg
   # The zero-egress proofs: strace records every connect(); systemd-analyze rates the unit.
   strace systemd
+  # The hostile-LAN tests: network namespaces with veth pairs (ip), a server started under an
+  # open-file limit (prlimit).
+  iproute2 util-linux
   # Browser tests: Debian's Chromium, driven by playwright-core (tests/browser).
   chromium
 )

@@ -72,10 +72,12 @@ impl PasswordPool {
     }
 
     /// The default pool: one worker per core up to two (a login is rare; recording needs the
-    /// cores), and room for 8 waiting jobs (well under a second of waiting).
+    /// cores), and room for 16 waiting jobs (about half a second of waiting): more than the
+    /// throttle lets several attacking addresses have in flight (2 each), so a real user's
+    /// login still finds a place.
     pub fn default_sized() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::new(cores.min(2), 8)
+        Self::new(cores.min(2), 16)
     }
 
     pub fn workers(&self) -> usize {

@@ -3,13 +3,16 @@
 //! counted), per client address, per username, and overall.
 //!
 //! - **Per address** (an IPv4 address, or an IPv6 /64: one machine on a LAN holds a whole
-//!   /64): at most [`ADDRESS_ATTEMPTS`] failed or in-flight attempts per
-//!   [`WINDOW`]; beyond that, refused at once, before any work.
+//!   /64): at most [`ADDRESS_ATTEMPTS`] failed or in-flight attempts per [`WINDOW`], and at
+//!   most [`ADDRESS_CONCURRENT_ATTEMPTS`] in flight at once (so one address never fills the
+//!   password verifier's queue ahead of everyone else); beyond that, refused at once, before
+//!   any work.
 //! - **Per username**: once a name has [`USERNAME_FAILURES_BEFORE_SLOWDOWN`] failures in the
 //!   window, its attempts are spaced [`USERNAME_SPACING`] apart (each waits its turn, at most
-//!   [`MAX_WAIT`]). Slowed, never locked: the real owner from an address without failures
-//!   still gets in during an attack, seconds later at most, while a guesser spread over many
-//!   addresses gets one guess per second at most.
+//!   [`MAX_WAIT`]) and each address may have only one of them waiting or running. Slowed,
+//!   never locked: an attacker's address holds at most one place in the line ahead of the
+//!   real owner, who (from another address) gets in a second or two later, while a guesser
+//!   spread over many addresses gets one guess per second at most.
 //! - **Overall**: past [`GLOBAL_FAILURES_BEFORE_SLOWDOWN`] failures in the window, every
 //!   attempt is spaced [`GLOBAL_SPACING`] apart the same way.
 //!
@@ -25,6 +28,8 @@ use std::time::{Duration, Instant};
 pub const WINDOW: Duration = Duration::from_secs(5 * 60);
 /// Guesses per address (or /64) per window.
 pub const ADDRESS_ATTEMPTS: usize = 10;
+/// Guesses of one address (or /64) being verified at once.
+pub const ADDRESS_CONCURRENT_ATTEMPTS: usize = 2;
 /// Failures of one username per window after which its attempts are spaced out.
 pub const USERNAME_FAILURES_BEFORE_SLOWDOWN: usize = 10;
 /// Spacing of attempts for a username under attack.
@@ -103,16 +108,27 @@ impl Window {
     }
 }
 
+/// A username's failures, and its attempts in flight per address.
+#[derive(Debug, Default)]
+struct UsernameWindow {
+    window: Window,
+    in_flight_by_address: HashMap<AddressBucket, usize>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     addresses: HashMap<AddressBucket, Window>,
-    usernames: HashMap<String, Window>,
+    usernames: HashMap<String, UsernameWindow>,
     global: Window,
 }
 
-fn bounded<K: std::hash::Hash + Eq>(m: &mut HashMap<K, Window>, now: Instant) {
+fn bounded<K: std::hash::Hash + Eq, W>(
+    m: &mut HashMap<K, W>,
+    now: Instant,
+    window: impl Fn(&W) -> &Window,
+) {
     if m.len() >= MAX_TRACKED {
-        m.retain(|_, w| !w.idle(now));
+        m.retain(|_, w| !window(w).idle(now));
     }
 }
 
@@ -146,8 +162,8 @@ impl LoginThrottle {
             usernames,
             global,
         } = &mut *st;
-        bounded(addresses, now);
-        bounded(usernames, now);
+        bounded(addresses, now, |w| w);
+        bounded(usernames, now, |u| &u.window);
         let a = addresses.entry(bucket).or_default();
         a.prune(now);
         if a.failures.len() + a.in_flight >= ADDRESS_ATTEMPTS {
@@ -164,12 +180,26 @@ impl LoginThrottle {
                 retry_after,
             });
         }
+        if a.in_flight >= ADDRESS_CONCURRENT_ATTEMPTS {
+            return Err(Refused {
+                message: format!("one login at a time from {bucket}; try again in a moment"),
+                retry_after: Duration::from_secs(1),
+            });
+        }
         let u = usernames.entry(username.to_owned()).or_default();
-        u.prune(now);
+        u.window.prune(now);
         global.prune(now);
         let mut run_at = now;
-        if u.failures.len() >= USERNAME_FAILURES_BEFORE_SLOWDOWN {
-            match u.take_slot(now, USERNAME_SPACING) {
+        if u.window.failures.len() >= USERNAME_FAILURES_BEFORE_SLOWDOWN {
+            if u.in_flight_by_address.get(&bucket).copied().unwrap_or(0) > 0 {
+                return Err(Refused {
+                    message: format!(
+                        "this account is under attack: one attempt at a time from {bucket}"
+                    ),
+                    retry_after: USERNAME_SPACING,
+                });
+            }
+            match u.window.take_slot(now, USERNAME_SPACING) {
                 Some(t) => run_at = run_at.max(t),
                 None => {
                     return Err(Refused {
@@ -195,7 +225,8 @@ impl LoginThrottle {
             }
         }
         a.in_flight += 1;
-        u.in_flight += 1;
+        u.window.in_flight += 1;
+        *u.in_flight_by_address.entry(bucket).or_default() += 1;
         Ok(Attempt {
             throttle: self.clone(),
             bucket,
@@ -251,9 +282,15 @@ impl Attempt {
             }
         }
         if let Some(u) = st.usernames.get_mut(&self.username) {
-            u.in_flight = u.in_flight.saturating_sub(1);
+            u.window.in_flight = u.window.in_flight.saturating_sub(1);
+            if let Some(n) = u.in_flight_by_address.get_mut(&self.bucket) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    u.in_flight_by_address.remove(&self.bucket);
+                }
+            }
             if failed {
-                u.failures.push_back(now);
+                u.window.failures.push_back(now);
             }
         }
         if failed {
@@ -280,15 +317,22 @@ mod tests {
     fn attempts_are_counted_before_they_are_verified() {
         let t = LoginThrottle::default();
         let now = Instant::now();
-        // 400 at once: only ADDRESS_ATTEMPTS get a place, however long they take.
+        // 400 at once: only a couple run at once, however long they take.
         let held: Vec<Attempt> = (0..400)
             .filter_map(|_| t.begin(ip("10.0.0.5"), "admin", now).ok())
             .collect();
-        assert_eq!(held.len(), ADDRESS_ATTEMPTS);
+        assert_eq!(held.len(), ADDRESS_CONCURRENT_ATTEMPTS);
         for a in held {
             a.failed();
         }
-        assert!(t.begin(ip("10.0.0.5"), "admin", now).is_err());
+        // Retried, one after another: ADDRESS_ATTEMPTS guesses in all, then nothing.
+        let mut guesses = ADDRESS_CONCURRENT_ATTEMPTS;
+        while let Ok(a) = t.begin(ip("10.0.0.5"), "admin", now) {
+            a.failed();
+            guesses += 1;
+            assert!(guesses <= 400);
+        }
+        assert_eq!(guesses, ADDRESS_ATTEMPTS);
         // The window slides: nobody is locked out for good.
         assert!(
             t.begin(ip("10.0.0.5"), "admin", Instant::now() + WINDOW)
@@ -305,6 +349,10 @@ mod tests {
                 .expect("place")
                 .failed();
         }
+        // A /64 is one address for the concurrency bound too.
+        let _one = t.begin(ip("fd00:1:2:5::1"), "y", now).expect("one");
+        let _two = t.begin(ip("fd00:1:2:5::2"), "y", now).expect("two");
+        assert!(t.begin(ip("fd00:1:2:5::3"), "y", now).is_err());
         assert!(t.begin(ip("fd00:1:2:3:ffff::9"), "x", now).is_err());
         assert!(t.begin(ip("fd00:1:2:4::1"), "x", now).is_ok());
         assert_eq!(
@@ -336,22 +384,33 @@ mod tests {
                 .expect("place")
                 .failed();
         }
-        // The owner, from a clean address: admitted, after a short wait at most.
+        // An attacker's address holds one place in the line at most.
+        let held = t
+            .begin(ip("10.2.0.1"), "admin", now)
+            .expect("first from 10.2.0.1");
+        assert!(t.begin(ip("10.2.0.1"), "admin", now).is_err());
+        // The owner, from a clean address: admitted, one spacing later at most.
         let a = t
             .begin(ip("10.9.9.9"), "admin", now)
             .expect("never refused");
         assert!(a.run_at.duration_since(now) <= USERNAME_SPACING);
-        // Later attempts queue one per second, and beyond MAX_WAIT are refused.
+        drop((held, a));
+        // Many attacking addresses queue one per second, and beyond MAX_WAIT are refused.
         let mut waits = Vec::new();
+        let mut attempts = Vec::new();
         for i in 0..20 {
-            match t.begin(ip(&format!("10.2.0.{i}")), "admin", now) {
-                Ok(a) => waits.push(a.run_at.duration_since(now)),
+            match t.begin(ip(&format!("10.3.0.{i}")), "admin", now) {
+                Ok(a) => {
+                    waits.push(a.run_at.duration_since(now));
+                    attempts.push(a);
+                }
                 Err(r) => {
                     assert_eq!(r.retry_after, MAX_WAIT);
                     break;
                 }
             }
         }
+        assert!(waits.len() < 20, "the line is bounded");
         assert!(waits.windows(2).all(|w| w[1] >= w[0] + USERNAME_SPACING));
         assert!(waits.iter().all(|w| *w <= MAX_WAIT));
         // Another username is not slowed.

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use nvr_core::{CameraId, CameraUrl, Clock, Duration90k};
+use nvr_core::{CameraId, CameraUrl, Clock};
 use nvr_storage::retention::{self, RetentionPolicy};
 use nvr_storage::store::Store;
 use nvr_storage::writer::{CameraWriter, WriterConfig};
@@ -172,17 +172,9 @@ impl Recorder {
         self.store.clock()
     }
 
-    /// The retention policy of a camera: its own limits, else the defaults.
+    /// The retention policy of a camera: its own limits, else the defaults (0 = no limit).
     fn policy(&self, camera: &nvr_storage::db::CameraRow) -> RetentionPolicy {
-        RetentionPolicy {
-            max_bytes: camera
-                .retain_max_bytes
-                .or(self.config.default_retention.max_bytes),
-            max_age: camera
-                .retain_max_age_secs
-                .map(|s| Duration90k::from_secs(s as i64))
-                .or(self.config.default_retention.max_age),
-        }
+        RetentionPolicy::for_camera(camera, self.config.default_retention)
     }
 
     /// Signs every camera's chain head that changed since it was last signed (blocking).

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub mod hostile;
+pub mod lan;
 
 pub const NVR: &str = env!("CARGO_BIN_EXE_nvr");
 pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
@@ -299,6 +300,39 @@ impl Recorder {
         self.server = Some(proc);
     }
 
+    /// Starts `nvr serve` as `wrapper... nvr serve --data-dir D ARGS` (e.g. under `prlimit` or
+    /// `ip netns exec`; `args` must give `--listen`) and waits until it listens. `self.base`
+    /// becomes the printed URL, with an unspecified address replaced by `base_host`.
+    pub fn serve_wrapped(&mut self, wrapper: &[&str], args: &[&str], base_host: &str) {
+        let log = self.tmp.path().join(format!(
+            "serve-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+        ));
+        let (program, pre) = match wrapper.split_first() {
+            Some((p, rest)) => (*p, rest.to_vec()),
+            None => (NVR, Vec::new()),
+        };
+        let mut all: Vec<&str> = pre;
+        if !wrapper.is_empty() {
+            all.push(NVR);
+        }
+        all.extend(["serve", "--data-dir", self.d()]);
+        all.extend_from_slice(args);
+        let proc = Proc::start_program(program, &all, &log);
+        let line = proc.wait_line(Duration::from_secs(60), |l| {
+            l.starts_with("nvr serving on ")
+        });
+        let url = line
+            .trim_start_matches("nvr serving on ")
+            .trim_end_matches('/')
+            .to_owned();
+        self.base = url.replace("[::]", base_host).replace("0.0.0.0", base_host);
+        self.server = Some(proc);
+    }
+
     pub fn restart(&mut self) {
         self.start_server();
     }
@@ -441,6 +475,20 @@ impl Client {
                 .header("X-CSRF-Token", &self.csrf)
                 .send_json(body),
         )
+    }
+
+    /// A request with a JSON body and any method (PATCH, DELETE, ...).
+    pub fn post_method(&self, method: &str, path: &str, body: Value) -> HttpResponse {
+        let url = format!("{}{path}", self.base);
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("Cookie", &self.cookie)
+            .header("X-CSRF-Token", &self.csrf)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .expect("request");
+        finish(self.agent.run(req))
     }
 
     /// The `Cookie` header value of this session.
