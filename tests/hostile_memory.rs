@@ -4,8 +4,8 @@
 //! record the camera (backpressure, not buffering, when the disk or the viewer is slower than
 //! the camera) and its resident memory must stay within [`RSS_BOUND_KIB`] of what it was
 //! before; ARCHITECTURE.md ("Memory bounds") adds up what it may hold. The test records what
-//! the camera sends, ~7 GB at this machine's rate, into a temporary data directory removed at
-//! the end.
+//! the camera sends (~7 GB at this machine's rate) into a temporary data directory that
+//! retention keeps to about 2 GB, removed at the end.
 
 #![allow(clippy::unwrap_used)]
 
@@ -69,7 +69,16 @@ fn in_flight(cam: &Value) -> u64 {
 #[test]
 fn huge_frames_and_a_stalled_viewer_cost_a_bounded_amount_of_memory() {
     let mut rec = Recorder::new();
-    rec.serve(&[]);
+    // Short segments and a 1 GB quota applied every second keep the disk this test fills to
+    // about 2 GB (the camera sends ~280 MB/s).
+    rec.serve(&[
+        "--segment-duration-secs",
+        "2",
+        "--retain-max-bytes",
+        "1000000000",
+        "--retention-interval-secs",
+        "1",
+    ]);
     let c = rec.client();
     let pid = rec.server.as_ref().expect("server").child.id();
     let hostile = HostileCamera::start(Mode::HugeFrames);
