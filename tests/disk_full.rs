@@ -148,7 +148,13 @@ fn a_full_disk_frees_space_then_stalls_keeps_footage_and_resumes() {
     let mount = TmpfsMount::new("48M");
     let data: PathBuf = mount.path().join("data");
     let (_cam, mut rec) = two_cameras(&data);
+    // Phase B holds everything on purpose: lift the per-user bound on held footage (25% of
+    // the disk by default), which would otherwise refuse those holds.
+    let config = rec.tmp.path().join("nvr.toml");
+    std::fs::write(&config, "[evidence]\nmax_held_percent_per_user = 0\n").expect("config");
     rec.serve(&[
+        "--config",
+        config.to_str().expect("utf8"),
         "--segment-duration-secs",
         "2",
         "--retention-interval-secs",
