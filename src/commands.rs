@@ -109,11 +109,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("PROBLEM {p}");
             }
             println!(
-                "checked {} segments ({} open), {} chunks, {} frames: {} problem(s)",
+                "checked {} segments ({} open), {} chunks, {} frames, {} motion rows: {} problem(s)",
                 report.segments_checked,
                 report.open_segments,
                 report.chunks_authenticated,
                 report.frames,
+                report.motion_rows,
                 report.problems.len()
             );
             Ok(if report.problems.is_empty() {

@@ -47,6 +47,8 @@ pub struct CheckReport {
     pub open_segments: u64,
     pub chunks_authenticated: u64,
     pub frames: u64,
+    /// Rows of the motion index checked against their segments.
+    pub motion_rows: u64,
     pub problems: Vec<CheckProblem>,
 }
 
@@ -85,6 +87,7 @@ pub fn check(store: &Store) -> Result<CheckReport> {
         }
     }
     check_chains(store, &mut report)?;
+    crate::motion::check::check_motion(store, &rows, &mut report)?;
     for (id, message) in store.db().audit_verify()? {
         report.problems.push(CheckProblem {
             camera: None,

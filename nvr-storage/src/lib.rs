@@ -11,6 +11,7 @@ pub mod frame_index;
 pub mod integrity;
 pub mod keys;
 pub mod lock;
+pub mod motion;
 pub mod mp4;
 pub mod playback;
 pub mod recovery;

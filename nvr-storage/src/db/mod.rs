@@ -10,6 +10,7 @@ mod audit;
 mod cameras;
 mod evidence;
 mod meta;
+mod motion;
 mod segments;
 mod users;
 
@@ -25,6 +26,7 @@ pub use audit::{
 };
 pub use cameras::{CameraRetention, CameraRow, CameraUpdate, DeletedCamera, NewCamera};
 pub use evidence::{ChainHeadRow, ChainRow, ExportRow, HoldRow, NewExport, NewHold, StartedExport};
+pub use motion::{MotionRow, MotionSettingsRow};
 pub use segments::{
     NewOpenSegment, RetentionCandidate, RetentionDelete, SEGMENT_FLAG_CLOCK_JUMP,
     SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
@@ -32,18 +34,22 @@ pub use segments::{
 pub use users::{NewSession, SessionRow, UserChange, UserRow};
 
 /// The schema version this program writes; `PRAGMA user_version` holds the database's.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The current schema, used for new databases.
 const FRESH_SCHEMA: &str = include_str!("schema.sql");
 
-/// Migration `i` (1-based) takes a database from version `i - 1` to `i`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_recording.sql"),
-    include_str!("migrations/0002_users.sql"),
-    include_str!("migrations/0003_evidence.sql"),
-    include_str!("migrations/0004_live_epochs.sql"),
-    include_str!("migrations/0005_hostile_lan.sql"),
+/// The numbered migrations, by version: `(n, sql)` takes a database to version `n` from the
+/// version of the step before it. Numbers may skip (versions 6 and 7 are reserved for work
+/// merged separately; a self-contained step applies on top of any earlier version), so the
+/// list is keyed by number rather than by position.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_recording.sql")),
+    (2, include_str!("migrations/0002_users.sql")),
+    (3, include_str!("migrations/0003_evidence.sql")),
+    (4, include_str!("migrations/0004_live_epochs.sql")),
+    (5, include_str!("migrations/0005_hostile_lan.sql")),
+    (8, include_str!("migrations/0008_motion.sql")),
 ];
 
 /// Every row whose foreign key points nowhere: (table, rowid, referenced table, key index).
@@ -227,11 +233,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 /// Applies the migrations after `version`, one transaction each.
-fn apply_migrations(conn: &mut Connection, mut version: i64) -> Result<()> {
-    while version < SCHEMA_VERSION {
+fn apply_migrations(conn: &mut Connection, from: i64) -> Result<()> {
+    for &(version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > from) {
         let tx = conn.transaction()?;
-        tx.execute_batch(MIGRATIONS[version as usize])?;
-        version += 1;
+        tx.execute_batch(sql)?;
         let violations: Vec<(String, Option<i64>, String)> = tx
             .prepare(FOREIGN_KEY_CHECK)?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

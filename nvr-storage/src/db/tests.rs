@@ -77,7 +77,7 @@ fn upgraded_equals_fresh() {
     let old_path = dir.path().join("old.db");
     {
         let conn = Connection::open(&old_path).expect("open");
-        conn.execute_batch(MIGRATIONS[0]).expect("v1");
+        conn.execute_batch(MIGRATIONS[0].1).expect("v1");
         conn.execute(
             INSERT_META,
             named_params! {":uuid": &[2u8; 16][..], ":created_90k": 5},
@@ -121,6 +121,40 @@ fn upgraded_equals_fresh() {
         .expect("a live epoch beside the shredded one");
     assert_eq!(conn.last_insert_rowid(), 3, "epoch ids are never reused");
     assert!(conn.execute(insert, []).is_err(), "one live epoch per day");
+}
+
+#[test]
+fn migrations_are_numbered_up_to_the_schema_version() {
+    let numbers: Vec<i64> = MIGRATIONS.iter().map(|(n, _)| *n).collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert_eq!(numbers.first(), Some(&1));
+    assert_eq!(numbers.last(), Some(&SCHEMA_VERSION));
+}
+
+/// A database at version 5 (before the motion index, without the reserved steps 6 and 7)
+/// upgrades straight to the current schema.
+#[test]
+fn version_5_upgrades_over_the_missing_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fresh = Database::create(&dir.path().join("fresh.db"), &[1; 16], 0).expect("fresh");
+    let path = dir.path().join("v5.db");
+    {
+        let conn = Connection::open(&path).expect("open");
+        for (n, sql) in MIGRATIONS.iter().filter(|(n, _)| *n <= 5) {
+            conn.execute_batch(sql)
+                .unwrap_or_else(|e| panic!("step {n}: {e}"));
+        }
+        conn.execute(
+            INSERT_META,
+            named_params! {":uuid": &[2u8; 16][..], ":created_90k": 5},
+        )
+        .expect("meta");
+        conn.pragma_update(None, "user_version", 5)
+            .expect("version");
+    }
+    let upgraded = Database::open(&path).expect("upgrade");
+    assert_eq!(user_version(&upgraded.lock()).expect("v"), SCHEMA_VERSION);
+    assert_eq!(schema_of(&upgraded.lock()), schema_of(&fresh.lock()));
 }
 
 #[test]

@@ -21,6 +21,7 @@ use crate::writer::{CameraWriter, WriteOutcome, WriterConfig};
 
 mod epochs;
 mod missing_footage;
+mod motion;
 mod retention;
 mod write_faults;
 
