@@ -1,6 +1,6 @@
 //! The NVR's GStreamer media toolbox, used where decoding is needed: JPEG snapshots and
-//! thumbnails of stored video, and on-demand H.264 transcoding for browsers that cannot decode
-//! H.265. Never on the recording path.
+//! thumbnails of stored video, on-demand H.264 transcoding for browsers that cannot decode
+//! H.265, and small luma pictures for motion analysis. Never on the recording path.
 //!
 //! Input is what the recorder stores: [`nvr_core::VideoParams`] (a retina-style ISO BMFF
 //! sample entry with an avcC/hvcC) and access units in MP4 framing (4-byte length-prefixed NAL
@@ -10,12 +10,14 @@ mod error;
 mod geometry;
 mod gst_util;
 mod keyframes;
+mod luma;
 mod sample_entry;
 mod snapshot;
 mod transcode;
 
 pub use error::MediaError;
 pub use gst_util::init;
+pub use luma::{DecodedPicture, LumaDecoder, LumaImage, shrink_factor};
 pub use sample_entry::{
     CodecConfig, SampleEntryKind, avc1_sample_entry, parse_sample_entry, rfc6381_from_avcc,
 };
