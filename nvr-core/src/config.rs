@@ -16,6 +16,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub cameras: CameraPolicy,
     pub evidence: EvidenceConfig,
+    pub motion: MotionConfig,
     pub log: LogConfig,
 }
 
@@ -111,6 +112,35 @@ pub struct EvidenceConfig {
     pub max_held_percent_per_user: u32,
 }
 
+/// Motion analysis: an index that makes footage findable; it never decides what is recorded.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MotionConfig {
+    /// Analyse cameras at all (each camera can also be switched off on its own).
+    pub enabled: bool,
+    /// Pictures analysed per second of a stream that is decoded in full.
+    pub fps: u32,
+    /// Which pictures are decoded.
+    pub decode: MotionDecode,
+    /// In `auto` mode, streams of at most this many pixels per picture (a sub-stream) are
+    /// decoded in full; larger ones (a main stream) at their key frames only.
+    pub full_decode_max_pixels: u32,
+}
+
+/// Which pictures motion analysis decodes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MotionDecode {
+    /// Every picture of small streams, key frames of large ones (see
+    /// `full_decode_max_pixels`).
+    #[default]
+    Auto,
+    /// Every picture (analysed at `fps`): the most precise, the most CPU.
+    All,
+    /// Key frames only: one picture per GOP, the least CPU.
+    KeyFrames,
+}
+
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -165,6 +195,21 @@ impl Default for RetentionConfig {
     }
 }
 
+impl Default for MotionConfig {
+    fn default() -> Self {
+        MotionConfig {
+            enabled: true,
+            // What Frigate analyses its detect stream at: enough to place motion within a
+            // second, a fifth of a 25 fps stream's pictures.
+            fps: 5,
+            decode: MotionDecode::Auto,
+            // 640x480: a sub-stream (640x360, 704x576 is larger but close) decodes in full for
+            // about 1% of a core; a 1080p main stream would cost 5-10x that per camera.
+            full_decode_max_pixels: 640 * 480,
+        }
+    }
+}
+
 impl Default for EvidenceConfig {
     fn default() -> Self {
         EvidenceConfig {
@@ -206,6 +251,12 @@ impl Config {
             return Err(ConfigError(
                 "evidence.max_held_percent_per_user must be 0..=100".into(),
             ));
+        }
+        if !(1..=30).contains(&self.motion.fps) {
+            return Err(ConfigError(format!(
+                "motion.fps = {}: must be 1..=30",
+                self.motion.fps
+            )));
         }
         if self.evidence.max_running_exports_per_user == 0 {
             return Err(ConfigError(

@@ -33,6 +33,9 @@ use crate::gst_util::{
 /// refuses more: about a second of a 15 fps sub-stream. Deeper only adds memory: a decoder
 /// that cannot keep up must skip anyway.
 pub const MAX_QUEUED_INPUT: usize = 16;
+/// The nice value of the decoder's streaming thread: analysis yields the CPU to recording and
+/// viewing (a decoder that falls behind skips; recording must never wait).
+pub const DECODER_NICE: i32 = 10;
 /// Decoded pictures held for the caller; when full the decoder waits (and the input queue
 /// fills), so an absent caller costs bounded memory.
 const MAX_QUEUED_OUTPUT: u32 = 4;
@@ -162,6 +165,8 @@ struct Shared {
     dequeued: AtomicU64,
     /// The first error the pipeline posted.
     error: Mutex<Option<String>>,
+    /// The streaming thread's nice value before it was lowered.
+    nice_before: Mutex<Option<i32>>,
 }
 
 #[derive(Debug, Default)]
@@ -238,10 +243,36 @@ impl LumaDecoder {
             .ok_or_else(|| MediaError::Pipeline("pipeline has no bus".into()))?;
         let bus_shared = Arc::clone(&shared);
         bus.set_sync_handler(move |_, message| {
-            if let gst::MessageView::Error(err) = message.view() {
-                let text = describe_error(err);
-                tracing::debug!(error = %text, "luma decoder error");
-                lock(&bus_shared.error).get_or_insert(text);
+            match message.view() {
+                gst::MessageView::Error(err) => {
+                    let text = describe_error(err);
+                    tracing::debug!(error = %text, "luma decoder error");
+                    lock(&bus_shared.error).get_or_insert(text);
+                }
+                // Posted synchronously from the streaming thread itself as it enters and
+                // leaves the pipeline's task (GStreamer's way to set thread priorities): the
+                // thread decodes at a lower priority and gets its own back before it returns
+                // to GStreamer's shared thread pool.
+                gst::MessageView::StreamStatus(status) => match status.get().0 {
+                    gst::StreamStatusType::Enter => {
+                        let before = rustix::process::getpriority_process(None).unwrap_or(0);
+                        *lock(&bus_shared.nice_before) = Some(before);
+                        if let Err(e) =
+                            rustix::process::setpriority_process(None, before.max(DECODER_NICE))
+                        {
+                            tracing::debug!(error = %e, "cannot lower the decoder's priority");
+                        }
+                    }
+                    gst::StreamStatusType::Leave => {
+                        if let Some(before) = lock(&bus_shared.nice_before).take() {
+                            // Raising it back needs CAP_SYS_NICE unless the limit allows it;
+                            // failing leaves a pool thread niced, which costs nothing else.
+                            let _ = rustix::process::setpriority_process(None, before);
+                        }
+                    }
+                    _ => {}
+                },
+                _ => {}
             }
             gst::BusSyncReply::Drop
         });

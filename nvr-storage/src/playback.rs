@@ -520,3 +520,79 @@ pub fn key_frame_at(store: &Arc<Store>, camera: CameraId, at: Time90k) -> Result
         time: Time90k(frame_wall_start(s, media)),
     })
 }
+
+/// A frame of a stored segment, for analysis: where it lies in wall time and in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredFrameInfo {
+    /// Wall time of the frame's start, as playback places it.
+    pub wall_90k: i64,
+    pub is_key: bool,
+    data_offset: u64,
+    size_bytes: u32,
+}
+
+/// The frames of one sealed segment read back in order (`nvr motion reindex`): their wall
+/// times from the index, their bytes from the file on request.
+pub struct SegmentFrames {
+    pub params: nvr_core::VideoParams,
+    pub frames: Vec<StoredFrameInfo>,
+    segment: SegmentId,
+    reader: StoreSampleReader,
+}
+
+impl std::fmt::Debug for SegmentFrames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentFrames")
+            .field("segment", &self.segment)
+            .field("frames", &self.frames.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SegmentFrames {
+    /// The bytes of frame `i` (an access unit as recorded).
+    pub fn read(&self, i: usize) -> Result<Bytes> {
+        let f = self.frames.get(i).ok_or_else(|| {
+            StorageError::NotFound(format!("frame {i} of segment {}", self.segment))
+        })?;
+        self.reader
+            .reader(self.segment.0 as u64)?
+            .read(f.data_offset, f.size_bytes as usize)
+    }
+}
+
+/// The frames of the sealed segment `row` (with its frame index blob), for reading back.
+pub fn segment_frames(
+    store: &Arc<Store>,
+    row: &SegmentRow,
+    frame_index: &[u8],
+) -> Result<SegmentFrames> {
+    let s = sealed_segment(row, frame_index)?;
+    let mut media = 0i64;
+    let frames = s
+        .frames
+        .iter()
+        .map(|f| {
+            let info = StoredFrameInfo {
+                wall_90k: frame_wall_start(&s, media),
+                is_key: f.is_key,
+                data_offset: f.data_offset,
+                size_bytes: f.size_bytes,
+            };
+            media += i64::from(f.duration_90k);
+            info
+        })
+        .collect();
+    Ok(SegmentFrames {
+        params: store.db().video_params(s.video_params_id)?,
+        frames,
+        segment: s.id,
+        reader: StoreSampleReader {
+            store: store.clone(),
+            segments: [(s.id.0 as u64, (row.camera_id, s.final_chunk))]
+                .into_iter()
+                .collect(),
+            readers: Mutex::new(HashMap::new()),
+        },
+    })
+}

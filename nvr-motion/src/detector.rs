@@ -1,0 +1,378 @@
+//! The motion detector: an adaptive background of a small luma picture, the pixels that
+//! differ from it by more than a threshold, joined into blobs (a 3x3 dilation links pixels
+//! one apart), blobs under a minimum area dropped, and the cells of the 16x16 grid that the
+//! remaining blobs touch. A picture where most pixels changed at once (lightning, an infrared
+//! day/night switch, a camera that moved) recalibrates the background instead of counting as
+//! motion.
+//!
+//! Everything is integer arithmetic on the picture's bytes, so the same pictures always give
+//! the same results (re-indexing footage reproduces its index).
+
+use nvr_media::LumaImage;
+use nvr_storage::motion::{CellMask, GRID, score_from_fraction};
+
+use crate::settings::DetectorParams;
+
+/// Fixed-point scale of the background: 8 fractional bits, so slow adaptation (a few levels
+/// over many pictures) is not lost to rounding.
+const BG_SHIFT: u32 = 8;
+/// Fixed-point scale of the adaptation rate: 1.0 = 1 << 16.
+const ALPHA_ONE: i64 = 1 << 16;
+
+/// What one picture showed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The first picture (or the first after a change of size): the background starts here.
+    Started,
+    /// Nothing moved (noise and blobs under the minimum area do not count).
+    Still,
+    /// Motion in these cells; `score` as stored in the index (1..=255).
+    Motion { cells: CellMask, score: u8 },
+    /// Most of the picture changed at once: the background was reset to this picture.
+    SceneChange,
+}
+
+/// The detector of one camera: its background and its settings.
+#[derive(Debug)]
+pub struct Detector {
+    params: DetectorParams,
+    width: usize,
+    height: usize,
+    /// The background, `<< BG_SHIFT`.
+    background: Vec<i32>,
+    /// The grid cell of each pixel (`row * 16 + col`), and whether the mask ignores it.
+    cell_of: Vec<u8>,
+    ignored: Vec<bool>,
+    considered: usize,
+    // Scratch buffers reused from picture to picture.
+    changed: Vec<bool>,
+    dilated: Vec<bool>,
+    label: Vec<u32>,
+    stack: Vec<usize>,
+}
+
+impl Detector {
+    pub fn new(params: DetectorParams) -> Detector {
+        Detector {
+            params,
+            width: 0,
+            height: 0,
+            background: Vec::new(),
+            cell_of: Vec::new(),
+            ignored: Vec::new(),
+            considered: 0,
+            changed: Vec::new(),
+            dilated: Vec::new(),
+            label: Vec::new(),
+            stack: Vec::new(),
+        }
+    }
+
+    /// Forgets the background: the next picture starts again (a new session, a gap).
+    pub fn reset(&mut self) {
+        self.background.clear();
+    }
+
+    fn start(&mut self, img: &LumaImage) {
+        let (w, h) = (img.width as usize, img.height as usize);
+        self.width = w;
+        self.height = h;
+        self.background = img
+            .pixels
+            .iter()
+            .map(|&p| i32::from(p) << BG_SHIFT)
+            .collect();
+        self.cell_of = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                ((y * GRID / h) * GRID + x * GRID / w) as u8
+            })
+            .collect();
+        self.ignored = self
+            .cell_of
+            .iter()
+            .map(|&c| {
+                self.params
+                    .mask
+                    .get(usize::from(c) / GRID, usize::from(c) % GRID)
+            })
+            .collect();
+        self.considered = self.ignored.iter().filter(|&&i| !i).count();
+        self.changed = vec![false; w * h];
+        self.dilated = vec![false; w * h];
+        self.label = vec![0; w * h];
+    }
+
+    /// Analyses one picture, `dt_90k` after the previous one analysed (which sets how far the
+    /// background moves toward it).
+    pub fn analyse(&mut self, img: &LumaImage, dt_90k: i64) -> Outcome {
+        let n = img.pixels.len();
+        if self.background.len() != n
+            || self.width != img.width as usize
+            || n != img.width as usize * img.height as usize
+        {
+            self.start(img);
+            return Outcome::Started;
+        }
+        // 1. Changed pixels: differing from the background by at least the threshold.
+        let threshold = i32::from(self.params.threshold) << BG_SHIFT;
+        let mut changed_count = 0usize;
+        for i in 0..n {
+            let d = (i32::from(img.pixels[i]) << BG_SHIFT) - self.background[i];
+            let c = !self.ignored[i] && d.abs() >= threshold;
+            self.changed[i] = c;
+            changed_count += usize::from(c);
+        }
+        // 2. The global guard: most of the picture changing at once is not motion.
+        if self.considered > 0
+            && changed_count * 100 > self.considered * usize::from(self.params.global_percent)
+        {
+            for (b, &p) in self.background.iter_mut().zip(&img.pixels) {
+                *b = i32::from(p) << BG_SHIFT;
+            }
+            return Outcome::SceneChange;
+        }
+        let outcome = if changed_count < usize::from(self.params.min_area_px) {
+            // No blob can be large enough.
+            Outcome::Still
+        } else {
+            self.blobs()
+        };
+        // 3. The background moves toward this picture at a rate set by the time constant.
+        // (A gap of hours is clamped long before the product could overflow.)
+        let alpha = (dt_90k.clamp(0, 1 << 40) * ALPHA_ONE
+            / (i64::from(self.params.time_constant_secs) * 90_000).max(1))
+        .clamp(1, ALPHA_ONE);
+        for (b, &p) in self.background.iter_mut().zip(&img.pixels) {
+            let target = i32::from(p) << BG_SHIFT;
+            *b += ((i64::from(target - *b) * alpha) >> 16) as i32;
+        }
+        outcome
+    }
+
+    /// Joins changed pixels into blobs (8-connected after a 3x3 dilation), keeps blobs of at
+    /// least the minimum area (counted in changed pixels), and returns the cells they touch.
+    fn blobs(&mut self) -> Outcome {
+        let (w, h) = (self.width, self.height);
+        for y in 0..h {
+            for x in 0..w {
+                let mut any = false;
+                for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                    let row = yy * w;
+                    for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                        any |= self.changed[row + xx];
+                    }
+                }
+                self.dilated[y * w + x] = any;
+            }
+        }
+        self.label.iter_mut().for_each(|l| *l = 0);
+        let mut cells = CellMask::EMPTY;
+        let mut moving_px = 0usize;
+        let mut next_label = 0u32;
+        let mut blob_cells: Vec<u8> = Vec::new();
+        for seed in 0..w * h {
+            if !self.dilated[seed] || self.label[seed] != 0 {
+                continue;
+            }
+            next_label += 1;
+            let mut area = 0usize;
+            blob_cells.clear();
+            self.stack.clear();
+            self.stack.push(seed);
+            self.label[seed] = next_label;
+            while let Some(i) = self.stack.pop() {
+                if self.changed[i] {
+                    area += 1;
+                    blob_cells.push(self.cell_of[i]);
+                }
+                let (x, y) = (i % w, i / w);
+                for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                    for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                        let j = yy * w + xx;
+                        if self.dilated[j] && self.label[j] == 0 {
+                            self.label[j] = next_label;
+                            self.stack.push(j);
+                        }
+                    }
+                }
+            }
+            if area >= usize::from(self.params.min_area_px) {
+                moving_px += area;
+                for &c in &blob_cells {
+                    cells.set(usize::from(c) / GRID, usize::from(c) % GRID);
+                }
+            }
+        }
+        if cells.is_empty() {
+            Outcome::Still
+        } else {
+            let fraction = moving_px as f64 / self.considered.max(1) as f64;
+            Outcome::Motion {
+                cells,
+                score: score_from_fraction(fraction),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{DEFAULT_SENSITIVITY, MotionSettings};
+
+    const W: u32 = 160;
+    const H: u32 = 90;
+    /// 200 ms between pictures: 5 fps.
+    const DT: i64 = 18_000;
+
+    /// A textured still background (values 60..=180).
+    fn background() -> Vec<u8> {
+        (0..W * H)
+            .map(|i| {
+                let (x, y) = (i % W, i / W);
+                (60 + (x * 7 + y * 13) % 120) as u8
+            })
+            .collect()
+    }
+
+    fn picture(mut f: impl FnMut(u32, u32, u8) -> u8) -> LumaImage {
+        let bg = background();
+        LumaImage {
+            width: W,
+            height: H,
+            pixels: (0..W * H)
+                .map(|i| f(i % W, i / W, bg[i as usize]))
+                .collect(),
+        }
+    }
+
+    /// A dark box `bw` x `bh` at (x0, y0).
+    fn with_box(x0: u32, y0: u32, bw: u32, bh: u32) -> LumaImage {
+        picture(|x, y, b| {
+            if (x0..x0 + bw).contains(&x) && (y0..y0 + bh).contains(&y) {
+                10
+            } else {
+                b
+            }
+        })
+    }
+
+    fn detector() -> Detector {
+        Detector::new(MotionSettings::default().detector_params(W, H))
+    }
+
+    #[test]
+    fn a_moving_box_is_motion_in_its_cells_and_stillness_is_still() {
+        let mut d = detector();
+        assert_eq!(d.analyse(&picture(|_, _, b| b), DT), Outcome::Started);
+        assert_eq!(d.analyse(&picture(|_, _, b| b), DT), Outcome::Still);
+        // A 10x10 box in the top left corner: cells (0..=1, 0) at 160x90 (cells of 10x5.6 px).
+        match d.analyse(&with_box(0, 0, 10, 10), DT) {
+            Outcome::Motion { cells, score } => {
+                assert!(cells.get(0, 0) && cells.get(1, 0), "{cells:?}");
+                assert!(!cells.get(0, 1) && !cells.get(2, 0), "{cells:?}");
+                assert_eq!(score, score_from_fraction(100.0 / f64::from(W * H)));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The box leaves: the background barely moved, so the picture is still again.
+        assert_eq!(d.analyse(&picture(|_, _, b| b), DT), Outcome::Still);
+    }
+
+    #[test]
+    fn small_blobs_and_noise_are_not_motion() {
+        let mut d = detector();
+        d.analyse(&picture(|_, _, b| b), DT);
+        // A 2x2 box: 4 pixels, under the default minimum area.
+        assert_eq!(d.analyse(&with_box(50, 50, 2, 2), DT), Outcome::Still);
+        // Noise of +-20 levels everywhere (deterministic pseudo-random).
+        let mut seed = 12345u32;
+        for _ in 0..20 {
+            let noisy = picture(|_, _, b| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let n = ((seed >> 16) % 41) as i32 - 20;
+                (i32::from(b) + n).clamp(0, 255) as u8
+            });
+            assert_eq!(d.analyse(&noisy, DT), Outcome::Still);
+        }
+    }
+
+    #[test]
+    fn a_sudden_global_change_recalibrates_instead_of_counting() {
+        let mut d = detector();
+        d.analyse(&picture(|_, _, b| b), DT);
+        let bright = picture(|_, _, b| b.saturating_add(70));
+        assert_eq!(d.analyse(&bright, DT), Outcome::SceneChange);
+        assert_eq!(d.analyse(&bright, DT), Outcome::Still, "recalibrated");
+        // Motion on the new brightness is seen again.
+        let boxed = picture(|x, y, b| {
+            if x < 20 && y < 20 {
+                0
+            } else {
+                b.saturating_add(70)
+            }
+        });
+        assert!(matches!(d.analyse(&boxed, DT), Outcome::Motion { .. }));
+    }
+
+    #[test]
+    fn masked_cells_are_ignored() {
+        let mut settings = MotionSettings::default();
+        for r in 0..4 {
+            for c in 0..4 {
+                settings.mask.set(r, c);
+            }
+        }
+        let mut d = Detector::new(settings.detector_params(W, H));
+        d.analyse(&picture(|_, _, b| b), DT);
+        assert_eq!(d.analyse(&with_box(0, 0, 30, 20), DT), Outcome::Still);
+        assert!(matches!(
+            d.analyse(&with_box(100, 50, 20, 20), DT),
+            Outcome::Motion { .. }
+        ));
+    }
+
+    #[test]
+    fn something_that_stays_becomes_background() {
+        let mut d = detector();
+        d.analyse(&picture(|_, _, b| b), DT);
+        let parked = with_box(60, 30, 20, 20);
+        let mut still_after = None;
+        for i in 0..2000 {
+            if d.analyse(&parked, DT) == Outcome::Still {
+                still_after = Some(i);
+                break;
+            }
+        }
+        // Up to ~170 levels of difference fall under 30 in ln(170/30) time constants.
+        let secs = still_after.expect("absorbed") as f64 * 0.2;
+        let tau = f64::from(crate::settings::BACKGROUND_TIME_CONSTANT_SECS);
+        assert!(secs > tau && secs < 3.0 * tau, "{secs} s");
+    }
+
+    #[test]
+    fn sensitivity_sets_the_threshold() {
+        let faint = picture(|x, y, b| {
+            if x < 20 && y < 20 {
+                b.saturating_add(20)
+            } else {
+                b
+            }
+        });
+        let seen = |s: u8| {
+            let settings = MotionSettings {
+                sensitivity: s,
+                ..MotionSettings::default()
+            };
+            let mut d = Detector::new(settings.detector_params(W, H));
+            d.analyse(&picture(|_, _, b| b), DT);
+            matches!(d.analyse(&faint, DT), Outcome::Motion { .. })
+        };
+        assert!(
+            !seen(DEFAULT_SENSITIVITY),
+            "20 levels are under the default 30"
+        );
+        assert!(seen(10));
+    }
+}
