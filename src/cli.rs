@@ -53,6 +53,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Export recordings as a signed evidence bundle (zip) that `nvr verify` checks offline.
     Export(ExportArgs),
+    /// The motion index: reindex recorded footage.
+    #[command(subcommand)]
+    Motion(MotionCommand),
     /// Check an evidence bundle offline: file hashes, each segment against the hash recorded at
     /// ingest, the hash chain and the signatures. Exit 0 if valid, 1 if not.
     Verify(VerifyArgs),
@@ -189,6 +192,28 @@ pub struct ExportArgs {
     /// Why the footage is exported, recorded in the manifest and the audit log.
     #[arg(long, default_value = "command-line export")]
     pub reason: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MotionCommand {
+    /// Analyse recorded footage (e.g. recorded before motion analysis existed, or after a
+    /// change of sensitivity) and replace its motion index. Runs beside the server.
+    Reindex(MotionReindexArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MotionReindexArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
+    /// Camera name or id.
+    #[arg(long)]
+    pub camera: String,
+    /// Start of the range (RFC 3339); every segment overlapping the range is reindexed whole.
+    #[arg(long)]
+    pub start: String,
+    /// End of the range (RFC 3339); at most a year after the start.
+    #[arg(long)]
+    pub end: String,
 }
 
 #[derive(Debug, Args)]

@@ -124,6 +124,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Export(a) => export(a),
+        Command::Motion(c) => crate::motion::run(c),
         Command::Doctor(a) => {
             let (_, dir) = config::resolve(&a.dir)?;
             crate::doctor::doctor(&dir)
@@ -218,10 +219,12 @@ pub(crate) fn offline_app(cfg: &Config, dir: &std::path::Path) -> anyhow::Result
             egress,
             default_retention: crate::serve::recorder_config(cfg).default_retention,
             recorder: None,
+            motion: None,
         },
         nvr_app::AppOptions {
             setup_code_required: false,
             evidence: cfg.evidence.clone(),
+            motion: cfg.motion.clone(),
         },
     ))
 }

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod doctor;
 mod logging;
+mod motion;
 mod serve;
 
 use std::process::ExitCode;

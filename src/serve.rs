@@ -85,13 +85,19 @@ pub async fn run(
         recorder_config(&cfg),
     );
     recorder.reconcile()?;
+    let motion = start_motion(&store, &recorder, &cfg)?;
+    let mut cameras = nvr_app::CameraContext::of_recorder(&recorder);
+    if let Some(m) = &motion {
+        cameras = cameras.with_motion(m.clone());
+    }
     let app = nvr_app::App::new(
         store.clone(),
-        nvr_app::CameraContext::of_recorder(&recorder),
+        cameras,
         nvr_app::AppOptions {
             // Beyond loopback anyone on the LAN could claim an unset recorder first.
             setup_code_required: !cfg.http.listen.ip().is_loopback(),
             evidence: cfg.evidence.clone(),
+            motion: cfg.motion.clone(),
         },
     );
     app.recover_exports()
@@ -167,11 +173,17 @@ pub async fn run(
 
     let reconciler = {
         let recorder = recorder.clone();
+        let motion = motion.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RECONCILE_INTERVAL).await;
                 if let Err(e) = recorder.reconcile() {
                     warn!(error = %e, "re-reading the camera list failed");
+                }
+                if let Some(m) = &motion
+                    && let Err(e) = m.reconcile()
+                {
+                    warn!(error = %e, "updating motion analysis failed");
                 }
             }
         })
@@ -212,11 +224,37 @@ pub async fn run(
     .await;
     reconciler.abort();
     expirer.abort();
+    if let Some(m) = motion {
+        // First, so the last seconds analysed are stored with the segments still open.
+        info!("shutting down: storing the last motion analysed");
+        let _ = tokio::task::spawn_blocking(move || m.shutdown()).await;
+    }
     info!("shutting down: sealing open segments");
     recorder.shutdown().await;
     let _ = std::fs::remove_file(&pid_file);
     info!("stopped");
     Ok(())
+}
+
+/// Starts motion analysis of the recording cameras, unless the configuration turns it off.
+fn start_motion(
+    store: &Arc<Store>,
+    recorder: &Arc<Recorder>,
+    cfg: &Config,
+) -> anyhow::Result<Option<Arc<nvr_motion::MotionService>>> {
+    if !cfg.motion.enabled {
+        info!("motion analysis is off ([motion] enabled = false)");
+        return Ok(None);
+    }
+    let service = nvr_motion::MotionService::start(
+        store.clone(),
+        recorder.clone(),
+        cfg.motion.clone(),
+        nvr_motion::gstreamer_decoders(),
+    )
+    .context("starting motion analysis")?;
+    service.reconcile()?;
+    Ok(Some(service))
 }
 
 /// The CA and a server certificate covering this machine and the listen address.

@@ -389,6 +389,7 @@ impl App {
         {
             tracing::warn!(error = %e, "re-reading the camera list failed");
         }
+        self.reconcile_motion();
     }
 
     pub(crate) fn note(

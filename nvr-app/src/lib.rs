@@ -11,6 +11,7 @@ pub mod actor;
 pub mod cameras;
 pub mod error;
 pub mod evidence;
+pub mod motion;
 pub mod passwords;
 pub mod throttle;
 
@@ -35,6 +36,8 @@ pub struct CameraContext {
     pub egress: Arc<EgressPolicy>,
     pub default_retention: RetentionPolicy,
     pub recorder: Option<Arc<Recorder>>,
+    /// The running motion analysis, told about camera and settings changes (none for the CLI).
+    pub motion: Option<Arc<nvr_motion::MotionService>>,
 }
 
 impl std::fmt::Debug for CameraContext {
@@ -42,6 +45,7 @@ impl std::fmt::Debug for CameraContext {
         f.debug_struct("CameraContext")
             .field("default_retention", &self.default_retention)
             .field("recorder", &self.recorder.is_some())
+            .field("motion", &self.motion.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -54,7 +58,14 @@ impl CameraContext {
             egress: recorder.egress().clone(),
             default_retention: recorder.default_retention(),
             recorder: Some(recorder.clone()),
+            motion: None,
         }
+    }
+
+    /// The same, with the running motion analysis.
+    pub fn with_motion(mut self, motion: Arc<nvr_motion::MotionService>) -> Self {
+        self.motion = Some(motion);
+        self
     }
 }
 
@@ -65,6 +76,8 @@ pub struct AppOptions {
     /// beyond loopback, where anyone on the LAN could claim an unset recorder first).
     pub setup_code_required: bool,
     pub evidence: EvidenceConfig,
+    /// How motion analysis decodes (reindexing uses it too).
+    pub motion: nvr_core::config::MotionConfig,
 }
 
 /// The application: shared by every request of the web server, or made once by a CLI command.
@@ -78,6 +91,7 @@ pub struct App {
     setup_code_required: bool,
     cameras: CameraContext,
     evidence: EvidenceConfig,
+    motion: nvr_core::config::MotionConfig,
     exports: Arc<evidence::ExportProgress>,
     export_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -103,6 +117,7 @@ impl App {
             setup_code_required: options.setup_code_required,
             cameras,
             evidence: options.evidence,
+            motion: options.motion,
             exports: Arc::default(),
             export_slots: Arc::new(tokio::sync::Semaphore::new(evidence::EXPORT_SLOTS)),
         })

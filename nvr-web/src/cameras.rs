@@ -30,6 +30,9 @@ pub struct CameraJson {
     pub codec: Option<VideoCodec>,
     pub storage: StorageJson,
     pub retention: RetentionJson,
+    /// The camera's motion analysis: its state (`behind` while it skips pictures to keep up),
+    /// pictures analysed and skipped, the last error.
+    pub motion: nvr_motion::MotionStatus,
 }
 
 /// What a camera occupies on disk.
@@ -91,6 +94,7 @@ fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> ApiResult<Cam
             newest: storage.newest_90k.map(|t| Time90k(t).to_rfc3339()),
         },
         retention,
+        motion: state.app.motion_status(c.id),
     })
 }
 

@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod live;
 pub mod media;
 pub mod metrics;
+pub mod motion;
 pub mod recordings;
 pub mod server;
 pub mod status;
@@ -103,6 +104,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cameras/{id}/view.mp4", get(recordings::view_mp4))
         .route("/api/cameras/{id}/live", get(live::live))
         .route("/api/cameras/{id}/snapshot.jpg", get(media::snapshot))
+        .route("/api/cameras/{id}/motion", get(motion::search))
+        .route(
+            "/api/cameras/{id}/motion/settings",
+            get(motion::settings).patch(motion::change_settings),
+        )
+        .route("/api/motion/live", get(motion::live))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,

@@ -232,6 +232,10 @@ async fn every_api_route_but_login_needs_a_session() {
         ("GET", "/api/audit".to_owned()),
         ("GET", format!("/api/cameras/1/recordings?{DAY}")),
         ("GET", format!("/api/cameras/1/view.mp4?{DAY}")),
+        ("GET", format!("/api/cameras/1/motion?{DAY}")),
+        ("GET", "/api/cameras/1/motion/settings".to_owned()),
+        ("PATCH", "/api/cameras/1/motion/settings".to_owned()),
+        ("GET", "/api/motion/live".to_owned()),
     ];
     for (method, uri) in routes {
         let r = send(
@@ -799,4 +803,5 @@ async fn cameras_can_be_edited_and_removed_with_confirmation() {
 }
 
 mod evidence;
+mod motion;
 mod users;
