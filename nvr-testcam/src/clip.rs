@@ -53,6 +53,9 @@ pub(crate) fn encode(config: &TestCamConfig) -> Result<Clip, TestCamError> {
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
         .ok_or_else(|| TestCamError::Encode("appsink not found".into()))?;
 
+    if let Some(spec) = config.scene_spec() {
+        feed_scene(&pipeline, spec, config, total)?;
+    }
     let collected: Arc<Mutex<Collected>> = Arc::default();
     let collected_cb = Arc::clone(&collected);
     sink.set_callbacks(
@@ -94,6 +97,43 @@ pub(crate) fn encode(config: &TestCamConfig) -> Result<Clip, TestCamError> {
         "replay clip encoded"
     );
     Ok(clip)
+}
+
+/// Draws the clip's pictures of a scene into its `appsrc`: picture `i` at `i / fps` seconds
+/// into the period, then end of stream.
+fn feed_scene(
+    pipeline: &gst::Pipeline,
+    spec: crate::scene::SceneSpec,
+    config: &TestCamConfig,
+    total: u32,
+) -> Result<(), TestCamError> {
+    let src = pipeline
+        .by_name(pipelines::SCENE_SRC_NAME)
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or_else(|| TestCamError::Encode("scene appsrc not found".into()))?;
+    let (w, h, fps) = (config.width, config.height, config.fps.max(1));
+    let mut next = 0u32;
+    src.set_callbacks(
+        gst_app::AppSrcCallbacks::builder()
+            .need_data(move |src, _| {
+                if next >= total {
+                    let _ = src.end_of_stream();
+                    return;
+                }
+                let t = f64::from(next) / f64::from(fps);
+                let data = crate::scene::draw(&spec, w, h, t, u64::from(next));
+                let mut b = gst::Buffer::from_mut_slice(data);
+                if let Some(b) = b.get_mut() {
+                    b.set_pts(gst::ClockTime::from_nseconds(
+                        u64::from(next) * 1_000_000_000 / u64::from(fps),
+                    ));
+                }
+                next += 1;
+                let _ = src.push_buffer(b);
+            })
+            .build(),
+    );
+    Ok(())
 }
 
 /// What the appsink callback collects.

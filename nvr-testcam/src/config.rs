@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::TestCamError;
+use crate::scene::{Scene, SceneSpec, parse_events};
 
 /// Largest number of mounts one camera serves.
 pub const MAX_MOUNTS: u32 = 256;
@@ -118,6 +119,21 @@ pub struct TestCamConfig {
     /// H.265 only: key frames are CRA pictures (x265 open GOP) instead of IDR pictures.
     #[arg(long)]
     pub open_gop: bool,
+
+    /// A scene with known motion instead of the test pattern (for motion analysis): moving,
+    /// flash or noise. In live mode it is locked to the wall clock (see --scene-period-secs).
+    #[arg(long, value_enum, default_value_t = Scene::Pattern)]
+    pub scene: Scene,
+
+    /// The scene's period in seconds (2..=300): its events repeat every period, periods
+    /// starting at every multiple of it since the Unix epoch (live mode). Replay mode loops a
+    /// clip of one period.
+    #[arg(long, default_value_t = 30)]
+    pub scene_period_secs: u32,
+
+    /// When the scene's events happen in each period: START-END seconds, comma-separated.
+    #[arg(long, default_value = "8-14")]
+    pub scene_events: String,
 }
 
 impl Default for TestCamConfig {
@@ -138,6 +154,9 @@ impl Default for TestCamConfig {
             mode: Mode::Replay,
             replay_secs: 4,
             open_gop: false,
+            scene: Scene::Pattern,
+            scene_period_secs: 30,
+            scene_events: "8-14".into(),
         }
     }
 }
@@ -156,10 +175,27 @@ impl TestCamConfig {
     /// intervals, at least one.
     pub fn replay_frames(&self) -> u32 {
         let keyint = u64::from(self.keyint());
-        let wanted = u64::from(self.replay_secs) * u64::from(self.fps);
+        let secs = if self.scene == Scene::Pattern {
+            self.replay_secs
+        } else {
+            self.scene_period_secs
+        };
+        let wanted = u64::from(secs) * u64::from(self.fps);
         // Round to the nearest whole GOP, but never below one GOP.
         let gops = ((wanted + keyint / 2) / keyint).max(1);
         u32::try_from(gops * keyint).unwrap_or(u32::MAX)
+    }
+
+    /// The scene and its timing, unless the test pattern is shown.
+    pub fn scene_spec(&self) -> Option<SceneSpec> {
+        if self.scene == Scene::Pattern {
+            return None;
+        }
+        Some(SceneSpec {
+            scene: self.scene,
+            period_secs: self.scene_period_secs,
+            events: parse_events(&self.scene_events, self.scene_period_secs).unwrap_or_default(),
+        })
     }
 
     /// The credentials clients must present, if authentication is enabled.
@@ -219,6 +255,14 @@ impl TestCamConfig {
                 format!("{} is not in 1..={MAX_REPLAY_SECS}", self.replay_secs),
             ));
         }
+        if !(2..=MAX_REPLAY_SECS).contains(&self.scene_period_secs) {
+            return Err(invalid(
+                "scene-period-secs",
+                format!("{} is not in 2..={MAX_REPLAY_SECS}", self.scene_period_secs),
+            ));
+        }
+        parse_events(&self.scene_events, self.scene_period_secs)
+            .map_err(|e| invalid("scene-events", e))?;
         if self.open_gop && self.codec != Codec::H265 {
             return Err(invalid("open-gop", "only supported with --codec h265"));
         }

@@ -42,6 +42,7 @@ mod mount;
 mod pipelines;
 mod replay;
 mod run;
+pub mod scene;
 mod server;
 
 pub use config::{

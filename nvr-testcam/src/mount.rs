@@ -24,6 +24,7 @@ pub(crate) const USER_ROLE: &str = "user";
 pub(crate) fn make_factory(
     launch: &str,
     clip: Option<Arc<Clip>>,
+    scene: Option<LiveSceneConfig>,
     with_auth: bool,
 ) -> rtsp::RTSPMediaFactory {
     let factory = rtsp::RTSPMediaFactory::new();
@@ -45,8 +46,43 @@ pub(crate) fn make_factory(
     }
     if let Some(clip) = clip {
         factory.connect_media_configure(move |_, media| configure_replay(media, &clip));
+    } else if let Some(scene) = scene {
+        factory.connect_media_configure(move |_, media| configure_scene(media, &scene));
     }
     factory
+}
+
+/// What a live mount needs to draw its scene.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveSceneConfig {
+    pub spec: crate::scene::SceneSpec,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+/// Hooks a new live media's scene `appsrc` up to a wall-clock-locked scene.
+fn configure_scene(media: &rtsp::RTSPMedia, scene: &LiveSceneConfig) {
+    let src = media
+        .element()
+        .downcast::<gst::Bin>()
+        .ok()
+        .and_then(|bin| bin.by_name(pipelines::SCENE_SRC_NAME))
+        .and_then(|element| element.downcast::<gst_app::AppSrc>().ok());
+    let Some(src) = src else {
+        tracing::error!(
+            "scene media has no appsrc named {}",
+            pipelines::SCENE_SRC_NAME
+        );
+        return;
+    };
+    let mut feeder =
+        crate::scene::LiveScene::new(scene.spec.clone(), scene.width, scene.height, scene.fps);
+    src.set_callbacks(
+        gst_app::AppSrcCallbacks::builder()
+            .need_data(move |src, _| feeder.feed(src))
+            .build(),
+    );
 }
 
 /// Hooks a new replay media's `appsrc` up to the shared clip.

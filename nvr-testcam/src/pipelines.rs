@@ -22,10 +22,24 @@ const PATTERN_SPEED_PX: u32 = 4;
 pub(crate) const CLIP_SINK_NAME: &str = "sink";
 /// Element name of the `appsrc` in [`replay_media`].
 pub(crate) const REPLAY_SRC_NAME: &str = "src";
+/// Element name of the `appsrc` that draws a scene (`--scene`).
+pub(crate) const SCENE_SRC_NAME: &str = "scene";
 
 /// Raw test video: a moving SMPTE pattern with the running time burnt in (when
 /// `timeoverlay` is installed).
 fn raw_video(config: &TestCamConfig, live: bool, num_buffers: Option<u32>) -> String {
+    if config.scene_spec().is_some() {
+        // Pictures drawn in Rust (scene.rs), paced to the clock when live.
+        return format!(
+            "appsrc name={SCENE_SRC_NAME} is-live={live} format=time stream-type=stream \
+             caps=video/x-raw,format=I420,width={w},height={h},framerate={fps}/1,\
+             pixel-aspect-ratio=1/1{sync}",
+            w = config.width,
+            h = config.height,
+            fps = config.fps,
+            sync = if live { " ! clocksync" } else { "" },
+        );
+    }
     let num_buffers = num_buffers.map_or(String::new(), |n| format!(" num-buffers={n}"));
     let overlay = if crate::elements::available("timeoverlay") {
         " ! timeoverlay"
@@ -48,6 +62,13 @@ fn raw_video(config: &TestCamConfig, live: bool, num_buffers: Option<u32>) -> St
 fn encoder(config: &TestCamConfig) -> String {
     let keyint = config.keyint();
     let bitrate = config.bitrate_kbps;
+    // A scene's pictures must reach the recorder when they are drawn (tests compare wall
+    // times): one encoder thread, so frame threading adds no frames of delay.
+    let threads = if config.scene_spec().is_some() {
+        " threads=1"
+    } else {
+        ""
+    };
     match config.codec {
         // superfast keeps start-up encoding of 1080p clips to a few seconds on 2 cores.
         // zerolatency would split frames into one slice per thread; rtph264pay's
@@ -55,7 +76,7 @@ fn encoder(config: &TestCamConfig) -> String {
         // clients see two frames per key frame. One slice per frame, like most cameras.
         Codec::H264 => format!(
             "x264enc tune=zerolatency sliced-threads=false speed-preset=superfast bframes=0 \
-             key-int-max={keyint} bitrate={bitrate} option-string=scenecut=0"
+             key-int-max={keyint} bitrate={bitrate} option-string=scenecut=0{threads}"
         ),
         Codec::H265 => format!(
             "x265enc tune=zerolatency speed-preset=superfast key-int-max={keyint} \

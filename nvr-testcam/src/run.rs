@@ -34,6 +34,20 @@ pub fn run(config: &TestCamConfig) -> Result<(), TestCamError> {
     for url in cam.urls() {
         line(&url)?;
     }
+    if let Some(spec) = config.scene_spec() {
+        // What a test needs to know when the scene's events happen.
+        line(&format!(
+            "testcam scene {:?} period {} s events {} ({})",
+            spec.scene,
+            spec.period_secs,
+            config.scene_events,
+            if config.mode == crate::Mode::Live {
+                "periods start at multiples of the period since the Unix epoch"
+            } else {
+                "the clip loops from when the first client connected"
+            }
+        ))?;
+    }
     line("testcam ready")?;
 
     match signals.recv() {

@@ -77,8 +77,17 @@ impl TestCam {
         } else {
             false
         };
+        let scene = config
+            .scene_spec()
+            .filter(|_| config.mode == Mode::Live)
+            .map(|spec| crate::mount::LiveSceneConfig {
+                spec,
+                width: config.width,
+                height: config.height,
+                fps: config.fps,
+            });
         for n in 1..=config.mounts {
-            let factory = make_factory(&launch, clip.clone(), with_auth);
+            let factory = make_factory(&launch, clip.clone(), scene.clone(), with_auth);
             mounts.add_factory(&format!("/cam{n}"), factory);
         }
 
