@@ -136,6 +136,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../ui/js/audit.js"),
     ),
+    (
+        "/js/motion.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/js/motion.js"),
+    ),
 ];
 
 fn serve(content_type: &'static str, body: &'static [u8]) -> Response {

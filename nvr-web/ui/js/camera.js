@@ -8,7 +8,8 @@
 // Evidence and admin users also get the range selection (range-select.js, range-bar.js: drag
 // across the timeline while the range bar is open or with Shift, [ ] mark IN/OUT at the
 // playhead; moving an edge shows its frame, paused), Export… and Hold… dialogs, and the
-// camera's holds and exports drawn on the timeline (evidence-marks.js).
+// camera's holds and exports drawn on the timeline (evidence-marks.js). Motion (motion.js):
+// the timeline's motion strip, previous/next motion (Shift+M / M), region search (R).
 
 import { api, decodableCodecs, canPlayCodec, canEvidence } from "/js/api.js";
 import { el, icon, iconButton, fmtClock, fmtDate, fmtDateTime, utcTitle, toast, isTyping,
@@ -23,6 +24,7 @@ import { RangeSelection } from "/js/range-select.js";
 import { RangeBar } from "/js/range-bar.js";
 import { EvidenceMarks } from "/js/evidence-marks.js";
 import { exportDialog, holdDialog } from "/js/evidence-dialogs.js";
+import { MotionSearch } from "/js/motion.js";
 
 const WINDOW_MS = 30 * 60e3;   // longest view.mp4 requested at once
 const LIVE_EDGE_MS = 3000;     // the last seconds of a recording run are not seekable: go live
@@ -97,7 +99,7 @@ export function mount(root, { args, query }) {
     el("div.group.push", null, rangeBtn, zoomOut, zoomIn, fullBtn));
   const tlBox = el("div.timeline-box");
   const help = el("p.keys.muted", null,
-    "Space play/pause · ←/→ 10 s · Shift+←/→ 1 s · , . frame · L live · H history · +/− timeline zoom · wheel on video: digital zoom · F fullscreen · Esc back",
+    "Space play/pause · ←/→ 10 s · Shift+←/→ 1 s · , . frame · M / Shift+M next/previous motion · R search region · L live · H history · +/− timeline zoom · wheel on video: digital zoom · F fullscreen · Esc back",
     evidence ? " · [ ] mark range IN/OUT · Shift+drag on the timeline: select a range" : "");
   root.append(
     el("div.cam-head", null, el("a.btn.subtle.back", { href: "#/live", title: "Back to the live grid (Esc)" }, icon("back"), el("span", null, "Live grid")),
@@ -126,6 +128,7 @@ export function mount(root, { args, query }) {
     if (scrubbing !== null && url) { scrubImg.src = url; scrubImg.hidden = false; }
   });
   let viewTimer = null;
+  let motion = null;
   const tl = new Timeline(tlBox, {
     onSeek: (t) => playAt(t, { why: "click" }),
     onScrub: (t) => { scrubbing = t; thumbs.request(t); },
@@ -134,6 +137,7 @@ export function mount(root, { args, query }) {
     onView: (s, e) => {
       clearTimeout(viewTimer);
       viewTimer = setTimeout(() => runs.ensure(s, Math.min(e, Date.now() + 60e3)), 150);
+      if (motion) motion.viewChanged();
     },
     selectDrag: (e) => evidence && (bar.isOpen || e.shiftKey),
     onSelect: (a, b, final, moving) => {
@@ -142,6 +146,15 @@ export function mount(root, { args, query }) {
       showEdge(moving === b ? range.out : range.in, final);
     },
   });
+  motion = new MotionSearch(id, tl, stage, {
+    video: () => (mode === "live" ? liveVideo : recVideo),
+    time: () => currentTime(),
+    now: () => Date.now(),
+    onJump: (t) => { tl.centerOn(t); tl.touched(); playAt(t, { why: "motion" }); },
+    onExport: evidence ? (a, b) => { bar.open(); range.set(a, b); fitRange(a, b); openExport(); } : null,
+  });
+  controls.insertBefore(el("div.group", null, motion.prevBtn, motion.regionBtn, motion.nextBtn), controls.children[2]);
+  tlBox.after(motion.panel);
   if (evidence) {
     range = new RangeSelection(tl, { onEdge: (t, final) => showEdge(t, final), onChange: () => bar.update() });
     bar = new RangeBar(range, {
@@ -370,8 +383,11 @@ export function mount(root, { args, query }) {
     else if (k === "+" || k === "=") { tl.zoomAt(0.5); tl.touched(); }
     else if (k === "-" || k === "_") { tl.zoomAt(2); tl.touched(); }
     else if (evidence && (k === "[" || k === "]")) markEdge(k === "[" ? "in" : "out");
+    else if (k === "m" || k === "M") motion.step(ev.shiftKey ? -1 : 1);
+    else if (k === "r" || k === "R") motion.toggleMode();
     else if (k === "Escape") {
       if (document.fullscreenElement) { /* the browser leaves fullscreen */ }
+      else if (motion.escape()) { /* left region search */ }
       else if (bar && bar.isOpen) bar.close();
       else location.hash = "#/live";
     }
@@ -496,6 +512,7 @@ export function mount(root, { args, query }) {
       live.stop();
       rec.stop();
       thumbs.dispose();
+      motion.dispose();
       tl.dispose();
       dzoom.dispose();
       if (marks) marks.dispose();

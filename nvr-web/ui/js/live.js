@@ -1,7 +1,8 @@
 // The live grid (landing page): layouts 1, 2x2, 3x3 and 4x4 (kept in localStorage), pages of
 // cameras when there are more cameras than tiles, one LivePlayer per visible tile (started by
 // an IntersectionObserver, all stopped while the tab is hidden), tile states drawn from the
-// player and from the camera list (polled every 5 s). A tile opens its camera page.
+// player and from the camera list (polled every 5 s). A tile opens its camera page. Tiles whose
+// camera sees motion now are marked (GET /api/motion/live, polled every 2 s while visible).
 
 import { api, decodableCodecs } from "/js/api.js";
 import { el, icon, prefs } from "/js/util.js";
@@ -13,6 +14,8 @@ const LAYOUTS = [
   { n: 9, label: "3 × 3", icon: "grid9" },
   { n: 16, label: "4 × 4", icon: "grid16" },
 ];
+
+const MOTION_POLL_MS = 2000;
 
 const STATE_TEXT = {
   connecting: "Connecting…",
@@ -103,9 +106,10 @@ export function mount(root) {
     const dot = el("span.dot");
     const spinner = el("div.spinner", { "aria-hidden": "true" });
     const message = el("div.tile-message");
+    const motionBadge = el("span.tile-motion", { hidden: true }, "Motion");
     const a = el("a.tile", { href: `#/camera/${cam.id}`, role: "listitem", "data-camera-id": String(cam.id) },
-      video, spinner, message, el("div.tile-label", null, dot, name, stateText));
-    const t = { cam, a, video, name, stateText, dot, message, state: "idle", reason: null };
+      video, spinner, message, motionBadge, el("div.tile-label", null, dot, name, stateText));
+    const t = { cam, a, video, name, stateText, dot, message, motionBadge, state: "idle", reason: null };
     a.tile = t;
     t.player = new LivePlayer(video, cam.id, {
       codecs,
@@ -197,10 +201,28 @@ export function mount(root) {
   }
   refresh(true);
 
+  let motionTimer = null;
+  async function pollMotion() {
+    if (!document.hidden) {
+      try {
+        const list = await api("GET", "/api/motion/live");
+        for (const m of list) {
+          const t = tiles.get(m.camera);
+          if (!t) continue;
+          t.a.dataset.motion = String(m.motion_now);
+          t.motionBadge.hidden = !m.motion_now;
+        }
+      } catch { /* the next poll tries again */ }
+    }
+    if (alive) motionTimer = setTimeout(pollMotion, MOTION_POLL_MS);
+  }
+  pollMotion();
+
   return {
     unmount() {
       alive = false;
       clearTimeout(pollTimer);
+      clearTimeout(motionTimer);
       document.removeEventListener("visibilitychange", onVisibility);
       io.disconnect();
       if (wakeLock) wakeLock.release().catch(() => {});

@@ -10,6 +10,8 @@
 // line along its top, and a selected range [in, out] is shaded (its handles are DOM elements
 // owned by range-select.js). When `selectDrag(event)` says so (range mode, or Shift held), a
 // drag on the background selects a range (onSelect(a, b, final)) instead of panning.
+// Motion (motion.js): a strip along the top of the track, its opacity the intensity of motion
+// per pixel column (yellow; red when searching a region).
 
 import { el, fmtClock, fmtDate, utcTitle } from "/js/util.js";
 
@@ -25,7 +27,7 @@ const COLORS = {
   bg: "#15181d", track: "#1f242b", run: "#2f7de1", runRec: "#49a3ff", edge: "#9cc8ff",
   future: "#0c0e11", now: "#ff5d5d", tick: "#3a424d", label: "#9aa4b1", playhead: "#ffd34d",
   hatch: "#262c35", text: "#c8d0da", hold: "#f0b429", holdEdge: "#8a6410", export: "#b48cff",
-  range: "rgba(95, 224, 200, 0.2)", rangeEdge: "#5fe0c8",
+  range: "rgba(95, 224, 200, 0.2)", rangeEdge: "#5fe0c8", motion: "#e8e84a", motionRegion: "#ff4d5e",
 };
 
 export class Timeline {
@@ -54,6 +56,7 @@ export class Timeline {
     this.holds = [];    // [{id, start, end, case}] of this camera, active
     this.exports = [];  // [{id, start, end, state}] including this camera
     this.range = null;  // {in, out} (either may be null) of the range selection
+    this.motion = null; // {start, end, buckets: [0..1], region} from motion.js
     this.playhead = null;
     this.touchedAt = 0;
     this.pointers = new Map();
@@ -87,6 +90,7 @@ export class Timeline {
   setHolds(holds) { this.holds = holds; }
   setExports(exports) { this.exports = exports; }
   setRange(range) { this.range = range; }
+  setMotion(motion) { this.motion = motion; }
   setPlayhead(t) { this.playhead = t; }
   setNow(t) { this.now = t; }
   touched() { this.touchedAt = performance.now(); }
@@ -310,6 +314,7 @@ export class Timeline {
       if (r.end <= this.end && !r.recording) ctx.fillRect(Math.round(x1) - 1, trackTop, 1, trackH);
     }
 
+    this.drawMotion(ctx, trackTop);
     this.drawEvidence(ctx, trackTop, trackH, H);
 
     // The future, and the "now" edge.
@@ -358,6 +363,30 @@ export class Timeline {
     }
     this.canvas.dataset.viewStart = String(Math.round(this.start));
     this.canvas.dataset.viewEnd = String(Math.round(this.end));
+  }
+
+  /** The motion strip: one bar per bucket of the searched range, as opaque as it is intense. */
+  drawMotion(ctx, trackTop) {
+    const m = this.motion;
+    let marked = 0;
+    if (m && m.buckets.length) {
+      const n = m.buckets.length;
+      const per = (m.end - m.start) / n;
+      ctx.fillStyle = m.region ? COLORS.motionRegion : COLORS.motion;
+      for (let i = 0; i < n; i++) {
+        const v = m.buckets[i];
+        if (!v) continue;
+        const t0 = m.start + per * i;
+        if (t0 + per < this.start || t0 > this.end) continue;
+        const x0 = this.xAt(t0);
+        ctx.globalAlpha = 0.35 + 0.65 * Math.min(1, v * 2);
+        ctx.fillRect(x0, trackTop + 4, Math.max(1, this.xAt(t0 + per) - x0), 10);
+        marked++;
+      }
+      ctx.globalAlpha = 1;
+    }
+    this.canvas.dataset.motionMarks = String(marked);
+    this.canvas.dataset.motionRegion = String(Boolean(m && m.region));
   }
 
   /** Holds (amber band at the bottom), exports (violet line at the top), the selected range. */
