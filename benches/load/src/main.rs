@@ -18,6 +18,7 @@
 
 mod floor;
 mod http;
+mod motion;
 mod procs;
 mod procstat;
 mod report;
@@ -82,6 +83,7 @@ usage: nvr-loadbench [--cameras 1,8,16,32,64] [--warmup SECS] [--window SECS] [-
                      [--no-build] [--out FILE.md]
                      [--width 1920] [--height 1080] [--fps 30] [--bitrate-kbps 4000]
        nvr-loadbench floor URL...      (internal: the retina-only frame counter)
+       nvr-loadbench motion [...]      (motion analysis vs ffmpeg decoding; see motion.rs)
 
 Builds target/release/nvr first (cargo build --release --bin nvr) unless --no-build or --nvr.";
 
@@ -89,6 +91,10 @@ fn parse_args() -> Result<Option<Opts>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("floor") {
         floor::main(args.split_off(1))?;
+        return Ok(None);
+    }
+    if args.first().map(String::as_str) == Some("motion") {
+        motion::main(args.split_off(1), &workspace_root())?;
         return Ok(None);
     }
     let root = workspace_root();
