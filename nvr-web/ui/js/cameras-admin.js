@@ -134,6 +134,19 @@ export function mount(root) {
       value: c && c.retention && c.retention.max_age_days ? c.retention.max_age_days : "", placeholder: "default" });
     const maxGb = el("input#cam-max-gb", { type: "number", min: "0", step: "0.1", inputmode: "decimal",
       value: c && c.retention && c.retention.max_bytes ? (c.retention.max_bytes / 1e9).toFixed(1) : "", placeholder: "default" });
+    // Motion analysis (existing cameras): on/off and sensitivity; the mask is API-only for now.
+    const motionOn = el("input#cam-motion", { type: "checkbox", checked: true });
+    const sensitivity = el("select#cam-sensitivity", { "aria-label": "Motion sensitivity" },
+      ...Array.from({ length: 10 }, (_, i) => el("option", { value: String(i + 1), selected: i + 1 === 5 },
+        `${i + 1}${i + 1 === 5 ? " (default)" : i === 0 ? " (least)" : i === 9 ? " (most)" : ""}`)));
+    let motionWas = null;
+    if (c) {
+      api("GET", `/api/cameras/${c.id}/motion/settings`).then((m) => {
+        motionWas = m;
+        motionOn.checked = m.enabled;
+        sensitivity.value = String(m.sensitivity);
+      }).catch(() => {});
+    }
     const result = el("div.test-result#test-result", { role: "status", "aria-live": "polite" });
     const testBtn = el("button.btn#test-camera", { type: "button" }, icon("test"), el("span", null, "Test"));
     const err = el("p.error#camera-error", { role: "alert" });
@@ -173,6 +186,8 @@ export function mount(root) {
       c && c.has_password ? el("label.check", null, clearPass, "Remove the stored password") : null,
       c ? el("div.row2", null, field("Keep at most (days)", maxAge, "Empty: the default; 0: no limit."),
         field("Keep at most (GB)", maxGb, "Empty: the default; 0: no limit.")) : null,
+      c ? el("div.row2", null, el("label.check", null, motionOn, "Motion analysis (indexes footage for motion search; never decides what is recorded)"),
+        field("Motion sensitivity", sensitivity, "Higher finds fainter and smaller motion, and more noise.")) : null,
       el("div.test-row", null, testBtn, el("span.muted.small", null, "Connects to the camera; can take up to 10 s.")),
       result, err,
     ];
@@ -198,6 +213,13 @@ export function mount(root) {
           const bytes = maxGb.value ? Math.round(Number(maxGb.value) * 1e9) : null;
           if (age !== ((c.retention && c.retention.max_age_days) || null)) body.retain_max_age_days = age;
           if (bytes !== ((c.retention && c.retention.max_bytes) || null)) body.retain_max_bytes = bytes;
+          if (motionWas && (motionOn.checked !== motionWas.enabled || Number(sensitivity.value) !== motionWas.sensitivity)) {
+            try {
+              await api("PATCH", `/api/cameras/${c.id}/motion/settings`,
+                { enabled: motionOn.checked, sensitivity: Number(sensitivity.value) });
+            } catch (e) { err.textContent = `Motion settings: ${e.message}`; return false; }
+            if (!Object.keys(body).length) { toast(`${c.name}: motion settings saved.`, "ok"); refresh(); return true; }
+          }
           if (!Object.keys(body).length) return true;
         }
         const submit = document.querySelector("dialog[open] button.primary");
