@@ -118,36 +118,33 @@ impl DecodedPicture {
         }
         // Samples deeper than 8 bits sit in the low bits of a 16-bit little-endian word.
         let shift = depth.saturating_sub(8);
-        let mut sums = vec![0u32; out_w];
+        // Per output row: the `factor` input rows summed column by column (contiguous, so the
+        // compiler vectorises it), then each `factor` columns summed.
+        let mut columns = vec![0u32; out_w * factor];
         let mut pixels = Vec::with_capacity(out_w * out_h);
         let block = (factor * factor) as u32;
         for oy in 0..out_h {
-            sums.iter_mut().for_each(|s| *s = 0);
+            columns.iter_mut().for_each(|s| *s = 0);
             for y in oy * factor..(oy + 1) * factor {
                 let line = data
-                    .get(y * stride..y * stride + w * bytes_per_sample)
+                    .get(y * stride..y * stride + out_w * factor * bytes_per_sample)
                     .ok_or_else(|| {
                         MediaError::Pipeline("the luma plane is shorter than its size".into())
                     })?;
                 if bytes_per_sample == 1 {
-                    for (sum, px) in sums.iter_mut().zip(line.chunks_exact(factor)) {
-                        *sum += px.iter().map(|&p| u32::from(p)).sum::<u32>();
+                    for (sum, &p) in columns.iter_mut().zip(line) {
+                        *sum += u32::from(p);
                     }
                 } else {
-                    for (sum, px) in sums
-                        .iter_mut()
-                        .zip(line.chunks_exact(factor * bytes_per_sample))
-                    {
-                        *sum += px
-                            .chunks_exact(bytes_per_sample)
-                            .map(|s| u32::from(u16::from_le_bytes([s[0], s[1]])) >> shift)
-                            .sum::<u32>();
+                    for (sum, s) in columns.iter_mut().zip(line.chunks_exact(bytes_per_sample)) {
+                        *sum += u32::from(u16::from_le_bytes([s[0], s[1]])) >> shift;
                     }
                 }
             }
             pixels.extend(
-                sums.iter()
-                    .map(|&s| ((s + block / 2) / block).min(255) as u8),
+                columns
+                    .chunks_exact(factor)
+                    .map(|c| ((c.iter().sum::<u32>() + block / 2) / block).min(255) as u8),
             );
         }
         Ok(LumaImage {
@@ -190,6 +187,9 @@ pub struct LumaDecoder {
     base_pts: OnceLock<i64>,
     input: Mutex<InputState>,
     shared: Arc<Shared>,
+    /// The output caps last seen and their video info: parsing caps for every picture costs
+    /// more than the rest of pulling it.
+    info: Mutex<Option<(gst::Caps, gst_video::VideoInfo)>>,
 }
 
 impl LumaDecoder {
@@ -285,6 +285,7 @@ impl LumaDecoder {
             base_pts: OnceLock::new(),
             input: Mutex::new(InputState::default()),
             shared,
+            info: Mutex::new(None),
         })
     }
 
@@ -341,8 +342,22 @@ impl LumaDecoder {
         let caps = sample
             .caps()
             .ok_or_else(|| MediaError::Pipeline("decoded picture without caps".into()))?;
-        let info = gst_video::VideoInfo::from_caps(caps)
-            .map_err(|e| MediaError::Pipeline(format!("decoded picture caps {caps}: {e}")))?;
+        let info = {
+            let mut cached = lock(&self.info);
+            match &*cached {
+                // Caps are shared between buffers until they change: compare pointers first.
+                Some((c, info)) if c.as_ptr() == caps.as_ptr() || c.as_ref() == caps => {
+                    info.clone()
+                }
+                _ => {
+                    let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| {
+                        MediaError::Pipeline(format!("decoded picture caps {caps}: {e}"))
+                    })?;
+                    *cached = Some((caps.to_owned(), info.clone()));
+                    info
+                }
+            }
+        };
         let pts = sample
             .buffer()
             .and_then(|b| b.pts())

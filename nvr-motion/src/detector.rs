@@ -150,58 +150,73 @@ impl Detector {
         outcome
     }
 
-    /// Joins changed pixels into blobs (8-connected after a 3x3 dilation), keeps blobs of at
-    /// least the minimum area (counted in changed pixels), and returns the cells they touch.
+    /// Joins changed pixels into blobs (a 3x3 dilation, then 4-connected: pixels up to one
+    /// apart join), keeps blobs of at least the minimum area (counted in changed pixels), and
+    /// returns the cells they touch.
     fn blobs(&mut self) -> Outcome {
         let (w, h) = (self.width, self.height);
+        // The dilation is separable: a horizontal pass into `label` (as scratch), then a
+        // vertical one into `dilated`.
+        for y in 0..h {
+            let row = &self.changed[y * w..(y + 1) * w];
+            let out = &mut self.label[y * w..(y + 1) * w];
+            for x in 0..w {
+                let l = x > 0 && row[x - 1];
+                let r = x + 1 < w && row[x + 1];
+                out[x] = u32::from(l || row[x] || r);
+            }
+        }
         for y in 0..h {
             for x in 0..w {
-                let mut any = false;
-                for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                    let row = yy * w;
-                    for xx in x.saturating_sub(1)..(x + 2).min(w) {
-                        any |= self.changed[row + xx];
-                    }
-                }
-                self.dilated[y * w + x] = any;
+                let i = y * w + x;
+                let up = y > 0 && self.label[i - w] != 0;
+                let down = y + 1 < h && self.label[i + w] != 0;
+                self.dilated[i] = up || self.label[i] != 0 || down;
             }
         }
         self.label.iter_mut().for_each(|l| *l = 0);
         let mut cells = CellMask::EMPTY;
         let mut moving_px = 0usize;
         let mut next_label = 0u32;
-        let mut blob_cells: Vec<u8> = Vec::new();
         for seed in 0..w * h {
             if !self.dilated[seed] || self.label[seed] != 0 {
                 continue;
             }
             next_label += 1;
             let mut area = 0usize;
-            blob_cells.clear();
+            let mut blob_cells = CellMask::EMPTY;
             self.stack.clear();
             self.stack.push(seed);
             self.label[seed] = next_label;
             while let Some(i) = self.stack.pop() {
                 if self.changed[i] {
                     area += 1;
-                    blob_cells.push(self.cell_of[i]);
+                    let c = usize::from(self.cell_of[i]);
+                    blob_cells.set(c / GRID, c % GRID);
                 }
                 let (x, y) = (i % w, i / w);
-                for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                    for xx in x.saturating_sub(1)..(x + 2).min(w) {
-                        let j = yy * w + xx;
-                        if self.dilated[j] && self.label[j] == 0 {
-                            self.label[j] = next_label;
-                            self.stack.push(j);
-                        }
+                let mut visit = |j: usize| {
+                    if self.dilated[j] && self.label[j] == 0 {
+                        self.label[j] = next_label;
+                        self.stack.push(j);
                     }
+                };
+                if x > 0 {
+                    visit(i - 1);
+                }
+                if x + 1 < w {
+                    visit(i + 1);
+                }
+                if y > 0 {
+                    visit(i - w);
+                }
+                if y + 1 < h {
+                    visit(i + w);
                 }
             }
             if area >= usize::from(self.params.min_area_px) {
                 moving_px += area;
-                for &c in &blob_cells {
-                    cells.set(usize::from(c) / GRID, usize::from(c) % GRID);
-                }
+                cells = cells.union(&blob_cells);
             }
         }
         if cells.is_empty() {

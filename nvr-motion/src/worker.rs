@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nvr_core::config::{MotionConfig, MotionDecode};
 use nvr_core::{CameraId, Clock, Time90k, VideoParams};
-use nvr_ingest::live::{LiveReceiver, RecvError};
+use nvr_ingest::live::{LiveReceiver, RecvError, TryRecvError};
 use nvr_ingest::source::SourceFrame;
 use nvr_media::{LumaImage, MediaError};
 use nvr_storage::motion::{MotionSpan, TICKS_PER_SEC};
@@ -151,20 +151,33 @@ impl Worker {
             s.on_frame(f);
         }
         let mut last_flush = Instant::now();
+        // One timer for the whole run (registering one per frame costs more than the frame).
+        let mut tick = {
+            let _runtime = runtime.enter();
+            Box::pin(tokio::time::sleep(FLUSH_INTERVAL))
+        };
         while !*stop.borrow() {
-            let next = runtime.block_on(async {
-                tokio::select! {
-                    biased;
-                    _ = stop.changed() => Next::Stop,
-                    r = rx.recv() => Next::Frame(r),
-                    () = tokio::time::sleep(FLUSH_INTERVAL) => Next::Tick,
-                }
-            });
+            // Frames already there are taken without waiting (no wake-up, no timer).
+            let next = match rx.try_recv() {
+                Ok(f) => Next::Frame(Ok(f)),
+                Err(TryRecvError::Lagged(n)) => Next::Frame(Err(RecvError::Lagged(n))),
+                Err(TryRecvError::Closed) => Next::Frame(Err(RecvError::Closed)),
+                Err(TryRecvError::Empty) => runtime.block_on(async {
+                    tokio::select! {
+                        biased;
+                        _ = stop.changed() => Next::Stop,
+                        r = rx.recv() => Next::Frame(r),
+                        () = &mut tick => Next::Tick,
+                    }
+                }),
+            };
             match next {
                 Next::Stop | Next::Frame(Err(RecvError::Closed)) => break,
                 Next::Frame(Ok(f)) => s.on_frame(f),
                 Next::Frame(Err(RecvError::Lagged(n))) => s.on_lag(n),
-                Next::Tick => {}
+                Next::Tick => tick
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + FLUSH_INTERVAL),
             }
             s.pull_ready(Duration::ZERO);
             if last_flush.elapsed() >= FLUSH_INTERVAL {
