@@ -260,7 +260,7 @@ pub(crate) fn main(args: Vec<String>, root: &Path) -> Result<()> {
     let o = parse(args, root)?;
     std::fs::create_dir_all(&o.work)?;
     let n = o.cameras as f64;
-    let (_cam, urls) = start_testcam(&o)?;
+    let (mut cam, urls) = start_testcam(&o)?;
     if urls.len() != o.cameras {
         bail!(
             "the test camera printed {} URLs for {} mounts",
@@ -271,13 +271,6 @@ pub(crate) fn main(args: Vec<String>, root: &Path) -> Result<()> {
     eprintln!("phase record: {} cameras, analysis off", o.cameras);
     let (mut p, _api) = serve(&o, &urls, false)?;
     let record = measure(&o, &[p.pid()])?;
-    p.stop(Duration::from_secs(60));
-
-    eprintln!("phase analyse: analysis on at {} fps", o.analysis_fps);
-    let (mut p, api) = serve(&o, &urls, true)?;
-    let before = counters(&api)?;
-    let analyse = measure(&o, &[p.pid()])?;
-    let after = counters(&api)?;
     p.stop(Duration::from_secs(60));
 
     eprintln!("phase ffmpeg: decoding to null at {} fps", o.analysis_fps);
@@ -310,6 +303,28 @@ pub(crate) fn main(args: Vec<String>, root: &Path) -> Result<()> {
     for mut f in ffmpegs {
         f.stop(Duration::from_secs(10));
     }
+
+    eprintln!("phase analyse: analysis on at {} fps", o.analysis_fps);
+    let (mut p, api) = serve(&o, &urls, true)?;
+    let before = counters(&api)?;
+    let analyse = measure(&o, &[p.pid()])?;
+    let after = counters(&api)?;
+    // Frame accounting: the cameras stop, the writers drain, the server seals and stops, and
+    // the index must hold every frame the server received.
+    cam.stop(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(3));
+    let last = counters(&api)?;
+    p.stop(Duration::from_secs(60));
+    let check = procs::run(
+        {
+            let mut c = Command::new(&o.nvr);
+            c.args(["check", "--data-dir"])
+                .arg(o.work.join("data-true"));
+            c
+        },
+        None,
+    )?;
+    let indexed = crate::report::parse_check(&check).map(|(frames, _)| frames);
 
     let pct = |secs: f64, window: f64| 100.0 * secs / window / n;
     let rec = pct(record.total, record.window);
@@ -345,14 +360,14 @@ pub(crate) fn main(args: Vec<String>, root: &Path) -> Result<()> {
         o.analysis_fps
     );
     println!(
-        "\nframes in the analyse window: received {}, written {} (counted after the window: \
-         {} received, {} written); pictures analysed {}, skipped {}",
-        after.received - before.received,
-        after.written - before.written,
-        after.received,
-        after.written,
+        "\nanalyse phase: pictures analysed in the window {}, skipped {}; frames received {}, \
+         written {}, in the index after the stop {} (nvr check: {})",
         after.analysed - before.analysed,
         after.skipped - before.skipped,
+        last.received,
+        last.written,
+        indexed.map_or_else(|| "?".to_owned(), |f| f.to_string()),
+        check.lines().last().unwrap_or("").trim(),
     );
     let _ = std::fs::remove_dir_all(&o.work);
     Ok(())
