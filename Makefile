@@ -24,7 +24,8 @@ test-long: deps
 test-browser: deps
 	./tests/browser/run.sh
 
-## Micro-benchmarks (criterion): segment seal/open, moov, timeline, view.mp4, export, fan-out.
+## Micro-benchmarks (criterion): segment seal/open, moov, timeline, view.mp4, export, fan-out,
+## motion search and index size.
 bench: deps
 	$(CARGO) bench -p nvr-storage -p nvr-ingest
 
