@@ -3,7 +3,8 @@
 //! one apart), blobs under a minimum area dropped, and the cells of the 16x16 grid that the
 //! remaining blobs touch. A picture where most pixels changed at once (lightning, an infrared
 //! day/night switch, a camera that moved) recalibrates the background instead of counting as
-//! motion.
+//! motion. The background settles quickly when it starts (no motion is reported meanwhile), and
+//! a change that stays (a parked car) joins it within seconds, so neither leaves a ghost.
 //!
 //! Everything is integer arithmetic on the picture's bytes, so the same pictures always give
 //! the same results (re-indexing footage reproduces its index).
@@ -22,7 +23,8 @@ const ALPHA_ONE: i64 = 1 << 16;
 /// What one picture showed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The first picture (or the first after a change of size): the background starts here.
+    /// The background is starting (the first pictures, or after a change of size): nothing
+    /// counts as motion yet.
     Started,
     /// Nothing moved (noise and blobs under the minimum area do not count).
     Still,
@@ -44,6 +46,10 @@ pub struct Detector {
     cell_of: Vec<u8>,
     ignored: Vec<bool>,
     considered: usize,
+    /// Calibration time left, 90 kHz.
+    calibrating_90k: i64,
+    /// How long each pixel has differed from the background without a break, 90 kHz.
+    streak_90k: Vec<i64>,
     // Scratch buffers reused from picture to picture.
     changed: Vec<bool>,
     dilated: Vec<bool>,
@@ -61,6 +67,8 @@ impl Detector {
             cell_of: Vec::new(),
             ignored: Vec::new(),
             considered: 0,
+            calibrating_90k: 0,
+            streak_90k: Vec::new(),
             changed: Vec::new(),
             dilated: Vec::new(),
             label: Vec::new(),
@@ -101,6 +109,35 @@ impl Detector {
         self.changed = vec![false; w * h];
         self.dilated = vec![false; w * h];
         self.label = vec![0; w * h];
+        self.streak_90k = vec![0; w * h];
+        self.calibrating_90k = i64::from(self.params.calibration_secs) * 90_000;
+    }
+
+    /// The fixed-point rate at which the background moves `dt_90k` toward a picture, with a
+    /// time constant of `tau_secs`. (A gap of hours is clamped before the product overflows.)
+    fn alpha(dt_90k: i64, tau_secs: u32) -> i64 {
+        (dt_90k.clamp(0, 1 << 40) * ALPHA_ONE / (i64::from(tau_secs) * 90_000).max(1))
+            .clamp(1, ALPHA_ONE)
+    }
+
+    /// Moves the background toward `img`: at `fast` for pixels whose change has lasted, or all
+    /// of them while `everywhere_fast`; else at `slow`.
+    fn follow(&mut self, img: &LumaImage, slow: i64, fast: i64, everywhere_fast: bool) {
+        let persistent = i64::from(self.params.persistent_change_secs) * 90_000;
+        for ((b, &p), &streak) in self
+            .background
+            .iter_mut()
+            .zip(&img.pixels)
+            .zip(&self.streak_90k)
+        {
+            let target = i32::from(p) << BG_SHIFT;
+            let a = if everywhere_fast || streak >= persistent {
+                fast
+            } else {
+                slow
+            };
+            *b += ((i64::from(target - *b) * a) >> 16) as i32;
+        }
     }
 
     /// Analyses one picture, `dt_90k` after the previous one analysed (which sets how far the
@@ -114,13 +151,26 @@ impl Detector {
             self.start(img);
             return Outcome::Started;
         }
-        // 1. Changed pixels: differing from the background by at least the threshold.
+        let slow = Self::alpha(dt_90k, self.params.time_constant_secs);
+        let fast = Self::alpha(dt_90k, self.params.fast_time_constant_secs);
+        if self.calibrating_90k > 0 {
+            self.calibrating_90k -= dt_90k.max(1);
+            self.follow(img, slow, fast, true);
+            return Outcome::Started;
+        }
+        // 1. Changed pixels: differing from the background by at least the threshold; how long
+        // each has been changing.
         let threshold = i32::from(self.params.threshold) << BG_SHIFT;
         let mut changed_count = 0usize;
         for i in 0..n {
             let d = (i32::from(img.pixels[i]) << BG_SHIFT) - self.background[i];
             let c = !self.ignored[i] && d.abs() >= threshold;
             self.changed[i] = c;
+            self.streak_90k[i] = if c {
+                self.streak_90k[i].saturating_add(dt_90k.max(0))
+            } else {
+                0
+            };
             changed_count += usize::from(c);
         }
         // 2. The global guard: most of the picture changing at once is not motion.
@@ -130,6 +180,7 @@ impl Detector {
             for (b, &p) in self.background.iter_mut().zip(&img.pixels) {
                 *b = i32::from(p) << BG_SHIFT;
             }
+            self.streak_90k.iter_mut().for_each(|s| *s = 0);
             return Outcome::SceneChange;
         }
         let outcome = if changed_count < usize::from(self.params.min_area_px) {
@@ -139,14 +190,7 @@ impl Detector {
             self.blobs()
         };
         // 3. The background moves toward this picture at a rate set by the time constant.
-        // (A gap of hours is clamped long before the product could overflow.)
-        let alpha = (dt_90k.clamp(0, 1 << 40) * ALPHA_ONE
-            / (i64::from(self.params.time_constant_secs) * 90_000).max(1))
-        .clamp(1, ALPHA_ONE);
-        for (b, &p) in self.background.iter_mut().zip(&img.pixels) {
-            let target = i32::from(p) << BG_SHIFT;
-            *b += ((i64::from(target - *b) * alpha) >> 16) as i32;
-        }
+        self.follow(img, slow, fast, false);
         outcome
     }
 
@@ -277,10 +321,19 @@ mod tests {
         Detector::new(MotionSettings::default().detector_params(W, H))
     }
 
+    /// Starts `d` on `pic` and lets it calibrate (every picture of it is `Started`).
+    fn calibrated(mut d: Detector, pic: &LumaImage) -> Detector {
+        assert_eq!(d.analyse(pic, DT), Outcome::Started);
+        let n = i64::from(crate::settings::CALIBRATION_SECS) * 90_000 / DT;
+        for _ in 0..n {
+            assert_eq!(d.analyse(pic, DT), Outcome::Started);
+        }
+        d
+    }
+
     #[test]
     fn a_moving_box_is_motion_in_its_cells_and_stillness_is_still() {
-        let mut d = detector();
-        assert_eq!(d.analyse(&picture(|_, _, b| b), DT), Outcome::Started);
+        let mut d = calibrated(detector(), &picture(|_, _, b| b));
         assert_eq!(d.analyse(&picture(|_, _, b| b), DT), Outcome::Still);
         // A 10x10 box in the top left corner: cells (0..=1, 0) at 160x90 (cells of 10x5.6 px).
         match d.analyse(&with_box(0, 0, 10, 10), DT) {
@@ -297,8 +350,7 @@ mod tests {
 
     #[test]
     fn small_blobs_and_noise_are_not_motion() {
-        let mut d = detector();
-        d.analyse(&picture(|_, _, b| b), DT);
+        let mut d = calibrated(detector(), &picture(|_, _, b| b));
         // A 2x2 box: 4 pixels, under the default minimum area.
         assert_eq!(d.analyse(&with_box(50, 50, 2, 2), DT), Outcome::Still);
         // Noise of +-20 levels everywhere (deterministic pseudo-random).
@@ -315,8 +367,7 @@ mod tests {
 
     #[test]
     fn a_sudden_global_change_recalibrates_instead_of_counting() {
-        let mut d = detector();
-        d.analyse(&picture(|_, _, b| b), DT);
+        let mut d = calibrated(detector(), &picture(|_, _, b| b));
         let bright = picture(|_, _, b| b.saturating_add(70));
         assert_eq!(d.analyse(&bright, DT), Outcome::SceneChange);
         assert_eq!(d.analyse(&bright, DT), Outcome::Still, "recalibrated");
@@ -339,8 +390,10 @@ mod tests {
                 settings.mask.set(r, c);
             }
         }
-        let mut d = Detector::new(settings.detector_params(W, H));
-        d.analyse(&picture(|_, _, b| b), DT);
+        let mut d = calibrated(
+            Detector::new(settings.detector_params(W, H)),
+            &picture(|_, _, b| b),
+        );
         assert_eq!(d.analyse(&with_box(0, 0, 30, 20), DT), Outcome::Still);
         assert!(matches!(
             d.analyse(&with_box(100, 50, 20, 20), DT),
@@ -348,22 +401,48 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn something_that_stays_becomes_background() {
-        let mut d = detector();
-        d.analyse(&picture(|_, _, b| b), DT);
-        let parked = with_box(60, 30, 20, 20);
+    /// Pictures of `pic` until it is still; how many seconds that took.
+    fn secs_until_still(d: &mut Detector, pic: &LumaImage) -> f64 {
         let mut still_after = None;
         for i in 0..2000 {
-            if d.analyse(&parked, DT) == Outcome::Still {
+            if d.analyse(pic, DT) == Outcome::Still {
                 still_after = Some(i);
                 break;
             }
         }
-        // Up to ~170 levels of difference fall under 30 in ln(170/30) time constants.
-        let secs = still_after.expect("absorbed") as f64 * 0.2;
-        let tau = f64::from(crate::settings::BACKGROUND_TIME_CONSTANT_SECS);
-        assert!(secs > tau && secs < 3.0 * tau, "{secs} s");
+        still_after.expect("absorbed") as f64 * DT as f64 / 90_000.0
+    }
+
+    #[test]
+    fn something_that_stays_becomes_background_within_seconds() {
+        let mut d = calibrated(detector(), &picture(|_, _, b| b));
+        let parked = with_box(60, 30, 20, 20);
+        // Motion while it is new, then it joins the background: after the persistent-change
+        // delay, ~170 levels fall under 30 in ln(170/30) fast time constants.
+        let secs = secs_until_still(&mut d, &parked);
+        let persist = f64::from(crate::settings::PERSISTENT_CHANGE_SECS);
+        let fast = f64::from(crate::settings::FAST_TIME_CONSTANT_SECS);
+        assert!(secs >= persist && secs < persist + 3.0 * fast, "{secs} s");
+    }
+
+    /// Analysis starting while something passes through: once it has gone, no ghost stays
+    /// where it was.
+    #[test]
+    fn what_was_there_when_analysis_started_leaves_no_ghost() {
+        let passing = with_box(60, 30, 20, 20);
+        let mut d = detector();
+        assert_eq!(d.analyse(&passing, DT), Outcome::Started);
+        let empty = picture(|_, _, b| b);
+        let mut outcomes = Vec::new();
+        for _ in 0..100 {
+            outcomes.push(d.analyse(&empty, DT));
+        }
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Outcome::Started | Outcome::Still)),
+            "{outcomes:?}"
+        );
     }
 
     #[test]
@@ -380,8 +459,10 @@ mod tests {
                 sensitivity: s,
                 ..MotionSettings::default()
             };
-            let mut d = Detector::new(settings.detector_params(W, H));
-            d.analyse(&picture(|_, _, b| b), DT);
+            let mut d = calibrated(
+                Detector::new(settings.detector_params(W, H)),
+                &picture(|_, _, b| b),
+            );
             matches!(d.analyse(&faint, DT), Outcome::Motion { .. })
         };
         assert!(

@@ -17,6 +17,19 @@ pub const SENSITIVITY_RANGE: std::ops::RangeInclusive<u8> = 1..=10;
 /// a time constant of 20 s.
 pub const BACKGROUND_TIME_CONSTANT_SECS: u32 = 20;
 
+/// After the background starts (or starts again), it follows the picture this quickly, and
+/// nothing counts as motion, for [`CALIBRATION_SECS`]: what was in the first picture (a person
+/// walking through as analysis starts) must not stay as a ghost for a minute.
+pub const FAST_TIME_CONSTANT_SECS: u32 = 1;
+/// See [`FAST_TIME_CONSTANT_SECS`]: 4 time constants leave 2% of a first picture's difference.
+pub const CALIBRATION_SECS: u32 = 4;
+
+/// A pixel that has differed from the background for this long is a change that stays (a
+/// parked car, a door left open, where something stood when analysis started): it joins the
+/// background at [`FAST_TIME_CONSTANT_SECS`], so the moment it changed is motion and the hour
+/// after is not.
+pub const PERSISTENT_CHANGE_SECS: u32 = 5;
+
 /// Percent of the picture (outside the mask) that may change at once before the change counts
 /// as a scene change (lighting, infrared switch, a camera that moved) rather than motion.
 pub const GLOBAL_CHANGE_PERCENT: u8 = 80;
@@ -77,6 +90,9 @@ pub struct DetectorParams {
     /// Changed pixels a blob needs to count.
     pub min_area_px: u16,
     pub time_constant_secs: u32,
+    pub fast_time_constant_secs: u32,
+    pub calibration_secs: u32,
+    pub persistent_change_secs: u32,
     pub global_percent: u8,
     pub mask: CellMask,
 }
@@ -97,6 +113,9 @@ impl MotionSettings {
                 .unwrap_or(u16::MAX)
                 .max(MIN_AREA_FLOOR_PX),
             time_constant_secs: BACKGROUND_TIME_CONSTANT_SECS,
+            fast_time_constant_secs: FAST_TIME_CONSTANT_SECS,
+            calibration_secs: CALIBRATION_SECS,
+            persistent_change_secs: PERSISTENT_CHANGE_SECS,
             global_percent: GLOBAL_CHANGE_PERCENT,
             mask: self.mask,
         }
