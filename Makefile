@@ -42,6 +42,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	./scripts/cargo-deny.sh
+	./scripts/cargo-machete.sh
 
 build: deps
 	$(CARGO) build --release --bin nvr

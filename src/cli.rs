@@ -11,9 +11,9 @@ use nvr_core::config::LogFormat;
 #[derive(Debug, Parser)]
 #[command(name = "nvr", version, about, long_about = None)]
 pub struct Cli {
-    /// Log format on stderr.
-    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormatArg::Text)]
-    pub log_format_arg: LogFormatArg,
+    /// Log format on stderr (default: `[log] format` of the config file, else text).
+    #[arg(long = "log-format", global = true, value_enum)]
+    pub log_format_arg: Option<LogFormatArg>,
     #[arg(skip = LogFormat::Text)]
     pub log_format: LogFormat,
     #[command(subcommand)]
@@ -228,13 +228,38 @@ pub struct DemoArgs {
     pub cameras: u32,
 }
 
+impl Command {
+    /// The data-directory and config arguments of the commands that take them.
+    pub fn data_dir_arg(&self) -> Option<&DataDirArg> {
+        match self {
+            Command::Init(a) => Some(&a.dir),
+            Command::User(UserCommand::Add(a)) => Some(&a.dir),
+            Command::Camera(CameraCommand::Add(a)) => Some(&a.dir),
+            Command::Camera(CameraCommand::List(a)) => Some(&a.dir),
+            Command::Serve(a) => Some(&a.dir),
+            Command::Check(a) => Some(&a.dir),
+            Command::Export(a) => Some(&a.dir),
+            Command::Doctor(a) => Some(&a.dir),
+            Command::Verify(_) | Command::Testcam(_) | Command::Demo(_) => None,
+        }
+    }
+}
+
 impl Cli {
     /// Resolves derived fields after parsing.
     pub fn parse() -> Self {
         let mut cli = <Self as Parser>::parse();
         cli.log_format = match cli.log_format_arg {
-            LogFormatArg::Text => LogFormat::Text,
-            LogFormatArg::Json => LogFormat::Json,
+            Some(LogFormatArg::Text) => LogFormat::Text,
+            Some(LogFormatArg::Json) => LogFormat::Json,
+            // The config file's `[log] format`, when the command reads one and it parses (a
+            // broken file is reported by the command itself).
+            None => cli
+                .command
+                .data_dir_arg()
+                .and_then(|d| crate::config::load(d.config.as_deref()).ok())
+                .map(|c| c.log.format)
+                .unwrap_or_default(),
         };
         cli
     }
