@@ -132,7 +132,7 @@ export function mount(root) {
     // Empty: the server's default; 0: no limit (as everywhere: config, CLI and API).
     const maxAge = el("input#cam-max-age", { type: "number", min: "0", step: "1", inputmode: "numeric",
       value: c && c.retention && c.retention.max_age_days ? c.retention.max_age_days : "", placeholder: "default" });
-    const maxGb = el("input#cam-max-gb", { type: "number", min: "0", step: "0.1", inputmode: "decimal",
+    const maxGb = el("input#cam-max-gb", { type: "number", min: "0", step: "any", inputmode: "decimal",
       value: c && c.retention && c.retention.max_bytes ? (c.retention.max_bytes / 1e9).toFixed(1) : "", placeholder: "default" });
     const result = el("div.test-result#test-result", { role: "status", "aria-live": "polite" });
     const testBtn = el("button.btn#test-camera", { type: "button" }, icon("test"), el("span", null, "Test"));
@@ -195,7 +195,8 @@ export function mount(root) {
           if (clearPass.checked) body.password = "";
           else if (pass.value) body.password = pass.value;
           const age = maxAge.value ? Math.round(Number(maxAge.value)) : null;
-          const bytes = maxGb.value ? Math.round(Number(maxGb.value) * 1e9) : null;
+          // A positive quota is at least one byte (0 means no limit).
+          const bytes = maxGb.value ? (Number(maxGb.value) > 0 ? Math.max(1, Math.round(Number(maxGb.value) * 1e9)) : 0) : null;
           if (age !== ((c.retention && c.retention.max_age_days) || null)) body.retain_max_age_days = age;
           if (bytes !== ((c.retention && c.retention.max_bytes) || null)) body.retain_max_bytes = bytes;
           if (!Object.keys(body).length) return true;

@@ -129,11 +129,18 @@ export class Recorder {
   async addCamera(name, url) {
     await runOk(["camera", "add", "--data-dir", this.dir, "--name", name, "--url", url]);
   }
-  /** `extra`: more `nvr serve` arguments, e.g. ["--segment-duration-secs", "4"]. */
-  async serve(extra = []) {
-    this.child = start(["serve", "--data-dir", this.dir, "--listen", "127.0.0.1:0", ...extra], { name: "serve" });
+  /**
+   * `extra`: more `nvr serve` arguments, e.g. ["--segment-duration-secs", "4"]; `listen`: the
+   * address (a LAN-style 0.0.0.0:0 is reached through 127.0.0.1). A first-run setup code the
+   * server prints on its console lands in `this.setupCode`.
+   */
+  async serve(extra = [], { listen = "127.0.0.1:0" } = {}) {
+    this.child = start(["serve", "--data-dir", this.dir, "--listen", listen, ...extra], {
+      name: "serve",
+      onLine: (l) => { if (l.startsWith("first-run setup code: ")) this.setupCode = l.slice(22).trim(); },
+    });
     const line = await waitLine(this.child, (l) => l.startsWith("nvr serving on "), 60e3, "nvr serving on");
-    this.base = line.slice("nvr serving on ".length).trim().replace(/\/$/, "");
+    this.base = line.slice("nvr serving on ".length).trim().replace(/\/$/, "").replace("0.0.0.0", "127.0.0.1");
     recorderOrigins.add(new URL(this.base).origin);
     return this.base;
   }
