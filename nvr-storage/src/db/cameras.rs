@@ -131,7 +131,7 @@ impl Database {
     }
 
     pub fn cameras(&self) -> Result<Vec<CameraRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} ORDER BY id"))?;
         let rows = stmt
             .query_map([], camera_from_row)?
@@ -140,7 +140,7 @@ impl Database {
     }
 
     pub fn camera(&self, id: CameraId) -> Result<Option<CameraRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} WHERE id = :id"))?;
         Ok(stmt
             .query_row(named_params! {":id": id.0}, camera_from_row)
@@ -148,7 +148,7 @@ impl Database {
     }
 
     pub fn camera_by_name(&self, name: &str) -> Result<Option<CameraRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} WHERE name = :name"))?;
         Ok(stmt
             .query_row(named_params! {":name": name}, camera_from_row)

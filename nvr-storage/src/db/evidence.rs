@@ -244,7 +244,7 @@ impl Database {
         } else {
             format!("{SELECT_HOLDS} ORDER BY id")
         };
-        let conn = self.lock();
+        let conn = self.read();
         let rows = conn
             .prepare_cached(&sql)?
             .query_map([], hold)?
@@ -253,7 +253,7 @@ impl Database {
     }
 
     pub fn hold(&self, id: i64) -> Result<Option<HoldRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .prepare_cached(&format!("{SELECT_HOLDS} WHERE id = :id"))?
             .query_row(named_params! {":id": id}, hold)
@@ -332,7 +332,7 @@ impl Database {
 
     /// The newest signed head of a camera.
     pub fn latest_chain_head(&self, camera: CameraId) -> Result<Option<ChainHeadRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .prepare_cached(&format!(
                 "{SELECT_HEADS} WHERE camera_id = :c ORDER BY segment_id DESC, id DESC LIMIT 1"
@@ -487,7 +487,7 @@ impl Database {
     }
 
     pub fn exports(&self) -> Result<Vec<ExportRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         let rows = conn
             .prepare_cached(&format!("{SELECT_EXPORTS} ORDER BY id DESC"))?
             .query_map([], export)?
@@ -496,7 +496,7 @@ impl Database {
     }
 
     pub fn export(&self, id: i64) -> Result<Option<ExportRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .prepare_cached(&format!("{SELECT_EXPORTS} WHERE id = :id"))?
             .query_row(named_params! {":id": id}, export)

@@ -1,10 +1,14 @@
 //! The SQLite index: opening, schema creation and numbered migrations, and the typed queries of
-//! each table (cameras, segments, users). All SQL of the recorder lives in this module, as named
-//! constants with named parameters.
+//! each table (cameras, segments, users and sessions, evidence and the audit log, meta). All
+//! SQL of the recorder lives in this module, as named constants with named parameters.
 //!
-//! Locking: one connection behind a mutex. Every method takes the lock for one statement or one
-//! transaction; none does file I/O while holding it, so recording never waits on a slow reader.
-//! Durability: WAL with `synchronous = FULL`, so a committed segment row survives power loss.
+//! Locking: one writer connection behind a mutex, and [`READERS`] read-only connections.
+//! Every change takes the writer for one statement or one transaction, whose commit fsyncs the
+//! WAL (`synchronous = FULL`: a committed segment row survives power loss); on a spinning disk
+//! that is 10-100 ms. The queries that serve requests (sessions, cameras, the timeline, holds,
+//! the audit log) run on the readers instead, which WAL lets read beside the writer, so a login
+//! or a camera list never waits behind a segment's seal. No method does file I/O other than
+//! SQLite's while holding a connection.
 
 mod audit;
 mod cameras;
@@ -52,9 +56,22 @@ const FOREIGN_KEY_CHECK: &str = "PRAGMA foreign_key_check";
 const INSERT_META: &str =
     "INSERT INTO meta (id, data_dir_uuid, created_90k) VALUES (1, :uuid, :created_90k)";
 
+/// Read-only connections for the queries that serve requests: enough for the web server's
+/// concurrent requests on a small machine (each query takes well under a millisecond).
+pub const READERS: usize = 4;
+
+/// A test seam: the environment variable that makes every segment seal hold the writer
+/// connection this many milliseconds longer before it commits, as a slow disk's fsync would.
+/// Used by the API latency test and the load bench; never set in production.
+pub const SLOW_SEAL_ENV: &str = "NVR_FAULT_SLOW_SEAL_MS";
+
 /// The index database.
 pub struct Database {
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
+    /// See [`SLOW_SEAL_ENV`].
+    slow_seal: Option<std::time::Duration>,
     path: PathBuf,
 }
 
@@ -94,10 +111,7 @@ impl Database {
         )?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
-        Ok(Database {
-            conn: Mutex::new(conn),
-            path: path.to_owned(),
-        })
+        Self::with_readers(conn, path)
     }
 
     /// Opens an existing database, applying any pending migrations (one transaction each).
@@ -108,10 +122,63 @@ impl Database {
         )?;
         configure(&conn)?;
         migrate(&mut conn)?;
+        Self::with_readers(conn, path)
+    }
+
+    /// The database with its writer `conn` (schema current) and [`READERS`] read-only
+    /// connections beside it.
+    fn with_readers(conn: Connection, path: &Path) -> Result<Self> {
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            r.busy_timeout(std::time::Duration::from_secs(10))?;
+            readers.push(Mutex::new(r));
+        }
+        let slow_seal = std::env::var(SLOW_SEAL_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&ms| ms > 0)
+            .map(std::time::Duration::from_millis);
+        if let Some(d) = slow_seal {
+            tracing::warn!(
+                delay_ms = d.as_millis() as u64,
+                "{SLOW_SEAL_ENV} is set: every seal is slowed (a test seam)"
+            );
+        }
         Ok(Database {
             conn: Mutex::new(conn),
+            readers,
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
+            slow_seal,
             path: path.to_owned(),
         })
+    }
+
+    /// A read-only connection: a free one if any (starting from a rotating index), else waits
+    /// for one. Queries that serve requests use it instead of the writer ([`Self::lock`]).
+    pub(crate) fn read(&self) -> MutexGuard<'_, Connection> {
+        let n = self.readers.len();
+        let start = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..n {
+            match self.readers[(start + i) % n].try_lock() {
+                Ok(g) => return g,
+                Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        self.readers[start % n]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The seal delay of the test seam ([`SLOW_SEAL_ENV`]), if set.
+    pub(crate) fn slow_seal(&self) -> Option<std::time::Duration> {
+        self.slow_seal
     }
 
     pub fn path(&self) -> &Path {

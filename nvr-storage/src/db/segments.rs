@@ -258,7 +258,7 @@ impl Database {
     }
 
     pub fn video_params(&self, id: i64) -> Result<VideoParams> {
-        let conn = self.lock();
+        let conn = self.read();
         let (codec, rfc6381_codec, width, height, entry): (String, String, u16, u16, Vec<u8>) =
             conn.prepare_cached(SELECT_PARAMS)?
                 .query_row(named_params! {":id": id}, |r| {
@@ -372,6 +372,10 @@ impl Database {
         tx.prepare_cached(UPDATE_CAMERA_CHAIN)?.execute(
             named_params! {":id": camera_id, ":segment_id": s.id.0, ":chain": &chain[..]},
         )?;
+        if let Some(d) = self.slow_seal() {
+            // The test seam: a commit as slow as a spinning disk's fsync, holding the writer.
+            std::thread::sleep(d);
+        }
         tx.commit()?;
         Ok(())
     }
@@ -462,7 +466,7 @@ impl Database {
         end_90k: i64,
         map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
-        let conn = self.lock();
+        let conn = self.read();
         // The start bound lets SQLite use the (camera_id, start_90k) index: no segment is longer
         // than MAX_SEGMENT_SPAN_90K, so one starting earlier than that cannot overlap.
         let sql = format!(
@@ -562,7 +566,7 @@ impl Database {
 
     /// The latest end time of any segment of `camera`.
     pub fn last_segment_end(&self, camera: CameraId) -> Result<Option<i64>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .prepare_cached(SELECT_LAST_END)?
             .query_row(named_params! {":camera_id": camera.0}, |r| r.get(0))?)
@@ -726,7 +730,7 @@ impl Database {
 
     /// (bytes on disk, oldest start, segment count) of a camera.
     pub fn camera_usage(&self, camera: CameraId) -> Result<(u64, Option<i64>, u64)> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn.prepare_cached(SELECT_USAGE)?.query_row(
             named_params! {":camera_id": camera.0},
             |r| {
