@@ -1,6 +1,7 @@
 //! The recorder's Ed25519 signing key (ring): signs chain heads and export manifests so a court
 //! can check offline that a bundle is what this recorder recorded. Made by `nvr init` (or on
-//! first use) as DATA_DIR/signing.key, PKCS#8, mode 0600.
+//! first use) as DATA_DIR/signing.key, PKCS#8, mode 0600 (`signing_keys.rs` keeps the history
+//! and rotates it).
 
 use std::path::Path;
 
@@ -34,14 +35,21 @@ impl RecorderKey {
     pub fn load_or_create(data_dir: &Path) -> Result<Self> {
         let path = data_dir.join(SIGNING_KEY_FILE);
         if !path.exists() {
-            let rng = ring::rand::SystemRandom::new();
-            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-                .map_err(|_| StorageError::Key("generating the signing key failed".into()))?;
-            write_secret_file(&path, pkcs8.as_ref())?;
+            write_secret_file(&path, &generate_pkcs8()?)?;
         }
-        let pkcs8 = std::fs::read(&path).map_err(StorageError::io(&path))?;
-        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
-            .map_err(|_| StorageError::Key(format!("{} is not an Ed25519 key", path.display())))?;
+        Self::load(&path)
+    }
+
+    /// Loads a PKCS#8 key file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let pkcs8 = std::fs::read(path).map_err(StorageError::io(path))?;
+        Self::from_pkcs8(&pkcs8)
+            .map_err(|_| StorageError::Key(format!("{} is not an Ed25519 key", path.display())))
+    }
+
+    pub(crate) fn from_pkcs8(pkcs8: &[u8]) -> Result<Self> {
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8)
+            .map_err(|_| StorageError::Key("not an Ed25519 PKCS#8 key".into()))?;
         Ok(RecorderKey { pair })
     }
 
@@ -64,6 +72,14 @@ impl RecorderKey {
     pub fn public_key_pem(&self) -> String {
         public_key_pem(&self.public_key())
     }
+}
+
+/// A new random Ed25519 key, PKCS#8.
+pub(crate) fn generate_pkcs8() -> Result<Vec<u8>> {
+    let rng = ring::rand::SystemRandom::new();
+    Ed25519KeyPair::generate_pkcs8(&rng)
+        .map(|d| d.as_ref().to_vec())
+        .map_err(|_| StorageError::Key("generating a signing key failed".into()))
 }
 
 /// SHA-256 of the raw public key, hex: how the recorder's key is named in manifests and reports.

@@ -9,7 +9,8 @@
 //! SHA256SUMS          `sha256sum -c` input for every file above
 //! manifest.json       canonical JSON: cameras, requested and actual range, gaps, segments with
 //!                     their ingest-time hashes and chain links, the signed chain head they lead
-//!                     to, file hashes, operator, case, reason, times, recorder id, key
+//!                     to (with the key that signed it), file hashes, operator, case,
+//!                     reason, times, recorder id, key fingerprint
 //! manifest.sig        Ed25519 signature of manifest.json (64 raw bytes)
 //! ```
 //! Whole segments are exported so that `nvr verify` can rebuild each segment's plaintext from
@@ -330,6 +331,13 @@ fn camera_manifest(
         }));
     }
     let (head, links) = attestation(store, row.id, last_id)?;
+    // The key that signed the head: the bundle's own, or one used before a rotation.
+    let keys = store.signing_key_history()?;
+    let head_key = head
+        .signing_key_id
+        .and_then(|id| keys.iter().find(|k| k.id == id))
+        .or(keys.first())
+        .ok_or_else(|| StorageError::Key(format!("chain head {} names no known key", head.id)))?;
     Ok(json!({
         "id": row.id.0,
         "name": row.name,
@@ -352,6 +360,10 @@ fn camera_manifest(
             "signed_at": Time90k(head.signed_90k).to_rfc3339(),
             "signed_90k": head.signed_90k,
             "signature": hex::encode(&head.signature),
+            // The manifest's signature vouches for this key: it is the manifest's own key, or
+            // one the recorder used before a rotation.
+            "key_fingerprint": head_key.fingerprint(),
+            "public_key": hex::encode(head_key.public_key),
         },
         "chain_links": links,
     }))
@@ -397,14 +409,13 @@ fn attestation(
         .chain_sha256
         .ok_or_else(|| StorageError::InvalidArgument(format!("segment {last} has no chain")))?;
     let now = store.clock().realtime().0;
-    let sig = store
-        .signing_key()
-        .sign(&crate::integrity::chain_head_message(
-            camera.0, last.0, &chain, now,
-        ));
+    let key = store.signing_key();
+    let sig = key.sign(&crate::integrity::chain_head_message(
+        camera.0, last.0, &chain, now,
+    ));
     let id = store
         .db()
-        .insert_chain_head(camera, last, &chain, now, &sig)?;
+        .insert_chain_head(camera, last, &chain, now, &sig, key.id())?;
     Ok((
         ChainHeadRow {
             id,
@@ -413,6 +424,7 @@ fn attestation(
             chain_sha256: chain,
             signed_90k: now,
             signature: sig.to_vec(),
+            signing_key_id: Some(key.id()),
         },
         Vec::new(),
     ))

@@ -1,5 +1,6 @@
 //! Export bundles: a valid bundle verifies, and any altered byte, edited manifest or foreign
-//! signature is named by `verify_bundle`.
+//! signature is named by `verify_bundle`; key rotation leaves old bundles and old chain heads
+//! verifiable.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -198,4 +199,99 @@ fn export_of_an_unknown_camera_or_empty_range_fails_clearly() {
     let err = write_bundle(&e.store, &nul, f, &mut |_, _| {}).expect_err("NUL");
     assert!(err.to_string().contains("control characters"), "{err}");
     let _ = Arc::strong_count(&e.store);
+}
+
+#[test]
+fn after_a_rotation_old_bundles_old_heads_and_new_exports_all_verify() {
+    let e = env();
+    let mut w = writer(&e, 2);
+    let p = params(1280);
+    for i in 0..50 {
+        w.write(&p, &frame(i)).expect("write");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old_bundle = dir.path().join("old.zip");
+    let range = (Time90k(T0), Time90k(T0 + 3 * 90_000));
+    export(&e, &old_bundle, range.0, range.1);
+    let old_key = e.store.signing_key().fingerprint();
+
+    let r = e.store.rotate_signing_key("cli:test").expect("rotate");
+    let new_key = r.current.fingerprint();
+    assert_eq!(r.retired.fingerprint(), old_key);
+    assert_eq!(e.store.signing_key().fingerprint(), new_key);
+    let history = e.store.signing_key_history().expect("history");
+    assert_eq!(
+        history.iter().map(|k| k.fingerprint()).collect::<Vec<_>>(),
+        vec![old_key.clone(), new_key.clone()]
+    );
+
+    // The old bundle still verifies.
+    let v = verify_bundle(&old_bundle);
+    assert!(v.valid(), "{:?}", v.failures);
+    assert_eq!(v.key_fingerprint.as_ref(), Some(&old_key));
+
+    // The same range again: signed by the new key, its chain head by the old one.
+    let again = dir.path().join("again.zip");
+    export(&e, &again, range.0, range.1);
+    let v = verify_bundle(&again);
+    assert!(v.valid(), "{:?}", v.failures);
+    assert_eq!(v.key_fingerprint.as_ref(), Some(&new_key));
+    assert!(
+        v.passed
+            .iter()
+            .any(|l| l.contains(&format!("earlier key {old_key}"))),
+        "{:?}",
+        v.passed
+    );
+
+    // Later footage: its head is signed by the new key.
+    for i in 50..100 {
+        w.write(&p, &frame(i)).expect("write");
+    }
+    w.end_run().expect("end");
+    let new_bundle = dir.path().join("new.zip");
+    export(
+        &e,
+        &new_bundle,
+        Time90k(T0 + 6 * 90_000),
+        Time90k(T0 + 9 * 90_000),
+    );
+    let v = verify_bundle(&new_bundle);
+    assert!(v.valid(), "{:?}", v.failures);
+    assert!(
+        !v.passed.iter().any(|l| l.contains("earlier key")),
+        "{:?}",
+        v.passed
+    );
+
+    // `nvr check` checks each head with the key that signed it.
+    let heads = e.store.db().chain_heads().expect("heads");
+    let ids: std::collections::BTreeSet<i64> =
+        heads.iter().filter_map(|h| h.signing_key_id).collect();
+    assert_eq!(ids.len(), 2, "heads of both keys: {heads:?}");
+    assert_eq!(
+        crate::check::check(&e.store).expect("check").problems,
+        vec![]
+    );
+    // A head said to be signed by the other key fails: the key per head is what is checked.
+    let first = &heads[0];
+    let other = history
+        .iter()
+        .find(|k| Some(k.id) != first.signing_key_id)
+        .expect("other key");
+    e.store
+        .db()
+        .lock()
+        .execute(
+            "UPDATE chain_heads SET signing_key_id = ?1 WHERE id = ?2",
+            [other.id, first.id],
+        )
+        .expect("update");
+    let problems = crate::check::check(&e.store).expect("check").problems;
+    assert!(
+        problems.iter().any(|p| p
+            .message
+            .contains(&format!("signed chain head {}: bad signature", first.id))),
+        "{problems:?}"
+    );
 }

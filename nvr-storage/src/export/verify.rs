@@ -335,6 +335,23 @@ fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
         last_id = Some(l.segment_id);
     }
     let head = &c["chain_head"];
+    // The key that signed the head, which the manifest's signature vouches for: the manifest's
+    // own, or one the recorder used before a rotation. Bundles from before key rotation name
+    // none: the manifest's.
+    let head_key = match head.get("public_key") {
+        None => *key,
+        Some(v) => {
+            let pk = unhex32(v).ok_or(format!(
+                "camera {camera}: the chain head's public key is malformed"
+            ))?;
+            if head["key_fingerprint"].as_str() != Some(fingerprint(&pk).as_str()) {
+                return Err(format!(
+                    "camera {camera}: the chain head's key fingerprint does not match its key"
+                ));
+            }
+            pk
+        }
+    };
     let head_id = head["segment_id"].as_i64();
     if head_id != last_id || unhex32(&head["chain_sha256"]) != Some(chain) {
         return Err(format!(
@@ -344,13 +361,21 @@ fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
     let signed = head["signed_90k"].as_i64().ok_or("no signing time")?;
     let sig = hex::decode(head["signature"].as_str().unwrap_or("")).unwrap_or_default();
     let msg = chain_head_message(camera, head_id.unwrap_or(-1), &chain, signed);
-    if !verify(key, &msg, &sig) {
+    if !verify(&head_key, &msg, &sig) {
         return Err(format!(
             "camera {camera}: the chain head signature is invalid"
         ));
     }
+    let by = if head_key == *key {
+        String::new()
+    } else {
+        format!(
+            " with its earlier key {} (named in the signed manifest)",
+            fingerprint(&head_key)
+        )
+    };
     Ok(format!(
-        "camera {camera}: {} segments chain to a head the recorder signed at {}",
+        "camera {camera}: {} segments chain to a head the recorder signed at {}{by}",
         segments.len(),
         head["signed_at"].as_str().unwrap_or("?")
     ))
