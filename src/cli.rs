@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nvr_core::Role;
 use nvr_core::config::LogFormat;
+use nvr_storage::signing::Fingerprint;
 
 /// On-premises network video recorder that talks only to its own cameras.
 #[derive(Debug, Parser)]
@@ -56,6 +57,10 @@ pub enum Command {
     /// Check an evidence bundle offline: file hashes, each segment against the hash recorded at
     /// ingest, the hash chain and the signatures. Exit 0 if valid, 1 if not.
     Verify(VerifyArgs),
+    /// The recorder's evidence signing key: show its fingerprint (and every key it has used),
+    /// or rotate it.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Show what the running recorder is connected to against what it may connect to: listening
     /// sockets, the camera allowlist, the sandbox, and any connection not to a camera (exit 1).
     Doctor(DoctorArgs),
@@ -195,9 +200,38 @@ pub struct ExportArgs {
 pub struct VerifyArgs {
     /// The bundle (zip) to check.
     pub bundle: PathBuf,
-    /// Also require the bundle to be signed by this key (SHA-256 fingerprint, hex).
-    #[arg(long)]
-    pub expect_key: Option<String>,
+    /// Also require the bundle to be signed by this key: its fingerprint as `nvr key show`
+    /// prints it (case, the SHA256: prefix and separators do not matter).
+    #[arg(long, value_name = "FINGERPRINT", value_parser = parse_fingerprint)]
+    pub expect_key: Option<Fingerprint>,
+}
+
+fn parse_fingerprint(s: &str) -> Result<Fingerprint, String> {
+    Fingerprint::parse(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the fingerprint of the current signing key, and every key the recorder has
+    /// signed with, with the dates each was in use.
+    Show(KeyShowArgs),
+    /// Sign with a new key from now on. Bundles signed before stay verifiable with the old
+    /// fingerprint, and chain heads the old key signed still check (its public key is kept;
+    /// its private key is deleted). A running server signs with the new key from its next
+    /// export or chain head, without a restart. Audited.
+    Rotate(KeyRotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyShowArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRotateArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! The subcommands other than `serve` and `demo`: argument handling and printing around the
 //! application layer (`nvr-app`) and storage: init, user add, camera add/list, check, export,
-//! verify, doctor, testcam.
+//! verify, doctor, testcam (key: `keys.rs`).
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -27,6 +27,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let tls = nvr_storage::tls::ensure(&dir, &id, &nvr_storage::tls::machine_sans())
                 .context("making the local certificate authority")?;
             println!("initialized data directory {}", dir.display());
+            println!(
+                "evidence signing key: {} (whoever verifies exported bundles pins it; `nvr key \
+                 show` prints it again)",
+                store.signing_key().fingerprint()
+            );
             println!(
                 "local CA for HTTPS: {} (SHA-256 {})",
                 nvr_storage::tls::tls_dir(&dir).join("ca.pem").display(),
@@ -131,7 +136,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = nvr_storage::export::verify::verify_bundle(&a.bundle);
             let mut failures = report.failures.clone();
             if let (Some(want), Some(got)) = (&a.expect_key, &report.key_fingerprint)
-                && !want.eq_ignore_ascii_case(got)
+                && want != got
             {
                 failures.push(format!("signed by key {got}, not the expected {want}"));
             }
@@ -144,7 +149,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "recorder {}, key {}",
                 report.recorder_id.as_deref().unwrap_or("?"),
-                report.key_fingerprint.as_deref().unwrap_or("?")
+                report
+                    .key_fingerprint
+                    .map_or_else(|| "?".to_owned(), |k| k.to_string())
             );
             if failures.is_empty() && report.valid() {
                 println!("VALID: {}", a.bundle.display());
@@ -158,6 +165,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         }
+        Command::Key(k) => crate::keys::key(k),
         Command::Testcam(a) => {
             nvr_testcam::run(&a.config)?;
             Ok(ExitCode::SUCCESS)

@@ -33,7 +33,7 @@ use crate::db::{
 };
 use crate::error::{Result, StorageError};
 use crate::keys::{sync_dir, write_secret_file};
-use crate::signing::{RecorderKey, SIGNING_KEY_FILE, generate_pkcs8};
+use crate::signing::{Fingerprint, RecorderKey, SIGNING_KEY_FILE, generate_pkcs8};
 
 /// A rotation's new key until it is current and renamed over signing.key.
 pub const NEW_SIGNING_KEY_FILE: &str = "signing.key.new";
@@ -65,7 +65,7 @@ impl ActiveKey {
         self.key.public_key()
     }
 
-    pub fn fingerprint(&self) -> String {
+    pub fn fingerprint(&self) -> Fingerprint {
         self.key.fingerprint()
     }
 

@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, Row, named_params};
 
 use super::{AuditNote, Database};
 use crate::error::{Result, StorageError};
+use crate::signing::Fingerprint;
 
 /// Audit action of `nvr key rotate`.
 pub const SIGNING_KEY_ROTATE_ACTION: &str = "signing_key_rotate";
@@ -41,8 +42,8 @@ pub struct SigningKeyRow {
 }
 
 impl SigningKeyRow {
-    pub fn fingerprint(&self) -> String {
-        crate::signing::fingerprint(&self.public_key)
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.public_key)
     }
 
     pub fn is_current(&self) -> bool {

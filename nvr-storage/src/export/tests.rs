@@ -1,6 +1,6 @@
 //! Export bundles: a valid bundle verifies, and any altered byte, edited manifest or foreign
-//! signature is named by `verify_bundle`; key rotation leaves old bundles and old chain heads
-//! verifiable.
+//! signature is named by `verify_bundle`; bundles name their key in one fingerprint format, and
+//! key rotation leaves old bundles and old chain heads verifiable.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -10,6 +10,7 @@ use nvr_core::Time90k;
 
 use super::verify::verify_bundle;
 use super::{ExportRequest, write_bundle};
+use crate::signing::Fingerprint;
 use crate::tests::{T0, env, frame, params, writer};
 
 fn export(
@@ -77,6 +78,7 @@ fn a_bundle_verifies_and_any_alteration_is_named() {
     assert_eq!(s.frames_presented, vec![(e.camera, 40)]);
     let r = verify_bundle(&good);
     assert!(r.valid(), "{:?}", r.failures);
+    assert_eq!(r.key_fingerprint, Some(e.store.signing_key().fingerprint()));
     assert!(
         r.passed
             .iter()
@@ -201,6 +203,18 @@ fn export_of_an_unknown_camera_or_empty_range_fails_clearly() {
     let _ = Arc::strong_count(&e.store);
 }
 
+/// Reads one entry of a bundle.
+fn entry(zip: &Path, name: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    zip::ZipArchive::new(std::fs::File::open(zip).expect("open"))
+        .expect("zip")
+        .by_name(name)
+        .expect(name)
+        .read_to_end(&mut v)
+        .expect("read");
+    v
+}
+
 #[test]
 fn after_a_rotation_old_bundles_old_heads_and_new_exports_all_verify() {
     let e = env();
@@ -222,20 +236,21 @@ fn after_a_rotation_old_bundles_old_heads_and_new_exports_all_verify() {
     let history = e.store.signing_key_history().expect("history");
     assert_eq!(
         history.iter().map(|k| k.fingerprint()).collect::<Vec<_>>(),
-        vec![old_key.clone(), new_key.clone()]
+        vec![old_key, new_key]
     );
 
-    // The old bundle still verifies.
+    // The old bundle still verifies, signed by the old key.
     let v = verify_bundle(&old_bundle);
     assert!(v.valid(), "{:?}", v.failures);
-    assert_eq!(v.key_fingerprint.as_ref(), Some(&old_key));
+    assert_eq!(v.key_fingerprint, Some(old_key));
 
     // The same range again: signed by the new key, its chain head by the old one.
     let again = dir.path().join("again.zip");
-    export(&e, &again, range.0, range.1);
+    let s = export(&e, &again, range.0, range.1);
+    assert_eq!(s.key_fingerprint, new_key);
     let v = verify_bundle(&again);
     assert!(v.valid(), "{:?}", v.failures);
-    assert_eq!(v.key_fingerprint.as_ref(), Some(&new_key));
+    assert_eq!(v.key_fingerprint, Some(new_key));
     assert!(
         v.passed
             .iter()
@@ -294,4 +309,54 @@ fn after_a_rotation_old_bundles_old_heads_and_new_exports_all_verify() {
             .contains(&format!("signed chain head {}: bad signature", first.id))),
         "{problems:?}"
     );
+}
+
+#[test]
+fn bundles_made_before_grouped_fingerprints_and_head_keys_still_verify() {
+    let e = env();
+    record(&e, 50);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.zip");
+    export(&e, &good, Time90k(T0), Time90k(T0 + 4 * 90_000));
+    // The manifest as the previous release wrote it: the fingerprint in plain hex, chain heads
+    // without their key (the manifest's key signed them), signed by the recorder's key.
+    let key = e.store.signing_key();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&entry(&good, "manifest.json")).expect("json");
+    manifest["key_fingerprint_sha256"] = hex::encode(key.fingerprint().sha256()).into();
+    for c in manifest["cameras"].as_array_mut().expect("cameras") {
+        let head = c["chain_head"].as_object_mut().expect("head");
+        head.remove("key_fingerprint").expect("named");
+        head.remove("public_key").expect("named");
+    }
+    let manifest = crate::integrity::canonical_json(&manifest);
+    let sig = key.sign(&manifest);
+    let step = dir.path().join("step.zip");
+    rewrite(&good, &step, "manifest.json", |d| *d = manifest.clone());
+    let old = dir.path().join("old.zip");
+    rewrite(&step, &old, "manifest.sig", |d| *d = sig.to_vec());
+    let r = verify_bundle(&old);
+    assert!(r.valid(), "{:?}", r.failures);
+    assert_eq!(r.key_fingerprint, Some(key.fingerprint()));
+    assert!(
+        r.passed.iter().any(|l| l.contains("chain to a head")),
+        "{:?}",
+        r.passed
+    );
+}
+
+#[test]
+fn the_readme_and_the_manifest_name_the_key_in_the_one_format() {
+    let e = env();
+    record(&e, 50);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.zip");
+    export(&e, &good, Time90k(T0), Time90k(T0 + 4 * 90_000));
+    let key: Fingerprint = e.store.signing_key().fingerprint();
+    let readme = String::from_utf8(entry(&good, "README.txt")).expect("utf8");
+    assert!(readme.contains(&key.to_string()), "{readme}");
+    assert!(readme.contains("nvr key show"), "{readme}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&entry(&good, "manifest.json")).expect("json");
+    assert_eq!(manifest["key_fingerprint_sha256"], key.to_string());
 }

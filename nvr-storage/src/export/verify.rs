@@ -17,7 +17,7 @@ use super::FORMAT;
 use crate::frame_index;
 use crate::integrity::{ChainLink, canonical_json, chain_head_message, chain_next};
 use crate::segment::format::{FLAG_KEY, RECORD_FRAME, RECORD_PARAMS, RecordHeader, encode_params};
-use crate::signing::{fingerprint, parse_public_key_pem, verify};
+use crate::signing::{Fingerprint, parse_public_key_pem, verify};
 
 /// The outcome of a verification.
 #[derive(Clone, Debug, Default)]
@@ -27,7 +27,8 @@ pub struct VerifyReport {
     /// The first failure stops the checks that depend on it; all independent failures are kept.
     pub failures: Vec<String>,
     pub recorder_id: Option<String>,
-    pub key_fingerprint: Option<String>,
+    /// The key that signed the manifest.
+    pub key_fingerprint: Option<Fingerprint>,
 }
 
 impl VerifyReport {
@@ -86,10 +87,14 @@ fn run(path: &Path, r: &mut VerifyReport) -> Result<(), String> {
         .ok()
         .and_then(parse_public_key_pem)
         .ok_or("recorder.pub.pem is not an Ed25519 public key")?;
-    let fp = fingerprint(&key);
-    r.key_fingerprint = Some(fp.clone());
+    let fp = Fingerprint::of(&key);
+    r.key_fingerprint = Some(fp);
     r.recorder_id = manifest["recorder_id"].as_str().map(str::to_owned);
-    if manifest["key_fingerprint_sha256"].as_str() != Some(fp.as_str()) {
+    // Compared as fingerprints: bundles made before the grouped format carried plain hex.
+    let named = manifest["key_fingerprint_sha256"]
+        .as_str()
+        .and_then(|s| Fingerprint::parse(s).ok());
+    if named != Some(fp) {
         return Err("recorder.pub.pem is not the key named in manifest.json".into());
     }
     if !verify(&key, &manifest_bytes, &sig) {
@@ -344,7 +349,10 @@ fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
             let pk = unhex32(v).ok_or(format!(
                 "camera {camera}: the chain head's public key is malformed"
             ))?;
-            if head["key_fingerprint"].as_str() != Some(fingerprint(&pk).as_str()) {
+            let named = head["key_fingerprint"]
+                .as_str()
+                .and_then(|s| Fingerprint::parse(s).ok());
+            if named != Some(Fingerprint::of(&pk)) {
                 return Err(format!(
                     "camera {camera}: the chain head's key fingerprint does not match its key"
                 ));
@@ -371,7 +379,7 @@ fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
     } else {
         format!(
             " with its earlier key {} (named in the signed manifest)",
-            fingerprint(&head_key)
+            Fingerprint::of(&head_key)
         )
     };
     Ok(format!(
