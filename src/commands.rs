@@ -1,6 +1,6 @@
 //! The subcommands other than `serve` and `demo`: argument handling and printing around the
 //! application layer (`nvr-app`) and storage: init, user add, camera add/list, check, export,
-//! verify, doctor, testcam (key: `keys.rs`).
+//! doctor, testcam (verify and key: `keys.rs`).
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -132,39 +132,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (_, dir) = config::resolve(&a.dir)?;
             crate::doctor::doctor(&dir)
         }
-        Command::Verify(a) => {
-            let report = nvr_storage::export::verify::verify_bundle(&a.bundle);
-            let mut failures = report.failures.clone();
-            if let (Some(want), Some(got)) = (&a.expect_key, &report.key_fingerprint)
-                && want != got
-            {
-                failures.push(format!("signed by key {got}, not the expected {want}"));
-            }
-            for line in &report.passed {
-                println!("OK    {line}");
-            }
-            for f in &failures {
-                println!("FAIL  {f}");
-            }
-            println!(
-                "recorder {}, key {}",
-                report.recorder_id.as_deref().unwrap_or("?"),
-                report
-                    .key_fingerprint
-                    .map_or_else(|| "?".to_owned(), |k| k.to_string())
-            );
-            if failures.is_empty() && report.valid() {
-                println!("VALID: {}", a.bundle.display());
-                Ok(ExitCode::SUCCESS)
-            } else {
-                println!(
-                    "INVALID: {}: {}",
-                    a.bundle.display(),
-                    failures.first().map_or("nothing checked", String::as_str)
-                );
-                Ok(ExitCode::from(1))
-            }
-        }
+        Command::Verify(a) => crate::keys::verify(&a),
         Command::Key(k) => crate::keys::key(k),
         Command::Testcam(a) => {
             nvr_testcam::run(&a.config)?;

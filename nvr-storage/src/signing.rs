@@ -191,6 +191,91 @@ pub fn verify(public_key: &[u8; 32], message: &[u8], signature: &[u8]) -> bool {
         .is_ok()
 }
 
+/// The keys a verifier trusts to have signed for the recorder (pinned out of band): only a
+/// bundle signed by one of them is shown to come from the recorder.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedKeys {
+    keys: Vec<Fingerprint>,
+}
+
+impl TrustedKeys {
+    pub fn new() -> Self {
+        TrustedKeys::default()
+    }
+
+    pub fn add(&mut self, key: Fingerprint) {
+        if !self.keys.contains(&key) {
+            self.keys.push(key);
+        }
+    }
+
+    /// Adds every key of a trusted-keys file: one fingerprint per line, or Ed25519 public keys
+    /// in PEM (`recorder.pub.pem` of a bundle known to be genuine); `#` starts a comment, blank
+    /// lines are skipped. `source` names the file in errors. A file that names no key is refused
+    /// (it would pin nothing).
+    pub fn add_file_text(&mut self, source: &str, text: &str) -> Result<()> {
+        let mut lines = text.lines().enumerate();
+        let mut found = 0;
+        while let Some((i, raw)) = lines.next() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            if line.starts_with("-----BEGIN") {
+                let mut block = format!("{line}\n");
+                for (_, l) in lines.by_ref() {
+                    block.push_str(l.trim());
+                    block.push('\n');
+                    if l.trim().starts_with("-----END") {
+                        break;
+                    }
+                }
+                let key = parse_public_key_pem(&block).ok_or_else(|| {
+                    StorageError::InvalidArgument(format!(
+                        "{source} line {}: not an Ed25519 public key in PEM",
+                        i + 1
+                    ))
+                })?;
+                self.add(Fingerprint::of(&key));
+            } else {
+                let fp = Fingerprint::parse(line).map_err(|e| {
+                    StorageError::InvalidArgument(format!("{source} line {}: {e}", i + 1))
+                })?;
+                self.add(fp);
+            }
+            found += 1;
+        }
+        if found == 0 {
+            return Err(StorageError::InvalidArgument(format!(
+                "{source} names no key (one fingerprint per line, `#` comments)"
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn contains(&self, key: &Fingerprint) -> bool {
+        self.keys.contains(key)
+    }
+
+    pub fn keys(&self) -> &[Fingerprint] {
+        &self.keys
+    }
+}
+
+impl FromIterator<Fingerprint> for TrustedKeys {
+    fn from_iter<I: IntoIterator<Item = Fingerprint>>(iter: I) -> Self {
+        let mut t = TrustedKeys::new();
+        for k in iter {
+            t.add(k);
+        }
+        t
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +336,29 @@ mod tests {
         ] {
             assert!(Fingerprint::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn trusted_keys_file_takes_fingerprints_pem_and_comments() {
+        let a = Fingerprint::of(&[1; 32]);
+        let b = Fingerprint::of(&[2; 32]);
+        let c = Fingerprint::of(&[3; 32]);
+        let text = format!(
+            "# the recorder at the gate\n{a}   # since 2026\n\n  {}  \n{}",
+            hex::encode(b.sha256()),
+            public_key_pem(&[3; 32])
+        );
+        let mut t = TrustedKeys::new();
+        t.add_file_text("keys.txt", &text).expect("parse");
+        assert_eq!(t.keys(), &[a, b, c]);
+        let mut t = TrustedKeys::new();
+        let e = t
+            .add_file_text("keys.txt", &format!("{a}\nnot a key\n"))
+            .expect_err("bad line");
+        assert!(e.to_string().contains("keys.txt line 2"), "{e}");
+        let e = t
+            .add_file_text("empty.txt", "# nothing\n\n")
+            .expect_err("empty");
+        assert!(e.to_string().contains("names no key"), "{e}");
     }
 }

@@ -517,11 +517,14 @@ Files
    (the same 64 hex digits, without the SHA256: prefix and the dashes).
 
 4. With the nvr program (no data directory or network needed), all of the above and more:
-     nvr verify this-file.zip
-   It prints the fingerprint of the key that signed the bundle, to compare as in step 3. It
-   also rebuilds each recorded segment from the video in the MP4 and checks it against the
-   SHA-256 the recorder computed while recording, and follows the recorder's hash chain to a
-   head it signed shortly after recording: proof that the video is what the camera sent.
+     nvr verify --expect-key {FINGERPRINT} this-file.zip
+   giving the fingerprint the administrator told you (or --trusted-keys FILE with one
+   fingerprint per line). It exits 0 only if the bundle is intact and signed by that key; 3 if
+   it is intact but signed by a key you did not pin (its origin is not established); 1 if it
+   is not intact or signed by another key than the one you pinned. It also rebuilds each
+   recorded segment from the video in the MP4 and checks it against the SHA-256 the recorder
+   computed while recording, and follows the recorder's hash chain to a head it signed shortly
+   after recording: proof that the video is what the camera sent.
 
 Times in manifest.json are UTC (RFC 3339). Each MP4 holds whole recorded segments around the
 requested range; an edit list makes players show only the requested range. \"gaps\" lists times

@@ -1,6 +1,6 @@
 //! Export bundles: a valid bundle verifies, and any altered byte, edited manifest or foreign
-//! signature is named by `verify_bundle`; bundles name their key in one fingerprint format, and
-//! key rotation leaves old bundles and old chain heads verifiable.
+//! signature is named by `verify_bundle`; only a pinned key makes a bundle authentic, and key
+//! rotation leaves old bundles and old chain heads verifiable.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use nvr_core::Time90k;
 
-use super::verify::verify_bundle;
+use super::verify::{Verdict, verify_bundle};
 use super::{ExportRequest, write_bundle};
-use crate::signing::Fingerprint;
+use crate::signing::{Fingerprint, RecorderKey, TrustedKeys};
 use crate::tests::{T0, env, frame, params, writer};
 
 fn export(
@@ -56,6 +56,11 @@ fn rewrite(src: &Path, dst: &Path, name: &str, edit: impl Fn(&mut Vec<u8>)) {
     zout.finish().expect("finish");
 }
 
+/// The store's current key, pinned.
+fn pinned(e: &crate::tests::Env) -> TrustedKeys {
+    std::iter::once(e.store.signing_key().fingerprint()).collect()
+}
+
 fn record(e: &crate::tests::Env, n: i64) {
     let mut w = writer(e, 2);
     let p = params(1280);
@@ -76,9 +81,9 @@ fn a_bundle_verifies_and_any_alteration_is_named() {
     let end = Time90k(T0 + 90 * 20 + 5 * 90_000);
     let s = export(&e, &good, start, end);
     assert_eq!(s.frames_presented, vec![(e.camera, 40)]);
-    let r = verify_bundle(&good);
-    assert!(r.valid(), "{:?}", r.failures);
-    assert_eq!(r.key_fingerprint, Some(e.store.signing_key().fingerprint()));
+    let pins = pinned(&e);
+    let r = verify_bundle(&good, &pins);
+    assert_eq!(r.verdict(), Verdict::Authentic, "{:?}", r.failures);
     assert!(
         r.passed
             .iter()
@@ -126,8 +131,12 @@ fn a_bundle_verifies_and_any_alteration_is_named() {
             let i = d.len() / 2;
             d[i] ^= 0x01;
         });
-        let r = verify_bundle(&bad);
-        assert!(!r.valid(), "flipping a byte of {name} went unnoticed");
+        let r = verify_bundle(&bad, &pins);
+        assert_eq!(
+            r.verdict(),
+            Verdict::Invalid,
+            "flipping a byte of {name} went unnoticed"
+        );
         let why = r.failures.join("; ");
         let named = why.contains(name)
             || (name == "manifest.json" && why.contains("manifest"))
@@ -140,7 +149,7 @@ fn a_bundle_verifies_and_any_alteration_is_named() {
     raw[at] ^= 0x80;
     let bad = dir.path().join("raw.zip");
     std::fs::write(&bad, &raw).expect("write");
-    assert!(!verify_bundle(&bad).valid());
+    assert_eq!(verify_bundle(&bad, &pins).verdict(), Verdict::Invalid);
 
     // Editing the manifest (even re-serializing it) breaks the signature.
     let bad = dir.path().join("edited.zip");
@@ -150,7 +159,7 @@ fn a_bundle_verifies_and_any_alteration_is_named() {
             .replace("incident at the gate", "nothing happened");
         *d = s.into_bytes();
     });
-    let r = verify_bundle(&bad);
+    let r = verify_bundle(&bad, &pins);
     assert!(
         r.failures
             .iter()
@@ -171,7 +180,7 @@ fn a_bundle_verifies_and_any_alteration_is_named() {
         .expect("read");
     let bad = dir.path().join("swapped.zip");
     rewrite(&good, &bad, "manifest.sig", |d| *d = sig.clone());
-    let r = verify_bundle(&bad);
+    let r = verify_bundle(&bad, &pins);
     assert!(
         r.failures.iter().any(|f| f.contains("manifest.sig")),
         "{:?}",
@@ -215,6 +224,91 @@ fn entry(zip: &Path, name: &str) -> Vec<u8> {
     v
 }
 
+/// Makes `dst` from `src` the way a forger with a key of their own would: their public key in
+/// recorder.pub.pem, the manifest naming it (with the hashes that changed) and re-signed. Every
+/// check but the pin still passes.
+fn resign(src: &Path, dst: &Path, key: &RecorderKey) {
+    let sha = |d: &[u8]| hex::encode(ring::digest::digest(&ring::digest::SHA256, d));
+    let pem = key.public_key_pem();
+    let old_pem = entry(src, "recorder.pub.pem");
+    let sums = String::from_utf8(entry(src, "SHA256SUMS"))
+        .expect("utf8")
+        .replace(&sha(&old_pem), &sha(pem.as_bytes()));
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&entry(src, "manifest.json")).expect("json");
+    manifest["key_fingerprint_sha256"] = key.fingerprint().to_string().into();
+    for f in manifest["files"].as_array_mut().expect("files") {
+        let data = match f["name"].as_str() {
+            Some("recorder.pub.pem") => pem.as_bytes(),
+            Some("SHA256SUMS") => sums.as_bytes(),
+            _ => continue,
+        };
+        f["sha256"] = sha(data).into();
+        f["bytes"] = data.len().into();
+    }
+    let manifest = crate::integrity::canonical_json(&manifest);
+    let sig = key.sign(&manifest);
+    let step = dst.with_extension("step1.zip");
+    rewrite(src, &step, "recorder.pub.pem", |d| {
+        *d = pem.as_bytes().to_vec()
+    });
+    let step2 = dst.with_extension("step2.zip");
+    rewrite(&step, &step2, "SHA256SUMS", |d| {
+        *d = sums.as_bytes().to_vec()
+    });
+    let step3 = dst.with_extension("step3.zip");
+    rewrite(&step2, &step3, "manifest.json", |d| *d = manifest.clone());
+    rewrite(&step3, dst, "manifest.sig", |d| *d = sig.to_vec());
+}
+
+#[test]
+fn only_a_pinned_key_makes_a_bundle_authentic() {
+    let e = env();
+    record(&e, 50);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.zip");
+    export(&e, &good, Time90k(T0), Time90k(T0 + 4 * 90_000));
+    let genuine = e.store.signing_key().fingerprint();
+
+    // No pin: intact, origin not established.
+    let r = verify_bundle(&good, &TrustedKeys::new());
+    assert_eq!(r.verdict(), Verdict::Unpinned, "{:?}", r.failures);
+    assert_eq!(r.key_fingerprint, Some(genuine));
+    assert!(!r.pinned);
+    // The genuine pin, in any spelling.
+    let spelled = Fingerprint::parse(&hex::encode(genuine.sha256()).to_uppercase()).expect("fp");
+    let r = verify_bundle(&good, &std::iter::once(spelled).collect());
+    assert_eq!(r.verdict(), Verdict::Authentic, "{:?}", r.failures);
+    // Another key pinned: invalid, and the failure says which key signed it.
+    let other = Fingerprint::of(&[9; 32]);
+    let r = verify_bundle(&good, &std::iter::once(other).collect());
+    assert_eq!(r.verdict(), Verdict::Invalid);
+    assert!(
+        r.failures[0].contains(&genuine.to_string()) && r.failures[0].contains("not a pinned key"),
+        "{:?}",
+        r.failures
+    );
+    // One of several pins is enough.
+    let r = verify_bundle(&good, &[other, genuine].into_iter().collect());
+    assert_eq!(r.verdict(), Verdict::Authentic, "{:?}", r.failures);
+
+    // Re-signed with a forger's key: intact, unpinned without a pin, invalid with the genuine one.
+    let forger_dir = tempfile::tempdir().expect("tempdir");
+    let forger = RecorderKey::load_or_create(forger_dir.path()).expect("key");
+    let forged = dir.path().join("forged.zip");
+    resign(&good, &forged, &forger);
+    let r = verify_bundle(&forged, &TrustedKeys::new());
+    assert_eq!(r.verdict(), Verdict::Unpinned, "{:?}", r.failures);
+    assert_eq!(r.key_fingerprint, Some(forger.fingerprint()));
+    let r = verify_bundle(&forged, &std::iter::once(genuine).collect());
+    assert_eq!(r.verdict(), Verdict::Invalid);
+    assert!(
+        r.failures[0].contains(&forger.fingerprint().to_string()),
+        "{:?}",
+        r.failures
+    );
+}
+
 #[test]
 fn after_a_rotation_old_bundles_old_heads_and_new_exports_all_verify() {
     let e = env();
@@ -239,18 +333,21 @@ fn after_a_rotation_old_bundles_old_heads_and_new_exports_all_verify() {
         vec![old_key, new_key]
     );
 
-    // The old bundle still verifies, signed by the old key.
-    let v = verify_bundle(&old_bundle);
-    assert!(v.valid(), "{:?}", v.failures);
-    assert_eq!(v.key_fingerprint, Some(old_key));
+    // The old bundle still verifies with the old pin (and only with it).
+    let pin = |k: Fingerprint| -> TrustedKeys { std::iter::once(k).collect() };
+    let v = verify_bundle(&old_bundle, &pin(old_key));
+    assert_eq!(v.verdict(), Verdict::Authentic, "{:?}", v.failures);
+    assert_eq!(
+        verify_bundle(&old_bundle, &pin(new_key)).verdict(),
+        Verdict::Invalid
+    );
 
     // The same range again: signed by the new key, its chain head by the old one.
     let again = dir.path().join("again.zip");
     let s = export(&e, &again, range.0, range.1);
     assert_eq!(s.key_fingerprint, new_key);
-    let v = verify_bundle(&again);
-    assert!(v.valid(), "{:?}", v.failures);
-    assert_eq!(v.key_fingerprint, Some(new_key));
+    let v = verify_bundle(&again, &pin(new_key));
+    assert_eq!(v.verdict(), Verdict::Authentic, "{:?}", v.failures);
     assert!(
         v.passed
             .iter()
@@ -271,8 +368,8 @@ fn after_a_rotation_old_bundles_old_heads_and_new_exports_all_verify() {
         Time90k(T0 + 6 * 90_000),
         Time90k(T0 + 9 * 90_000),
     );
-    let v = verify_bundle(&new_bundle);
-    assert!(v.valid(), "{:?}", v.failures);
+    let v = verify_bundle(&new_bundle, &pin(new_key));
+    assert_eq!(v.verdict(), Verdict::Authentic, "{:?}", v.failures);
     assert!(
         !v.passed.iter().any(|l| l.contains("earlier key")),
         "{:?}",
@@ -335,9 +432,8 @@ fn bundles_made_before_grouped_fingerprints_and_head_keys_still_verify() {
     rewrite(&good, &step, "manifest.json", |d| *d = manifest.clone());
     let old = dir.path().join("old.zip");
     rewrite(&step, &old, "manifest.sig", |d| *d = sig.to_vec());
-    let r = verify_bundle(&old);
-    assert!(r.valid(), "{:?}", r.failures);
-    assert_eq!(r.key_fingerprint, Some(key.fingerprint()));
+    let r = verify_bundle(&old, &pinned(&e));
+    assert_eq!(r.verdict(), Verdict::Authentic, "{:?}", r.failures);
     assert!(
         r.passed.iter().any(|l| l.contains("chain to a head")),
         "{:?}",

@@ -1,7 +1,10 @@
-//! `nvr verify BUNDLE.zip`: checks an export offline, with nothing but the bundle. The
-//! signature of the manifest, the SHA-256 of every file, each recorded segment re-derived from
-//! the MP4's bytes against the hash computed at ingest, the hash chain from those segments to a
-//! head the recorder signed, and that the bundle holds nothing unlisted.
+//! `nvr verify BUNDLE.zip`: checks an export offline, with nothing but the bundle and the keys
+//! the verifier pinned. The signature of the manifest, the SHA-256 of every file, each recorded
+//! segment re-derived from the MP4's bytes against the hash computed at ingest, the hash chain
+//! from those segments to a head the recorder signed, and that the bundle holds nothing
+//! unlisted: that shows the bundle intact. It shows it comes from the recorder only if the key
+//! that signed it is pinned (the bundle carries its own public key, so anyone's recorder can
+//! make a bundle that is intact): the [`Verdict`].
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -17,7 +20,19 @@ use super::FORMAT;
 use crate::frame_index;
 use crate::integrity::{ChainLink, canonical_json, chain_head_message, chain_next};
 use crate::segment::format::{FLAG_KEY, RECORD_FRAME, RECORD_PARAMS, RecordHeader, encode_params};
-use crate::signing::{Fingerprint, parse_public_key_pem, verify};
+use crate::signing::{Fingerprint, TrustedKeys, parse_public_key_pem, verify};
+
+/// What a verification concludes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Intact, every signature valid, and signed by a pinned key: it comes from the recorder.
+    Authentic,
+    /// Intact and validly signed, but by a key that was not pinned: its origin is not
+    /// established (anyone can make a recorder and sign a bundle with its key).
+    Unpinned,
+    /// Altered, incomplete, or signed by another key than the pinned ones.
+    Invalid,
+}
 
 /// The outcome of a verification.
 #[derive(Clone, Debug, Default)]
@@ -29,11 +44,22 @@ pub struct VerifyReport {
     pub recorder_id: Option<String>,
     /// The key that signed the manifest.
     pub key_fingerprint: Option<Fingerprint>,
+    /// Whether that key is one of the pinned keys.
+    pub pinned: bool,
 }
 
 impl VerifyReport {
-    pub fn valid(&self) -> bool {
+    /// Nothing altered or missing, and every signature valid (whoever's key made them).
+    pub fn intact(&self) -> bool {
         self.failures.is_empty() && !self.passed.is_empty()
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        match (self.intact(), self.pinned) {
+            (false, _) => Verdict::Invalid,
+            (true, true) => Verdict::Authentic,
+            (true, false) => Verdict::Unpinned,
+        }
     }
 }
 
@@ -48,11 +74,27 @@ fn unb64(v: &Value) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// Verifies the bundle at `path`.
-pub fn verify_bundle(path: &Path) -> VerifyReport {
+/// Verifies the bundle at `path` against the keys in `pins` (none: the verdict is at best
+/// [`Verdict::Unpinned`]). A bundle signed by a key other than the pinned ones is invalid.
+pub fn verify_bundle(path: &Path, pins: &TrustedKeys) -> VerifyReport {
     let mut r = VerifyReport::default();
     if let Err(e) = run(path, &mut r) {
         r.failures.push(e);
+    }
+    if let Some(fp) = r.key_fingerprint {
+        r.pinned = pins.contains(&fp);
+        if !r.pinned && !pins.is_empty() {
+            let pinned: Vec<String> = pins.keys().iter().map(Fingerprint::to_string).collect();
+            r.failures.insert(
+                0,
+                format!(
+                    "signed by key {fp}, which is not a pinned key (pinned: {}); if the recorder's \
+                     key was rotated, pin the key it had when the bundle was made (`nvr key \
+                     show` on the recorder lists every key)",
+                    pinned.join(", ")
+                ),
+            );
+        }
     }
     r
 }
