@@ -72,7 +72,20 @@ fn two_minute_export_across_a_segment_boundary_plays_and_verifies() {
     let zip_path = tmp.path().join("export.zip");
     std::fs::write(&zip_path, bundle.body.expect("bundle")).expect("write");
 
-    let (code, out) = nvr(&["verify", zip_path.to_str().expect("utf8")], None);
+    // Verified against the recorder's key, pinned as its administrator reads it.
+    let key = rec.key_fingerprint();
+    let verify = |bundle: &std::path::Path| {
+        nvr(
+            &[
+                "verify",
+                "--expect-key",
+                &key,
+                bundle.to_str().expect("utf8"),
+            ],
+            None,
+        )
+    };
+    let (code, out) = verify(&zip_path);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("VALID") && out.contains("matches the hash recorded at ingest"),
@@ -127,7 +140,7 @@ fn two_minute_export_across_a_segment_boundary_plays_and_verifies() {
         None,
     );
     assert_eq!(code, 0, "{out}");
-    let (code, out) = nvr(&["verify", cli_zip.to_str().expect("utf8")], None);
+    let (code, out) = verify(&cli_zip);
     assert_eq!(code, 0, "{out}");
     let (code, _) = nvr(
         &[
@@ -153,7 +166,7 @@ fn two_minute_export_across_a_segment_boundary_plays_and_verifies() {
     raw[mid] ^= 0x10;
     let bad = tmp.path().join("bad.zip");
     std::fs::write(&bad, &raw).expect("write");
-    let (code, out) = nvr(&["verify", bad.to_str().expect("utf8")], None);
+    let (code, out) = verify(&bad);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("INVALID") && out.contains("camera-1.mp4"),

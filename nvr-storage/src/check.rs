@@ -209,7 +209,14 @@ fn check_segment(store: &Store, row: &SegmentRow, report: &mut CheckReport) -> O
 /// Checks every camera's hash chain of sealed segments and every signed chain head, and that
 /// every segment they name is still in the index or was deleted on the record.
 fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
-    let key = store.signing_key().public_key();
+    // Every key the recorder has used: a head is checked with the key that signed it, so
+    // heads signed before a key rotation stay valid.
+    let keys: HashMap<i64, [u8; 32]> = store
+        .signing_key_history()?
+        .into_iter()
+        .map(|k| (k.id, k.public_key))
+        .collect();
+    let first_key = keys.keys().min().copied();
     // Read before the rows, to set aside at once the many segments retention deleted (signed
     // heads name old ones); read again after them if anything is left (see below).
     let mut accounted = deletions_on_record(store)?;
@@ -294,7 +301,16 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
                 message,
             });
         };
-        if !crate::signing::verify(&key, &msg, &h.signature) {
+        let Some(key) = h.signing_key_id.or(first_key).and_then(|k| keys.get(&k)) else {
+            bad(format!(
+                "signed chain head {}: signed by key {}, which the recorder has no record of",
+                h.id,
+                h.signing_key_id
+                    .map_or_else(|| "?".to_owned(), |k| k.to_string())
+            ));
+            continue;
+        };
+        if !crate::signing::verify(key, &msg, &h.signature) {
             bad(format!("signed chain head {}: bad signature", h.id));
         } else if let Some(c) = chains.get(&h.segment_id) {
             if *c != h.chain_sha256 {

@@ -17,6 +17,7 @@ pub mod recovery;
 pub mod retention;
 pub mod segment;
 pub mod signing;
+pub mod signing_keys;
 pub mod store;
 pub mod tls;
 pub mod writer;

@@ -22,6 +22,7 @@ use crate::error::{Result, StorageError};
 use crate::frame_index::FrameInfo;
 use crate::keys::{self, CAMERA_PASSWORD_PURPOSE, Keyring, MasterKey, SETUP_CODE_PURPOSE};
 use crate::signing::RecorderKey;
+use crate::signing_keys::{ActiveKey, Rotation, SigningKeys};
 
 const MASTER_KEY_FILE: &str = "master.key";
 const INDEX_FILE: &str = "index.db";
@@ -103,7 +104,7 @@ pub struct Store {
     dir: PathBuf,
     db: Database,
     keyring: Keyring,
-    signing_key: RecorderKey,
+    signing_keys: SigningKeys,
     clock: Arc<dyn Clock>,
     open_segments: Mutex<HashMap<CameraId, OpenSegmentView>>,
 }
@@ -160,11 +161,12 @@ impl Store {
         }
         let master = MasterKey::load(&mk_path)?;
         let db = Database::open(&index_path)?;
+        let signing_keys = SigningKeys::open(dir, &db, clock.realtime().0)?;
         Ok(Arc::new(Store {
             dir: dir.to_owned(),
             db,
             keyring: Keyring::new(dir.join(KEYS_DIR), master),
-            signing_key: RecorderKey::load_or_create(dir)?,
+            signing_keys,
             clock,
             open_segments: Mutex::new(HashMap::new()),
         }))
@@ -186,9 +188,21 @@ impl Store {
         &self.clock
     }
 
-    /// The recorder's Ed25519 signing key.
-    pub fn signing_key(&self) -> &RecorderKey {
-        &self.signing_key
+    /// The recorder's current Ed25519 signing key (a rotation by another process is picked up
+    /// here: see `signing_keys.rs`).
+    pub fn signing_key(&self) -> Arc<ActiveKey> {
+        self.signing_keys.active(&self.db, self.clock.realtime().0)
+    }
+
+    /// Every signing key the recorder has used, oldest first, with the dates it was in use.
+    pub fn signing_key_history(&self) -> Result<Vec<crate::db::SigningKeyRow>> {
+        self.db.signing_keys()
+    }
+
+    /// `nvr key rotate`: a new signing key from now on, audited as `actor`.
+    pub fn rotate_signing_key(&self, actor: &str) -> Result<Rotation> {
+        self.signing_keys
+            .rotate(&self.db, self.clock.realtime().0, actor)
     }
 
     /// The data directory's random id, hex: names this recorder in manifests.
@@ -216,12 +230,13 @@ impl Store {
             return Ok(Some(h));
         }
         let now = self.clock.realtime().0;
-        let sig = self.signing_key.sign(&crate::integrity::chain_head_message(
+        let key = self.signing_key();
+        let sig = key.sign(&crate::integrity::chain_head_message(
             camera.0, segment.0, &chain, now,
         ));
         let id = self
             .db
-            .insert_chain_head(camera, segment, &chain, now, &sig)?;
+            .insert_chain_head(camera, segment, &chain, now, &sig, key.id())?;
         Ok(Some(crate::db::ChainHeadRow {
             id,
             camera_id: camera,
@@ -229,6 +244,7 @@ impl Store {
             chain_sha256: chain,
             signed_90k: now,
             signature: sig.to_vec(),
+            signing_key_id: Some(key.id()),
         }))
     }
 

@@ -163,6 +163,8 @@ pub fn recorder_with_camera(testcam_args: &[&str]) -> (TestCam, Recorder) {
 pub struct Recorder {
     pub tmp: tempfile::TempDir,
     pub dir: PathBuf,
+    /// What `nvr init` printed.
+    pub init_output: String,
     pub server: Option<Proc>,
     pub base: String,
     serve_args: Vec<String>,
@@ -183,8 +185,8 @@ impl Recorder {
 
     fn with_dirs(tmp: tempfile::TempDir, dir: PathBuf) -> Recorder {
         let d = dir.to_str().expect("utf8");
-        let (code, out) = nvr(&["init", "--data-dir", d], None);
-        assert_eq!(code, 0, "{out}");
+        let (code, init_output) = nvr(&["init", "--data-dir", d], None);
+        assert_eq!(code, 0, "{init_output}");
         let (code, out) = nvr(
             &[
                 "user",
@@ -203,6 +205,7 @@ impl Recorder {
         Recorder {
             tmp,
             dir,
+            init_output,
             server: None,
             base: String::new(),
             serve_args: Vec::new(),
@@ -351,6 +354,13 @@ impl Recorder {
 
     pub fn check(&self) -> (i32, String) {
         nvr(&["check", "--data-dir", self.d()], None)
+    }
+
+    /// The current signing key's fingerprint, as `nvr key show` prints it.
+    pub fn key_fingerprint(&self) -> String {
+        let (code, out) = nvr(&["key", "show", "--data-dir", self.d()], None);
+        assert_eq!(code, 0, "{out}");
+        fingerprint_after(&out, "current signing key: ")
     }
 
     pub fn client(&self) -> Client {
@@ -544,6 +554,15 @@ pub fn rfc3339(unix_secs: i64) -> String {
         (secs / 60) % 60,
         secs % 60
     )
+}
+
+/// The fingerprint that follows `label` on a line of `out` (up to the next blank).
+pub fn fingerprint_after(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {label:?} line in {out}"))
+        .to_owned()
 }
 
 /// Polls `f` every 500 ms until it returns Some, or panics after `timeout` with `what`.

@@ -17,10 +17,12 @@ const RELEASE_HOLD: &str = "
     UPDATE holds SET released_by = :by, released_90k = :at
     WHERE id = :id AND released_90k IS NULL";
 const INSERT_HEAD: &str = "
-    INSERT INTO chain_heads (camera_id, segment_id, chain_sha256, signed_90k, signature)
-    VALUES (:camera_id, :segment_id, :chain, :signed_90k, :signature)";
+    INSERT INTO chain_heads (camera_id, segment_id, chain_sha256, signed_90k, signature,
+                             signing_key_id)
+    VALUES (:camera_id, :segment_id, :chain, :signed_90k, :signature, :signing_key_id)";
 const SELECT_HEADS: &str = "
-    SELECT id, camera_id, segment_id, chain_sha256, signed_90k, signature FROM chain_heads";
+    SELECT id, camera_id, segment_id, chain_sha256, signed_90k, signature, signing_key_id
+    FROM chain_heads";
 const SELECT_CAMERA_HEAD_STATE: &str =
     "SELECT chain_segment_id, chain_sha256 FROM cameras WHERE id = :id";
 const SELECT_CHAIN_ROWS: &str = "
@@ -86,6 +88,9 @@ pub struct ChainHeadRow {
     pub chain_sha256: [u8; 32],
     pub signed_90k: i64,
     pub signature: Vec<u8>,
+    /// The key that signed it (`signing_keys.id`); `None` only in an index whose keys are not
+    /// recorded yet (see `signing_keys.rs`).
+    pub signing_key_id: Option<i64>,
 }
 
 /// A sealed segment's chain link, as the index holds it.
@@ -201,6 +206,7 @@ fn head(r: &Row<'_>) -> rusqlite::Result<ChainHeadRow> {
         chain_sha256: h32(r.get(3)?),
         signed_90k: r.get(4)?,
         signature: r.get(5)?,
+        signing_key_id: r.get(6)?,
     })
 }
 
@@ -318,6 +324,7 @@ impl Database {
         chain: &[u8; 32],
         signed_90k: i64,
         signature: &[u8],
+        signing_key_id: i64,
     ) -> Result<i64> {
         let conn = self.lock();
         conn.prepare_cached(INSERT_HEAD)?.execute(named_params! {
@@ -326,6 +333,7 @@ impl Database {
             ":chain": &chain[..],
             ":signed_90k": signed_90k,
             ":signature": signature,
+            ":signing_key_id": signing_key_id,
         })?;
         Ok(conn.last_insert_rowid())
     }

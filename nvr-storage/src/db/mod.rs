@@ -15,6 +15,7 @@ mod cameras;
 mod evidence;
 mod meta;
 mod segments;
+mod signing_keys;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -33,10 +34,13 @@ pub use segments::{
     NewOpenSegment, RetentionCandidate, RetentionDelete, SEGMENT_FLAG_CLOCK_JUMP,
     SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
 };
+pub use signing_keys::{
+    KeyChange, SIGNING_KEY_ADOPT_ACTION, SIGNING_KEY_ROTATE_ACTION, SigningKeyRow,
+};
 pub use users::{NewSession, SessionRow, UserChange, UserRow};
 
 /// The schema version this program writes; `PRAGMA user_version` holds the database's.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The current schema, used for new databases.
 const FRESH_SCHEMA: &str = include_str!("schema.sql");
@@ -48,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_evidence.sql"),
     include_str!("migrations/0004_live_epochs.sql"),
     include_str!("migrations/0005_hostile_lan.sql"),
+    include_str!("migrations/0006_signing_keys.sql"),
 ];
 
 /// Every row whose foreign key points nowhere: (table, rowid, referenced table, key index).

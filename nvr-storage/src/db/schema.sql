@@ -147,6 +147,25 @@ CREATE INDEX sessions_user ON sessions (user_id);
 -- || end_90k || frames || sha256), all integers as 8-byte big-endian. prev_chain is the chain
 -- of the camera's previous sealed segment (32 zero bytes for its first). NULL while open.
 
+-- Every Ed25519 key the recorder has signed chain heads and export manifests with, oldest
+-- first. DATA_DIR/signing.key holds the private half of the current key (the one row with
+-- retired_90k NULL); a retired key's private half is deleted when `nvr key rotate` replaces it,
+-- only its public key is kept, to check what it signed. The key in signing.key when this table
+-- was created (or found empty) is recorded with the data directory's creation time.
+CREATE TABLE signing_keys (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  -- The raw 32-byte Ed25519 public key; its fingerprint is SHA-256 of these bytes.
+  public_key BLOB NOT NULL UNIQUE CHECK (length(public_key) = 32),
+  -- When the recorder started signing with it.
+  first_used_90k INTEGER NOT NULL,
+  -- When it was replaced (`nvr key rotate`); NULL for the current key.
+  retired_90k INTEGER
+);
+
+-- At most one current key.
+CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys ((retired_90k IS NULL))
+  WHERE retired_90k IS NULL;
+
 -- Chain heads signed with the recorder's Ed25519 key (DATA_DIR/signing.key): periodically and at
 -- every export. The signature covers "nvr/v1/chain-head" || camera_id || segment_id ||
 -- chain_sha256 || signed_90k (integers 8-byte big-endian).
@@ -157,7 +176,10 @@ CREATE TABLE chain_heads (
   segment_id INTEGER NOT NULL,
   chain_sha256 BLOB NOT NULL,
   signed_90k INTEGER NOT NULL,
-  signature BLOB NOT NULL
+  signature BLOB NOT NULL,
+  -- The key that signed the head. NULL only for heads signed before migration 6, which the
+  -- first key recorded in signing_keys signed (it is set to that key when it is recorded).
+  signing_key_id INTEGER REFERENCES signing_keys (id)
 );
 
 CREATE INDEX chain_heads_camera_segment ON chain_heads (camera_id, segment_id);

@@ -1,15 +1,17 @@
 //! Evidence export: a zip bundle (stored, not compressed) that a court can check offline.
 //!
 //! ```text
-//! README.txt          how to verify by hand (sha256sum, openssl) and with `nvr verify`
+//! README.txt          the signing key's fingerprint, how to get the genuine one out of band,
+//!                     and how to verify by hand (sha256sum, openssl) and with `nvr verify`
 //! camera-<id>.mp4     lossless remux of every whole segment overlapping the range; an edit
 //!                     list presents exactly the requested range
 //! audit.json          the audit entries about the exported cameras
-//! recorder.pub.pem    the recorder's Ed25519 public key
+//! recorder.pub.pem    the Ed25519 public key that signed the manifest
 //! SHA256SUMS          `sha256sum -c` input for every file above
 //! manifest.json       canonical JSON: cameras, requested and actual range, gaps, segments with
 //!                     their ingest-time hashes and chain links, the signed chain head they lead
-//!                     to, file hashes, operator, case, reason, times, recorder id, key
+//!                     to (with the key that signed it), file hashes, operator, case,
+//!                     reason, times, recorder id, key fingerprint
 //! manifest.sig        Ed25519 signature of manifest.json (64 raw bytes)
 //! ```
 //! Whole segments are exported so that `nvr verify` can rebuild each segment's plaintext from
@@ -40,6 +42,7 @@ use crate::error::{Result, StorageError};
 use crate::frame_index;
 use crate::integrity::canonical_json;
 use crate::playback::{ViewOptions, view_with};
+use crate::signing::Fingerprint;
 use crate::store::Store;
 
 /// Identifies the bundle layout; `nvr verify` refuses others.
@@ -66,6 +69,8 @@ pub struct ExportSummary {
     pub files: Vec<(String, [u8; 32], u64)>,
     /// Frames presented per camera (what a player shows of the requested range).
     pub frames_presented: Vec<(CameraId, u64)>,
+    /// The key that signed the bundle.
+    pub key_fingerprint: Fingerprint,
 }
 
 fn b64(b: &[u8]) -> String {
@@ -188,7 +193,15 @@ pub fn write_bundle<W: Write + Seek>(
     let mut done = 0u64;
     progress(done, total);
 
-    add(&mut zip, &mut files, opts, "README.txt", README.as_bytes())?;
+    // One key signs the whole bundle, even if the recorder's key is rotated meanwhile.
+    let key = store.signing_key();
+    add(
+        &mut zip,
+        &mut files,
+        opts,
+        "README.txt",
+        readme(&key.fingerprint()).as_bytes(),
+    )?;
     let mut cameras_json = Vec::new();
     let mut frames_presented = Vec::new();
     for (row, view) in &views {
@@ -218,7 +231,6 @@ pub fn write_bundle<W: Write + Seek>(
 
     let audit = audit_json(store, &req.cameras)?;
     add(&mut zip, &mut files, opts, "audit.json", &audit)?;
-    let key = store.signing_key();
     add(
         &mut zip,
         &mut files,
@@ -236,7 +248,7 @@ pub fn write_bundle<W: Write + Seek>(
         "format": FORMAT,
         "software": {"name": "nvr", "version": env!("CARGO_PKG_VERSION")},
         "recorder_id": store.recorder_id()?,
-        "key_fingerprint_sha256": key.fingerprint(),
+        "key_fingerprint_sha256": key.fingerprint().to_string(),
         "exported_at": store.clock().realtime().to_rfc3339(),
         "operator": req.operator,
         "case": req.case_ref,
@@ -257,6 +269,7 @@ pub fn write_bundle<W: Write + Seek>(
         bytes: total,
         files,
         frames_presented,
+        key_fingerprint: key.fingerprint(),
     })
 }
 
@@ -330,6 +343,13 @@ fn camera_manifest(
         }));
     }
     let (head, links) = attestation(store, row.id, last_id)?;
+    // The key that signed the head: the bundle's own, or one used before a rotation.
+    let keys = store.signing_key_history()?;
+    let head_key = head
+        .signing_key_id
+        .and_then(|id| keys.iter().find(|k| k.id == id))
+        .or(keys.first())
+        .ok_or_else(|| StorageError::Key(format!("chain head {} names no known key", head.id)))?;
     Ok(json!({
         "id": row.id.0,
         "name": row.name,
@@ -352,6 +372,10 @@ fn camera_manifest(
             "signed_at": Time90k(head.signed_90k).to_rfc3339(),
             "signed_90k": head.signed_90k,
             "signature": hex::encode(&head.signature),
+            // The manifest's signature vouches for this key: it is the manifest's own key, or
+            // one the recorder used before a rotation.
+            "key_fingerprint": head_key.fingerprint().to_string(),
+            "public_key": hex::encode(head_key.public_key),
         },
         "chain_links": links,
     }))
@@ -397,14 +421,13 @@ fn attestation(
         .chain_sha256
         .ok_or_else(|| StorageError::InvalidArgument(format!("segment {last} has no chain")))?;
     let now = store.clock().realtime().0;
-    let sig = store
-        .signing_key()
-        .sign(&crate::integrity::chain_head_message(
-            camera.0, last.0, &chain, now,
-        ));
+    let key = store.signing_key();
+    let sig = key.sign(&crate::integrity::chain_head_message(
+        camera.0, last.0, &chain, now,
+    ));
     let id = store
         .db()
-        .insert_chain_head(camera, last, &chain, now, &sig)?;
+        .insert_chain_head(camera, last, &chain, now, &sig, key.id())?;
     Ok((
         ChainHeadRow {
             id,
@@ -413,6 +436,7 @@ fn attestation(
             chain_sha256: chain,
             signed_90k: now,
             signature: sig.to_vec(),
+            signing_key_id: Some(key.id()),
         },
         Vec::new(),
     ))
@@ -443,7 +467,12 @@ fn audit_json(store: &Arc<Store>, cameras: &[CameraId]) -> Result<Vec<u8>> {
     Ok(canonical_json(&Value::Array(entries)))
 }
 
-/// How to check a bundle by hand.
+/// How to check a bundle by hand; `fingerprint` is the key that signed it.
+fn readme(fingerprint: &Fingerprint) -> String {
+    README.replace("{FINGERPRINT}", &fingerprint.to_string())
+}
+
+/// The text of README.txt, `{FINGERPRINT}` standing for the signing key's fingerprint.
 const README: &str = "\
 Evidence export of an nvr network video recorder
 ================================================
@@ -451,11 +480,19 @@ Evidence export of an nvr network video recorder
 This archive holds video exported from the recorder, unchanged (no re-encoding), with the
 information needed to check it without the recorder and without a network.
 
+It is signed by the key with the fingerprint
+
+    {FINGERPRINT}
+
+A valid signature only shows that nothing changed since that key signed it. Anyone can make a
+recorder with a key of their own, so the bundle comes from the recorder only if that key is
+the recorder's: see step 3.
+
 Files
   camera-<id>.mp4    the video of each camera (plays in VLC, ffplay, most players)
   manifest.json      what was exported, by whom, why, and the SHA-256 of every file
   manifest.sig       the recorder's Ed25519 signature of manifest.json
-  recorder.pub.pem   the recorder's public key
+  recorder.pub.pem   the public key that signed manifest.json
   SHA256SUMS         the SHA-256 of every file, for sha256sum
   audit.json         the recorder's audit log entries about these cameras
 
@@ -468,15 +505,26 @@ Files
          -in manifest.json -sigfile manifest.sig
    It must print \"Signature Verified Successfully\".
 
-3. Check that the key is the recorder's: compare the key fingerprint in manifest.json
-   (\"key_fingerprint_sha256\", the SHA-256 of the raw 32-byte public key) with the one the
-   recorder's operator publishes (the status page of the recorder shows it).
+3. Check that the key is the recorder's. Do not take the fingerprint from this archive: ask
+   the recorder's administrator for it, through a channel you trust (in person, a phone call
+   to a number you know, a signed letter). The administrator reads it on the Status page of
+   the recorder's web interface (\"Evidence signing key\") or with `nvr key show` on the
+   recorder; if the recorder's key was changed since (`nvr key rotate`), both list every key it
+   has used, with the dates it was in use. Compare it character by character with the
+   fingerprint above (also in manifest.json, \"key_fingerprint_sha256\"). It is the SHA-256 of
+   the raw 32-byte public key, so it can also be computed from recorder.pub.pem:
+     openssl pkey -pubin -in recorder.pub.pem -outform DER | tail -c 32 | sha256sum
+   (the same 64 hex digits, without the SHA256: prefix and the dashes).
 
 4. With the nvr program (no data directory or network needed), all of the above and more:
-     nvr verify this-file.zip
-   It also rebuilds each recorded segment from the video in the MP4 and checks it against the
-   SHA-256 the recorder computed while recording, and follows the recorder's hash chain to a
-   head it signed shortly after recording: proof that the video is what the camera sent.
+     nvr verify --expect-key {FINGERPRINT} this-file.zip
+   giving the fingerprint the administrator told you (or --trusted-keys FILE with one
+   fingerprint per line). It exits 0 only if the bundle is intact and signed by that key; 3 if
+   it is intact but signed by a key you did not pin (its origin is not established); 1 if it
+   is not intact or signed by another key than the one you pinned. It also rebuilds each
+   recorded segment from the video in the MP4 and checks it against the SHA-256 the recorder
+   computed while recording, and follows the recorder's hash chain to a head it signed shortly
+   after recording: proof that the video is what the camera sent.
 
 Times in manifest.json are UTC (RFC 3339). Each MP4 holds whole recorded segments around the
 requested range; an edit list makes players show only the requested range. \"gaps\" lists times

@@ -1,7 +1,10 @@
-//! `nvr verify BUNDLE.zip`: checks an export offline, with nothing but the bundle. The
-//! signature of the manifest, the SHA-256 of every file, each recorded segment re-derived from
-//! the MP4's bytes against the hash computed at ingest, the hash chain from those segments to a
-//! head the recorder signed, and that the bundle holds nothing unlisted.
+//! `nvr verify BUNDLE.zip`: checks an export offline, with nothing but the bundle and the keys
+//! the verifier pinned. The signature of the manifest, the SHA-256 of every file, each recorded
+//! segment re-derived from the MP4's bytes against the hash computed at ingest, the hash chain
+//! from those segments to a head the recorder signed, and that the bundle holds nothing
+//! unlisted: that shows the bundle intact. It shows it comes from the recorder only if the key
+//! that signed it is pinned (the bundle carries its own public key, so anyone's recorder can
+//! make a bundle that is intact): the [`Verdict`].
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -17,7 +20,19 @@ use super::FORMAT;
 use crate::frame_index;
 use crate::integrity::{ChainLink, canonical_json, chain_head_message, chain_next};
 use crate::segment::format::{FLAG_KEY, RECORD_FRAME, RECORD_PARAMS, RecordHeader, encode_params};
-use crate::signing::{fingerprint, parse_public_key_pem, verify};
+use crate::signing::{Fingerprint, TrustedKeys, parse_public_key_pem, verify};
+
+/// What a verification concludes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Intact, every signature valid, and signed by a pinned key: it comes from the recorder.
+    Authentic,
+    /// Intact and validly signed, but by a key that was not pinned: its origin is not
+    /// established (anyone can make a recorder and sign a bundle with its key).
+    Unpinned,
+    /// Altered, incomplete, or signed by another key than the pinned ones.
+    Invalid,
+}
 
 /// The outcome of a verification.
 #[derive(Clone, Debug, Default)]
@@ -27,12 +42,24 @@ pub struct VerifyReport {
     /// The first failure stops the checks that depend on it; all independent failures are kept.
     pub failures: Vec<String>,
     pub recorder_id: Option<String>,
-    pub key_fingerprint: Option<String>,
+    /// The key that signed the manifest.
+    pub key_fingerprint: Option<Fingerprint>,
+    /// Whether that key is one of the pinned keys.
+    pub pinned: bool,
 }
 
 impl VerifyReport {
-    pub fn valid(&self) -> bool {
+    /// Nothing altered or missing, and every signature valid (whoever's key made them).
+    pub fn intact(&self) -> bool {
         self.failures.is_empty() && !self.passed.is_empty()
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        match (self.intact(), self.pinned) {
+            (false, _) => Verdict::Invalid,
+            (true, true) => Verdict::Authentic,
+            (true, false) => Verdict::Unpinned,
+        }
     }
 }
 
@@ -47,11 +74,27 @@ fn unb64(v: &Value) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// Verifies the bundle at `path`.
-pub fn verify_bundle(path: &Path) -> VerifyReport {
+/// Verifies the bundle at `path` against the keys in `pins` (none: the verdict is at best
+/// [`Verdict::Unpinned`]). A bundle signed by a key other than the pinned ones is invalid.
+pub fn verify_bundle(path: &Path, pins: &TrustedKeys) -> VerifyReport {
     let mut r = VerifyReport::default();
     if let Err(e) = run(path, &mut r) {
         r.failures.push(e);
+    }
+    if let Some(fp) = r.key_fingerprint {
+        r.pinned = pins.contains(&fp);
+        if !r.pinned && !pins.is_empty() {
+            let pinned: Vec<String> = pins.keys().iter().map(Fingerprint::to_string).collect();
+            r.failures.insert(
+                0,
+                format!(
+                    "signed by key {fp}, which is not a pinned key (pinned: {}); if the recorder's \
+                     key was rotated, pin the key it had when the bundle was made (`nvr key \
+                     show` on the recorder lists every key)",
+                    pinned.join(", ")
+                ),
+            );
+        }
     }
     r
 }
@@ -86,10 +129,14 @@ fn run(path: &Path, r: &mut VerifyReport) -> Result<(), String> {
         .ok()
         .and_then(parse_public_key_pem)
         .ok_or("recorder.pub.pem is not an Ed25519 public key")?;
-    let fp = fingerprint(&key);
-    r.key_fingerprint = Some(fp.clone());
+    let fp = Fingerprint::of(&key);
+    r.key_fingerprint = Some(fp);
     r.recorder_id = manifest["recorder_id"].as_str().map(str::to_owned);
-    if manifest["key_fingerprint_sha256"].as_str() != Some(fp.as_str()) {
+    // Compared as fingerprints: bundles made before the grouped format carried plain hex.
+    let named = manifest["key_fingerprint_sha256"]
+        .as_str()
+        .and_then(|s| Fingerprint::parse(s).ok());
+    if named != Some(fp) {
         return Err("recorder.pub.pem is not the key named in manifest.json".into());
     }
     if !verify(&key, &manifest_bytes, &sig) {
@@ -335,6 +382,26 @@ fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
         last_id = Some(l.segment_id);
     }
     let head = &c["chain_head"];
+    // The key that signed the head, which the manifest's signature vouches for: the manifest's
+    // own, or one the recorder used before a rotation. Bundles from before key rotation name
+    // none: the manifest's.
+    let head_key = match head.get("public_key") {
+        None => *key,
+        Some(v) => {
+            let pk = unhex32(v).ok_or(format!(
+                "camera {camera}: the chain head's public key is malformed"
+            ))?;
+            let named = head["key_fingerprint"]
+                .as_str()
+                .and_then(|s| Fingerprint::parse(s).ok());
+            if named != Some(Fingerprint::of(&pk)) {
+                return Err(format!(
+                    "camera {camera}: the chain head's key fingerprint does not match its key"
+                ));
+            }
+            pk
+        }
+    };
     let head_id = head["segment_id"].as_i64();
     if head_id != last_id || unhex32(&head["chain_sha256"]) != Some(chain) {
         return Err(format!(
@@ -344,13 +411,21 @@ fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
     let signed = head["signed_90k"].as_i64().ok_or("no signing time")?;
     let sig = hex::decode(head["signature"].as_str().unwrap_or("")).unwrap_or_default();
     let msg = chain_head_message(camera, head_id.unwrap_or(-1), &chain, signed);
-    if !verify(key, &msg, &sig) {
+    if !verify(&head_key, &msg, &sig) {
         return Err(format!(
             "camera {camera}: the chain head signature is invalid"
         ));
     }
+    let by = if head_key == *key {
+        String::new()
+    } else {
+        format!(
+            " with its earlier key {} (named in the signed manifest)",
+            Fingerprint::of(&head_key)
+        )
+    };
     Ok(format!(
-        "camera {camera}: {} segments chain to a head the recorder signed at {}",
+        "camera {camera}: {} segments chain to a head the recorder signed at {}{by}",
         segments.len(),
         head["signed_at"].as_str().unwrap_or("?")
     ))
