@@ -446,6 +446,8 @@ impl App {
     /// Audit entries, newest first (evidence role).
     pub fn audit_entries(&self, actor: &Actor, f: &AuditFilter) -> AppResult<Vec<AuditEntry>> {
         actor.require_evidence()?;
+        // Every entry made before this request is in the list.
+        self.store.flush_audit();
         Ok(self.store.db().audit_list(f)?)
     }
 }

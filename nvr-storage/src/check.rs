@@ -52,6 +52,7 @@ pub struct CheckReport {
 
 /// Checks the whole data directory.
 pub fn check(store: &Store) -> Result<CheckReport> {
+    store.flush_audit();
     let mut report = CheckReport::default();
     for msg in store.db().integrity_check()? {
         report.problems.push(CheckProblem {

@@ -3,6 +3,7 @@
 //! building MP4s from the index. All file and database I/O of the recorder flows through this
 //! crate; no other crate opens a segment file or the index.
 
+mod audit_writer;
 pub mod check;
 pub mod db;
 pub mod error;

@@ -102,7 +102,9 @@ pub type OpenSegmentView = Arc<RwLock<OpenSegmentState>>;
 /// A data directory opened for use.
 pub struct Store {
     dir: PathBuf,
-    db: Database,
+    db: Arc<Database>,
+    /// Appends the entries of [`Store::audit`] off the caller's thread.
+    audit_writer: crate::audit_writer::AuditWriter,
     keyring: Keyring,
     signing_keys: SigningKeys,
     clock: Arc<dyn Clock>,
@@ -160,11 +162,14 @@ impl Store {
             });
         }
         let master = MasterKey::load(&mk_path)?;
-        let db = Database::open(&index_path)?;
+        let db = Arc::new(Database::open(&index_path)?);
         let signing_keys = SigningKeys::open(dir, &db, clock.realtime().0)?;
+        let audit_writer =
+            crate::audit_writer::AuditWriter::start(db.clone()).map_err(StorageError::io(dir))?;
         Ok(Arc::new(Store {
             dir: dir.to_owned(),
             db,
+            audit_writer,
             keyring: Keyring::new(dir.join(KEYS_DIR), master),
             signing_keys,
             clock,
@@ -210,13 +215,21 @@ impl Store {
         Ok(hex::encode(self.db.data_dir_uuid()?))
     }
 
-    /// Appends to the tamper-evident audit log, now. Failures are logged, not returned: an
-    /// audit entry must never be the reason an operation fails half-way.
+    /// Appends to the tamper-evident audit log, now, without waiting for the index's writer:
+    /// for entries that record a read or an attempt (a change records its entry in its own
+    /// transaction). Entries are written in the order made (see `audit_writer.rs`); failures
+    /// are logged, not returned: an audit entry must never be the reason an operation fails
+    /// half-way.
     pub fn audit(&self, actor: &str, action: &str, object: &str, detail: serde_json::Value) {
         let now = self.clock.realtime().0;
-        if let Err(e) = self.db.audit_append(now, actor, action, object, &detail) {
-            tracing::error!(error = %e, action, object, "writing the audit log failed");
-        }
+        self.audit_writer
+            .append(AuditNote::new(now, actor, action, object, detail));
+    }
+
+    /// Waits until every entry of [`Store::audit`] made before this call is in the index:
+    /// readers of the audit log call it first.
+    pub fn flush_audit(&self) {
+        self.audit_writer.flush();
     }
 
     /// Signs the camera's current chain head if it is newer than the last signed one.

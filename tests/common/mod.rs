@@ -56,9 +56,20 @@ impl Proc {
 
     /// Starts `program ARGS` (e.g. `strace ... nvr serve`), logging stderr to `log`.
     pub fn start_program(program: &str, args: &[&str], log: &Path) -> Proc {
+        Self::start_program_env(program, args, &[], log)
+    }
+
+    /// Like [`Proc::start_program`], with extra environment variables.
+    pub fn start_program_env(
+        program: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Proc {
         let log = std::fs::File::create(log).expect("log file");
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -168,6 +179,8 @@ pub struct Recorder {
     pub server: Option<Proc>,
     pub base: String,
     serve_args: Vec<String>,
+    /// Environment variables of `nvr serve` (test seams such as a slow seal).
+    pub serve_env: Vec<(String, String)>,
 }
 
 impl Recorder {
@@ -209,6 +222,7 @@ impl Recorder {
             server: None,
             base: String::new(),
             serve_args: Vec::new(),
+            serve_env: Vec::new(),
         }
     }
 
@@ -292,7 +306,7 @@ impl Recorder {
         ));
         let mut args = vec!["serve", "--data-dir", self.d(), "--listen", "127.0.0.1:0"];
         args.extend(self.serve_args.iter().map(String::as_str));
-        let proc = Proc::start(&args, &log);
+        let proc = Proc::start_program_env(NVR, &args, &self.serve_env, &log);
         let line = proc.wait_line(Duration::from_secs(60), |l| {
             l.starts_with("nvr serving on ")
         });

@@ -70,6 +70,12 @@ pub const READERS: usize = 4;
 /// Used by the API latency test and the load bench; never set in production.
 pub const SLOW_SEAL_ENV: &str = "NVR_FAULT_SLOW_SEAL_MS";
 
+/// A test seam: the environment variable naming an audit action (e.g. `camera_add`); a change
+/// recorded with that action kills the process after the change's statements and before its
+/// audit entry, inside their transaction, to show that a crash there keeps neither. Never set
+/// in production.
+pub const ABORT_BEFORE_AUDIT_ENV: &str = "NVR_FAULT_ABORT_BEFORE_AUDIT";
+
 /// The index database.
 pub struct Database {
     conn: Mutex<Connection>,
@@ -254,6 +260,12 @@ impl Database {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (out, notes) = change(&tx)?;
+        if let Ok(action) = std::env::var(ABORT_BEFORE_AUDIT_ENV)
+            && notes.iter().any(|n| n.action == action)
+        {
+            // The test seam: a crash between the change and its record.
+            std::process::abort();
+        }
         for note in &notes {
             audit::append_in(&tx, note)?;
         }

@@ -444,6 +444,7 @@ fn attestation(
 
 /// The audit entries about the exported cameras (retention bookkeeping left out), oldest first.
 fn audit_json(store: &Arc<Store>, cameras: &[CameraId]) -> Result<Vec<u8>> {
+    store.flush_audit();
     let mut entries = Vec::new();
     for c in cameras {
         let f = AuditFilter {
