@@ -317,3 +317,71 @@ fn a_bundle_of_the_previous_format_still_verifies() {
     let manifest: Value = serde_json::from_slice(&entry(&bundle, "manifest.json")).expect("json");
     assert_eq!(manifest["format"], "nvr-export/1");
 }
+
+/// Rewrites `src` into `dst` with `edit` applied to the named entry.
+fn rewrite(src: &Path, dst: &Path, name: &str, edit: impl Fn(&mut Vec<u8>)) {
+    use std::io::Write;
+    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).expect("open")).expect("zip");
+    let mut zout = zip::ZipWriter::new(std::fs::File::create(dst).expect("create"));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..zin.len() {
+        let mut f = zin.by_index(i).expect("entry");
+        let n = f.name().expect("name").into_owned();
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).expect("read");
+        if n == name {
+            edit(&mut data);
+        }
+        zout.start_file(n.as_str(), opts).expect("start");
+        zout.write_all(&data).expect("write");
+    }
+    zout.finish().expect("finish");
+}
+
+#[test]
+fn verify_reads_the_time_track_and_onvif_start_times_against_the_manifest() {
+    let e = env();
+    record(&e, 50);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.zip");
+    let start = Time90k(T0 + 90_000 + 4_500);
+    export(&e, &good, start, Time90k(T0 + 3 * 90_000), None);
+    let r = verify_bundle(&good, &pinned(&e));
+    let line = format!(
+        "camera-1.mp4: the time track starts at {} and the ONVIF start times match",
+        super::timeline::cue_text(start)
+    );
+    assert!(r.passed.iter().any(|l| l.contains(&line)), "{:?}", r.passed);
+
+    // A manifest (signed by the recorder's key) that disagrees with the MP4's header.
+    let key = e.store.signing_key();
+    for (path, value) in [
+        (
+            "time_track",
+            json!({"first_cue": "2000-01-01 00:00:00.000 UTC"}),
+        ),
+        ("onvif_cstb", json!([])),
+    ] {
+        let mut m: Value = serde_json::from_slice(&entry(&good, "manifest.json")).expect("json");
+        let mp4 = &mut m["cameras"][0]["mp4"];
+        if path == "time_track" {
+            mp4["time_track"]["first_cue"] = value["first_cue"].clone();
+        } else {
+            mp4["onvif_cstb"] = value;
+        }
+        let m = crate::integrity::canonical_json(&m);
+        let sig = key.sign(&m);
+        let step = dir.path().join("step.zip");
+        rewrite(&good, &step, "manifest.json", |d| *d = m.clone());
+        let bad = dir.path().join("bad.zip");
+        rewrite(&step, &bad, "manifest.sig", |d| *d = sig.to_vec());
+        let r = verify_bundle(&bad, &pinned(&e));
+        assert_eq!(r.verdict(), Verdict::Invalid, "{path}");
+        assert!(
+            r.failures.iter().any(|f| f.contains("camera-1.mp4: the")),
+            "{path}: {:?}",
+            r.failures
+        );
+    }
+}

@@ -24,6 +24,7 @@
 mod audit;
 pub mod clock;
 pub mod files;
+mod mp4check;
 mod timeline;
 pub mod verify;
 mod zipcheck;
@@ -510,12 +511,23 @@ recorder with a key of their own, so the bundle comes from the recorder only if 
 the recorder's: see step 3.
 
 Files
-  camera-<id>.mp4    the video of each camera (plays in VLC, ffplay, most players)
-  manifest.json      what was exported, by whom, why, and the SHA-256 of every file
+  camera-<id>.mp4    the video of each camera, as the camera sent it (plays in VLC, ffplay,
+                     most players); the recording time (UTC) is a subtitle track that players
+                     show over the picture (in VLC: Subtitle > Sub Track)
+  player.html        a player and checker that needs nothing but a web browser (see 0.)
+  manifest.json      what was exported, by whom, why, the SHA-256 of every file, when each
+                     part of each video was recorded, and the recorder's clock
   manifest.sig       the recorder's Ed25519 signature of manifest.json
   recorder.pub.pem   the public key that signed manifest.json
   SHA256SUMS         the SHA-256 of every file, for sha256sum
-  audit.json         the recorder's audit log entries about these cameras
+  audit.json         the recorder's audit log entries about this export and this footage
+
+0. Without installing anything: unpack this archive into a folder, open player.html in a
+   web browser (Chromium, Chrome, Edge or Firefox; no network is used) and choose that
+   folder. It checks every file against the manifest and the manifest's signature (steps 1
+   and 2 below), shows the signing key's fingerprint to compare (step 3), and plays the
+   cameras together with the recording time over each picture and the gaps on a timeline.
+   A browser without Ed25519 signatures says so: then use steps 1 to 4.
 
 1. Check that no file was altered (any Linux or macOS shell):
      sha256sum -c SHA256SUMS
@@ -547,7 +559,11 @@ Files
    computed while recording, and follows the recorder's hash chain to a head it signed shortly
    after recording: proof that the video is what the camera sent.
 
-Times in manifest.json are UTC (RFC 3339). Each MP4 holds whole recorded segments around the
-requested range; an edit list makes players show only the requested range. \"gaps\" lists times
-within the range when the camera was not recorded.
+Times in manifest.json are UTC (RFC 3339), as the recorder's clock kept them; \"recorder_clock\"
+says whether that clock was synchronised when the bundle was made. Each MP4 holds whole
+recorded segments around the requested range; an edit list makes players show only the
+requested range. \"gaps\" lists times within the range when the camera was not recorded (the
+MP4 skips them: its subtitle time jumps there). Each MP4 also carries the ONVIF Export File
+Format's 'suep' and 'cstb' boxes: the exporting unit, operator, camera name and address, and
+the absolute start time of each track.
 ";

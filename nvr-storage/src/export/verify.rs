@@ -235,16 +235,19 @@ fn check_file(
     };
     let mut lines = Vec::new();
     if let Some(c) = camera {
-        let mut skip = c["mdat_offset"]
+        let head_len = c["mdat_offset"]
             .as_u64()
             .ok_or(format!("{name}: no mdat offset"))?;
-        let mut buf = vec![0u8; 64 * 1024];
-        while skip > 0 {
-            let n = (skip as usize).min(buf.len());
-            stream
-                .read_exact(&mut buf[..n])
-                .map_err(|e| format!("{name} is truncated or corrupt: {e}"))?;
-            skip -= n as u64;
+        if head_len > size_bytes {
+            return Err(format!("{name}: the mdat offset lies beyond the file"));
+        }
+        // Everything before the video's samples: bounded by the file's size (checked above).
+        let mut head = vec![0u8; head_len as usize];
+        stream
+            .read_exact(&mut head)
+            .map_err(|e| format!("{name} is truncated or corrupt: {e}"))?;
+        if let Some(line) = super::mp4check::check_header(name, &head, c)? {
+            lines.push(line);
         }
         let params = c["video_params"].as_array().cloned().unwrap_or_default();
         for s in c["segments"].as_array().cloned().unwrap_or_default() {
