@@ -165,6 +165,7 @@ fn playback(c: &mut Criterion) {
         case_ref: "bench".into(),
         reason: "benchmark".into(),
         operator: "bench".into(),
+        export_id: None,
     };
     let out = f.dir.path().join("export.zip");
     let cat_out = f.dir.path().join("cat.out");

@@ -230,6 +230,10 @@ pub struct View {
     pub frames_presented: u64,
     /// Wall time of the first frame in the MP4 (the key frame at or before `start`).
     pub first_frame_wall: Time90k,
+    /// Media time the edit list skips before presentation starts.
+    pub trim_90k: u64,
+    /// What `mp4` was built from, for [`View::with_extras`].
+    request: Mp4Request,
 }
 
 /// One segment's part of a view.
@@ -239,6 +243,78 @@ pub struct ViewedSegment {
     pub video_params_id: i64,
     pub frames: Arc<[FrameInfo]>,
     pub frame_range: std::ops::Range<usize>,
+    /// The segment's wall-clock span and media duration (all its frames): a media offset `m`
+    /// within the segment was recorded at `start + m * (end - start) / media_duration`.
+    pub wall_start_90k: i64,
+    pub wall_end_90k: i64,
+    pub media_duration_90k: i64,
+}
+
+/// A stretch of a view's presentation timeline (the MP4 as players show it, after the edit
+/// list; gaps skipped) and the wall-clock times it shows, linear in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WallSpan {
+    pub presentation_start_90k: u64,
+    pub presentation_end_90k: u64,
+    pub wall_start_90k: i64,
+    pub wall_end_90k: i64,
+}
+
+impl View {
+    /// The same view as an export's MP4: with its time track and ONVIF metadata.
+    pub fn with_extras(mut self, extras: crate::mp4::extras::Extras) -> Result<View> {
+        let mut req = self.request.clone();
+        req.extras = Some(Arc::new(extras));
+        self.mp4 = VirtualMp4::build(req.clone())
+            .map_err(|e| StorageError::Format(format!("building the exported MP4: {e}")))?;
+        self.request = req;
+        Ok(self)
+    }
+
+    /// Where each segment's frames sit on the presentation timeline and when they were
+    /// recorded: one span per segment with presented frames, in order. The first span starts
+    /// at presentation 0 at exactly [`View::start`].
+    pub fn wall_spans(&self) -> Vec<WallSpan> {
+        let trim = self.trim_90k;
+        let duration = self.mp4.duration_90k();
+        let mut spans = Vec::with_capacity(self.segments.len());
+        let mut media = 0u64; // media time of the part's first frame
+        for s in &self.segments {
+            let before: i64 = s.frames[..s.frame_range.start]
+                .iter()
+                .map(|f| i64::from(f.duration_90k))
+                .sum();
+            let len: u64 = s.frames[s.frame_range.clone()]
+                .iter()
+                .map(|f| u64::from(f.duration_90k))
+                .sum();
+            let wall_at = |m: u64| {
+                let within = before + (m - media) as i64;
+                let wall = i128::from(s.wall_end_90k - s.wall_start_90k);
+                if s.media_duration_90k <= 0 {
+                    s.wall_start_90k
+                } else {
+                    s.wall_start_90k
+                        + (i128::from(within) * wall / i128::from(s.media_duration_90k)) as i64
+                }
+            };
+            let from = media.max(trim);
+            let to = (media + len).min(trim + duration);
+            if to > from {
+                spans.push(WallSpan {
+                    presentation_start_90k: from - trim,
+                    presentation_end_90k: to - trim,
+                    wall_start_90k: wall_at(from),
+                    wall_end_90k: wall_at(to),
+                });
+            }
+            media += len;
+        }
+        if let Some(first) = spans.first_mut() {
+            first.wall_start_90k = self.start.0;
+        }
+        spans
+    }
 }
 
 /// How a view is cut.
@@ -384,6 +460,9 @@ pub fn view_with(
             video_params_id: s.video_params_id,
             frames: s.frames.clone(),
             frame_range: lo..hi,
+            wall_start_90k: s.start_90k,
+            wall_end_90k: s.end_90k,
+            media_duration_90k: s.media_duration_90k,
         });
     }
     let Some(first_wall) = first_wall else {
@@ -391,14 +470,16 @@ pub fn view_with(
             "recordings of camera {camera} between {start} and {end}"
         )));
     };
-    let mp4 = VirtualMp4::build(Mp4Request {
+    let request = Mp4Request {
         entries,
         parts,
         start_trim_90k: trim_90k,
         duration_90k: Some(presented_90k.max(1) as u64),
         creation_time_unix_secs: Time90k(first_wall).unix_secs(),
-    })
-    .map_err(|e| StorageError::Format(format!("building MP4: {e}")))?;
+        extras: None,
+    };
+    let mp4 = VirtualMp4::build(request.clone())
+        .map_err(|e| StorageError::Format(format!("building MP4: {e}")))?;
     let frames_presented = presented_frames(&viewed, trim_90k, mp4.duration_90k());
     Ok(View {
         mp4,
@@ -411,6 +492,8 @@ pub fn view_with(
         end: Time90k(last_wall_end),
         frames_presented,
         first_frame_wall,
+        trim_90k,
+        request,
         segments: viewed,
     })
 }

@@ -11,7 +11,8 @@
 //! manifest.json       canonical JSON: cameras, requested and actual range, gaps, segments with
 //!                     their ingest-time hashes and chain links, the signed chain head they lead
 //!                     to (with the key that signed it), file hashes, operator, case,
-//!                     reason, times, recorder id, key fingerprint
+//!                     reason, times, recorder id, key fingerprint, the recorder's clock
+//!                     status, each camera's timeline (MP4 position to wall-clock time)
 //! manifest.sig        Ed25519 signature of manifest.json (64 raw bytes)
 //! ```
 //! Whole segments are exported so that `nvr verify` can rebuild each segment's plaintext from
@@ -20,11 +21,18 @@
 //! the ones the camera sent, not only the ones exported. File names inside the bundle come only
 //! from camera ids, never from user input.
 
+mod audit;
+pub mod clock;
 pub mod files;
+mod mp4check;
+mod timeline;
 pub mod verify;
+mod zipcheck;
 
 pub use files::{WrittenBundle, write_verified_bundle};
 
+#[cfg(test)]
+mod hygiene_tests;
 #[cfg(test)]
 mod tests;
 
@@ -37,7 +45,7 @@ use ring::digest;
 use serde_json::{Value, json};
 use zip::write::SimpleFileOptions;
 
-use crate::db::{AuditFilter, ChainHeadRow};
+use crate::db::ChainHeadRow;
 use crate::error::{Result, StorageError};
 use crate::frame_index;
 use crate::integrity::canonical_json;
@@ -45,8 +53,14 @@ use crate::playback::{ViewOptions, view_with};
 use crate::signing::Fingerprint;
 use crate::store::Store;
 
-/// Identifies the bundle layout; `nvr verify` refuses others.
-pub const FORMAT: &str = "nvr-export/1";
+/// Identifies the bundle layout. 2 added the time track and ONVIF metadata in the MP4s,
+/// player.html, the timeline and the clocks in the manifest.
+pub const FORMAT: &str = "nvr-export/2";
+/// Every layout `nvr verify` reads: this one and the one before.
+pub const FORMATS: [&str; 2] = ["nvr-export/1", FORMAT];
+
+/// The bundle's player (`player.html`): plain HTML, CSS and JavaScript in one file, compiled in.
+pub const PLAYER_HTML: &str = include_str!("../../assets/player.html");
 /// The longest range one export may cover.
 pub const MAX_EXPORT_SECS: i64 = 24 * 3600;
 
@@ -60,6 +74,8 @@ pub struct ExportRequest {
     pub reason: String,
     /// Who exports: a username or `cli:<user>`.
     pub operator: String,
+    /// The export's id in the index, once recorded: its own audit entries go in the bundle.
+    pub export_id: Option<i64>,
 }
 
 /// What was written.
@@ -173,6 +189,8 @@ pub fn write_bundle<W: Write + Seek>(
         whole_segments: true,
         sealed_only: true,
     };
+    let recorder_id = store.recorder_id()?;
+    let exported_at = store.clock().realtime();
     let mut views = Vec::new();
     for &camera in &req.cameras {
         let row = store
@@ -187,9 +205,25 @@ pub fn write_bundle<W: Write + Seek>(
                 )),
                 e => e,
             })?;
-        views.push((row, view));
+        // The video as it was recorded, plus the time track and the ONVIF metadata.
+        let spans = view.wall_spans();
+        let extras = timeline::extras(
+            &spans,
+            &timeline::Source {
+                recorder_id: &recorder_id,
+                exported_at,
+                operator: &req.operator,
+                camera_name: &row.name,
+                camera_url: &row.url,
+                first_frame: view.first_frame_wall,
+                presented_start: view.start,
+            },
+        );
+        let mp4_json = timeline::mp4_json(&extras);
+        let view = view.with_extras(extras)?;
+        views.push((row, view, spans, mp4_json));
     }
-    let total: u64 = views.iter().map(|(_, v)| v.mp4.len()).sum();
+    let total: u64 = views.iter().map(|(_, v, _, _)| v.mp4.len()).sum();
     let mut done = 0u64;
     progress(done, total);
 
@@ -202,9 +236,16 @@ pub fn write_bundle<W: Write + Seek>(
         "README.txt",
         readme(&key.fingerprint()).as_bytes(),
     )?;
+    add(
+        &mut zip,
+        &mut files,
+        opts,
+        "player.html",
+        PLAYER_HTML.as_bytes(),
+    )?;
     let mut cameras_json = Vec::new();
     let mut frames_presented = Vec::new();
-    for (row, view) in &views {
+    for (row, view, spans, mp4_json) in &views {
         let name = format!("camera-{}.mp4", row.id);
         zip.start_file(name.as_str(), opts).map_err(zip_err)?;
         let mut h = Hashing {
@@ -226,10 +267,14 @@ pub fn write_bundle<W: Write + Seek>(
         };
         files.push((name.clone(), sha, bytes));
         frames_presented.push((row.id, view.frames_presented));
-        cameras_json.push(camera_manifest(store, row, view, &name, &sha, bytes, req)?);
+        let mut c = camera_manifest(store, row, view, &name, &sha, bytes, req)?;
+        c["timeline"] = timeline::timeline_json(spans);
+        c["mp4"] = mp4_json.clone();
+        c["camera_clock"] = clock::camera_clock_json();
+        cameras_json.push(c);
     }
 
-    let audit = audit_json(store, &req.cameras)?;
+    let audit = audit::audit_json(store, &req.cameras, req.export_id, req.start, req.end)?;
     add(&mut zip, &mut files, opts, "audit.json", &audit)?;
     add(
         &mut zip,
@@ -247,9 +292,11 @@ pub fn write_bundle<W: Write + Seek>(
     let manifest = json!({
         "format": FORMAT,
         "software": {"name": "nvr", "version": env!("CARGO_PKG_VERSION")},
-        "recorder_id": store.recorder_id()?,
+        "recorder_id": recorder_id,
         "key_fingerprint_sha256": key.fingerprint().to_string(),
-        "exported_at": store.clock().realtime().to_rfc3339(),
+        "exported_at": exported_at.to_rfc3339(),
+        "export_id": req.export_id,
+        "recorder_clock": clock::recorder_clock_json(clock::kernel_clock()),
         "operator": req.operator,
         "case": req.case_ref,
         "reason": req.reason,
@@ -442,32 +489,6 @@ fn attestation(
     ))
 }
 
-/// The audit entries about the exported cameras (retention bookkeeping left out), oldest first.
-fn audit_json(store: &Arc<Store>, cameras: &[CameraId]) -> Result<Vec<u8>> {
-    store.flush_audit();
-    let mut entries = Vec::new();
-    for c in cameras {
-        let f = AuditFilter {
-            object: Some(format!("camera:{c}")),
-            limit: 10_000,
-            ..Default::default()
-        };
-        for e in store.db().audit_list(&f)? {
-            if e.action == crate::db::RETENTION_DELETE_ACTION {
-                continue;
-            }
-            entries.push(json!({
-                "id": e.id, "time": Time90k(e.time_90k).to_rfc3339(), "actor": e.actor,
-                "action": e.action, "object": e.object,
-                "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
-                "prev_sha256": hex::encode(&e.prev_sha256), "sha256": hex::encode(&e.sha256),
-            }));
-        }
-    }
-    entries.sort_by_key(|e| e["id"].as_i64());
-    Ok(canonical_json(&Value::Array(entries)))
-}
-
 /// How to check a bundle by hand; `fingerprint` is the key that signed it.
 fn readme(fingerprint: &Fingerprint) -> String {
     README.replace("{FINGERPRINT}", &fingerprint.to_string())
@@ -490,12 +511,23 @@ recorder with a key of their own, so the bundle comes from the recorder only if 
 the recorder's: see step 3.
 
 Files
-  camera-<id>.mp4    the video of each camera (plays in VLC, ffplay, most players)
-  manifest.json      what was exported, by whom, why, and the SHA-256 of every file
+  camera-<id>.mp4    the video of each camera, as the camera sent it (plays in VLC, ffplay,
+                     most players); the recording time (UTC) is a subtitle track that players
+                     show over the picture (in VLC: Subtitle > Sub Track)
+  player.html        a player and checker that needs nothing but a web browser (see 0.)
+  manifest.json      what was exported, by whom, why, the SHA-256 of every file, when each
+                     part of each video was recorded, and the recorder's clock
   manifest.sig       the recorder's Ed25519 signature of manifest.json
   recorder.pub.pem   the public key that signed manifest.json
   SHA256SUMS         the SHA-256 of every file, for sha256sum
-  audit.json         the recorder's audit log entries about these cameras
+  audit.json         the recorder's audit log entries about this export and this footage
+
+0. Without installing anything: unpack this archive into a folder, open player.html in a
+   web browser (Chromium, Chrome, Edge or Firefox; no network is used) and choose that
+   folder. It checks every file against the manifest and the manifest's signature (steps 1
+   and 2 below), shows the signing key's fingerprint to compare (step 3), and plays the
+   cameras together with the recording time over each picture and the gaps on a timeline.
+   A browser without Ed25519 signatures says so: then use steps 1 to 4.
 
 1. Check that no file was altered (any Linux or macOS shell):
      sha256sum -c SHA256SUMS
@@ -527,7 +559,11 @@ Files
    computed while recording, and follows the recorder's hash chain to a head it signed shortly
    after recording: proof that the video is what the camera sent.
 
-Times in manifest.json are UTC (RFC 3339). Each MP4 holds whole recorded segments around the
-requested range; an edit list makes players show only the requested range. \"gaps\" lists times
-within the range when the camera was not recorded.
+Times in manifest.json are UTC (RFC 3339), as the recorder's clock kept them; \"recorder_clock\"
+says whether that clock was synchronised when the bundle was made. Each MP4 holds whole
+recorded segments around the requested range; an edit list makes players show only the
+requested range. \"gaps\" lists times within the range when the camera was not recorded (the
+MP4 skips them: its subtitle time jumps there). Each MP4 also carries the ONVIF Export File
+Format's 'suep' and 'cstb' boxes: the exporting unit, operator, camera name and address, and
+the absolute start time of each track.
 ";

@@ -29,6 +29,7 @@ fn export(
             case_ref: "../../etc/passwd /abs\\x".into(),
             reason: "incident at the gate".into(),
             operator: "ev".into(),
+            export_id: None,
         },
         f,
         &mut |_, _| {},
@@ -113,12 +114,14 @@ fn a_bundle_verifies_and_any_alteration_is_named() {
             "camera-1.mp4",
             "manifest.json",
             "manifest.sig",
+            "player.html",
             "recorder.pub.pem"
         ]
     );
 
     for name in [
         "camera-1.mp4",
+        "player.html",
         "README.txt",
         "audit.json",
         "recorder.pub.pem",
@@ -201,6 +204,7 @@ fn export_of_an_unknown_camera_or_empty_range_fails_clearly() {
         case_ref: "c".into(),
         reason: "r".into(),
         operator: "ev".into(),
+        export_id: None,
     };
     let err = write_bundle(&e.store, &req, f, &mut |_, _| {}).expect_err("empty range");
     assert!(err.to_string().contains("sealed recordings"), "{err}");

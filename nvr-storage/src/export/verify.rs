@@ -16,7 +16,8 @@ use nvr_core::{VideoCodec, VideoParams};
 use ring::digest;
 use serde_json::Value;
 
-use super::FORMAT;
+use super::FORMATS;
+use super::zipcheck::check_zip;
 use crate::frame_index;
 use crate::integrity::{ChainLink, canonical_json, chain_head_message, chain_next};
 use crate::segment::format::{FLAG_KEY, RECORD_FRAME, RECORD_PARAMS, RecordHeader, encode_params};
@@ -110,8 +111,10 @@ fn read_entry(zip: &mut zip::ZipArchive<std::fs::File>, name: &str) -> Result<Ve
 }
 
 fn run(path: &Path, r: &mut VerifyReport) -> Result<(), String> {
-    let file =
+    let mut file =
         std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    // The structure first: every size used below is then known to fit in the file.
+    let entries = check_zip(&mut file)?;
     let mut zip =
         zip::ZipArchive::new(file).map_err(|e| format!("not a readable zip bundle: {e}"))?;
     let manifest_bytes = read_entry(&mut zip, "manifest.json")?;
@@ -119,7 +122,7 @@ fn run(path: &Path, r: &mut VerifyReport) -> Result<(), String> {
     let pem = read_entry(&mut zip, "recorder.pub.pem")?;
     let manifest: Value = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| format!("manifest.json is not valid JSON: {e}"))?;
-    if manifest["format"] != FORMAT {
+    if !FORMATS.iter().any(|f| manifest["format"] == *f) {
         return Err(format!(
             "manifest.json: unknown format {}",
             manifest["format"]
@@ -185,7 +188,11 @@ fn run(path: &Path, r: &mut VerifyReport) -> Result<(), String> {
         let camera = cameras
             .iter()
             .find(|c| c["file"].as_str() == Some(name.as_str()));
-        match check_file(&mut zip, name, want, camera) {
+        let size_bytes = entries
+            .iter()
+            .find(|e| &e.name == name)
+            .map_or(0, |e| e.size_bytes);
+        match check_file(&mut zip, name, want, camera, size_bytes) {
             Ok(mut lines) => r.passed.append(&mut lines),
             Err(e) => r.failures.push(e),
         }
@@ -216,6 +223,7 @@ fn check_file(
     name: &str,
     want: &[u8; 32],
     camera: Option<&Value>,
+    size_bytes: u64,
 ) -> Result<Vec<String>, String> {
     let mut f = zip
         .by_name(name)
@@ -227,16 +235,19 @@ fn check_file(
     };
     let mut lines = Vec::new();
     if let Some(c) = camera {
-        let mut skip = c["mdat_offset"]
+        let head_len = c["mdat_offset"]
             .as_u64()
             .ok_or(format!("{name}: no mdat offset"))?;
-        let mut buf = vec![0u8; 64 * 1024];
-        while skip > 0 {
-            let n = (skip as usize).min(buf.len());
-            stream
-                .read_exact(&mut buf[..n])
-                .map_err(|e| format!("{name} is truncated or corrupt: {e}"))?;
-            skip -= n as u64;
+        if head_len > size_bytes {
+            return Err(format!("{name}: the mdat offset lies beyond the file"));
+        }
+        // Everything before the video's samples: bounded by the file's size (checked above).
+        let mut head = vec![0u8; head_len as usize];
+        stream
+            .read_exact(&mut head)
+            .map_err(|e| format!("{name} is truncated or corrupt: {e}"))?;
+        if let Some(line) = super::mp4check::check_header(name, &head, c)? {
+            lines.push(line);
         }
         let params = c["video_params"].as_array().cloned().unwrap_or_default();
         for s in c["segments"].as_array().cloned().unwrap_or_default() {
@@ -246,7 +257,7 @@ fn check_file(
                 .ok_or(format!(
                     "{name}: segment {id} names unknown video parameters"
                 ))?;
-            rebuild_segment(&mut stream, p, &s)
+            rebuild_segment(&mut stream, p, &s, size_bytes)
                 .map_err(|e| format!("{name}: segment {id}: {e}"))?;
             lines.push(format!(
                 "{name}: segment {id} matches the hash recorded at ingest"
@@ -281,7 +292,14 @@ impl<R: Read> Read for TeeReader<'_, R> {
 
 /// Rebuilds a segment's plaintext records from its parameters, its frame index and the frame
 /// bytes that follow in the MP4, and compares their SHA-256 with the one recorded at ingest.
-fn rebuild_segment(stream: &mut impl Read, p: &Value, s: &Value) -> Result<(), String> {
+/// `file_bytes` (the MP4's size) bounds every frame: a frame index naming larger frames is
+/// refused before anything is allocated for them.
+fn rebuild_segment(
+    stream: &mut impl Read,
+    p: &Value,
+    s: &Value,
+    file_bytes: u64,
+) -> Result<(), String> {
     let codec = match p["codec"].as_str() {
         Some("h264") => VideoCodec::H264,
         Some("h265") => VideoCodec::H265,
@@ -319,6 +337,12 @@ fn rebuild_segment(stream: &mut impl Read, p: &Value, s: &Value) -> Result<(), S
             media_offset_90k: offset,
         };
         sha.update(&h.encode());
+        if u64::from(f.size_bytes) > file_bytes {
+            return Err(format!(
+                "the frame index names a {}-byte frame in a {file_bytes}-byte file",
+                f.size_bytes
+            ));
+        }
         buf.resize(f.size_bytes as usize, 0);
         stream
             .read_exact(&mut buf)
