@@ -257,12 +257,11 @@ pub async fn transcoded_view(
         .transcode
         .clone()
         .try_acquire_owned()
-        .map_err(|_| ApiError {
-            retry_after: Some(Duration::from_secs(5)),
-            ..ApiError::new(
-                ErrorKind::Throttled,
+        .map_err(|_| {
+            ApiError(nvr_app::AppError::throttled(
                 "too many transcoded streams right now",
-            )
+                Duration::from_secs(5),
+            ))
         })?;
     let transcoder =
         Transcoder::new(&params, &transcode_options(width, height)).map_err(media_error)?;
