@@ -119,7 +119,10 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         "# HELP nvr_live_viewers open live views\n# TYPE nvr_live_viewers gauge"
     );
     for c in &cameras {
-        let n = state.recorder.live(c.id).viewers();
+        let n: usize = nvr_core::Stream::ALL
+            .into_iter()
+            .map(|s| state.recorder.live(c.id.stream(s)).viewers())
+            .sum();
         let _ = writeln!(
             out,
             "nvr_live_viewers{{camera=\"{}\",name=\"{}\"}} {n}",

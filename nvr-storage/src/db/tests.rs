@@ -1,6 +1,7 @@
 //! Tests of the index schema and migrations.
 
 use super::*;
+use nvr_core::CameraId;
 
 /// The schema as SQLite understands it: every table's columns (name, type, not null, default,
 /// primary key) and foreign keys, and every index's SQL. Compared structurally, because a column
@@ -77,7 +78,7 @@ fn upgraded_equals_fresh() {
     let old_path = dir.path().join("old.db");
     {
         let conn = Connection::open(&old_path).expect("open");
-        conn.execute_batch(MIGRATIONS[0]).expect("v1");
+        conn.execute_batch(MIGRATIONS[0].1).expect("v1");
         conn.execute(
             INSERT_META,
             named_params! {":uuid": &[2u8; 16][..], ":created_90k": 5},
@@ -107,6 +108,10 @@ fn upgraded_equals_fresh() {
         .query_row("SELECT name FROM cameras", [], |r| r.get(0))
         .expect("kept data");
     assert_eq!(name, "old cam");
+    // Migration 7 moved the camera's URL to its main stream.
+    let camera = upgraded.camera(CameraId(1)).expect("camera").expect("row");
+    assert_eq!(camera.url, "rtsp://10.0.0.1/");
+    assert_eq!((camera.has_sub_row, camera.sub_url), (false, None));
     // Migration 4 rebuilt `epochs`: rows and the id sequence kept, and a shredded epoch's day
     // can have a new live epoch (but only one).
     let conn = upgraded.lock();
@@ -144,4 +149,11 @@ fn create_refuses_to_overwrite() {
     assert!(Database::create(&path, &[1; 16], 0).is_err());
     assert!(Database::open(&path).is_ok());
     assert!(Database::open(&dir.path().join("missing.db")).is_err());
+}
+
+#[test]
+fn schema_version_is_the_last_migration() {
+    let numbers: Vec<i64> = MIGRATIONS.iter().map(|(n, _)| *n).collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert_eq!(numbers.last(), Some(&SCHEMA_VERSION));
 }

@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! README.txt          how to verify by hand (sha256sum, openssl) and with `nvr verify`
-//! camera-<id>.mp4     lossless remux of every whole segment overlapping the range; an edit
-//!                     list presents exactly the requested range
+//! camera-<id>.mp4     lossless remux of every whole segment of the camera's main stream
+//!                     overlapping the range; an edit list presents exactly the requested range
+//! camera-<id>-sub.mp4 the same of the camera's sub-stream, when it was recorded in the range
+//!                     (its own segments and hash chain)
 //! audit.json          the audit entries about the exported cameras
 //! recorder.pub.pem    the recorder's Ed25519 public key
 //! SHA256SUMS          `sha256sum -c` input for every file above
-//! manifest.json       canonical JSON: cameras, requested and actual range, gaps, segments with
-//!                     their ingest-time hashes and chain links, the signed chain head they lead
+//! manifest.json       canonical JSON: one entry per exported stream of each camera (`stream`:
+//!                     main or sub), requested and actual range, gaps, segments with their
+//!                     ingest-time hashes and chain links, the signed chain head they lead
 //!                     to, file hashes, operator, case, reason, times, recorder id, key
 //! manifest.sig        Ed25519 signature of manifest.json (64 raw bytes)
 //! ```
@@ -16,7 +19,9 @@
 //! the MP4's frames and the manifest's frame index and compare it with the SHA-256 computed when
 //! the segment was recorded, chained, and signed within minutes: proof that the video bytes are
 //! the ones the camera sent, not only the ones exported. File names inside the bundle come only
-//! from camera ids, never from user input.
+//! from camera ids and stream names, never from user input. A bundle with a sub-stream is
+//! format 2 ([`FORMAT_WITH_SUB`]), so a verifier that predates sub-streams refuses it by name
+//! instead of failing its chain; one without is format 1 as before.
 
 pub mod files;
 pub mod verify;
@@ -30,7 +35,7 @@ use std::io::{Seek, Write};
 use std::sync::Arc;
 
 use base64::Engine;
-use nvr_core::{CameraId, SegmentId, Time90k};
+use nvr_core::{CameraId, SegmentId, Stream, StreamKey, Time90k};
 use ring::digest;
 use serde_json::{Value, json};
 use zip::write::SimpleFileOptions;
@@ -44,6 +49,9 @@ use crate::store::Store;
 
 /// Identifies the bundle layout; `nvr verify` refuses others.
 pub const FORMAT: &str = "nvr-export/1";
+/// The layout of a bundle that holds a sub-stream: as [`FORMAT`], with `stream` in each camera
+/// entry.
+pub const FORMAT_WITH_SUB: &str = "nvr-export/2";
 /// The longest range one export may cover.
 pub const MAX_EXPORT_SECS: i64 = 24 * 3600;
 
@@ -64,8 +72,8 @@ pub struct ExportRequest {
 pub struct ExportSummary {
     pub bytes: u64,
     pub files: Vec<(String, [u8; 32], u64)>,
-    /// Frames presented per camera (what a player shows of the requested range).
-    pub frames_presented: Vec<(CameraId, u64)>,
+    /// Frames presented per exported stream (what a player shows of the requested range).
+    pub frames_presented: Vec<(StreamKey, u64)>,
 }
 
 fn b64(b: &[u8]) -> String {
@@ -168,31 +176,43 @@ pub fn write_bundle<W: Write + Seek>(
         whole_segments: true,
         sealed_only: true,
     };
+    // Every recorded stream of each camera: a camera needs footage of one of them.
     let mut views = Vec::new();
     for &camera in &req.cameras {
         let row = store
             .db()
             .camera(camera)?
             .ok_or_else(|| StorageError::NotFound(format!("camera {camera}")))?;
-        let view =
-            view_with(store, camera, req.start, req.end, view_opts).map_err(|e| match e {
-                StorageError::NotFound(_) => StorageError::NotFound(format!(
-                    "sealed recordings of camera {:?} between {} and {}",
-                    row.name, req.start, req.end
-                )),
-                e => e,
-            })?;
-        views.push((row, view));
+        let mut found = false;
+        for stream in Stream::ALL.into_iter().filter(|&s| row.has_stream_row(s)) {
+            match view_with(store, camera.stream(stream), req.start, req.end, view_opts) {
+                Ok(view) => {
+                    views.push((row.clone(), stream, view));
+                    found = true;
+                }
+                Err(StorageError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !found {
+            return Err(StorageError::NotFound(format!(
+                "sealed recordings of camera {:?} between {} and {}",
+                row.name, req.start, req.end
+            )));
+        }
     }
-    let total: u64 = views.iter().map(|(_, v)| v.mp4.len()).sum();
+    let total: u64 = views.iter().map(|(_, _, v)| v.mp4.len()).sum();
     let mut done = 0u64;
     progress(done, total);
 
     add(&mut zip, &mut files, opts, "README.txt", README.as_bytes())?;
     let mut cameras_json = Vec::new();
     let mut frames_presented = Vec::new();
-    for (row, view) in &views {
-        let name = format!("camera-{}.mp4", row.id);
+    for (row, stream, view) in &views {
+        let name = match stream {
+            Stream::Main => format!("camera-{}.mp4", row.id),
+            s => format!("camera-{}-{s}.mp4", row.id),
+        };
         zip.start_file(name.as_str(), opts).map_err(zip_err)?;
         let mut h = Hashing {
             inner: &mut zip,
@@ -212,9 +232,21 @@ pub fn write_bundle<W: Write + Seek>(
             (a, h.bytes)
         };
         files.push((name.clone(), sha, bytes));
-        frames_presented.push((row.id, view.frames_presented));
-        cameras_json.push(camera_manifest(store, row, view, &name, &sha, bytes, req)?);
+        frames_presented.push((row.id.stream(*stream), view.frames_presented));
+        cameras_json.push(camera_manifest(
+            store,
+            row,
+            *stream,
+            view,
+            &ManifestFile {
+                name: &name,
+                sha256: &sha,
+                bytes,
+            },
+            req,
+        )?);
     }
+    let with_sub = views.iter().any(|(_, s, _)| *s != Stream::Main);
 
     let audit = audit_json(store, &req.cameras)?;
     add(&mut zip, &mut files, opts, "audit.json", &audit)?;
@@ -233,7 +265,7 @@ pub fn write_bundle<W: Write + Seek>(
     add(&mut zip, &mut files, opts, "SHA256SUMS", sums.as_bytes())?;
 
     let manifest = json!({
-        "format": FORMAT,
+        "format": if with_sub { FORMAT_WITH_SUB } else { FORMAT },
         "software": {"name": "nvr", "version": env!("CARGO_PKG_VERSION")},
         "recorder_id": store.recorder_id()?,
         "key_fingerprint_sha256": key.fingerprint(),
@@ -260,14 +292,20 @@ pub fn write_bundle<W: Write + Seek>(
     })
 }
 
-/// The manifest entry of one camera.
+/// A file written into the bundle.
+struct ManifestFile<'a> {
+    name: &'a str,
+    sha256: &'a [u8; 32],
+    bytes: u64,
+}
+
+/// The manifest entry of one stream of a camera.
 fn camera_manifest(
     store: &Arc<Store>,
     row: &crate::db::CameraRow,
+    stream: Stream,
     view: &crate::playback::View,
-    file: &str,
-    sha: &[u8; 32],
-    bytes: u64,
+    file: &ManifestFile<'_>,
     req: &ExportRequest,
 ) -> Result<Value> {
     let mut params_ids: Vec<i64> = Vec::new();
@@ -329,14 +367,15 @@ fn camera_manifest(
             "chain_sha256": hex::encode(chain),
         }));
     }
-    let (head, links) = attestation(store, row.id, last_id)?;
+    let (head, links) = attestation(store, row.id.stream(stream), last_id)?;
     Ok(json!({
         "id": row.id.0,
+        "stream": stream.as_str(),
         "name": row.name,
-        "url": row.url,
-        "file": file,
-        "file_sha256": hex::encode(sha),
-        "file_bytes": bytes,
+        "url": row.stream_url(stream),
+        "file": file.name,
+        "file_sha256": hex::encode(file.sha256),
+        "file_bytes": file.bytes,
         "mdat_offset": view.mp4.mdat_payload_range().start,
         "actual": {"start": view.start.to_rfc3339(), "end": view.end.to_rfc3339()},
         "frames_in_file": frames_in_file,
@@ -357,18 +396,18 @@ fn camera_manifest(
     }))
 }
 
-/// The earliest signed chain head at or after `last` whose links back to `last` all still
-/// exist, with those links; or a head signed now at `last` itself.
+/// The earliest signed chain head of `stream` at or after `last` whose links back to `last` all
+/// still exist, with those links; or a head signed now at `last` itself.
 fn attestation(
     store: &Arc<Store>,
-    camera: CameraId,
+    stream: StreamKey,
     last: SegmentId,
 ) -> Result<(ChainHeadRow, Vec<Value>)> {
-    store.sign_chain_head(camera)?;
-    if let Some(head) = store.db().first_chain_head_at_or_after(camera, last)? {
+    store.sign_chain_head(stream)?;
+    if let Some(head) = store.db().first_chain_head_at_or_after(stream, last)? {
         let rows = store
             .db()
-            .chain_rows(camera, SegmentId(last.0 + 1), head.segment_id)?;
+            .chain_rows(stream, SegmentId(last.0 + 1), head.segment_id)?;
         let mut prev = last;
         let mut ok = true;
         for r in &rows {
@@ -400,15 +439,20 @@ fn attestation(
     let sig = store
         .signing_key()
         .sign(&crate::integrity::chain_head_message(
-            camera.0, last.0, &chain, now,
+            stream.stream,
+            stream.camera.0,
+            last.0,
+            &chain,
+            now,
         ));
     let id = store
         .db()
-        .insert_chain_head(camera, last, &chain, now, &sig)?;
+        .insert_chain_head(stream, last, &chain, now, &sig)?;
     Ok((
         ChainHeadRow {
             id,
-            camera_id: camera,
+            camera_id: stream.camera,
+            stream: stream.stream,
             segment_id: last,
             chain_sha256: chain,
             signed_90k: now,
@@ -453,6 +497,7 @@ information needed to check it without the recorder and without a network.
 
 Files
   camera-<id>.mp4    the video of each camera (plays in VLC, ffplay, most players)
+  camera-<id>-sub.mp4  the camera's low-resolution second stream, when it was recorded
   manifest.json      what was exported, by whom, why, and the SHA-256 of every file
   manifest.sig       the recorder's Ed25519 signature of manifest.json
   recorder.pub.pem   the recorder's public key

@@ -492,7 +492,7 @@ async fn malformed_time_ranges_and_ids_get_4xx() {
     let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
     env.state
         .store
-        .add_camera("c", &url, None, None, |_| note())
+        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
         .expect("camera");
     for q in [
         "start=2026-11-29T00:00:00Z&end=2026-11-29T00:00:00Z",
@@ -573,7 +573,7 @@ fn record(store: &Arc<Store>, camera: CameraId, t0: Time90k, n: i64) {
     });
     let mut w = CameraWriter::new(
         store.clone(),
-        camera,
+        camera.main(),
         WriterConfig {
             segment_duration: Duration90k::from_secs(2),
             fsync_interval: Duration90k::from_secs(5),
@@ -606,7 +606,7 @@ async fn view_mp4_supports_ranges_and_etags() {
     let cam = env
         .state
         .store
-        .add_camera("c", &url, None, None, |_| note())
+        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
         .expect("camera");
     let t0 = Time90k::parse_rfc3339("2026-11-29T10:00:00Z").expect("t0");
     record(&env.state.store, cam, t0, 100);
@@ -665,7 +665,7 @@ async fn a_websocket_from_a_foreign_origin_is_refused() {
     let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
     env.state
         .store
-        .add_camera("c", &url, None, None, |_| note())
+        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
         .expect("camera");
     let mut req = get("/api/cameras/1/live?codecs=h264", Some(&l));
     let h = req.headers_mut();
