@@ -79,8 +79,8 @@ pub async fn live(
 ) -> ApiResult<Response> {
     // The origin is checked before anything else, including whether this is an upgrade.
     check_origin(&headers)?;
-    let ws = ws.map_err(|e| ApiError::bad_request(format!("not a WebSocket request: {e}")))?;
     let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), Use::Live)?;
+    let ws = ws.map_err(|e| ApiError::bad_request(format!("not a WebSocket request: {e}")))?;
     let accepts: Vec<String> = q
         .codecs
         .as_deref()
