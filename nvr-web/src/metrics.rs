@@ -1,5 +1,6 @@
 //! `GET /metrics`: camera state and counters in the Prometheus text format, for a collector on
-//! this machine or the LAN (it needs a session like every other route).
+//! this machine or the LAN (it needs a session like every other route). A camera's main stream
+//! is its series without a `stream` label; its sub-stream's have `stream="sub"`.
 
 use std::fmt::Write;
 
@@ -94,6 +95,18 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
                 let _ = writeln!(
                     out,
                     "{name}{{camera=\"{}\",name=\"{}\"}} {}",
+                    c.id,
+                    label(&c.name),
+                    get(&s)
+                );
+            }
+            // The sub-stream's series carry `stream="sub"` (the main stream's are as before).
+            if let Some(s) = state.recorder.stream_status(c.id.sub())
+                && c.sub_url.is_some()
+            {
+                let _ = writeln!(
+                    out,
+                    "{name}{{camera=\"{}\",name=\"{}\",stream=\"sub\"}} {}",
                     c.id,
                     label(&c.name),
                     get(&s)
