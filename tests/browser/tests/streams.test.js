@@ -227,6 +227,38 @@ test("the camera form tests both streams and adds a camera with its sub-stream",
   assert.equal(added.record_sub, true);
 });
 
+test("playback faster than 2x and the timeline's thumbnails read the sub-stream", { timeout: 180e3 }, async () => {
+  const page = await (await browser()).newPage();
+  await h.login(page, base, h.GUARD);
+  const since = h.traffic.requests.length;
+  const asked = (re) => h.traffic.requests.slice(since).filter((r) => re.test(r.url));
+  await page.goto(`${base}/#/camera/1`);
+  await page.locator(".timeline-canvas").waitFor();
+  await page.locator("#btn-history").click();
+  await h.waitFor(() => asked(/\/api\/cameras\/1\/view\.mp4\?/).length > 0, 30e3, "playback at 1x");
+  assert.equal(asked(/\/api\/cameras\/1\/view\.mp4\?.*stream=sub/).length, 0, "1x plays the main stream");
+  await page.locator("#speed").selectOption("4");
+  await h.waitFor(() => asked(/\/api\/cameras\/1\/view\.mp4\?.*stream=sub/).length > 0, 30e3,
+    "view.mp4 of the sub-stream at 4x");
+  await h.waitFor(() => page.evaluate(() => /SUB/.test(document.querySelector(".stage-badge").textContent)), 15e3,
+    "the badge says the sub-stream plays");
+  const mainBefore = asked(/\/api\/cameras\/1\/view\.mp4\?/).filter((r) => !/stream=sub/.test(r.url)).length;
+  await page.locator("#speed").selectOption("1");
+  await h.waitFor(() => asked(/\/api\/cameras\/1\/view\.mp4\?/).filter((r) => !/stream=sub/.test(r.url)).length > mainBefore,
+    30e3, "back to the main stream at 1x");
+  // Hovering the recorded run asks for a thumbnail of the sub-stream.
+  const box = await page.evaluate(() => {
+    const c = document.querySelector(".timeline-canvas");
+    const r = c.getBoundingClientRect();
+    return { start: Number(c.dataset.viewStart), end: Number(c.dataset.viewEnd), x: r.left, y: r.top, w: r.width };
+  });
+  const x = (Date.now() - 20e3 - box.start) / (box.end - box.start) * box.w;
+  await page.mouse.move(box.x + x, box.y + 44);
+  await page.mouse.move(box.x + x + 3, box.y + 44);
+  await h.waitFor(() => asked(/\/api\/cameras\/1\/snapshot\.jpg\?at=.*&stream=sub/).length > 0, 20e3,
+    "a thumbnail from the sub-stream");
+});
+
 test("the streams pages talked to nothing but the recorder, without CSP violations or page errors", () => {
   const foreign = h.traffic.requests.filter((r) => !r.url.startsWith("data:") && !r.url.startsWith("blob:") &&
     !h.recorderOrigins.has(new URL(r.url).origin));
