@@ -100,6 +100,7 @@ async function watchPicture(page, selector) {
 test("a 4x4 grid plays only sub-streams, and transfers a fraction of the main streams' bytes", { timeout: 600e3 }, async () => {
   const page = await (await browser()).newPage();
   const since = h.traffic.sockets.length;
+  const requestsSince = h.traffic.requests.length;
   await h.login(page, base, h.ADMIN);
   await page.locator('button[data-stream-pref="auto"]').click();
   await page.locator('button[data-layout="16"]').click();
@@ -118,6 +119,10 @@ test("a 4x4 grid plays only sub-streams, and transfers a fraction of the main st
     assert.equal(await page.locator(`.tile[data-camera-id="${id}"]`).getAttribute("data-stream"), "sub");
   }
   await h.screenshot(page, "grid-16-sub");
+  // The pictures shown while tiles connect come from the sub-streams too.
+  const posters = h.traffic.requests.slice(requestsSince).filter((r) => /\/snapshot\.jpg\?/.test(r.url));
+  assert.ok(posters.length > 0, "tiles showed a snapshot while connecting");
+  assert.deepEqual(posters.filter((r) => !/stream=sub/.test(r.url)).map((r) => r.url), []);
 
   // After: the grid as it plays now.
   const q0 = await playback(page);
