@@ -122,10 +122,17 @@ pub struct CameraAddArgs {
     /// Short unique name.
     #[arg(long)]
     pub name: String,
-    /// rtsp://host[:port]/path, without credentials.
+    /// The main stream: rtsp://host[:port]/path, without credentials.
     #[arg(long)]
     pub url: String,
-    /// RTSP username.
+    /// The camera's low-resolution sub-stream (grid tiles, fast playback, thumbnails), with the
+    /// same credentials as the main stream.
+    #[arg(long)]
+    pub sub_url: Option<String>,
+    /// Pull the sub-stream for live view only, without recording it.
+    #[arg(long, requires = "sub_url")]
+    pub no_record_sub: bool,
+    /// RTSP username (of both streams).
     #[arg(long)]
     pub username: Option<String>,
     /// Read the RTSP password from standard input (one line).

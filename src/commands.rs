@@ -70,6 +70,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let new = nvr_app::cameras::NewCamera {
                 name: a.name.clone(),
                 url: a.url.clone(),
+                sub_url: a.sub_url.clone(),
+                record_sub: Some(!a.no_record_sub),
                 username: a.username.clone(),
                 password,
                 skip_probe: a.skip_probe,
@@ -87,16 +89,30 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ),
                     _ => app_error(e),
                 })?;
-            if let Some(p) = probed {
-                println!(
-                    "camera answers: {} {}x{}{}",
-                    p.codec,
-                    p.width,
-                    p.height,
-                    p.fps.map(|f| format!(" at {f:.1} fps")).unwrap_or_default()
-                );
+            if let Some(t) = probed {
+                let says = |p: &nvr_ingest::probe::ProbeResult| {
+                    format!(
+                        "{} {}x{}{}",
+                        p.codec,
+                        p.width,
+                        p.height,
+                        p.fps.map(|f| format!(" at {f:.1} fps")).unwrap_or_default()
+                    )
+                };
+                println!("camera answers: {}", says(&t.main));
+                if let Some(Ok(sub)) = &t.sub {
+                    println!("sub-stream answers: {}", says(sub));
+                }
             }
             println!("added camera {} ({}) with id {}", row.name, row.url, row.id);
+            if let Some(sub) = &row.sub_url {
+                let recorded = if row.record_sub {
+                    "recorded"
+                } else {
+                    "live view only"
+                };
+                println!("sub-stream {sub} ({recorded})");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Camera(CameraCommand::List(a)) => {
@@ -104,11 +120,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open(&dir)?;
             for c in store.db().cameras()? {
                 println!(
-                    "{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}{}",
                     c.id,
                     c.name,
                     c.url,
-                    if c.enabled { "enabled" } else { "disabled" }
+                    if c.enabled { "enabled" } else { "disabled" },
+                    c.sub_url
+                        .as_deref()
+                        .map(|s| format!("\tsub {s}"))
+                        .unwrap_or_default()
                 );
             }
             Ok(ExitCode::SUCCESS)

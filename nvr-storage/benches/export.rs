@@ -26,7 +26,7 @@ use nvr_core::{
 };
 use nvr_storage::export::{ExportRequest, write_verified_bundle};
 use nvr_storage::mp4::test_support::fake_avc1;
-use nvr_storage::store::Store;
+use nvr_storage::store::{CameraEdit, Store};
 use nvr_storage::writer::{CameraWriter, WriterConfig};
 
 /// 30 fps.
@@ -69,8 +69,9 @@ fn record() -> (tempfile::TempDir, Arc<Store>, Vec<CameraId>) {
     let mut writers = Vec::new();
     for i in 1..=CAMERAS {
         let url = CameraUrl::parse(&format!("rtsp://127.0.0.1:8554/cam{i}")).expect("url");
+        let name = format!("cam{i}");
         let camera = store
-            .add_camera(&format!("cam{i}"), &url, None, None, |_| {
+            .add_camera(&CameraEdit::new(&name, &url), |_| {
                 nvr_storage::db::AuditNote::new(
                     0,
                     "bench",
@@ -84,7 +85,7 @@ fn record() -> (tempfile::TempDir, Arc<Store>, Vec<CameraId>) {
         writers.push(
             CameraWriter::new(
                 store.clone(),
-                camera,
+                camera.main(),
                 WriterConfig {
                     segment_duration: Duration90k::from_secs(60),
                     fsync_interval: Duration90k::from_secs(5),

@@ -1,12 +1,12 @@
-//! Reading recordings back: the runs of a camera in a time range, and a virtual MP4 of any range
-//! built from the index (sealed segments plus the readable part of the one being written),
-//! decrypting only the chunks a byte range touches.
+//! Reading recordings back, one stream of a camera at a time: the runs in a time range, and a
+//! virtual MP4 of any range built from the index (sealed segments plus the readable part of the
+//! one being written), decrypting only the chunks a byte range touches.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use nvr_core::{CameraId, SegmentId, Time90k};
+use nvr_core::{CameraId, SegmentId, StreamKey, Time90k};
 
 use crate::db::{SEGMENT_FLAG_RECOVERED, SegmentRow};
 use crate::error::{Result, StorageError};
@@ -56,8 +56,8 @@ struct PlaySegment {
     content_tag: [u8; 32],
 }
 
-fn open_segment_for(store: &Store, camera: CameraId) -> Option<PlaySegment> {
-    let view = store.open_segment(camera)?;
+fn open_segment_for(store: &Store, stream: StreamKey) -> Option<PlaySegment> {
+    let view = store.open_segment(stream)?;
     let v = view.read().unwrap_or_else(|p| p.into_inner());
     let frames = v.readable_frames();
     if frames.is_empty() {
@@ -104,22 +104,22 @@ fn sealed_segment(row: &SegmentRow, frame_index: &[u8]) -> Result<PlaySegment> {
     })
 }
 
-/// Segments of `camera` overlapping `[start, end)`, oldest first, with their frames, including
+/// Segments of `stream` overlapping `[start, end)`, oldest first, with their frames, including
 /// the open one. One query for all sealed segments, frame indexes included.
 fn segments_in(
     store: &Store,
-    camera: CameraId,
+    stream: StreamKey,
     start: Time90k,
     end: Time90k,
 ) -> Result<Vec<PlaySegment>> {
     let rows = store
         .db()
-        .sealed_segments_with_index(camera, start.0, end.0)?;
+        .sealed_segments_with_index(stream, start.0, end.0)?;
     let mut out = Vec::with_capacity(rows.len() + 1);
     for (row, index) in &rows {
         out.push(sealed_segment(row, index)?);
     }
-    if let Some(open) = open_segment_for(store, camera)
+    if let Some(open) = open_segment_for(store, stream)
         && open.start_90k < end.0
         && open.end_90k > start.0
         && !out.iter().any(|s| s.id == open.id)
@@ -129,11 +129,11 @@ fn segments_in(
     Ok(out)
 }
 
-/// The runs of `camera` that overlap `[start, end)`, each reported whole within the range's
+/// The runs of `stream` that overlap `[start, end)`, each reported whole within the range's
 /// segments. Frames and bytes count the overlapping segments.
 pub fn runs(
     store: &Store,
-    camera: CameraId,
+    stream: StreamKey,
     start: Time90k,
     end: Time90k,
 ) -> Result<Vec<RunSummary>> {
@@ -141,8 +141,8 @@ pub fn runs(
     // the open segment from memory.
     let rows = store
         .db()
-        .sealed_segment_summaries(camera, start.0, end.0)?;
-    let open = store.open_segment(camera).map(|view| {
+        .sealed_segment_summaries(stream, start.0, end.0)?;
+    let open = store.open_segment(stream).map(|view| {
         let v = view.read().unwrap_or_else(|p| p.into_inner());
         let frames = v.readable_frames();
         let media: i64 = frames.iter().map(|f| i64::from(f.duration_90k)).sum();
@@ -357,22 +357,23 @@ fn wall_to_media(s: &PlaySegment, wall_90k: i64) -> i64 {
         as i64
 }
 
-/// Builds an MP4 of `camera` over `[start, end)`. It starts at the key frame at or before
+/// Builds an MP4 of `stream` over `[start, end)`. It starts at the key frame at or before
 /// `start`, with an edit list that hides the frames before `start`; gaps between runs are
 /// skipped (the MP4 is continuous; the recordings API tells where the gaps are).
-pub fn view(store: &Arc<Store>, camera: CameraId, start: Time90k, end: Time90k) -> Result<View> {
-    view_with(store, camera, start, end, ViewOptions::default())
+pub fn view(store: &Arc<Store>, stream: StreamKey, start: Time90k, end: Time90k) -> Result<View> {
+    view_with(store, stream, start, end, ViewOptions::default())
 }
 
 /// [`view`] with options.
 pub fn view_with(
     store: &Arc<Store>,
-    camera: CameraId,
+    stream: StreamKey,
     start: Time90k,
     end: Time90k,
     opts: ViewOptions,
 ) -> Result<View> {
-    let mut segs = segments_in(store, camera, start, end)?;
+    let camera = stream.camera;
+    let mut segs = segments_in(store, stream, start, end)?;
     if opts.sealed_only {
         segs.retain(|s| s.final_chunk.is_some());
     }
@@ -467,7 +468,7 @@ pub fn view_with(
     }
     let Some(first_wall) = first_wall else {
         return Err(StorageError::NotFound(format!(
-            "recordings of camera {camera} between {start} and {end}"
+            "recordings of camera {stream} between {start} and {end}"
         )));
     };
     let request = Mp4Request {
@@ -565,11 +566,12 @@ pub struct StoredKeyFrame {
     pub time: Time90k,
 }
 
-/// The key frame of `camera` at or before `at`, within the segment recorded at `at` (segments
+/// The key frame of `stream` at or before `at`, within the segment recorded at `at` (segments
 /// start with a key frame, so there always is one).
-pub fn key_frame_at(store: &Arc<Store>, camera: CameraId, at: Time90k) -> Result<StoredKeyFrame> {
-    let segs = segments_in(store, camera, at, Time90k(at.0 + 1))?;
-    let not_found = || StorageError::NotFound(format!("a recording of camera {camera} at {at}"));
+pub fn key_frame_at(store: &Arc<Store>, stream: StreamKey, at: Time90k) -> Result<StoredKeyFrame> {
+    let camera = stream.camera;
+    let segs = segments_in(store, stream, at, Time90k(at.0 + 1))?;
+    let not_found = || StorageError::NotFound(format!("a recording of camera {stream} at {at}"));
     let s = segs
         .iter()
         .rev()

@@ -1,12 +1,13 @@
 //! The data directory as one handle: paths, the index, the keyring, and the views of segments
-//! being written right now (so playback can reach the last seconds before they are sealed).
+//! being written right now, one per stream (so playback can reach the last seconds before they
+//! are sealed).
 //!
 //! ```text
 //! DATA_DIR/                       (0700)
 //!   master.key                    root key (0600)
 //!   index.db (+ -wal, -shm)       SQLite index
 //!   keys/<epoch id>.key           wrapped epoch keys (0600)
-//!   segments/<camera id>/<segment id>.seg   encrypted segment files (0600)
+//!   segments/<camera id>/<segment id>.seg   encrypted segment files of any stream (0600)
 //! ```
 
 use std::collections::HashMap;
@@ -15,7 +16,9 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use nvr_core::{CameraId, CameraUrl, Clock, SegmentId, VideoParams, validate_camera_name};
+use nvr_core::{
+    CameraId, CameraUrl, Clock, SegmentId, Stream, StreamKey, VideoParams, validate_camera_name,
+};
 
 use crate::db::{AuditNote, CameraRetention, Database, DeletedCamera, NewCamera};
 use crate::error::{Result, StorageError};
@@ -72,16 +75,39 @@ pub struct DiskSpace {
     pub total_bytes: u64,
 }
 
-/// The connection settings of a camera, as an edit gives them (all fields; the caller merges
-/// a partial change).
+/// The connection settings of a camera, as an add or an edit gives them (all fields; the
+/// caller merges a partial change).
 #[derive(Clone, Copy)]
 pub struct CameraEdit<'a> {
     pub name: &'a str,
+    /// The main stream's URL.
     pub url: &'a CameraUrl,
+    /// The sub-stream's URL; `None`: no sub-stream (an edit removing it keeps its recordings).
+    pub sub_url: Option<&'a CameraUrl>,
+    /// Record the sub-stream (else it is pulled for live view only).
+    pub record_sub: bool,
     pub username: Option<&'a str>,
-    /// `None` keeps the stored password, `Some("")` clears it, else replaces it.
+    /// `None` keeps the stored password, `Some("")` clears it, else replaces it (an add takes
+    /// `None` and `Some("")` as no password).
     pub password: Option<&'a str>,
+    /// Ignored by an add: a new camera is enabled.
     pub enabled: bool,
+}
+
+impl<'a> CameraEdit<'a> {
+    /// An enabled camera with a main stream only and no credentials; change fields with
+    /// struct update syntax.
+    pub fn new(name: &'a str, url: &'a CameraUrl) -> Self {
+        CameraEdit {
+            name,
+            url,
+            sub_url: None,
+            record_sub: true,
+            username: None,
+            password: None,
+            enabled: true,
+        }
+    }
 }
 
 impl std::fmt::Debug for CameraEdit<'_> {
@@ -89,6 +115,8 @@ impl std::fmt::Debug for CameraEdit<'_> {
         f.debug_struct("CameraEdit")
             .field("name", &self.name)
             .field("url", &self.url)
+            .field("sub_url", &self.sub_url)
+            .field("record_sub", &self.record_sub)
             .field("username", &self.username)
             .field("password", &self.password.map(|_| "<redacted>"))
             .field("enabled", &self.enabled)
@@ -108,7 +136,7 @@ pub struct Store {
     keyring: Keyring,
     signing_keys: SigningKeys,
     clock: Arc<dyn Clock>,
-    open_segments: Mutex<HashMap<CameraId, OpenSegmentView>>,
+    open_segments: Mutex<HashMap<StreamKey, OpenSegmentView>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -232,12 +260,12 @@ impl Store {
         self.audit_writer.flush();
     }
 
-    /// Signs the camera's current chain head if it is newer than the last signed one.
-    pub fn sign_chain_head(&self, camera: CameraId) -> Result<Option<crate::db::ChainHeadRow>> {
-        let Some((segment, chain)) = self.db.camera_chain_head(camera)? else {
+    /// Signs the stream's current chain head if it is newer than the last signed one.
+    pub fn sign_chain_head(&self, stream: StreamKey) -> Result<Option<crate::db::ChainHeadRow>> {
+        let Some((segment, chain)) = self.db.stream_chain_head(stream)? else {
             return Ok(None);
         };
-        if let Some(h) = self.db.latest_chain_head(camera)?
+        if let Some(h) = self.db.latest_chain_head(stream)?
             && h.segment_id == segment
         {
             return Ok(Some(h));
@@ -245,14 +273,19 @@ impl Store {
         let now = self.clock.realtime().0;
         let key = self.signing_key();
         let sig = key.sign(&crate::integrity::chain_head_message(
-            camera.0, segment.0, &chain, now,
+            stream.stream,
+            stream.camera.0,
+            segment.0,
+            &chain,
+            now,
         ));
         let id = self
             .db
-            .insert_chain_head(camera, segment, &chain, now, &sig, key.id())?;
+            .insert_chain_head(stream, segment, &chain, now, &sig, key.id())?;
         Ok(Some(crate::db::ChainHeadRow {
             id,
-            camera_id: camera,
+            camera_id: stream.camera,
+            stream: stream.stream,
             segment_id: segment,
             chain_sha256: chain,
             signed_90k: now,
@@ -294,16 +327,15 @@ impl Store {
         Ok(d)
     }
 
-    /// Validates and inserts a camera, sealing its password under the master key, with the
-    /// audit entry `audit` makes from its id.
+    /// Validates and inserts a camera with its streams, sealing its password under the master
+    /// key, with the audit entry `audit` makes from its id.
     pub fn add_camera(
         &self,
-        name: &str,
-        url: &CameraUrl,
-        username: Option<&str>,
-        password: Option<&str>,
+        c: &CameraEdit<'_>,
         audit: impl FnOnce(CameraId) -> AuditNote,
     ) -> Result<CameraId> {
+        let (name, username) = (c.name, c.username);
+        let password = c.password.filter(|p| !p.is_empty());
         validate_camera_name(name).map_err(StorageError::InvalidArgument)?;
         if password.is_some() && username.is_none() {
             return Err(StorageError::InvalidArgument(
@@ -318,22 +350,24 @@ impl Store {
         self.db.insert_camera(
             &NewCamera {
                 name,
-                url: url.as_str(),
+                url: c.url.as_str(),
                 username,
                 password_sealed: sealed.as_deref(),
                 created_90k: self.clock.realtime().0,
+                sub_url: c.sub_url.map(CameraUrl::as_str),
+                record_sub: c.record_sub,
             },
             audit,
         )
     }
 
     /// Changes a camera, with its audit entry. `password`: `None` keeps it, `Some("")`
-    /// clears it, else replaces it. `retention`: new overrides, if they change.
+    /// clears it, else replaces it. `retention`: new overrides of the streams it names.
     pub fn update_camera(
         &self,
         id: CameraId,
         edit: &CameraEdit<'_>,
-        retention: Option<CameraRetention>,
+        retention: &[(Stream, CameraRetention)],
         audit: AuditNote,
     ) -> Result<()> {
         validate_camera_name(edit.name).map_err(StorageError::InvalidArgument)?;
@@ -359,6 +393,8 @@ impl Store {
                 username: edit.username,
                 password_sealed: sealed.as_deref(),
                 enabled: edit.enabled,
+                sub_url: edit.sub_url.map(CameraUrl::as_str),
+                record_sub: edit.record_sub,
             },
             retention,
             audit,
@@ -375,7 +411,10 @@ impl Store {
         id: CameraId,
         audit: impl FnOnce(&DeletedCamera) -> AuditNote,
     ) -> Result<DeletedCamera> {
-        if self.open_segment(id).is_some() {
+        if Stream::ALL
+            .iter()
+            .any(|&s| self.open_segment(id.stream(s)).is_some())
+        {
             return Err(StorageError::InvalidArgument(format!(
                 "camera {id} is still recording; stop it first"
             )));
@@ -424,24 +463,24 @@ impl Store {
             .map_err(|_| StorageError::Key("camera password is not UTF-8".into()))
     }
 
-    pub(crate) fn set_open_segment(&self, camera: CameraId, view: Option<OpenSegmentView>) {
+    pub(crate) fn set_open_segment(&self, stream: StreamKey, view: Option<OpenSegmentView>) {
         let mut m = self.open_segments.lock().unwrap_or_else(|p| p.into_inner());
         match view {
             Some(v) => {
-                m.insert(camera, v);
+                m.insert(stream, v);
             }
             None => {
-                m.remove(&camera);
+                m.remove(&stream);
             }
         }
     }
 
-    /// The segment `camera` is writing now, if any.
-    pub fn open_segment(&self, camera: CameraId) -> Option<OpenSegmentView> {
+    /// The segment `stream` is writing now, if any.
+    pub fn open_segment(&self, stream: StreamKey) -> Option<OpenSegmentView> {
         self.open_segments
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&camera)
+            .get(&stream)
             .cloned()
     }
 }

@@ -131,6 +131,8 @@ impl Drop for Proc {
 pub struct TestCam {
     pub proc: Proc,
     pub urls: Vec<String>,
+    /// Each mount's sub-stream (`/camN_sub`), unless started with `--no-sub`.
+    pub sub_urls: Vec<String>,
     pub port: u16,
 }
 
@@ -144,9 +146,13 @@ impl TestCam {
         args.extend_from_slice(extra);
         let proc = Proc::start(&args, log);
         let mut urls = Vec::new();
+        let mut sub_urls = Vec::new();
         proc.wait_line(Duration::from_secs(120), |l| {
             if l.starts_with("rtsp://") {
                 urls.push(l.to_owned());
+            }
+            if let Some(sub) = l.strip_prefix("sub ") {
+                sub_urls.push(sub.to_owned());
             }
             l == "testcam ready"
         });
@@ -156,7 +162,12 @@ impl TestCam {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("port in URL");
-        TestCam { proc, urls, port }
+        TestCam {
+            proc,
+            urls,
+            sub_urls,
+            port,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The SQLite index: opening, schema creation and numbered migrations, and the typed queries of
-//! each table (cameras, segments, users and sessions, evidence and the audit log, meta). All
-//! SQL of the recorder lives in this module, as named constants with named parameters.
+//! each table (cameras and their streams, segments, retention, users and sessions, evidence
+//! and the audit log, signing keys, meta). All SQL of the recorder lives in this module, as
+//! named constants with named parameters.
 //!
 //! Locking: one writer connection behind a mutex, and [`READERS`] read-only connections.
 //! Every change takes the writer for one statement or one transaction, whose commit fsyncs the
@@ -14,6 +15,7 @@ mod audit;
 mod cameras;
 mod evidence;
 mod meta;
+mod retention;
 mod segments;
 mod signing_keys;
 mod users;
@@ -30,29 +32,33 @@ pub use audit::{
 };
 pub use cameras::{CameraRetention, CameraRow, CameraUpdate, DeletedCamera, NewCamera};
 pub use evidence::{ChainHeadRow, ChainRow, ExportRow, HoldRow, NewExport, NewHold, StartedExport};
+pub use retention::{RetentionCandidate, RetentionDelete};
 pub use segments::{
-    NewOpenSegment, RetentionCandidate, RetentionDelete, SEGMENT_FLAG_CLOCK_JUMP,
-    SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
+    NewOpenSegment, SEGMENT_FLAG_CLOCK_JUMP, SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
 };
 pub use signing_keys::{
     KeyChange, SIGNING_KEY_ADOPT_ACTION, SIGNING_KEY_ROTATE_ACTION, SigningKeyRow,
 };
 pub use users::{NewSession, SessionRow, UserChange, UserRow};
 
-/// The schema version this program writes; `PRAGMA user_version` holds the database's.
-pub const SCHEMA_VERSION: i64 = 6;
+/// The schema version this program writes; `PRAGMA user_version` holds the database's: the
+/// number of the last migration applied.
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The current schema, used for new databases.
 const FRESH_SCHEMA: &str = include_str!("schema.sql");
 
-/// Migration `i` (1-based) takes a database from version `i - 1` to `i`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_recording.sql"),
-    include_str!("migrations/0002_users.sql"),
-    include_str!("migrations/0003_evidence.sql"),
-    include_str!("migrations/0004_live_epochs.sql"),
-    include_str!("migrations/0005_hostile_lan.sql"),
-    include_str!("migrations/0006_signing_keys.sql"),
+/// The numbered migrations, in order: migration `n` takes a database to version `n` from the
+/// version of the migration before it. A database is brought up by every migration numbered
+/// above its version.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_recording.sql")),
+    (2, include_str!("migrations/0002_users.sql")),
+    (3, include_str!("migrations/0003_evidence.sql")),
+    (4, include_str!("migrations/0004_live_epochs.sql")),
+    (5, include_str!("migrations/0005_hostile_lan.sql")),
+    (6, include_str!("migrations/0006_signing_keys.sql")),
+    (7, include_str!("migrations/0007_streams.sql")),
 ];
 
 /// Every row whose foreign key points nowhere: (table, rowid, referenced table, key index).
@@ -311,11 +317,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 /// Applies the migrations after `version`, one transaction each.
-fn apply_migrations(conn: &mut Connection, mut version: i64) -> Result<()> {
-    while version < SCHEMA_VERSION {
+fn apply_migrations(conn: &mut Connection, version: i64) -> Result<()> {
+    for &(number, sql) in MIGRATIONS.iter().filter(|(n, _)| *n > version) {
+        let version = number;
         let tx = conn.transaction()?;
-        tx.execute_batch(MIGRATIONS[version as usize])?;
-        version += 1;
+        tx.execute_batch(sql)?;
         let violations: Vec<(String, Option<i64>, String)> = tx
             .prepare(FOREIGN_KEY_CHECK)?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

@@ -3,23 +3,27 @@
 //! ```text
 //! README.txt          the signing key's fingerprint, how to get the genuine one out of band,
 //!                     and how to verify by hand (sha256sum, openssl) and with `nvr verify`
-//! camera-<id>.mp4     lossless remux of every whole segment overlapping the range; an edit
-//!                     list presents exactly the requested range
+//! camera-<id>.mp4     lossless remux of every whole segment of the camera's main stream
+//!                     overlapping the range; an edit list presents exactly the requested range
+//! camera-<id>-sub.mp4 the same of the camera's sub-stream, when it was recorded in the range
+//!                     (its own segments and hash chain)
+//! player.html         a self-contained player and checker (see `assets/player.html`)
 //! audit.json          the audit entries about the exported cameras
 //! recorder.pub.pem    the Ed25519 public key that signed the manifest
 //! SHA256SUMS          `sha256sum -c` input for every file above
-//! manifest.json       canonical JSON: cameras, requested and actual range, gaps, segments with
-//!                     their ingest-time hashes and chain links, the signed chain head they lead
+//! manifest.json       canonical JSON: one entry per exported stream of each camera (`stream`:
+//!                     main or sub), requested and actual range, gaps, segments with their
+//!                     ingest-time hashes and chain links, the signed chain head they lead
 //!                     to (with the key that signed it), file hashes, operator, case,
 //!                     reason, times, recorder id, key fingerprint, the recorder's clock
-//!                     status, each camera's timeline (MP4 position to wall-clock time)
+//!                     status, each stream's timeline (MP4 position to wall-clock time)
 //! manifest.sig        Ed25519 signature of manifest.json (64 raw bytes)
 //! ```
 //! Whole segments are exported so that `nvr verify` can rebuild each segment's plaintext from
 //! the MP4's frames and the manifest's frame index and compare it with the SHA-256 computed when
 //! the segment was recorded, chained, and signed within minutes: proof that the video bytes are
 //! the ones the camera sent, not only the ones exported. File names inside the bundle come only
-//! from camera ids, never from user input.
+//! from camera ids and stream names, never from user input.
 
 mod audit;
 pub mod clock;
@@ -40,7 +44,7 @@ use std::io::{Seek, Write};
 use std::sync::Arc;
 
 use base64::Engine;
-use nvr_core::{CameraId, SegmentId, Time90k};
+use nvr_core::{CameraId, SegmentId, Stream, StreamKey, Time90k};
 use ring::digest;
 use serde_json::{Value, json};
 use zip::write::SimpleFileOptions;
@@ -54,7 +58,8 @@ use crate::signing::Fingerprint;
 use crate::store::Store;
 
 /// Identifies the bundle layout. 2 added the time track and ONVIF metadata in the MP4s,
-/// player.html, the timeline and the clocks in the manifest.
+/// player.html, the timeline and the clocks in the manifest, and sub-streams (`stream` in each
+/// camera entry; absent in format 1, where every entry is a main stream).
 pub const FORMAT: &str = "nvr-export/2";
 /// Every layout `nvr verify` reads: this one and the one before.
 pub const FORMATS: [&str; 2] = ["nvr-export/1", FORMAT];
@@ -83,8 +88,8 @@ pub struct ExportRequest {
 pub struct ExportSummary {
     pub bytes: u64,
     pub files: Vec<(String, [u8; 32], u64)>,
-    /// Frames presented per camera (what a player shows of the requested range).
-    pub frames_presented: Vec<(CameraId, u64)>,
+    /// Frames presented per exported stream (what a player shows of the requested range).
+    pub frames_presented: Vec<(StreamKey, u64)>,
     /// The key that signed the bundle.
     pub key_fingerprint: Fingerprint,
 }
@@ -191,39 +196,48 @@ pub fn write_bundle<W: Write + Seek>(
     };
     let recorder_id = store.recorder_id()?;
     let exported_at = store.clock().realtime();
+    // Every recorded stream of each camera: a camera needs footage of one of them.
     let mut views = Vec::new();
     for &camera in &req.cameras {
         let row = store
             .db()
             .camera(camera)?
             .ok_or_else(|| StorageError::NotFound(format!("camera {camera}")))?;
-        let view =
-            view_with(store, camera, req.start, req.end, view_opts).map_err(|e| match e {
-                StorageError::NotFound(_) => StorageError::NotFound(format!(
-                    "sealed recordings of camera {:?} between {} and {}",
-                    row.name, req.start, req.end
-                )),
-                e => e,
-            })?;
-        // The video as it was recorded, plus the time track and the ONVIF metadata.
-        let spans = view.wall_spans();
-        let extras = timeline::extras(
-            &spans,
-            &timeline::Source {
-                recorder_id: &recorder_id,
-                exported_at,
-                operator: &req.operator,
-                camera_name: &row.name,
-                camera_url: &row.url,
-                first_frame: view.first_frame_wall,
-                presented_start: view.start,
-            },
-        );
-        let mp4_json = timeline::mp4_json(&extras);
-        let view = view.with_extras(extras)?;
-        views.push((row, view, spans, mp4_json));
+        let mut found = false;
+        for stream in Stream::ALL.into_iter().filter(|&s| row.has_stream_row(s)) {
+            let view = match view_with(store, camera.stream(stream), req.start, req.end, view_opts)
+            {
+                Ok(view) => view,
+                Err(StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            found = true;
+            // The video as it was recorded, plus the time track and the ONVIF metadata.
+            let spans = view.wall_spans();
+            let extras = timeline::extras(
+                &spans,
+                &timeline::Source {
+                    recorder_id: &recorder_id,
+                    exported_at,
+                    operator: &req.operator,
+                    camera_name: &row.name,
+                    camera_url: row.stream_url(stream).unwrap_or_default(),
+                    first_frame: view.first_frame_wall,
+                    presented_start: view.start,
+                },
+            );
+            let mp4_json = timeline::mp4_json(&extras);
+            let view = view.with_extras(extras)?;
+            views.push((row.clone(), stream, view, spans, mp4_json));
+        }
+        if !found {
+            return Err(StorageError::NotFound(format!(
+                "sealed recordings of camera {:?} between {} and {}",
+                row.name, req.start, req.end
+            )));
+        }
     }
-    let total: u64 = views.iter().map(|(_, v, _, _)| v.mp4.len()).sum();
+    let total: u64 = views.iter().map(|(_, _, v, _, _)| v.mp4.len()).sum();
     let mut done = 0u64;
     progress(done, total);
 
@@ -245,8 +259,11 @@ pub fn write_bundle<W: Write + Seek>(
     )?;
     let mut cameras_json = Vec::new();
     let mut frames_presented = Vec::new();
-    for (row, view, spans, mp4_json) in &views {
-        let name = format!("camera-{}.mp4", row.id);
+    for (row, stream, view, spans, mp4_json) in &views {
+        let name = match stream {
+            Stream::Main => format!("camera-{}.mp4", row.id),
+            s => format!("camera-{}-{s}.mp4", row.id),
+        };
         zip.start_file(name.as_str(), opts).map_err(zip_err)?;
         let mut h = Hashing {
             inner: &mut zip,
@@ -266,8 +283,19 @@ pub fn write_bundle<W: Write + Seek>(
             (a, h.bytes)
         };
         files.push((name.clone(), sha, bytes));
-        frames_presented.push((row.id, view.frames_presented));
-        let mut c = camera_manifest(store, row, view, &name, &sha, bytes, req)?;
+        frames_presented.push((row.id.stream(*stream), view.frames_presented));
+        let mut c = camera_manifest(
+            store,
+            row,
+            *stream,
+            view,
+            &ManifestFile {
+                name: &name,
+                sha256: &sha,
+                bytes,
+            },
+            req,
+        )?;
         c["timeline"] = timeline::timeline_json(spans);
         c["mp4"] = mp4_json.clone();
         c["camera_clock"] = clock::camera_clock_json();
@@ -320,14 +348,20 @@ pub fn write_bundle<W: Write + Seek>(
     })
 }
 
-/// The manifest entry of one camera.
+/// A file written into the bundle.
+struct ManifestFile<'a> {
+    name: &'a str,
+    sha256: &'a [u8; 32],
+    bytes: u64,
+}
+
+/// The manifest entry of one stream of a camera.
 fn camera_manifest(
     store: &Arc<Store>,
     row: &crate::db::CameraRow,
+    stream: Stream,
     view: &crate::playback::View,
-    file: &str,
-    sha: &[u8; 32],
-    bytes: u64,
+    file: &ManifestFile<'_>,
     req: &ExportRequest,
 ) -> Result<Value> {
     let mut params_ids: Vec<i64> = Vec::new();
@@ -389,7 +423,7 @@ fn camera_manifest(
             "chain_sha256": hex::encode(chain),
         }));
     }
-    let (head, links) = attestation(store, row.id, last_id)?;
+    let (head, links) = attestation(store, row.id.stream(stream), last_id)?;
     // The key that signed the head: the bundle's own, or one used before a rotation.
     let keys = store.signing_key_history()?;
     let head_key = head
@@ -399,11 +433,12 @@ fn camera_manifest(
         .ok_or_else(|| StorageError::Key(format!("chain head {} names no known key", head.id)))?;
     Ok(json!({
         "id": row.id.0,
+        "stream": stream.as_str(),
         "name": row.name,
-        "url": row.url,
-        "file": file,
-        "file_sha256": hex::encode(sha),
-        "file_bytes": bytes,
+        "url": row.stream_url(stream),
+        "file": file.name,
+        "file_sha256": hex::encode(file.sha256),
+        "file_bytes": file.bytes,
         "mdat_offset": view.mp4.mdat_payload_range().start,
         "actual": {"start": view.start.to_rfc3339(), "end": view.end.to_rfc3339()},
         "frames_in_file": frames_in_file,
@@ -428,18 +463,18 @@ fn camera_manifest(
     }))
 }
 
-/// The earliest signed chain head at or after `last` whose links back to `last` all still
-/// exist, with those links; or a head signed now at `last` itself.
+/// The earliest signed chain head of `stream` at or after `last` whose links back to `last` all
+/// still exist, with those links; or a head signed now at `last` itself.
 fn attestation(
     store: &Arc<Store>,
-    camera: CameraId,
+    stream: StreamKey,
     last: SegmentId,
 ) -> Result<(ChainHeadRow, Vec<Value>)> {
-    store.sign_chain_head(camera)?;
-    if let Some(head) = store.db().first_chain_head_at_or_after(camera, last)? {
+    store.sign_chain_head(stream)?;
+    if let Some(head) = store.db().first_chain_head_at_or_after(stream, last)? {
         let rows = store
             .db()
-            .chain_rows(camera, SegmentId(last.0 + 1), head.segment_id)?;
+            .chain_rows(stream, SegmentId(last.0 + 1), head.segment_id)?;
         let mut prev = last;
         let mut ok = true;
         for r in &rows {
@@ -470,15 +505,20 @@ fn attestation(
     let now = store.clock().realtime().0;
     let key = store.signing_key();
     let sig = key.sign(&crate::integrity::chain_head_message(
-        camera.0, last.0, &chain, now,
+        stream.stream,
+        stream.camera.0,
+        last.0,
+        &chain,
+        now,
     ));
     let id = store
         .db()
-        .insert_chain_head(camera, last, &chain, now, &sig, key.id())?;
+        .insert_chain_head(stream, last, &chain, now, &sig, key.id())?;
     Ok((
         ChainHeadRow {
             id,
-            camera_id: camera,
+            camera_id: stream.camera,
+            stream: stream.stream,
             segment_id: last,
             chain_sha256: chain,
             signed_90k: now,
@@ -514,6 +554,7 @@ Files
   camera-<id>.mp4    the video of each camera, as the camera sent it (plays in VLC, ffplay,
                      most players); the recording time (UTC) is a subtitle track that players
                      show over the picture (in VLC: Subtitle > Sub Track)
+  camera-<id>-sub.mp4  the camera's low-resolution second stream, when it was recorded
   player.html        a player and checker that needs nothing but a web browser (see 0.)
   manifest.json      what was exported, by whom, why, the SHA-256 of every file, when each
                      part of each video was recorded, and the recorder's clock

@@ -81,7 +81,7 @@ fn a_bundle_verifies_and_any_alteration_is_named() {
     let start = Time90k(T0 + 90 * 20 + 90_000);
     let end = Time90k(T0 + 90 * 20 + 5 * 90_000);
     let s = export(&e, &good, start, end);
-    assert_eq!(s.frames_presented, vec![(e.camera, 40)]);
+    assert_eq!(s.frames_presented, vec![(e.camera.main(), 40)]);
     let pins = pinned(&e);
     let r = verify_bundle(&good, &pins);
     assert_eq!(r.verdict(), Verdict::Authentic, "{:?}", r.failures);

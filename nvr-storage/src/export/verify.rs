@@ -12,7 +12,7 @@ use std::path::Path;
 
 use base64::Engine;
 use bytes::Bytes;
-use nvr_core::{VideoCodec, VideoParams};
+use nvr_core::{Stream, VideoCodec, VideoParams};
 use ring::digest;
 use serde_json::Value;
 
@@ -128,6 +128,8 @@ fn run(path: &Path, r: &mut VerifyReport) -> Result<(), String> {
             manifest["format"]
         ));
     }
+    // Format 1 predates sub-streams: its entries are main streams.
+    let with_sub = manifest["format"] != FORMATS[0];
     let key = std::str::from_utf8(&pem)
         .ok()
         .and_then(parse_public_key_pem)
@@ -209,7 +211,7 @@ fn run(path: &Path, r: &mut VerifyReport) -> Result<(), String> {
         }
     }
     for c in &cameras {
-        match check_chain(&key, c) {
+        match entry_stream(c, with_sub).and_then(|stream| check_chain(&key, stream, c)) {
             Ok(line) => r.passed.push(line),
             Err(e) => r.failures.push(e),
         }
@@ -356,9 +358,33 @@ fn rebuild_segment(
     Ok(())
 }
 
-/// Follows the hash chain from the exported segments to the signed head.
-fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
-    let camera = c["id"].as_i64().ok_or("a camera without an id")?;
+/// The stream of a camera entry: `stream` (format 2), main when absent; a format 1 bundle has
+/// main streams only.
+fn entry_stream(c: &Value, with_sub: bool) -> Result<Stream, String> {
+    let id = &c["id"];
+    match c.get("stream") {
+        None => Ok(Stream::Main),
+        Some(Value::String(s)) => match Stream::parse(s) {
+            Some(Stream::Main) => Ok(Stream::Main),
+            Some(stream) if with_sub => Ok(stream),
+            Some(_) => Err(format!(
+                "camera {id}: a {s} stream in a bundle of format {}",
+                FORMATS[0]
+            )),
+            None => Err(format!("camera {id}: unknown stream {s:?}")),
+        },
+        Some(other) => Err(format!("camera {id}: unknown stream {other}")),
+    }
+}
+
+/// Follows the hash chain of one stream from the exported segments to the signed head.
+fn check_chain(key: &[u8; 32], stream: Stream, c: &Value) -> Result<String, String> {
+    let id = c["id"].as_i64().ok_or("a camera without an id")?;
+    // How messages name it: "3", or "3 sub" for its sub-stream.
+    let camera = match stream {
+        Stream::Main => id.to_string(),
+        s => format!("{id} {s}"),
+    };
     let segments = c["segments"].as_array().cloned().unwrap_or_default();
     let first = segments
         .first()
@@ -367,8 +393,9 @@ fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
     let mut last_id = None;
     let link = |v: &Value| -> Option<ChainLink> {
         Some(ChainLink {
+            stream,
             segment_id: v["id"].as_i64()?,
-            camera_id: camera,
+            camera_id: id,
             start_90k: v["start_90k"].as_i64()?,
             end_90k: v["end_90k"].as_i64()?,
             frames: v["frames"].as_i64()?,
@@ -434,7 +461,7 @@ fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
     }
     let signed = head["signed_90k"].as_i64().ok_or("no signing time")?;
     let sig = hex::decode(head["signature"].as_str().unwrap_or("")).unwrap_or_default();
-    let msg = chain_head_message(camera, head_id.unwrap_or(-1), &chain, signed);
+    let msg = chain_head_message(stream, id, head_id.unwrap_or(-1), &chain, signed);
     if !verify(&head_key, &msg, &sig) {
         return Err(format!(
             "camera {camera}: the chain head signature is invalid"
