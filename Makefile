@@ -14,6 +14,7 @@ demo: deps
 ## Everything CI runs: formatting, lints, every Rust test, and the browser tests.
 test: deps lint
 	$(CARGO) test --workspace
+	$(CARGO) test --manifest-path vendor/retina/Cargo.toml --locked --lib --target-dir $(TARGET_DIR)/retina
 	./tests/browser/run.sh
 
 ## The long variants of the fault tests (50 kill -9 cycles, 200 camera restarts, ...).
@@ -43,6 +44,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	./scripts/cargo-deny.sh
+	./scripts/cargo-machete.sh
 
 build: deps
 	$(CARGO) build --release --bin nvr

@@ -6,14 +6,15 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nvr_core::Role;
 use nvr_core::config::LogFormat;
+use nvr_storage::signing::Fingerprint;
 
 /// On-premises network video recorder that talks only to its own cameras.
 #[derive(Debug, Parser)]
 #[command(name = "nvr", version, about, long_about = None)]
 pub struct Cli {
-    /// Log format on stderr.
-    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormatArg::Text)]
-    pub log_format_arg: LogFormatArg,
+    /// Log format on stderr (default: `[log] format` of the config file, else text).
+    #[arg(long = "log-format", global = true, value_enum)]
+    pub log_format_arg: Option<LogFormatArg>,
     #[arg(skip = LogFormat::Text)]
     pub log_format: LogFormat,
     #[command(subcommand)]
@@ -57,8 +58,15 @@ pub enum Command {
     #[command(subcommand)]
     Motion(MotionCommand),
     /// Check an evidence bundle offline: file hashes, each segment against the hash recorded at
-    /// ingest, the hash chain and the signatures. Exit 0 if valid, 1 if not.
+    /// ingest, the hash chain and the signatures, and that a pinned key signed it. Exit 0 only
+    /// if it is intact and signed by a key given with --expect-key or --trusted-keys; 3 if it is
+    /// intact but its key is not pinned (its origin is not established); 1 if it is altered,
+    /// incomplete, or signed by another key than the pinned ones.
     Verify(VerifyArgs),
+    /// The recorder's evidence signing key: show its fingerprint (and every key it has used),
+    /// or rotate it.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Show what the running recorder is connected to against what it may connect to: listening
     /// sockets, the camera allowlist, the sandbox, and any connection not to a camera (exit 1).
     Doctor(DoctorArgs),
@@ -117,10 +125,17 @@ pub struct CameraAddArgs {
     /// Short unique name.
     #[arg(long)]
     pub name: String,
-    /// rtsp://host[:port]/path, without credentials.
+    /// The main stream: rtsp://host[:port]/path, without credentials.
     #[arg(long)]
     pub url: String,
-    /// RTSP username.
+    /// The camera's low-resolution sub-stream (grid tiles, fast playback, thumbnails), with the
+    /// same credentials as the main stream.
+    #[arg(long)]
+    pub sub_url: Option<String>,
+    /// Pull the sub-stream for live view only, without recording it.
+    #[arg(long, requires = "sub_url")]
+    pub no_record_sub: bool,
+    /// RTSP username (of both streams).
     #[arg(long)]
     pub username: Option<String>,
     /// Read the RTSP password from standard input (one line).
@@ -217,12 +232,62 @@ pub struct MotionReindexArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = VERIFY_HELP)]
 pub struct VerifyArgs {
     /// The bundle (zip) to check.
     pub bundle: PathBuf,
-    /// Also require the bundle to be signed by this key (SHA-256 fingerprint, hex).
-    #[arg(long)]
-    pub expect_key: Option<String>,
+    /// The fingerprint of the recorder's signing key, as its administrator gives it to you
+    /// (Status page of the recorder, or `nvr key show` on it), e.g. SHA256:3f2a-9b01-...;
+    /// case, the prefix and separators do not matter. Repeat it to trust several keys (e.g.
+    /// the keys before and after a rotation).
+    #[arg(long, value_name = "FINGERPRINT", value_parser = parse_fingerprint)]
+    pub expect_key: Vec<Fingerprint>,
+    /// A file of trusted keys: one fingerprint per line (`#` starts a comment), or Ed25519
+    /// public keys in PEM. Repeatable; combines with --expect-key.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_keys: Vec<PathBuf>,
+}
+
+/// What `nvr verify --help` adds after the flags.
+const VERIFY_HELP: &str = "\
+A bundle carries its own public key, so a valid signature only shows that nothing changed since
+that key signed it: anyone can make a recorder and sign a bundle. Pin the recorder's key to
+establish where the bundle comes from: ask the recorder's administrator for its fingerprint
+through a channel you trust, compare it character by character, and pass it with --expect-key
+(or in a --trusted-keys file).
+
+Exit status:
+  0  intact, every signature valid, and signed by a pinned key
+  3  intact and validly signed, but by a key you did not pin: origin not established
+  1  altered, incomplete, or signed by another key than the pinned ones
+  2  the check could not run (bad arguments, unreadable key file)";
+
+fn parse_fingerprint(s: &str) -> Result<Fingerprint, String> {
+    Fingerprint::parse(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the fingerprint of the current signing key, and every key the recorder has
+    /// signed with, with the dates each was in use.
+    Show(KeyShowArgs),
+    /// Sign with a new key from now on. Bundles signed before stay verifiable with the old
+    /// fingerprint, and chain heads the old key signed still check (its public key is kept;
+    /// its private key is deleted). A running server signs with the new key from its next
+    /// export or chain head, without a restart. Audited.
+    Rotate(KeyRotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyShowArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRotateArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -253,13 +318,41 @@ pub struct DemoArgs {
     pub cameras: u32,
 }
 
+impl Command {
+    /// The data-directory and config arguments of the commands that take them.
+    pub fn data_dir_arg(&self) -> Option<&DataDirArg> {
+        match self {
+            Command::Init(a) => Some(&a.dir),
+            Command::User(UserCommand::Add(a)) => Some(&a.dir),
+            Command::Camera(CameraCommand::Add(a)) => Some(&a.dir),
+            Command::Camera(CameraCommand::List(a)) => Some(&a.dir),
+            Command::Serve(a) => Some(&a.dir),
+            Command::Check(a) => Some(&a.dir),
+            Command::Export(a) => Some(&a.dir),
+            Command::Doctor(a) => Some(&a.dir),
+            Command::Key(KeyCommand::Show(a)) => Some(&a.dir),
+            Command::Key(KeyCommand::Rotate(a)) => Some(&a.dir),
+            Command::Motion(MotionCommand::Reindex(a)) => Some(&a.dir),
+            Command::Verify(_) | Command::Testcam(_) | Command::Demo(_) => None,
+        }
+    }
+}
+
 impl Cli {
     /// Resolves derived fields after parsing.
     pub fn parse() -> Self {
         let mut cli = <Self as Parser>::parse();
         cli.log_format = match cli.log_format_arg {
-            LogFormatArg::Text => LogFormat::Text,
-            LogFormatArg::Json => LogFormat::Json,
+            Some(LogFormatArg::Text) => LogFormat::Text,
+            Some(LogFormatArg::Json) => LogFormat::Json,
+            // The config file's `[log] format`, when the command reads one and it parses (a
+            // broken file is reported by the command itself).
+            None => cli
+                .command
+                .data_dir_arg()
+                .and_then(|d| crate::config::load(d.config.as_deref()).ok())
+                .map(|c| c.log.format)
+                .unwrap_or_default(),
         };
         cli
     }

@@ -1,6 +1,6 @@
 //! The subcommands other than `serve` and `demo`: argument handling and printing around the
 //! application layer (`nvr-app`) and storage: init, user add, camera add/list, check, export,
-//! verify, doctor, testcam.
+//! doctor, testcam (verify and key: `keys.rs`).
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -28,10 +28,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("making the local certificate authority")?;
             println!("initialized data directory {}", dir.display());
             println!(
+                "evidence signing key: {} (whoever verifies exported bundles pins it; `nvr key \
+                 show` prints it again)",
+                store.signing_key().fingerprint()
+            );
+            println!(
                 "local CA for HTTPS: {} (SHA-256 {})",
                 nvr_storage::tls::tls_dir(&dir).join("ca.pem").display(),
                 tls.ca_fingerprint_sha256
             );
+            // On the console only: whoever reads it is at the recorder.
+            if let Some(code) = store.setup_code(nvr_app::accounts::new_setup_code)? {
+                println!(
+                    "first-run setup code: {code} (the web UI asks for it when the recorder \
+                     serves the LAN and has no user yet; `nvr serve` prints it again)"
+                );
+            }
             println!(
                 "next: nvr user add --data-dir {} --username admin --role admin --password-stdin",
                 dir.display()
@@ -58,6 +70,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let new = nvr_app::cameras::NewCamera {
                 name: a.name.clone(),
                 url: a.url.clone(),
+                sub_url: a.sub_url.clone(),
+                record_sub: Some(!a.no_record_sub),
                 username: a.username.clone(),
                 password,
                 skip_probe: a.skip_probe,
@@ -75,16 +89,30 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ),
                     _ => app_error(e),
                 })?;
-            if let Some(p) = probed {
-                println!(
-                    "camera answers: {} {}x{}{}",
-                    p.codec,
-                    p.width,
-                    p.height,
-                    p.fps.map(|f| format!(" at {f:.1} fps")).unwrap_or_default()
-                );
+            if let Some(t) = probed {
+                let says = |p: &nvr_ingest::probe::ProbeResult| {
+                    format!(
+                        "{} {}x{}{}",
+                        p.codec,
+                        p.width,
+                        p.height,
+                        p.fps.map(|f| format!(" at {f:.1} fps")).unwrap_or_default()
+                    )
+                };
+                println!("camera answers: {}", says(&t.main));
+                if let Some(Ok(sub)) = &t.sub {
+                    println!("sub-stream answers: {}", says(sub));
+                }
             }
             println!("added camera {} ({}) with id {}", row.name, row.url, row.id);
+            if let Some(sub) = &row.sub_url {
+                let recorded = if row.record_sub {
+                    "recorded"
+                } else {
+                    "live view only"
+                };
+                println!("sub-stream {sub} ({recorded})");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Camera(CameraCommand::List(a)) => {
@@ -92,11 +120,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open(&dir)?;
             for c in store.db().cameras()? {
                 println!(
-                    "{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}{}",
                     c.id,
                     c.name,
                     c.url,
-                    if c.enabled { "enabled" } else { "disabled" }
+                    if c.enabled { "enabled" } else { "disabled" },
+                    c.sub_url
+                        .as_deref()
+                        .map(|s| format!("\tsub {s}"))
+                        .unwrap_or_default()
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -129,37 +161,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (_, dir) = config::resolve(&a.dir)?;
             crate::doctor::doctor(&dir)
         }
-        Command::Verify(a) => {
-            let report = nvr_storage::export::verify::verify_bundle(&a.bundle);
-            let mut failures = report.failures.clone();
-            if let (Some(want), Some(got)) = (&a.expect_key, &report.key_fingerprint)
-                && !want.eq_ignore_ascii_case(got)
-            {
-                failures.push(format!("signed by key {got}, not the expected {want}"));
-            }
-            for line in &report.passed {
-                println!("OK    {line}");
-            }
-            for f in &failures {
-                println!("FAIL  {f}");
-            }
-            println!(
-                "recorder {}, key {}",
-                report.recorder_id.as_deref().unwrap_or("?"),
-                report.key_fingerprint.as_deref().unwrap_or("?")
-            );
-            if failures.is_empty() && report.valid() {
-                println!("VALID: {}", a.bundle.display());
-                Ok(ExitCode::SUCCESS)
-            } else {
-                println!(
-                    "INVALID: {}: {}",
-                    a.bundle.display(),
-                    failures.first().map_or("nothing checked", String::as_str)
-                );
-                Ok(ExitCode::from(1))
-            }
-        }
+        Command::Verify(a) => crate::keys::verify(&a),
+        Command::Key(k) => crate::keys::key(k),
         Command::Testcam(a) => {
             nvr_testcam::run(&a.config)?;
             Ok(ExitCode::SUCCESS)

@@ -1,7 +1,7 @@
 //! `nvr demo`: a working recorder in one command. Starts test cameras on loopback, creates the
 //! data directory and an admin login on first run (the password is kept in
-//! DATA_DIR/demo-login.txt, mode 0600, so later runs print the same login), adds the cameras,
-//! and serves the UI on 127.0.0.1.
+//! DATA_DIR/demo-login.txt, mode 0600, so later runs print the same login), adds the cameras
+//! with their sub-streams, and serves the UI on 127.0.0.1.
 
 use std::process::ExitCode;
 
@@ -45,12 +45,14 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let testcam = nvr_testcam::TestCam::start(&cam_cfg).context("starting the test cameras")?;
     let rt = tokio::runtime::Runtime::new()?;
+    let sub_urls = testcam.sub_urls();
     for (i, url) in testcam.urls().iter().enumerate() {
         let name = format!("Test camera {}", i + 1);
         if app.store().db().camera_by_name(&name)?.is_none() {
             let new = nvr_app::cameras::NewCamera {
                 name,
                 url: url.clone(),
+                sub_url: sub_urls.get(i).cloned(),
                 skip_probe: true,
                 ..Default::default()
             };

@@ -177,21 +177,30 @@ pub fn doctor(dir: &Path) -> anyhow::Result<ExitCode> {
     let mut cameras = Vec::new();
     let mut names = 0;
     println!("camera allowlist (the only outbound destinations):");
+    // Every stream of an enabled camera (its main stream, and its sub-stream if it has one).
     for c in store.db().cameras()?.into_iter().filter(|c| c.enabled) {
-        match CameraUrl::parse(&c.url) {
-            Ok(u) => {
-                match u.host() {
-                    HostKind::Ip(ip) => cameras.push((*ip, u.port())),
-                    HostKind::Name(_) => names += 1,
+        for stream in c.streams() {
+            let Some(url) = c.stream_url(stream) else {
+                continue;
+            };
+            let what = match stream {
+                nvr_core::Stream::Main => c.name.clone(),
+                s => format!("{}, {s} stream", c.name),
+            };
+            match CameraUrl::parse(url) {
+                Ok(u) => {
+                    match u.host() {
+                        HostKind::Ip(ip) => cameras.push((*ip, u.port())),
+                        HostKind::Name(_) => names += 1,
+                    }
+                    println!(
+                        "  {}:{}  ({what})",
+                        u.url().host_str().unwrap_or("?"),
+                        u.port(),
+                    );
                 }
-                println!(
-                    "  {}:{}  ({})",
-                    u.url().host_str().unwrap_or("?"),
-                    u.port(),
-                    c.name
-                );
+                Err(e) => println!("  invalid URL of camera {what}: {e}"),
             }
-            Err(e) => println!("  invalid URL of camera {}: {e}", c.name),
         }
     }
     let pid = std::fs::read_to_string(dir.join(PID_FILE))

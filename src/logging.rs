@@ -1,5 +1,8 @@
-//! Log setup: `tracing` to stderr as text or JSON, filtered by `RUST_LOG` (default `info`).
+//! Log setup: `tracing` to stderr as text or JSON, filtered by `RUST_LOG` (default `info`);
+//! colours only when stderr is a terminal (a file or the journal gets plain text).
 //! Nothing logs secrets: passwords are redacted in every `Debug` of the types that carry them.
+
+use std::io::IsTerminal;
 
 use nvr_core::config::LogFormat;
 use tracing_subscriber::EnvFilter;
@@ -11,7 +14,8 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,retina=error,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -5,6 +5,7 @@ mod commands;
 mod config;
 mod demo;
 mod doctor;
+mod keys;
 mod logging;
 mod motion;
 mod serve;

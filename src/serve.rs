@@ -55,7 +55,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs the recorder until a signal (or `stop` fires). `ready` receives the bound address.
+/// Runs the recorder until SIGINT or SIGTERM. `ready` receives the bound address.
 pub async fn run(
     cfg: Config,
     dir: std::path::PathBuf,

@@ -72,7 +72,20 @@ fn two_minute_export_across_a_segment_boundary_plays_and_verifies() {
     let zip_path = tmp.path().join("export.zip");
     std::fs::write(&zip_path, bundle.body.expect("bundle")).expect("write");
 
-    let (code, out) = nvr(&["verify", zip_path.to_str().expect("utf8")], None);
+    // Verified against the recorder's key, pinned as its administrator reads it.
+    let key = rec.key_fingerprint();
+    let verify = |bundle: &std::path::Path| {
+        nvr(
+            &[
+                "verify",
+                "--expect-key",
+                &key,
+                bundle.to_str().expect("utf8"),
+            ],
+            None,
+        )
+    };
+    let (code, out) = verify(&zip_path);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("VALID") && out.contains("matches the hash recorded at ingest"),
@@ -104,6 +117,21 @@ fn two_minute_export_across_a_segment_boundary_plays_and_verifies() {
     assert_eq!(manifest["case"], "2026/0042");
     assert_eq!(manifest["operator"], "ev");
 
+    // The time of the recording, in the file: ffprobe lists the timed-text track, and its first
+    // cue, at 0 s, is the requested start; the ONVIF export boxes name the camera and operator.
+    let (streams, first) = time_track(&mp4);
+    assert!(
+        streams.contains(&("subtitle".to_owned(), "mov_text".to_owned())),
+        "{streams:?}"
+    );
+    let want = format!("{} UTC", start.trim_end_matches('Z').replacen('T', " ", 1));
+    assert_eq!(first, (0.0, want));
+    let raw = entry(&zip_path, "camera-1.mp4");
+    let has = |s: &[u8]| raw.windows(s.len()).any(|w| w == s);
+    assert!(has(b"suep") && has(b"cstb") && has(b"ev\0"));
+    assert_eq!(manifest["format"], "nvr-export/2");
+    assert!(manifest["recorder_clock"]["synchronized"].is_boolean());
+
     // The same range exported from the command line verifies too.
     let cli_zip = tmp.path().join("cli.zip");
     let (code, out) = nvr(
@@ -127,7 +155,7 @@ fn two_minute_export_across_a_segment_boundary_plays_and_verifies() {
         None,
     );
     assert_eq!(code, 0, "{out}");
-    let (code, out) = nvr(&["verify", cli_zip.to_str().expect("utf8")], None);
+    let (code, out) = verify(&cli_zip);
     assert_eq!(code, 0, "{out}");
     let (code, _) = nvr(
         &[
@@ -153,7 +181,7 @@ fn two_minute_export_across_a_segment_boundary_plays_and_verifies() {
     raw[mid] ^= 0x10;
     let bad = tmp.path().join("bad.zip");
     std::fs::write(&bad, &raw).expect("write");
-    let (code, out) = nvr(&["verify", bad.to_str().expect("utf8")], None);
+    let (code, out) = verify(&bad);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("INVALID") && out.contains("camera-1.mp4"),
@@ -193,6 +221,53 @@ fn deleting_or_editing_an_audit_row_makes_check_fail_naming_it() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("audit entry 2 is missing"), "{out}");
     assert!(out.contains("audit entry 3 was altered"), "{out}");
+}
+
+/// ffprobe's (type, codec) of every stream of `mp4`, and the time and text of the first packet of
+/// its first subtitle stream (a tx3g sample: a 16-bit length, then the text).
+fn time_track(mp4: &std::path::Path) -> (Vec<(String, String)>, (f64, String)) {
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-of", "json"])
+            .args(args)
+            .arg(mp4)
+            .output()
+            .expect("ffprobe");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let streams = run(&["-show_streams"])["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .map(|s| {
+            let f = |k: &str| s[k].as_str().unwrap_or("").to_owned();
+            (f("codec_type"), f("codec_name"))
+        })
+        .collect();
+    let packets = run(&["-select_streams", "s:0", "-show_packets", "-show_data"]);
+    let p = &packets["packets"][0];
+    // "00000000: 001b 3230 3236 ...  ..2026": the hex columns of each line of the dump.
+    let mut bytes = Vec::new();
+    for line in p["data"].as_str().expect("data").lines() {
+        let Some((_, rest)) = line.split_once(": ") else {
+            continue;
+        };
+        let hex: String = rest
+            .chars()
+            .take(39)
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        bytes.extend(hex::decode(hex).expect("hex"));
+    }
+    let len = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+    let text = String::from_utf8(bytes[2..2 + len].to_vec()).expect("utf8");
+    let pts: f64 = p["pts_time"].as_str().expect("pts").parse().expect("f64");
+    (streams, (pts, text))
 }
 
 /// Unix seconds (fractional) as RFC 3339 with milliseconds.

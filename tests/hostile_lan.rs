@@ -347,6 +347,12 @@ fn foreign_hosts_are_refused_and_lan_setup_needs_the_console_code() {
     let d = dir.to_str().expect("utf8");
     let (code, out) = nvr(&["init", "--data-dir", d], None);
     assert_eq!(code, 0, "{out}");
+    let init_code = out
+        .lines()
+        .find_map(|l| l.strip_prefix("first-run setup code: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("nvr init prints the setup code")
+        .to_owned();
     let log = tmp.path().join("serve.log");
     let server = Proc::start(
         &[
@@ -367,6 +373,7 @@ fn foreign_hosts_are_refused_and_lan_setup_needs_the_console_code() {
         l.starts_with("nvr serving on ")
     });
     let code = code.expect("the setup code on the console");
+    assert_eq!(code, init_code, "init and serve print the same code");
     let port: u16 = line
         .trim_end_matches('/')
         .rsplit(':')

@@ -83,6 +83,7 @@ impl App {
             case_ref: order.case_ref.clone(),
             reason: order.reason.clone(),
             operator: actor.audit_name(),
+            export_id: None,
         };
         validate(&req)?;
         for c in &req.cameras {
@@ -183,9 +184,10 @@ impl App {
         actor: &Actor,
         order: &ExportOrder,
     ) -> AppResult<ExportRow> {
-        let req = self.prepare_export(actor, order)?;
+        let mut req = self.prepare_export(actor, order)?;
         let started = self.begin_export(&req)?;
         let id = started.id;
+        req.export_id = Some(id);
         self.exports.set(id, 0, 0);
         let app = self.clone();
         tokio::spawn(async move {
@@ -228,6 +230,10 @@ impl App {
             ));
         }
         let started = self.begin_export(&req)?;
+        let req = ExportRequest {
+            export_id: Some(started.id),
+            ..req
+        };
         let result = write_verified_bundle(&self.store, &req, out, &mut |_, _| {});
         self.end_export(&started, &result);
         Ok(result?)
@@ -446,6 +452,8 @@ impl App {
     /// Audit entries, newest first (evidence role).
     pub fn audit_entries(&self, actor: &Actor, f: &AuditFilter) -> AppResult<Vec<AuditEntry>> {
         actor.require_evidence()?;
+        // Every entry made before this request is in the list.
+        self.store.flush_audit();
         Ok(self.store.db().audit_list(f)?)
     }
 }

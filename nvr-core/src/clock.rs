@@ -1,8 +1,10 @@
 //! The source of wall-clock and monotonic time, behind a trait so tests can drive time by hand.
 //!
-//! Everything that asks "what time is it" goes through [`Clock`]; nothing in the recorder calls
-//! `SystemTime::now()` directly. [`SimulatedClock`] lets tests step the wall clock (backward or
-//! forward) independently of the monotonic clock, which is how real clock jumps look.
+//! Everything on the recording and evidence path that asks "what time is it" goes through
+//! [`Clock`] (the exceptions read the system clock for what is not recorded: certificate
+//! validity in `tls.rs`, and the login throttle's windows, which use `Instant`).
+//! [`SimulatedClock`] lets tests step the wall clock (backward or forward) independently of the
+//! monotonic clock, which is how real clock jumps look.
 
 use std::sync::Arc;
 use std::sync::Mutex;

@@ -19,7 +19,7 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// A camera (one recorded video stream) in the index.
+    /// A camera in the index: a main stream and optionally a sub-stream (see `stream.rs`).
     CameraId
 );
 id_type!(

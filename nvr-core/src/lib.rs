@@ -1,6 +1,6 @@
-//! Domain types shared by every crate of the recorder: time, clocks, ids, frames, camera URLs,
-//! configuration and error kinds. This crate performs no I/O and must never import another
-//! crate of the workspace.
+//! Domain types shared by every crate of the recorder: time, clocks, ids, streams, frames,
+//! camera URLs, configuration and error kinds. This crate performs no I/O and must never import
+//! another crate of the workspace.
 
 pub mod account;
 pub mod camera_url;
@@ -10,6 +10,7 @@ pub mod error;
 pub mod frame;
 pub mod ids;
 pub mod role;
+pub mod stream;
 pub mod time;
 pub mod wall;
 
@@ -23,4 +24,5 @@ pub use error::ErrorKind;
 pub use frame::{VideoCodec, VideoFrame, VideoParams};
 pub use ids::{CameraId, SegmentId, UserId};
 pub use role::Role;
+pub use stream::{Stream, StreamKey};
 pub use time::{Duration90k, Time90k, TimeParseError};

@@ -1,15 +1,18 @@
-//! The recorder: one supervisor task and one writer thread per enabled camera, kept in step
-//! with the camera list in the index, plus the periodic retention pass.
+//! The recorder: one supervisor task per stream of each enabled camera (its main stream, and its
+//! sub-stream if it has one) and one writer thread per recorded stream, kept in step with the
+//! camera list in the index, plus the periodic retention pass and chain-head signing.
 //!
-//! Threads: supervisors are tokio tasks (network); each camera's writer is an OS thread
-//! (blocking file and SQLite I/O) fed through a queue bounded in frames and bytes
-//! (`writer_queue.rs`), so one slow disk write delays only that camera, a slow or failing camera
-//! never blocks another, and a camera of huge frames costs a bounded amount of memory.
+//! Threads: supervisors are tokio tasks (network); each recorded stream's writer is an OS
+//! thread (blocking file and SQLite I/O) fed through a queue bounded in frames and bytes
+//! (`writer_queue.rs`), so one slow disk write delays only that stream, a slow or failing
+//! camera never blocks another, and a camera of huge frames costs a bounded amount of memory
+//! (per stream: every bound of ARCHITECTURE.md's table applies to each stream apart). A sub-stream
+//! that is not recorded has a supervisor (for live view) and no writer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use nvr_core::{CameraId, CameraUrl, Clock};
+use nvr_core::{CameraId, CameraUrl, Clock, Stream, StreamKey};
 use nvr_storage::retention::{self, RetentionPolicy};
 use nvr_storage::store::Store;
 use nvr_storage::writer::{CameraWriter, WriterConfig};
@@ -45,10 +48,25 @@ pub struct RecorderConfig {
     pub min_free_bytes: u64,
 }
 
-struct CameraHandle {
+/// One running stream: its supervisor, and its writer thread when it is recorded.
+struct StreamHandle {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
-    writer: std::thread::JoinHandle<()>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// What it was started with; a change restarts it.
+    url: String,
+    recorded: bool,
+}
+
+impl StreamHandle {
+    /// Stops the supervisor and waits until the writer sealed its open segment.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        if let Some(w) = self.writer {
+            let _ = tokio::task::spawn_blocking(move || w.join()).await;
+        }
+    }
 }
 
 /// Records every enabled camera of a store.
@@ -58,8 +76,11 @@ pub struct Recorder {
     egress: Arc<EgressPolicy>,
     config: RecorderConfig,
     statuses: StatusBoard,
-    cameras: Mutex<HashMap<CameraId, CameraHandle>>,
-    live: Mutex<HashMap<CameraId, Arc<LiveHub>>>,
+    streams: Mutex<HashMap<StreamKey, StreamHandle>>,
+    /// Streams being stopped by a reconcile (their writers sealing): one is started again only
+    /// once its stop finished, so a stream never has two writers.
+    stopping: Mutex<HashMap<StreamKey, tokio::task::JoinHandle<()>>>,
+    live: Mutex<HashMap<StreamKey, Arc<LiveHub>>>,
     stop: watch::Sender<bool>,
 }
 
@@ -96,7 +117,8 @@ impl Recorder {
             egress,
             config,
             statuses: StatusBoard::default(),
-            cameras: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
+            stopping: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
             stop,
         });
@@ -172,24 +194,27 @@ impl Recorder {
         self.store.clock()
     }
 
-    /// The retention policy of a camera: its own limits, else the defaults (0 = no limit).
-    fn policy(&self, camera: &nvr_storage::db::CameraRow) -> RetentionPolicy {
-        RetentionPolicy::for_camera(camera, self.config.default_retention)
+    /// The retention policy of a camera's stream: its own limits, else the defaults (0 = no
+    /// limit).
+    fn policy(&self, camera: &nvr_storage::db::CameraRow, stream: Stream) -> RetentionPolicy {
+        RetentionPolicy::for_stream(camera, stream, self.config.default_retention)
     }
 
-    /// Signs every camera's chain head that changed since it was last signed (blocking).
+    /// Signs the chain head of every stream that changed since it was last signed (blocking).
     pub fn sign_chain_heads(&self) {
         let Ok(cameras) = self.store.db().cameras() else {
             return;
         };
         for c in cameras {
-            if let Err(e) = self.store.sign_chain_head(c.id) {
-                error!(camera = %c.id, error = %e, "signing the chain head failed");
+            for s in Stream::ALL.into_iter().filter(|&s| c.has_stream_row(s)) {
+                if let Err(e) = self.store.sign_chain_head(c.id.stream(s)) {
+                    error!(camera = %c.id.stream(s), error = %e, "signing the chain head failed");
+                }
             }
         }
     }
 
-    /// One retention pass over every camera (blocking).
+    /// One retention pass over every stream of every camera (blocking).
     pub fn run_retention(&self) {
         let cameras = match self.store.db().cameras() {
             Ok(c) => c,
@@ -199,9 +224,12 @@ impl Recorder {
             }
         };
         for c in &cameras {
-            let now = self.clock().realtime();
-            if let Err(e) = retention::enforce(&self.store, c.id, self.policy(c), now) {
-                error!(camera = %c.id, error = %e, "retention failed");
+            for s in Stream::ALL.into_iter().filter(|&s| c.has_stream_row(s)) {
+                let now = self.clock().realtime();
+                let key = c.id.stream(s);
+                if let Err(e) = retention::enforce(&self.store, key, self.policy(c, s), now) {
+                    error!(camera = %key, error = %e, "retention failed");
+                }
             }
         }
     }
@@ -217,70 +245,98 @@ impl Recorder {
         }
     }
 
-    /// Starts supervisors for enabled cameras that have none and stops those of cameras that
-    /// were disabled or removed.
+    /// Starts supervisors (and writers) for the streams of enabled cameras that have none,
+    /// restarts those whose URL or recording changed, and stops those of cameras that were
+    /// disabled or removed and of sub-streams removed from their camera.
     pub fn reconcile(&self) -> nvr_storage::Result<()> {
         let rows = self.store.db().cameras()?;
+        // Every stream of an enabled camera may be connected to, and nothing else.
         let urls: Vec<CameraUrl> = rows
             .iter()
             .filter(|c| c.enabled)
-            .filter_map(|c| CameraUrl::parse(&c.url).ok())
+            .flat_map(|c| c.streams().into_iter().filter_map(|s| c.stream_url(s)))
+            .filter_map(|u| CameraUrl::parse(u).ok())
             .collect();
         self.egress.set_cameras(&urls);
-        let mut cameras = self.cameras.lock().unwrap_or_else(|p| p.into_inner());
-        let wanted: HashMap<CameraId, &nvr_storage::db::CameraRow> = rows
+        let wanted: HashMap<StreamKey, (&nvr_storage::db::CameraRow, &str)> = rows
             .iter()
             .filter(|c| c.enabled)
-            .map(|c| (c.id, c))
+            .flat_map(|c| {
+                c.streams()
+                    .into_iter()
+                    .filter_map(move |s| Some((c.id.stream(s), (c, c.stream_url(s)?))))
+            })
             .collect();
-        let gone: Vec<CameraId> = cameras
-            .keys()
-            .filter(|id| !wanted.contains_key(id))
-            .copied()
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let gone: Vec<StreamKey> = streams
+            .iter()
+            .filter(|(key, h)| match wanted.get(key) {
+                None => true,
+                Some((row, url)) => h.url != *url || h.recorded != row.records(key.stream),
+            })
+            .map(|(key, _)| *key)
             .collect();
-        for id in gone {
-            if let Some(h) = cameras.remove(&id) {
-                let _ = h.stop.send(true);
-                info!(camera = %id, "camera stopped");
+        let mut stopping = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
+        stopping.retain(|_, task| !task.is_finished());
+        for key in gone {
+            if let Some(h) = streams.remove(&key) {
+                info!(camera = %key, "camera stream stopping");
+                stopping.insert(key, tokio::spawn(h.stop()));
             }
         }
-        for (id, row) in wanted {
-            if cameras.contains_key(&id) {
+        for (key, (row, url)) in wanted {
+            // A stream still stopping starts at a later reconcile (one writer at a time).
+            if streams.contains_key(&key) || stopping.contains_key(&key) {
                 continue;
             }
-            match self.spawn_camera(row) {
+            match self.spawn_stream(row, key.stream, url) {
                 Ok(h) => {
-                    cameras.insert(id, h);
+                    streams.insert(key, h);
                 }
-                Err(e) => error!(camera = %id, error = %e, "cannot start camera"),
+                Err(e) => error!(camera = %key, error = %e, "cannot start camera stream"),
             }
         }
         Ok(())
     }
 
-    fn spawn_camera(&self, row: &nvr_storage::db::CameraRow) -> nvr_storage::Result<CameraHandle> {
-        let url = CameraUrl::parse(&row.url)
+    fn spawn_stream(
+        &self,
+        row: &nvr_storage::db::CameraRow,
+        stream: Stream,
+        url: &str,
+    ) -> nvr_storage::Result<StreamHandle> {
+        let key = row.id.stream(stream);
+        let parsed = CameraUrl::parse(url)
             .map_err(|e| nvr_storage::StorageError::InvalidArgument(e.to_string()))?;
         let password = self.store.camera_password(row.id)?;
         let target = ConnectTarget {
-            url,
+            url: parsed,
             username: row.username.clone(),
             password,
         };
-        let status = self.statuses.cell(row.id, self.clock().realtime());
-        let (tx, rx) = writer_queue(WRITER_QUEUE_FRAMES, WRITER_QUEUE_BYTES);
-        let writer = CameraWriter::new(self.store.clone(), row.id, self.config.writer)?;
-        let writer_status = status.clone();
-        let camera = row.id;
-        let store = self.store.clone();
-        let min_free_bytes = self.config.min_free_bytes;
-        let writer = std::thread::Builder::new()
-            .name(format!("writer-{}", row.id))
-            .spawn(move || writer_loop(camera, writer, rx, writer_status, store, min_free_bytes))
-            .map_err(|e| nvr_storage::StorageError::Io {
-                path: "writer thread".into(),
-                source: e,
-            })?;
+        let status = self.statuses.cell(key, self.clock().realtime());
+        let recorded = row.records(stream);
+        let (tx, writer) = if recorded {
+            let (tx, rx) = writer_queue(WRITER_QUEUE_FRAMES, WRITER_QUEUE_BYTES);
+            let writer = CameraWriter::new(self.store.clone(), key, self.config.writer)?;
+            let writer_status = status.clone();
+            let store = self.store.clone();
+            let min_free_bytes = self.config.min_free_bytes;
+            let thread_name = match stream {
+                Stream::Main => format!("writer-{}", row.id),
+                s => format!("writer-{}-{s}", row.id),
+            };
+            let writer = std::thread::Builder::new()
+                .name(thread_name)
+                .spawn(move || writer_loop(key, writer, rx, writer_status, store, min_free_bytes))
+                .map_err(|e| nvr_storage::StorageError::Io {
+                    path: "writer thread".into(),
+                    source: e,
+                })?;
+            (Some(tx), Some(writer))
+        } else {
+            (None, None)
+        };
         let (stop, stop_rx) = watch::channel(false);
         let mut global_stop = self.stop.subscribe();
         let stop_fwd = stop.clone();
@@ -289,64 +345,110 @@ impl Recorder {
             let _ = stop_fwd.send(true);
         });
         let task = tokio::spawn(supervise(Supervised {
-            camera: row.id,
+            camera: key,
             name: row.name.clone(),
             target,
             source: self.source.clone(),
             writer: tx,
             status,
-            live: self.live(row.id),
+            live: self.live(key),
             clock: self.clock().clone(),
             config: self.config.supervisor,
             stop: stop_rx,
         }));
-        info!(camera = %row.id, name = %row.name, "camera started");
-        Ok(CameraHandle { stop, task, writer })
+        info!(camera = %key, name = %row.name, recorded, "camera stream started");
+        Ok(StreamHandle {
+            stop,
+            task,
+            writer,
+            url: url.to_owned(),
+            recorded,
+        })
     }
 
-    /// The live fan-out of a camera (created on first use).
-    pub fn live(&self, camera: CameraId) -> Arc<LiveHub> {
+    /// The live fan-out of a camera's stream (created on first use).
+    pub fn live(&self, stream: StreamKey) -> Arc<LiveHub> {
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(camera)
+            .entry(stream)
             .or_default()
             .clone()
     }
 
-    /// Stops one camera and waits until its open segment is sealed.
-    pub async fn stop_camera(&self, camera: CameraId) {
-        let h = self
-            .cameras
+    /// Whether the recorder pulls `stream` now (its camera is enabled and has that stream).
+    pub fn pulls(&self, stream: StreamKey) -> bool {
+        self.streams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&camera);
-        if let Some(h) = h {
-            let _ = h.stop.send(true);
-            let _ = h.task.await;
-            let _ = tokio::task::spawn_blocking(move || h.writer.join()).await;
-            info!(camera = %camera, "camera stopped");
+            .contains_key(&stream)
+    }
+
+    /// Stops every stream of one camera and waits until their open segments are sealed.
+    pub async fn stop_camera(&self, camera: CameraId) {
+        let handles: Vec<(StreamKey, StreamHandle)> = {
+            let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<StreamKey> = streams
+                .keys()
+                .filter(|k| k.camera == camera)
+                .copied()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| streams.remove(&k).map(|h| (k, h)))
+                .collect()
+        };
+        let stopping: Vec<tokio::task::JoinHandle<()>> = {
+            let mut stopping = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<StreamKey> = stopping
+                .keys()
+                .filter(|k| k.camera == camera)
+                .copied()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| stopping.remove(&k))
+                .collect()
+        };
+        for (key, h) in handles {
+            h.stop().await;
+            info!(camera = %key, "camera stream stopped");
+        }
+        for task in stopping {
+            let _ = task.await;
         }
     }
 
+    /// The status of a camera's main stream.
     pub fn status(&self, camera: CameraId) -> Option<CameraStatus> {
-        self.statuses.get(camera)
+        self.statuses.get(camera.main())
     }
 
-    /// Stops every camera, waits for their segments to be sealed, and ends retention.
+    /// The status of one stream of a camera.
+    pub fn stream_status(&self, stream: StreamKey) -> Option<CameraStatus> {
+        self.statuses.get(stream)
+    }
+
+    /// Stops every stream, waits for their segments to be sealed, and ends retention.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        let handles: Vec<CameraHandle> = self
-            .cameras
+        let handles: Vec<StreamHandle> = self
+            .streams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .drain()
             .map(|(_, h)| h)
             .collect();
         for h in handles {
-            let _ = h.stop.send(true);
-            let _ = h.task.await;
-            let _ = tokio::task::spawn_blocking(move || h.writer.join()).await;
+            h.stop().await;
+        }
+        let stopping: Vec<tokio::task::JoinHandle<()>> = self
+            .stopping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, t)| t)
+            .collect();
+        for task in stopping {
+            let _ = task.await;
         }
     }
 }

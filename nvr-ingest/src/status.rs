@@ -1,10 +1,10 @@
-//! What each camera is doing right now, for the API, the UI and `/metrics`: state, last error,
-//! counters, and rates measured over a short window.
+//! What each camera's streams are doing right now, for the API, the UI and `/metrics`: state,
+//! last error, counters, and rates measured over a short window, per stream.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use nvr_core::{CameraId, Duration90k, Time90k};
+use nvr_core::{Duration90k, StreamKey, Time90k};
 use serde::Serialize;
 
 use crate::error::{CameraErrorKind, IngestError};
@@ -205,12 +205,12 @@ impl StatusCell {
     }
 }
 
-/// Status cells of every camera.
+/// Status cells of every stream of every camera.
 #[derive(Debug, Default, Clone)]
-pub struct StatusBoard(Arc<RwLock<HashMap<CameraId, Arc<StatusCell>>>>);
+pub struct StatusBoard(Arc<RwLock<HashMap<StreamKey, Arc<StatusCell>>>>);
 
 impl StatusBoard {
-    pub fn cell(&self, camera: CameraId, now: Time90k) -> Arc<StatusCell> {
+    pub fn cell(&self, camera: StreamKey, now: Time90k) -> Arc<StatusCell> {
         if let Some(c) = self
             .0
             .read()
@@ -227,7 +227,7 @@ impl StatusBoard {
             .clone()
     }
 
-    pub fn get(&self, camera: CameraId) -> Option<CameraStatus> {
+    pub fn get(&self, camera: StreamKey) -> Option<CameraStatus> {
         self.0
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -235,7 +235,7 @@ impl StatusBoard {
             .map(|c| c.get())
     }
 
-    pub fn remove(&self, camera: CameraId) {
+    pub fn remove(&self, camera: StreamKey) {
         self.0
             .write()
             .unwrap_or_else(|p| p.into_inner())

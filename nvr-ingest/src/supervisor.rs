@@ -1,5 +1,6 @@
-//! One camera's life: connect, pass frames to its writer, and on any failure wait and connect
-//! again, forever, until told to stop.
+//! One camera stream's life: connect, pass frames to its live viewers and (when it is
+//! recorded) its writer, and on any failure wait and connect again, forever, until told to
+//! stop. Each stream of a camera (main, sub) has its own supervisor, session and backoff.
 //!
 //! * Backoff: 1 s after a failure, doubling up to 30 s, reset once a session delivers frames.
 //!   Each wait is drawn from [0.75, 1] of the current backoff, so cameras that failed together
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use nvr_core::{CameraId, Clock};
+use nvr_core::{Clock, StreamKey};
 use ring::rand::SecureRandom;
 use tokio::sync::watch;
 use tracing::{Instrument, info, warn};
@@ -52,14 +53,15 @@ pub enum WriterMsg {
     EndRun,
 }
 
-/// Everything one camera's supervisor needs.
+/// Everything one camera stream's supervisor needs.
 pub struct Supervised {
-    pub camera: CameraId,
+    pub camera: StreamKey,
     pub name: String,
     pub target: ConnectTarget,
     pub source: Arc<dyn CameraSource>,
-    /// The camera's writer queue (bounded in frames and bytes: sending waits when full).
-    pub writer: WriterSender,
+    /// The stream's writer queue (bounded in frames and bytes: sending waits when full), or
+    /// `None` for a stream pulled for live view only.
+    pub writer: Option<WriterSender>,
     pub status: Arc<StatusCell>,
     /// Live viewers of this camera.
     pub live: Arc<crate::live::LiveHub>,
@@ -120,7 +122,9 @@ pub async fn supervise(mut s: Supervised) {
                 s.status.reset_window(s.clock.monotonic());
                 let (error, got_frames, stopped) = run_session(&mut s, session.frames).await;
                 // Close the run whatever happened; the writer outlives us if stopping.
-                let _ = s.writer.send(WriterMsg::EndRun).await;
+                if let Some(w) = &s.writer {
+                    let _ = w.send(WriterMsg::EndRun).await;
+                }
                 s.live.reset();
                 if stopped {
                     break;
@@ -211,7 +215,10 @@ async fn run_session(
                 s.status
                     .on_frame(f.frame.data.len(), s.clock.monotonic(), &f.params);
                 s.live.publish(&f);
-                if s.writer.send(WriterMsg::Frame(f)).await.is_err() {
+                let Some(writer) = &s.writer else {
+                    continue;
+                };
+                if writer.send(WriterMsg::Frame(f)).await.is_err() {
                     return (
                         IngestError::new(CameraErrorKind::Storage, "the writer stopped"),
                         got_frames,
@@ -322,7 +329,7 @@ mod tests {
         let (tx, rx) = writer_queue(1024, usize::MAX);
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(supervise(Supervised {
-            camera: CameraId(1),
+            camera: nvr_core::CameraId(1).main(),
             name: "fake".into(),
             target: ConnectTarget {
                 url: CameraUrl::parse("rtsp://127.0.0.1/x").expect("url"),
@@ -330,7 +337,7 @@ mod tests {
                 password: Some("hunter2".into()),
             },
             source: source.clone(),
-            writer: tx,
+            writer: Some(tx),
             status: status.clone(),
             live: Arc::new(crate::live::LiveHub::default()),
             clock: Arc::new(clock),

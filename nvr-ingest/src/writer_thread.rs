@@ -1,10 +1,11 @@
-//! The writer thread of one camera: takes frames from the camera's queue in batches and hands
-//! them to storage, and stalls (drops frames, keeps what is committed) while the disk is full.
+//! The writer thread of one recorded stream of a camera: takes frames from the stream's queue in
+//! batches and hands them to storage, and stalls (drops frames, keeps what is committed) while
+//! the disk is full.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nvr_core::CameraId;
+use nvr_core::StreamKey;
 use nvr_storage::store::Store;
 use nvr_storage::writer::{CameraWriter, WriteOutcome};
 use tracing::{error, info, warn};
@@ -95,7 +96,7 @@ impl DiskGate {
 /// The writer thread of one camera: writes until the channel closes, in batches (see
 /// [`WRITER_BATCH_INTERVAL`]), checking the disk before each batch (see [`DiskGate`]).
 pub(crate) fn writer_loop(
-    camera: CameraId,
+    camera: StreamKey,
     mut writer: CameraWriter,
     mut rx: WriterReceiver,
     status: Arc<StatusCell>,
@@ -145,7 +146,12 @@ pub(crate) fn writer_loop(
 
 /// Enters the stall: seals the open segment (there is room: the floor is above zero) and says
 /// so once.
-fn stall(camera: CameraId, writer: &mut CameraWriter, status: &StatusCell, available: Option<u64>) {
+fn stall(
+    camera: StreamKey,
+    writer: &mut CameraWriter,
+    status: &StatusCell,
+    available: Option<u64>,
+) {
     warn!(camera = %camera, available_bytes = available,
         "the disk is full and retention cannot free space (held or open footage): \
          recording stalls until space returns; recorded footage is kept");
@@ -156,7 +162,7 @@ fn stall(camera: CameraId, writer: &mut CameraWriter, status: &StatusCell, avail
 }
 
 fn drop_while_stalled(
-    camera: CameraId,
+    camera: StreamKey,
     writer: &mut CameraWriter,
     status: &StatusCell,
     msg: WriterMsg,
@@ -180,7 +186,7 @@ enum Handled {
 
 /// Writes one message.
 fn handle(
-    camera: CameraId,
+    camera: StreamKey,
     writer: &mut CameraWriter,
     status: &StatusCell,
     msg: WriterMsg,
@@ -201,7 +207,7 @@ fn handle(
 }
 
 fn write_one(
-    camera: CameraId,
+    camera: StreamKey,
     writer: &mut CameraWriter,
     status: &StatusCell,
     msg: WriterMsg,

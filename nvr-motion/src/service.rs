@@ -33,15 +33,22 @@ const RESTART_DELAY: Duration = Duration::from_secs(5);
 /// recording and viewing come first.
 const ANALYSIS_NICE: i32 = 10;
 
-/// Where a camera's frames come from: the recorder's live fan-out of its main stream (of its
-/// sub-stream, once cameras have one). Returns the current GOP and a receiver of what follows.
+/// Where a camera's frames come from: the recorder's live fan-out of its sub-stream when the
+/// recorder pulls one (small pictures: every one sampled is decoded cheaply), else of its main
+/// stream (whose key frames only are decoded above 640x480, see `worker::key_frames_only`).
+/// Returns the current GOP and a receiver of what follows.
 pub trait FrameFeed: Send + Sync + 'static {
     fn subscribe(&self, camera: CameraId) -> (Vec<SourceFrame>, LiveReceiver);
 }
 
 impl FrameFeed for nvr_ingest::Recorder {
     fn subscribe(&self, camera: CameraId) -> (Vec<SourceFrame>, LiveReceiver) {
-        self.live(camera).subscribe()
+        let stream = if self.pulls(camera.sub()) {
+            camera.sub()
+        } else {
+            camera.main()
+        };
+        self.live(stream).subscribe()
     }
 }
 

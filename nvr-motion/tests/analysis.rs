@@ -118,7 +118,7 @@ async fn live_analysis_finds_the_moving_box_and_reindexing_reproduces_itself() {
     service.reconcile().unwrap();
     let mut writer = CameraWriter::new(
         store.clone(),
-        camera,
+        camera.main(),
         WriterConfig {
             segment_duration: Duration90k::from_secs(10),
             fsync_interval: Duration90k::from_secs(5),

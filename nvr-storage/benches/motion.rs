@@ -21,7 +21,7 @@ use nvr_storage::motion::{
     CellMask, MotionQuery, MotionSecond, MotionSpan, ReindexedSegment, search,
 };
 use nvr_storage::mp4::test_support::fake_avc1;
-use nvr_storage::store::Store;
+use nvr_storage::store::{CameraEdit, Store};
 
 const SEGMENT_SECS: i64 = 60;
 const DAY_SECS: i64 = 86_400;
@@ -103,7 +103,7 @@ fn build(days: i64, scene: Option<Scene>) -> Fixture {
         .expect("params");
     let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam1").expect("url");
     let camera = store
-        .add_camera("cam1", &url, None, None, |_| note())
+        .add_camera(&CameraEdit::new("cam1", &url), |_| note())
         .expect("camera");
     let sha = [5u8; 32];
     let blob = [1u8, 0];

@@ -65,6 +65,7 @@ fn request(segments: &[Arc<[FrameInfo]>]) -> Mp4Request {
         start_trim_90k: 1234,
         duration_90k: Some(3600 * 90_000),
         creation_time_unix_secs: 1_795_959_900,
+        extras: None,
     }
 }
 

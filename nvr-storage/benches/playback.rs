@@ -28,7 +28,7 @@ use nvr_core::{
 use nvr_storage::export::{ExportRequest, write_bundle};
 use nvr_storage::mp4::test_support::fake_avc1;
 use nvr_storage::playback::view;
-use nvr_storage::store::Store;
+use nvr_storage::store::{CameraEdit, Store};
 use nvr_storage::writer::{CameraWriter, WriterConfig};
 
 /// 30 fps.
@@ -61,7 +61,7 @@ fn record() -> Fixture {
     let store = Store::open(dir.path(), Arc::new(clock.clone())).expect("open");
     let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam1").expect("url");
     let camera = store
-        .add_camera("cam1", &url, None, None, |_| {
+        .add_camera(&CameraEdit::new("cam1", &url), |_| {
             nvr_storage::db::AuditNote::new(
                 0,
                 "bench",
@@ -85,7 +85,7 @@ fn record() -> Fixture {
         .into();
     let mut w = CameraWriter::new(
         store.clone(),
-        camera,
+        camera.main(),
         WriterConfig {
             segment_duration: Duration90k::from_secs(60),
             fsync_interval: Duration90k::from_secs(5),
@@ -124,7 +124,7 @@ fn playback(c: &mut Criterion) {
     let mut g = c.benchmark_group("view_1h");
     g.bench_function("first_byte", |b| {
         b.iter(|| {
-            let v = view(&f.store, f.camera, start, end).expect("view");
+            let v = view(&f.store, f.camera.main(), start, end).expect("view");
             let first = v
                 .mp4
                 .pieces(0..v.mp4.len(), v.reader.clone())
@@ -136,7 +136,7 @@ fn playback(c: &mut Criterion) {
     });
     g.bench_function("seek_first_byte", |b| {
         b.iter(|| {
-            let v = view(&f.store, f.camera, start, end).expect("view");
+            let v = view(&f.store, f.camera.main(), start, end).expect("view");
             let mdat = v.mp4.mdat_payload_range();
             let mid = mdat.start + (mdat.end - mdat.start) / 2;
             let first = v
@@ -165,6 +165,7 @@ fn playback(c: &mut Criterion) {
         case_ref: "bench".into(),
         reason: "benchmark".into(),
         operator: "bench".into(),
+        export_id: None,
     };
     let out = f.dir.path().join("export.zip");
     let cat_out = f.dir.path().join("cat.out");

@@ -21,7 +21,7 @@ use nvr_storage::db::SealedSegment;
 use nvr_storage::frame_index::{self, FrameInfo};
 use nvr_storage::mp4::test_support::fake_avc1;
 use nvr_storage::playback::runs;
-use nvr_storage::store::Store;
+use nvr_storage::store::{CameraEdit, Store};
 
 const DAYS: i64 = 30;
 const CAMERAS: i64 = 32;
@@ -81,7 +81,7 @@ fn build() -> Fixture {
         .map(|c| {
             let url = CameraUrl::parse(&format!("rtsp://127.0.0.1:8554/cam{c}")).expect("url");
             store
-                .add_camera(&format!("cam{c}"), &url, None, None, |_| {
+                .add_camera(&CameraEdit::new(&format!("cam{c}"), &url), |_| {
                     nvr_storage::db::AuditNote::new(
                         0,
                         "bench",
@@ -152,15 +152,15 @@ fn timeline(c: &mut Criterion) {
     let camera = CameraId(QUERY_CAMERA);
     let start = Time90k(T0 + QUERY_DAY * DAY_90K);
     let end = Time90k(start.0 + DAY_90K);
-    let r = runs(&f.store, camera, start, end).expect("runs");
+    let r = runs(&f.store, camera.main(), start, end).expect("runs");
     assert_eq!(r.iter().map(|r| r.segments).sum::<u64>(), 1440 + 1);
     let mut g = c.benchmark_group("timeline");
     g.bench_function("one_day_one_camera_of_30d_x_32", |b| {
-        b.iter(|| black_box(runs(&f.store, camera, start, end).expect("runs")))
+        b.iter(|| black_box(runs(&f.store, camera.main(), start, end).expect("runs")))
     });
     let hour_end = Time90k(start.0 + 3600 * 90_000);
     g.bench_function("one_hour_one_camera_of_30d_x_32", |b| {
-        b.iter(|| black_box(runs(&f.store, camera, start, hour_end).expect("runs")))
+        b.iter(|| black_box(runs(&f.store, camera.main(), start, hour_end).expect("runs")))
     });
     g.finish();
 }

@@ -1,14 +1,15 @@
 //! `nvr check`: authenticates every chunk of every segment and compares each file with its
 //! index row (frame list, hash, sizes, times, parameters); lists files the index does not know
-//! and SQLite's own complaints; follows each camera's hash chain, and names every segment that a
-//! chain link, the camera's chain head or a signed head still refers to but that is gone from
-//! the index without a retention (or camera deletion) record in the audit log: footage removed
-//! behind the recorder's back, oldest, newest or in between. Safe to run while the server
+//! and SQLite's own complaints; follows the hash chain of each camera's streams (main and sub
+//! each have theirs), and names every segment that a chain link, a stream's chain head or a
+//! signed head still refers to but that is gone from the index without a retention (or camera
+//! deletion) record in the audit log: footage removed behind the recorder's back, oldest, newest
+//! or in between. Safe to run while the server
 //! records: segments being written are checked up to their last sealed chunk.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use nvr_core::{CameraId, SegmentId};
+use nvr_core::{CameraId, SegmentId, Stream, StreamKey};
 
 use crate::db::{
     CAMERA_DELETE_ACTION, RETENTION_DELETE_ACTION, SEGMENT_FLAG_RECOVERED, SegmentRow,
@@ -54,6 +55,7 @@ pub struct CheckReport {
 
 /// Checks the whole data directory.
 pub fn check(store: &Store) -> Result<CheckReport> {
+    store.flush_audit();
     let mut report = CheckReport::default();
     for msg in store.db().integrity_check()? {
         report.problems.push(CheckProblem {
@@ -209,16 +211,24 @@ fn check_segment(store: &Store, row: &SegmentRow, report: &mut CheckReport) -> O
     None
 }
 
-/// Checks every camera's hash chain of sealed segments and every signed chain head, and that
-/// every segment they name is still in the index or was deleted on the record.
+/// Checks the hash chain of sealed segments of every stream of every camera and every signed
+/// chain head, and that every segment they name is still in the index or was deleted on the
+/// record.
 fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
-    let key = store.signing_key().public_key();
+    // Every key the recorder has used: a head is checked with the key that signed it, so
+    // heads signed before a key rotation stay valid.
+    let keys: HashMap<i64, [u8; 32]> = store
+        .signing_key_history()?
+        .into_iter()
+        .map(|k| (k.id, k.public_key))
+        .collect();
+    let first_key = keys.keys().min().copied();
     // Read before the rows, to set aside at once the many segments retention deleted (signed
     // heads name old ones); read again after them if anything is left (see below).
     let mut accounted = deletions_on_record(store)?;
     let cameras = store.db().cameras()?;
-    let mut chains: HashMap<SegmentId, [u8; 32]> = HashMap::new();
-    // Segments named by a chain link, a camera's chain head or a signed head but neither among
+    let mut chains: HashMap<(StreamKey, SegmentId), [u8; 32]> = HashMap::new();
+    // Segments named by a chain link, a stream's chain head or a signed head but neither among
     // the rows read nor deleted on record: (camera, segment) -> what names it.
     let mut absent: BTreeMap<(CameraId, SegmentId), Vec<NamedBy>> = BTreeMap::new();
     let mut note_absent = |camera: CameraId, segment: SegmentId, by: NamedBy| {
@@ -226,15 +236,24 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
             absent.entry((camera, segment)).or_default().push(by);
         }
     };
-    for camera in &cameras {
+    let streams: Vec<StreamKey> = cameras
+        .iter()
+        .flat_map(|c| {
+            Stream::ALL
+                .into_iter()
+                .filter(|&s| c.has_stream_row(s))
+                .map(|s| c.id.stream(s))
+        })
+        .collect();
+    for &key in &streams {
         let rows = store
             .db()
-            .chain_rows(camera.id, SegmentId(0), SegmentId(i64::MAX))?;
+            .chain_rows(key, SegmentId(0), SegmentId(i64::MAX))?;
         let by_id: HashMap<SegmentId, &crate::db::ChainRow> =
             rows.iter().map(|r| (r.id, r)).collect();
         let mut problem = |segment: SegmentId, message: String| {
             report.problems.push(CheckProblem {
-                camera: Some(camera.id),
+                camera: Some(key.camera),
                 segment: Some(segment),
                 message,
             });
@@ -243,12 +262,13 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
             let (Some(prev), Some(chain)) = (r.prev_chain_sha256, r.chain_sha256) else {
                 continue; // Sealed before the chain existed.
             };
-            chains.insert(r.id, chain);
+            chains.insert((key, r.id), chain);
             let expected = chain_next(
                 &prev,
                 &ChainLink {
+                    stream: key.stream,
                     segment_id: r.id.0,
-                    camera_id: camera.id.0,
+                    camera_id: key.camera.0,
                     start_90k: r.start_90k,
                     end_90k: r.end_90k,
                     frames: r.frames,
@@ -274,14 +294,14 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
                         problem(r.id, format!("hash chain: does not follow segment {p}"))
                     }
                     Some(_) => {}
-                    None => note_absent(camera.id, p, NamedBy::Link(r.id)),
+                    None => note_absent(key.camera, p, NamedBy::Link(r.id)),
                 },
             }
         }
-        if let Some((head, _)) = store.db().camera_chain_head(camera.id)?
+        if let Some((head, _)) = store.db().stream_chain_head(key)?
             && !by_id.contains_key(&head)
         {
-            note_absent(camera.id, head, NamedBy::CameraHead);
+            note_absent(key.camera, head, NamedBy::StreamHead(key.stream));
         }
     }
     let camera_ids: HashSet<CameraId> = cameras.iter().map(|c| c.id).collect();
@@ -289,7 +309,13 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
         if !camera_ids.contains(&h.camera_id) {
             continue; // The camera was deleted, and its footage with it.
         }
-        let msg = chain_head_message(h.camera_id.0, h.segment_id.0, &h.chain_sha256, h.signed_90k);
+        let msg = chain_head_message(
+            h.stream,
+            h.camera_id.0,
+            h.segment_id.0,
+            &h.chain_sha256,
+            h.signed_90k,
+        );
         let mut bad = |message: String| {
             report.problems.push(CheckProblem {
                 camera: Some(h.camera_id),
@@ -297,9 +323,18 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
                 message,
             });
         };
-        if !crate::signing::verify(&key, &msg, &h.signature) {
+        let Some(key) = h.signing_key_id.or(first_key).and_then(|k| keys.get(&k)) else {
+            bad(format!(
+                "signed chain head {}: signed by key {}, which the recorder has no record of",
+                h.id,
+                h.signing_key_id
+                    .map_or_else(|| "?".to_owned(), |k| k.to_string())
+            ));
+            continue;
+        };
+        if !crate::signing::verify(key, &msg, &h.signature) {
             bad(format!("signed chain head {}: bad signature", h.id));
-        } else if let Some(c) = chains.get(&h.segment_id) {
+        } else if let Some(c) = chains.get(&(h.key(), h.segment_id)) {
             if *c != h.chain_sha256 {
                 bad(format!(
                     "signed chain head {} no longer matches the segment's chain",
@@ -355,8 +390,8 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
 enum NamedBy {
     /// The hash chain link (`prev_segment_id`) of this remaining segment.
     Link(SegmentId),
-    /// The camera row's chain head.
-    CameraHead,
+    /// The chain head of the camera's stream.
+    StreamHead(Stream),
     /// This signed chain head.
     SignedHead(i64),
 }
@@ -365,7 +400,8 @@ impl std::fmt::Display for NamedBy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NamedBy::Link(s) => write!(f, "segment {s}'s hash chain link"),
-            NamedBy::CameraHead => f.write_str("the camera's chain head"),
+            NamedBy::StreamHead(Stream::Main) => f.write_str("the camera's chain head"),
+            NamedBy::StreamHead(s) => write!(f, "the chain head of the camera's {s} stream"),
             NamedBy::SignedHead(id) => write!(f, "signed chain head {id}"),
         }
     }

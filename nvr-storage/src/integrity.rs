@@ -1,18 +1,24 @@
-//! Integrity from ingest time: the per-camera hash chain over sealed segments, the messages the
+//! Integrity from ingest time: the per-stream hash chain over sealed segments, the messages the
 //! recorder's Ed25519 key signs (chain heads, export manifests), and the audit log's entry hash.
 //! Pure functions, shared by the writer, `nvr check` and `nvr verify` (which needs no data dir).
 //!
 //! All integers are encoded as 8-byte big-endian; variable-length strings are prefixed by their
-//! 8-byte length, so no two different inputs hash alike.
+//! 8-byte length, so no two different inputs hash alike. A main stream's chain and heads use the
+//! domains they had before cameras had two streams (so existing chains and bundles still
+//! verify); a sub-stream's have their own (`.../sub`), so no sub-stream link or head can pass
+//! for a main-stream one (the messages also differ in length).
 
+use nvr_core::Stream;
 use ring::digest::{Context, SHA256};
 
-/// The chain value before a camera's first segment.
+/// The chain value before a stream's first segment.
 pub const CHAIN_START: [u8; 32] = [0; 32];
 
 /// What the chain commits to for one segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChainLink {
+    /// The camera's stream whose chain this is.
+    pub stream: Stream,
     pub segment_id: i64,
     pub camera_id: i64,
     pub start_90k: i64,
@@ -29,10 +35,13 @@ fn finish(ctx: Context) -> [u8; 32] {
 }
 
 /// chain = SHA-256("nvr/v1/chain" || prev || segment id || camera id || start || end || frames
-/// || segment sha256).
+/// || segment sha256) for a main stream, "nvr/v1/chain/sub" first for a sub-stream.
 pub fn chain_next(prev: &[u8; 32], l: &ChainLink) -> [u8; 32] {
     let mut c = Context::new(&SHA256);
-    c.update(b"nvr/v1/chain");
+    c.update(match l.stream {
+        Stream::Main => b"nvr/v1/chain".as_slice(),
+        Stream::Sub => b"nvr/v1/chain/sub".as_slice(),
+    });
     c.update(prev);
     for v in [l.segment_id, l.camera_id, l.start_90k, l.end_90k, l.frames] {
         c.update(&v.to_be_bytes());
@@ -41,15 +50,19 @@ pub fn chain_next(prev: &[u8; 32], l: &ChainLink) -> [u8; 32] {
     finish(c)
 }
 
-/// The message signed for a chain head: "nvr/v1/chain-head" || camera id || segment id ||
-/// chain || signed time.
+/// The message signed for a chain head: "nvr/v1/chain-head" (a sub-stream's:
+/// "nvr/v1/chain-head/sub") || camera id || segment id || chain || signed time.
 pub fn chain_head_message(
+    stream: Stream,
     camera_id: i64,
     segment_id: i64,
     chain: &[u8; 32],
     signed_90k: i64,
 ) -> Vec<u8> {
-    let mut m = b"nvr/v1/chain-head".to_vec();
+    let mut m = match stream {
+        Stream::Main => b"nvr/v1/chain-head".to_vec(),
+        Stream::Sub => b"nvr/v1/chain-head/sub".to_vec(),
+    };
     m.extend_from_slice(&camera_id.to_be_bytes());
     m.extend_from_slice(&segment_id.to_be_bytes());
     m.extend_from_slice(chain);
@@ -110,6 +123,7 @@ mod tests {
 
     fn link(id: i64) -> ChainLink {
         ChainLink {
+            stream: Stream::Main,
             segment_id: id,
             camera_id: 1,
             start_90k: id * 100,
@@ -139,6 +153,26 @@ mod tests {
         }
         l.frames = 10;
         assert_eq!(chain_next(&a, &l), b);
+        // The same link in a sub-stream's chain is another value, and so is its signed head.
+        let sub = ChainLink {
+            stream: Stream::Sub,
+            ..l
+        };
+        assert_ne!(chain_next(&a, &sub), b);
+        assert_ne!(
+            chain_head_message(Stream::Main, 1, 2, &b, 3),
+            chain_head_message(Stream::Sub, 1, 2, &b, 3)
+        );
+    }
+
+    #[test]
+    fn the_main_stream_chain_is_unchanged() {
+        // A value computed before cameras had streams: existing chains and bundles verify.
+        let c = chain_next(&CHAIN_START, &link(1));
+        assert_eq!(
+            hex::encode(c),
+            "19eab3e0b4a7006545e860bd22dbc256106033093ead3793ab4df7eda998be40"
+        );
     }
 
     #[test]

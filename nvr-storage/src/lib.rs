@@ -3,6 +3,7 @@
 //! building MP4s from the index. All file and database I/O of the recorder flows through this
 //! crate; no other crate opens a segment file or the index.
 
+mod audit_writer;
 pub mod check;
 pub mod db;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod recovery;
 pub mod retention;
 pub mod segment;
 pub mod signing;
+pub mod signing_keys;
 pub mod store;
 pub mod tls;
 pub mod writer;

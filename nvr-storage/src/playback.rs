@@ -1,12 +1,12 @@
-//! Reading recordings back: the runs of a camera in a time range, and a virtual MP4 of any range
-//! built from the index (sealed segments plus the readable part of the one being written),
-//! decrypting only the chunks a byte range touches.
+//! Reading recordings back, one stream of a camera at a time: the runs in a time range, and a
+//! virtual MP4 of any range built from the index (sealed segments plus the readable part of the
+//! one being written), decrypting only the chunks a byte range touches.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use nvr_core::{CameraId, SegmentId, Time90k};
+use nvr_core::{CameraId, SegmentId, StreamKey, Time90k};
 
 use crate::db::{SEGMENT_FLAG_RECOVERED, SegmentRow};
 use crate::error::{Result, StorageError};
@@ -56,8 +56,8 @@ struct PlaySegment {
     content_tag: [u8; 32],
 }
 
-fn open_segment_for(store: &Store, camera: CameraId) -> Option<PlaySegment> {
-    let view = store.open_segment(camera)?;
+fn open_segment_for(store: &Store, stream: StreamKey) -> Option<PlaySegment> {
+    let view = store.open_segment(stream)?;
     let v = view.read().unwrap_or_else(|p| p.into_inner());
     let frames = v.readable_frames();
     if frames.is_empty() {
@@ -104,22 +104,22 @@ fn sealed_segment(row: &SegmentRow, frame_index: &[u8]) -> Result<PlaySegment> {
     })
 }
 
-/// Segments of `camera` overlapping `[start, end)`, oldest first, with their frames, including
+/// Segments of `stream` overlapping `[start, end)`, oldest first, with their frames, including
 /// the open one. One query for all sealed segments, frame indexes included.
 fn segments_in(
     store: &Store,
-    camera: CameraId,
+    stream: StreamKey,
     start: Time90k,
     end: Time90k,
 ) -> Result<Vec<PlaySegment>> {
     let rows = store
         .db()
-        .sealed_segments_with_index(camera, start.0, end.0)?;
+        .sealed_segments_with_index(stream, start.0, end.0)?;
     let mut out = Vec::with_capacity(rows.len() + 1);
     for (row, index) in &rows {
         out.push(sealed_segment(row, index)?);
     }
-    if let Some(open) = open_segment_for(store, camera)
+    if let Some(open) = open_segment_for(store, stream)
         && open.start_90k < end.0
         && open.end_90k > start.0
         && !out.iter().any(|s| s.id == open.id)
@@ -129,11 +129,11 @@ fn segments_in(
     Ok(out)
 }
 
-/// The runs of `camera` that overlap `[start, end)`, each reported whole within the range's
+/// The runs of `stream` that overlap `[start, end)`, each reported whole within the range's
 /// segments. Frames and bytes count the overlapping segments.
 pub fn runs(
     store: &Store,
-    camera: CameraId,
+    stream: StreamKey,
     start: Time90k,
     end: Time90k,
 ) -> Result<Vec<RunSummary>> {
@@ -141,8 +141,8 @@ pub fn runs(
     // the open segment from memory.
     let rows = store
         .db()
-        .sealed_segment_summaries(camera, start.0, end.0)?;
-    let open = store.open_segment(camera).map(|view| {
+        .sealed_segment_summaries(stream, start.0, end.0)?;
+    let open = store.open_segment(stream).map(|view| {
         let v = view.read().unwrap_or_else(|p| p.into_inner());
         let frames = v.readable_frames();
         let media: i64 = frames.iter().map(|f| i64::from(f.duration_90k)).sum();
@@ -230,6 +230,10 @@ pub struct View {
     pub frames_presented: u64,
     /// Wall time of the first frame in the MP4 (the key frame at or before `start`).
     pub first_frame_wall: Time90k,
+    /// Media time the edit list skips before presentation starts.
+    pub trim_90k: u64,
+    /// What `mp4` was built from, for [`View::with_extras`].
+    request: Mp4Request,
 }
 
 /// One segment's part of a view.
@@ -239,6 +243,78 @@ pub struct ViewedSegment {
     pub video_params_id: i64,
     pub frames: Arc<[FrameInfo]>,
     pub frame_range: std::ops::Range<usize>,
+    /// The segment's wall-clock span and media duration (all its frames): a media offset `m`
+    /// within the segment was recorded at `start + m * (end - start) / media_duration`.
+    pub wall_start_90k: i64,
+    pub wall_end_90k: i64,
+    pub media_duration_90k: i64,
+}
+
+/// A stretch of a view's presentation timeline (the MP4 as players show it, after the edit
+/// list; gaps skipped) and the wall-clock times it shows, linear in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WallSpan {
+    pub presentation_start_90k: u64,
+    pub presentation_end_90k: u64,
+    pub wall_start_90k: i64,
+    pub wall_end_90k: i64,
+}
+
+impl View {
+    /// The same view as an export's MP4: with its time track and ONVIF metadata.
+    pub fn with_extras(mut self, extras: crate::mp4::extras::Extras) -> Result<View> {
+        let mut req = self.request.clone();
+        req.extras = Some(Arc::new(extras));
+        self.mp4 = VirtualMp4::build(req.clone())
+            .map_err(|e| StorageError::Format(format!("building the exported MP4: {e}")))?;
+        self.request = req;
+        Ok(self)
+    }
+
+    /// Where each segment's frames sit on the presentation timeline and when they were
+    /// recorded: one span per segment with presented frames, in order. The first span starts
+    /// at presentation 0 at exactly [`View::start`].
+    pub fn wall_spans(&self) -> Vec<WallSpan> {
+        let trim = self.trim_90k;
+        let duration = self.mp4.duration_90k();
+        let mut spans = Vec::with_capacity(self.segments.len());
+        let mut media = 0u64; // media time of the part's first frame
+        for s in &self.segments {
+            let before: i64 = s.frames[..s.frame_range.start]
+                .iter()
+                .map(|f| i64::from(f.duration_90k))
+                .sum();
+            let len: u64 = s.frames[s.frame_range.clone()]
+                .iter()
+                .map(|f| u64::from(f.duration_90k))
+                .sum();
+            let wall_at = |m: u64| {
+                let within = before + (m - media) as i64;
+                let wall = i128::from(s.wall_end_90k - s.wall_start_90k);
+                if s.media_duration_90k <= 0 {
+                    s.wall_start_90k
+                } else {
+                    s.wall_start_90k
+                        + (i128::from(within) * wall / i128::from(s.media_duration_90k)) as i64
+                }
+            };
+            let from = media.max(trim);
+            let to = (media + len).min(trim + duration);
+            if to > from {
+                spans.push(WallSpan {
+                    presentation_start_90k: from - trim,
+                    presentation_end_90k: to - trim,
+                    wall_start_90k: wall_at(from),
+                    wall_end_90k: wall_at(to),
+                });
+            }
+            media += len;
+        }
+        if let Some(first) = spans.first_mut() {
+            first.wall_start_90k = self.start.0;
+        }
+        spans
+    }
 }
 
 /// How a view is cut.
@@ -281,22 +357,23 @@ fn wall_to_media(s: &PlaySegment, wall_90k: i64) -> i64 {
         as i64
 }
 
-/// Builds an MP4 of `camera` over `[start, end)`. It starts at the key frame at or before
+/// Builds an MP4 of `stream` over `[start, end)`. It starts at the key frame at or before
 /// `start`, with an edit list that hides the frames before `start`; gaps between runs are
 /// skipped (the MP4 is continuous; the recordings API tells where the gaps are).
-pub fn view(store: &Arc<Store>, camera: CameraId, start: Time90k, end: Time90k) -> Result<View> {
-    view_with(store, camera, start, end, ViewOptions::default())
+pub fn view(store: &Arc<Store>, stream: StreamKey, start: Time90k, end: Time90k) -> Result<View> {
+    view_with(store, stream, start, end, ViewOptions::default())
 }
 
 /// [`view`] with options.
 pub fn view_with(
     store: &Arc<Store>,
-    camera: CameraId,
+    stream: StreamKey,
     start: Time90k,
     end: Time90k,
     opts: ViewOptions,
 ) -> Result<View> {
-    let mut segs = segments_in(store, camera, start, end)?;
+    let camera = stream.camera;
+    let mut segs = segments_in(store, stream, start, end)?;
     if opts.sealed_only {
         segs.retain(|s| s.final_chunk.is_some());
     }
@@ -384,21 +461,26 @@ pub fn view_with(
             video_params_id: s.video_params_id,
             frames: s.frames.clone(),
             frame_range: lo..hi,
+            wall_start_90k: s.start_90k,
+            wall_end_90k: s.end_90k,
+            media_duration_90k: s.media_duration_90k,
         });
     }
     let Some(first_wall) = first_wall else {
         return Err(StorageError::NotFound(format!(
-            "recordings of camera {camera} between {start} and {end}"
+            "recordings of camera {stream} between {start} and {end}"
         )));
     };
-    let mp4 = VirtualMp4::build(Mp4Request {
+    let request = Mp4Request {
         entries,
         parts,
         start_trim_90k: trim_90k,
         duration_90k: Some(presented_90k.max(1) as u64),
         creation_time_unix_secs: Time90k(first_wall).unix_secs(),
-    })
-    .map_err(|e| StorageError::Format(format!("building MP4: {e}")))?;
+        extras: None,
+    };
+    let mp4 = VirtualMp4::build(request.clone())
+        .map_err(|e| StorageError::Format(format!("building MP4: {e}")))?;
     let frames_presented = presented_frames(&viewed, trim_90k, mp4.duration_90k());
     Ok(View {
         mp4,
@@ -411,6 +493,8 @@ pub fn view_with(
         end: Time90k(last_wall_end),
         frames_presented,
         first_frame_wall,
+        trim_90k,
+        request,
         segments: viewed,
     })
 }
@@ -482,11 +566,12 @@ pub struct StoredKeyFrame {
     pub time: Time90k,
 }
 
-/// The key frame of `camera` at or before `at`, within the segment recorded at `at` (segments
+/// The key frame of `stream` at or before `at`, within the segment recorded at `at` (segments
 /// start with a key frame, so there always is one).
-pub fn key_frame_at(store: &Arc<Store>, camera: CameraId, at: Time90k) -> Result<StoredKeyFrame> {
-    let segs = segments_in(store, camera, at, Time90k(at.0 + 1))?;
-    let not_found = || StorageError::NotFound(format!("a recording of camera {camera} at {at}"));
+pub fn key_frame_at(store: &Arc<Store>, stream: StreamKey, at: Time90k) -> Result<StoredKeyFrame> {
+    let camera = stream.camera;
+    let segs = segments_in(store, stream, at, Time90k(at.0 + 1))?;
+    let not_found = || StorageError::NotFound(format!("a recording of camera {stream} at {at}"));
     let s = segs
         .iter()
         .rev()

@@ -1,8 +1,9 @@
-//! Retention: deletes a camera's oldest sealed segments while it is over its byte quota, and
-//! any segment older than its maximum age; and, whatever the quotas say, the oldest footage of
-//! any camera while the data directory's file system has less than a configured amount free.
-//! The segment being written and footage under an evidence hold are never deleted. Epoch keys
-//! whose day is over and whose segments are all gone are shredded.
+//! Retention: deletes a stream's oldest sealed segments while it is over its byte quota, and
+//! any segment older than its maximum age (each stream of a camera, main and sub, has its own
+//! limits); and, whatever the quotas say, the oldest footage of any stream while the data
+//! directory's file system has less than a configured amount free. The segment being written
+//! and footage under an evidence hold (which covers every stream of its camera) are never
+//! deleted. Epoch keys whose day is over and whose segments are all gone are shredded.
 //!
 //! Deletion order is crash-safe: one transaction moves the segments' rows to the garbage list
 //! and records the deletion in the audit log, then the files are unlinked and the garbage rows
@@ -11,14 +12,14 @@
 
 use std::collections::BTreeMap;
 
-use nvr_core::{CameraId, Duration90k, SegmentId, Time90k};
+use nvr_core::{Duration90k, SegmentId, Stream, StreamKey, Time90k};
 
 use crate::db::RetentionDelete;
 use crate::error::Result;
 use crate::recovery::collect_garbage;
 use crate::store::Store;
 
-/// Limits for one camera. `None` means no limit of that kind.
+/// Limits for one stream. `None` means no limit of that kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RetentionPolicy {
     pub max_bytes: Option<u64>,
@@ -26,17 +27,22 @@ pub struct RetentionPolicy {
 }
 
 impl RetentionPolicy {
-    /// A camera's effective limits: its own overrides where set, else `defaults`. An override
-    /// of 0 means "no limit" for that camera (as 0 does everywhere: config, CLI and API), never
-    /// "keep nothing".
-    pub fn for_camera(camera: &crate::db::CameraRow, defaults: RetentionPolicy) -> Self {
+    /// A stream's effective limits: its own overrides where set, else `defaults` (the same
+    /// for either stream). An override of 0 means "no limit" for that stream (as 0 does
+    /// everywhere: config, CLI and API), never "keep nothing".
+    pub fn for_stream(
+        camera: &crate::db::CameraRow,
+        stream: Stream,
+        defaults: RetentionPolicy,
+    ) -> Self {
+        let own = camera.retention(stream);
         RetentionPolicy {
-            max_bytes: match camera.retain_max_bytes {
+            max_bytes: match own.max_bytes {
                 None => defaults.max_bytes,
                 Some(0) => None,
                 Some(b) => Some(b),
             },
-            max_age: match camera.retain_max_age_secs {
+            max_age: match own.max_age_secs {
                 None => defaults.max_age,
                 Some(0) => None,
                 Some(s) => Some(Duration90k::from_secs(
@@ -57,14 +63,14 @@ pub struct RetentionPreview {
     pub new_oldest_90k: Option<i64>,
 }
 
-/// What [`enforce`] with `policy` would delete from `camera` at `now`.
+/// What [`enforce`] with `policy` would delete from `stream` at `now`.
 pub fn preview(
     store: &Store,
-    camera: CameraId,
+    stream: StreamKey,
     policy: RetentionPolicy,
     now: Time90k,
 ) -> Result<RetentionPreview> {
-    let plan = plan(store, camera, policy, now)?;
+    let plan = plan(store, stream, policy, now)?;
     let doomed: std::collections::HashSet<SegmentId> = plan.deleted.iter().copied().collect();
     Ok(RetentionPreview {
         segments: plan.deleted.len() as u64,
@@ -88,10 +94,11 @@ struct Plan {
     held_over_quota_bytes: u64,
 }
 
-fn plan(store: &Store, camera: CameraId, policy: RetentionPolicy, now: Time90k) -> Result<Plan> {
-    let candidates = store.db().retention_candidates(camera)?;
+fn plan(store: &Store, stream: StreamKey, policy: RetentionPolicy, now: Time90k) -> Result<Plan> {
+    let camera = stream.camera;
+    let candidates = store.db().retention_candidates(stream)?;
     let open_bytes = store
-        .open_segment(camera)
+        .open_segment(stream)
         .map(|v| v.read().unwrap_or_else(|p| p.into_inner()).file_bytes)
         .unwrap_or(0);
     let mut total: u64 = candidates
@@ -150,14 +157,14 @@ pub struct RetentionOutcome {
     pub held_over_quota_bytes: u64,
 }
 
-/// Applies `policy` to `camera` at time `now`.
+/// Applies `policy` to `stream` at time `now`.
 pub fn enforce(
     store: &Store,
-    camera: CameraId,
+    stream: StreamKey,
     policy: RetentionPolicy,
     now: Time90k,
 ) -> Result<RetentionOutcome> {
-    let plan = plan(store, camera, policy, now)?;
+    let plan = plan(store, stream, policy, now)?;
     let candidates = plan.candidates;
     let mut out = RetentionOutcome {
         deleted: plan.deleted,
@@ -166,8 +173,8 @@ pub fn enforce(
         held_over_quota_bytes: plan.held_over_quota_bytes,
     };
     if out.held_over_quota_bytes > 0 {
-        tracing::warn!(camera = %camera, bytes = out.held_over_quota_bytes,
-            "evidence holds keep this camera over its byte quota: new recording crowds them");
+        tracing::warn!(camera = %stream, bytes = out.held_over_quota_bytes,
+            "evidence holds keep this stream over its byte quota: new recording crowds them");
     }
     if !out.deleted.is_empty() {
         let chosen: Vec<(SegmentId, u64)> = candidates
@@ -178,7 +185,7 @@ pub fn enforce(
         // A hold placed since the candidates were read still wins: count only what went. The
         // audit entry is written in the same transaction.
         (out.deleted, out.deleted_bytes) = store.db().delete_unheld_segments(&RetentionDelete {
-            camera,
+            stream,
             segments: &chosen,
             time_90k: store.clock().realtime().0,
             reason: None,
@@ -186,7 +193,7 @@ pub fn enforce(
         collect_garbage(store)?;
     }
     if !out.deleted.is_empty() {
-        tracing::info!(camera = %camera, segments = out.deleted.len(), bytes = out.deleted_bytes,
+        tracing::info!(camera = %stream, segments = out.deleted.len(), bytes = out.deleted_bytes,
             "retention deleted the oldest footage");
     }
     let today = now.utc_day();
@@ -203,7 +210,7 @@ pub fn enforce(
     Ok(out)
 }
 
-/// Rows read at a time when looking for the oldest unheld segments of a camera.
+/// Rows read at a time when looking for the oldest unheld segments of a stream.
 const CANDIDATE_PAGE: u32 = 256;
 
 /// What one free-space pass did.
@@ -217,8 +224,8 @@ pub struct FreeSpaceOutcome {
     pub short_bytes: u64,
 }
 
-/// Deletes the oldest sealed, unheld segments of all cameras (globally oldest first, whatever
-/// their camera) when the data directory's file system has less than `min_free_bytes`
+/// Deletes the oldest sealed, unheld segments of all streams (globally oldest first, whatever
+/// their camera or stream) when the data directory's file system has less than `min_free_bytes`
 /// available, until it has an eighth more, so a disk that fills faster than the quotas
 /// expected (quotas too generous, other files on the same disk) keeps room for new recording.
 /// `min_free_bytes == 0` turns it off.
@@ -257,32 +264,43 @@ pub fn enforce_free_space(store: &Store, min_free_bytes: u64) -> Result<FreeSpac
     Ok(out)
 }
 
-/// Deletes the oldest sealed, unheld segments of all cameras until `needed_bytes` of files are
+/// Deletes the oldest sealed, unheld segments of all streams until `needed_bytes` of files are
 /// gone (or nothing deletable is left), filling in `out`.
 pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutcome) -> Result<()> {
     let holds = store.db().holds(true)?;
-    // Per camera, its oldest unheld segments up to `needed` bytes (no camera can give more to
+    let streams: Vec<StreamKey> = store
+        .db()
+        .cameras()?
+        .iter()
+        .flat_map(|c| {
+            Stream::ALL
+                .into_iter()
+                .filter(|&s| c.has_stream_row(s))
+                .map(|s| c.id.stream(s))
+        })
+        .collect();
+    // Per stream, its oldest unheld segments up to `needed` bytes (no stream can give more to
     // the global pick), read a page at a time: the cost follows what is freed, not the history.
     let mut candidates = Vec::new();
-    for camera in store.db().cameras()? {
+    for key in streams {
         let mut after = (i64::MIN, SegmentId(i64::MIN));
         let mut bytes = 0u64;
         'pages: loop {
             let page = store
                 .db()
-                .retention_candidates_after(camera.id, after, CANDIDATE_PAGE)?;
+                .retention_candidates_after(key, after, CANDIDATE_PAGE)?;
             let Some(last) = page.last() else { break };
             after = (last.start_90k, last.id);
             let full_page = page.len() == CANDIDATE_PAGE as usize;
             for c in page {
                 let held = holds.iter().any(|h| {
-                    h.camera_id == camera.id && h.start_90k < c.end_90k && h.end_90k > c.start_90k
+                    h.camera_id == key.camera && h.start_90k < c.end_90k && h.end_90k > c.start_90k
                 });
                 if held {
                     continue;
                 }
                 bytes += c.file_bytes.max(0) as u64;
-                candidates.push((camera.id, c));
+                candidates.push((key, c));
                 if bytes >= needed {
                     break 'pages;
                 }
@@ -293,25 +311,25 @@ pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutco
         }
     }
     candidates.sort_by_key(|(_, c)| (c.start_90k, c.id.0));
-    let mut by_camera: BTreeMap<CameraId, Vec<(SegmentId, u64)>> = BTreeMap::new();
+    let mut by_stream: BTreeMap<StreamKey, Vec<(SegmentId, u64)>> = BTreeMap::new();
     let mut chosen_bytes = 0;
     let mut oldest_first = Vec::new();
-    for (camera, c) in candidates {
+    for (key, c) in candidates {
         if chosen_bytes >= needed {
             break;
         }
         let bytes = c.file_bytes.max(0) as u64;
-        by_camera.entry(camera).or_default().push((c.id, bytes));
+        by_stream.entry(key).or_default().push((c.id, bytes));
         oldest_first.push(c.id);
         chosen_bytes += bytes;
     }
     let mut gone = std::collections::HashSet::new();
     let mut result = Ok(());
-    for (camera, chosen) in &by_camera {
+    for (key, chosen) in &by_stream {
         // A hold placed since the candidates were read still wins: count only what went. The
         // audit entry is written in the same transaction.
         let (ids, bytes) = match store.db().delete_unheld_segments(&RetentionDelete {
-            camera: *camera,
+            stream: *key,
             segments: chosen,
             time_90k: store.clock().realtime().0,
             reason: Some("disk_free"),
@@ -330,7 +348,7 @@ pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutco
         .filter(|id| gone.contains(id))
         .collect();
     out.short_bytes = needed.saturating_sub(out.deleted_bytes);
-    // Unlink what was deleted even if a later camera failed: its rows are already garbage.
+    // Unlink what was deleted even if a later stream failed: its rows are already garbage.
     if !out.deleted.is_empty() {
         collect_garbage(store)?;
     }

@@ -1,12 +1,13 @@
 //! The data directory as one handle: paths, the index, the keyring, and the views of segments
-//! being written right now (so playback can reach the last seconds before they are sealed).
+//! being written right now, one per stream (so playback can reach the last seconds before they
+//! are sealed).
 //!
 //! ```text
 //! DATA_DIR/                       (0700)
 //!   master.key                    root key (0600)
 //!   index.db (+ -wal, -shm)       SQLite index
 //!   keys/<epoch id>.key           wrapped epoch keys (0600)
-//!   segments/<camera id>/<segment id>.seg   encrypted segment files (0600)
+//!   segments/<camera id>/<segment id>.seg   encrypted segment files of any stream (0600)
 //! ```
 
 use std::collections::HashMap;
@@ -15,13 +16,16 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use nvr_core::{CameraId, CameraUrl, Clock, SegmentId, VideoParams, validate_camera_name};
+use nvr_core::{
+    CameraId, CameraUrl, Clock, SegmentId, Stream, StreamKey, VideoParams, validate_camera_name,
+};
 
 use crate::db::{AuditNote, CameraRetention, Database, DeletedCamera, NewCamera};
 use crate::error::{Result, StorageError};
 use crate::frame_index::FrameInfo;
 use crate::keys::{self, CAMERA_PASSWORD_PURPOSE, Keyring, MasterKey, SETUP_CODE_PURPOSE};
 use crate::signing::RecorderKey;
+use crate::signing_keys::{ActiveKey, Rotation, SigningKeys};
 
 const MASTER_KEY_FILE: &str = "master.key";
 const INDEX_FILE: &str = "index.db";
@@ -71,16 +75,39 @@ pub struct DiskSpace {
     pub total_bytes: u64,
 }
 
-/// The connection settings of a camera, as an edit gives them (all fields; the caller merges
-/// a partial change).
+/// The connection settings of a camera, as an add or an edit gives them (all fields; the
+/// caller merges a partial change).
 #[derive(Clone, Copy)]
 pub struct CameraEdit<'a> {
     pub name: &'a str,
+    /// The main stream's URL.
     pub url: &'a CameraUrl,
+    /// The sub-stream's URL; `None`: no sub-stream (an edit removing it keeps its recordings).
+    pub sub_url: Option<&'a CameraUrl>,
+    /// Record the sub-stream (else it is pulled for live view only).
+    pub record_sub: bool,
     pub username: Option<&'a str>,
-    /// `None` keeps the stored password, `Some("")` clears it, else replaces it.
+    /// `None` keeps the stored password, `Some("")` clears it, else replaces it (an add takes
+    /// `None` and `Some("")` as no password).
     pub password: Option<&'a str>,
+    /// Ignored by an add: a new camera is enabled.
     pub enabled: bool,
+}
+
+impl<'a> CameraEdit<'a> {
+    /// An enabled camera with a main stream only and no credentials; change fields with
+    /// struct update syntax.
+    pub fn new(name: &'a str, url: &'a CameraUrl) -> Self {
+        CameraEdit {
+            name,
+            url,
+            sub_url: None,
+            record_sub: true,
+            username: None,
+            password: None,
+            enabled: true,
+        }
+    }
 }
 
 impl std::fmt::Debug for CameraEdit<'_> {
@@ -88,6 +115,8 @@ impl std::fmt::Debug for CameraEdit<'_> {
         f.debug_struct("CameraEdit")
             .field("name", &self.name)
             .field("url", &self.url)
+            .field("sub_url", &self.sub_url)
+            .field("record_sub", &self.record_sub)
             .field("username", &self.username)
             .field("password", &self.password.map(|_| "<redacted>"))
             .field("enabled", &self.enabled)
@@ -101,11 +130,13 @@ pub type OpenSegmentView = Arc<RwLock<OpenSegmentState>>;
 /// A data directory opened for use.
 pub struct Store {
     dir: PathBuf,
-    db: Database,
+    db: Arc<Database>,
+    /// Appends the entries of [`Store::audit`] off the caller's thread.
+    audit_writer: crate::audit_writer::AuditWriter,
     keyring: Keyring,
-    signing_key: RecorderKey,
+    signing_keys: SigningKeys,
     clock: Arc<dyn Clock>,
-    open_segments: Mutex<HashMap<CameraId, OpenSegmentView>>,
+    open_segments: Mutex<HashMap<StreamKey, OpenSegmentView>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -159,12 +190,16 @@ impl Store {
             });
         }
         let master = MasterKey::load(&mk_path)?;
-        let db = Database::open(&index_path)?;
+        let db = Arc::new(Database::open(&index_path)?);
+        let signing_keys = SigningKeys::open(dir, &db, clock.realtime().0)?;
+        let audit_writer =
+            crate::audit_writer::AuditWriter::start(db.clone()).map_err(StorageError::io(dir))?;
         Ok(Arc::new(Store {
             dir: dir.to_owned(),
             db,
+            audit_writer,
             keyring: Keyring::new(dir.join(KEYS_DIR), master),
-            signing_key: RecorderKey::load_or_create(dir)?,
+            signing_keys,
             clock,
             open_segments: Mutex::new(HashMap::new()),
         }))
@@ -186,9 +221,21 @@ impl Store {
         &self.clock
     }
 
-    /// The recorder's Ed25519 signing key.
-    pub fn signing_key(&self) -> &RecorderKey {
-        &self.signing_key
+    /// The recorder's current Ed25519 signing key (a rotation by another process is picked up
+    /// here: see `signing_keys.rs`).
+    pub fn signing_key(&self) -> Arc<ActiveKey> {
+        self.signing_keys.active(&self.db, self.clock.realtime().0)
+    }
+
+    /// Every signing key the recorder has used, oldest first, with the dates it was in use.
+    pub fn signing_key_history(&self) -> Result<Vec<crate::db::SigningKeyRow>> {
+        self.db.signing_keys()
+    }
+
+    /// `nvr key rotate`: a new signing key from now on, audited as `actor`.
+    pub fn rotate_signing_key(&self, actor: &str) -> Result<Rotation> {
+        self.signing_keys
+            .rotate(&self.db, self.clock.realtime().0, actor)
     }
 
     /// The data directory's random id, hex: names this recorder in manifests.
@@ -196,39 +243,54 @@ impl Store {
         Ok(hex::encode(self.db.data_dir_uuid()?))
     }
 
-    /// Appends to the tamper-evident audit log, now. Failures are logged, not returned: an
-    /// audit entry must never be the reason an operation fails half-way.
+    /// Appends to the tamper-evident audit log, now, without waiting for the index's writer:
+    /// for entries that record a read or an attempt (a change records its entry in its own
+    /// transaction). Entries are written in the order made (see `audit_writer.rs`); failures
+    /// are logged, not returned: an audit entry must never be the reason an operation fails
+    /// half-way.
     pub fn audit(&self, actor: &str, action: &str, object: &str, detail: serde_json::Value) {
         let now = self.clock.realtime().0;
-        if let Err(e) = self.db.audit_append(now, actor, action, object, &detail) {
-            tracing::error!(error = %e, action, object, "writing the audit log failed");
-        }
+        self.audit_writer
+            .append(AuditNote::new(now, actor, action, object, detail));
     }
 
-    /// Signs the camera's current chain head if it is newer than the last signed one.
-    pub fn sign_chain_head(&self, camera: CameraId) -> Result<Option<crate::db::ChainHeadRow>> {
-        let Some((segment, chain)) = self.db.camera_chain_head(camera)? else {
+    /// Waits until every entry of [`Store::audit`] made before this call is in the index:
+    /// readers of the audit log call it first.
+    pub fn flush_audit(&self) {
+        self.audit_writer.flush();
+    }
+
+    /// Signs the stream's current chain head if it is newer than the last signed one.
+    pub fn sign_chain_head(&self, stream: StreamKey) -> Result<Option<crate::db::ChainHeadRow>> {
+        let Some((segment, chain)) = self.db.stream_chain_head(stream)? else {
             return Ok(None);
         };
-        if let Some(h) = self.db.latest_chain_head(camera)?
+        if let Some(h) = self.db.latest_chain_head(stream)?
             && h.segment_id == segment
         {
             return Ok(Some(h));
         }
         let now = self.clock.realtime().0;
-        let sig = self.signing_key.sign(&crate::integrity::chain_head_message(
-            camera.0, segment.0, &chain, now,
+        let key = self.signing_key();
+        let sig = key.sign(&crate::integrity::chain_head_message(
+            stream.stream,
+            stream.camera.0,
+            segment.0,
+            &chain,
+            now,
         ));
         let id = self
             .db
-            .insert_chain_head(camera, segment, &chain, now, &sig)?;
+            .insert_chain_head(stream, segment, &chain, now, &sig, key.id())?;
         Ok(Some(crate::db::ChainHeadRow {
             id,
-            camera_id: camera,
+            camera_id: stream.camera,
+            stream: stream.stream,
             segment_id: segment,
             chain_sha256: chain,
             signed_90k: now,
             signature: sig.to_vec(),
+            signing_key_id: Some(key.id()),
         }))
     }
 
@@ -265,16 +327,15 @@ impl Store {
         Ok(d)
     }
 
-    /// Validates and inserts a camera, sealing its password under the master key, with the
-    /// audit entry `audit` makes from its id.
+    /// Validates and inserts a camera with its streams, sealing its password under the master
+    /// key, with the audit entry `audit` makes from its id.
     pub fn add_camera(
         &self,
-        name: &str,
-        url: &CameraUrl,
-        username: Option<&str>,
-        password: Option<&str>,
+        c: &CameraEdit<'_>,
         audit: impl FnOnce(CameraId) -> AuditNote,
     ) -> Result<CameraId> {
+        let (name, username) = (c.name, c.username);
+        let password = c.password.filter(|p| !p.is_empty());
         validate_camera_name(name).map_err(StorageError::InvalidArgument)?;
         if password.is_some() && username.is_none() {
             return Err(StorageError::InvalidArgument(
@@ -289,22 +350,24 @@ impl Store {
         self.db.insert_camera(
             &NewCamera {
                 name,
-                url: url.as_str(),
+                url: c.url.as_str(),
                 username,
                 password_sealed: sealed.as_deref(),
                 created_90k: self.clock.realtime().0,
+                sub_url: c.sub_url.map(CameraUrl::as_str),
+                record_sub: c.record_sub,
             },
             audit,
         )
     }
 
     /// Changes a camera, with its audit entry. `password`: `None` keeps it, `Some("")`
-    /// clears it, else replaces it. `retention`: new overrides, if they change.
+    /// clears it, else replaces it. `retention`: new overrides of the streams it names.
     pub fn update_camera(
         &self,
         id: CameraId,
         edit: &CameraEdit<'_>,
-        retention: Option<CameraRetention>,
+        retention: &[(Stream, CameraRetention)],
         audit: AuditNote,
     ) -> Result<()> {
         validate_camera_name(edit.name).map_err(StorageError::InvalidArgument)?;
@@ -330,6 +393,8 @@ impl Store {
                 username: edit.username,
                 password_sealed: sealed.as_deref(),
                 enabled: edit.enabled,
+                sub_url: edit.sub_url.map(CameraUrl::as_str),
+                record_sub: edit.record_sub,
             },
             retention,
             audit,
@@ -346,7 +411,10 @@ impl Store {
         id: CameraId,
         audit: impl FnOnce(&DeletedCamera) -> AuditNote,
     ) -> Result<DeletedCamera> {
-        if self.open_segment(id).is_some() {
+        if Stream::ALL
+            .iter()
+            .any(|&s| self.open_segment(id.stream(s)).is_some())
+        {
             return Err(StorageError::InvalidArgument(format!(
                 "camera {id} is still recording; stop it first"
             )));
@@ -395,24 +463,24 @@ impl Store {
             .map_err(|_| StorageError::Key("camera password is not UTF-8".into()))
     }
 
-    pub(crate) fn set_open_segment(&self, camera: CameraId, view: Option<OpenSegmentView>) {
+    pub(crate) fn set_open_segment(&self, stream: StreamKey, view: Option<OpenSegmentView>) {
         let mut m = self.open_segments.lock().unwrap_or_else(|p| p.into_inner());
         match view {
             Some(v) => {
-                m.insert(camera, v);
+                m.insert(stream, v);
             }
             None => {
-                m.remove(&camera);
+                m.remove(&stream);
             }
         }
     }
 
-    /// The segment `camera` is writing now, if any.
-    pub fn open_segment(&self, camera: CameraId) -> Option<OpenSegmentView> {
+    /// The segment `stream` is writing now, if any.
+    pub fn open_segment(&self, stream: StreamKey) -> Option<OpenSegmentView> {
         self.open_segments
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&camera)
+            .get(&stream)
             .cloned()
     }
 }

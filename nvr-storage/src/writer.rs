@@ -1,6 +1,6 @@
-//! Recording one camera: turns the frames of each RTSP session into sealed segments and index
-//! rows. Synchronous and blocking by design: it runs on its own thread per camera, so a slow
-//! disk delays only that camera's writer, never the network tasks or the web server.
+//! Recording one stream of a camera: turns the frames of each RTSP session into sealed segments
+//! and index rows. Synchronous and blocking by design: it runs on its own thread per stream, so
+//! a slow disk delays only that stream's writer, never the network tasks or the web server.
 //!
 //! Lifecycle: `write` frames of a session (a *run*); `end_run` when the session ends. Within a
 //! run a new segment starts at the first key frame after the configured duration, or at once
@@ -18,7 +18,7 @@
 use std::sync::{Arc, RwLock};
 
 use nvr_core::wall::{SegmentWall, WallMapper};
-use nvr_core::{CameraId, Duration90k, SegmentId, Time90k, VideoFrame, VideoParams};
+use nvr_core::{CameraId, Duration90k, SegmentId, StreamKey, Time90k, VideoFrame, VideoParams};
 
 use crate::db::{NewOpenSegment, SEGMENT_FLAG_CLOCK_JUMP, SealedSegment};
 use crate::error::{Result, StorageError};
@@ -129,16 +129,16 @@ struct Run {
     last_media_90k: Option<i64>,
 }
 
-/// Records the frames of one camera.
+/// Records the frames of one stream of a camera.
 pub struct CameraWriter {
     store: Arc<Store>,
-    camera: CameraId,
+    stream: StreamKey,
     config: WriterConfig,
     run: Option<Run>,
-    /// End of the newest segment of this camera, so a new one never overlaps it.
+    /// End of the newest segment of this stream, so a new one never overlaps it.
     last_end_90k: Option<i64>,
     /// Finished segments whose rows could not be sealed yet, oldest first; sealed in this order
-    /// (the camera's hash chain follows sealing order) before any later segment.
+    /// (the stream's hash chain follows sealing order) before any later segment.
     pending_seals: Vec<PendingSeal>,
     /// When to retry `pending_seals` from `write` (monotonic).
     seal_retry_at: Duration90k,
@@ -150,18 +150,18 @@ pub struct CameraWriter {
 impl std::fmt::Debug for CameraWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CameraWriter")
-            .field("camera", &self.camera)
+            .field("stream", &self.stream)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
 }
 
 impl CameraWriter {
-    pub fn new(store: Arc<Store>, camera: CameraId, config: WriterConfig) -> Result<Self> {
-        let last_end_90k = store.db().last_segment_end(camera)?;
+    pub fn new(store: Arc<Store>, stream: StreamKey, config: WriterConfig) -> Result<Self> {
+        let last_end_90k = store.db().last_segment_end(stream)?;
         Ok(CameraWriter {
             store,
-            camera,
+            stream,
             config,
             run: None,
             last_end_90k,
@@ -203,7 +203,7 @@ impl CameraWriter {
         {
             return Err(StorageError::InvalidArgument(format!(
                 "camera {}: frame media time {} is not after the previous frame's {last}",
-                self.camera, frame.media_time_90k
+                self.stream, frame.media_time_90k
             )));
         }
         let rotate = match &run.open {
@@ -258,7 +258,7 @@ impl CameraWriter {
         // The row and the epoch it uses, in one transaction: from here retention cannot shred
         // the epoch, so its key (made or loaded next, before the file) stays.
         let new = db.insert_open_segment(
-            self.camera,
+            self.stream,
             run.run_id,
             &frame.received.utc_day(),
             params_id,
@@ -266,19 +266,19 @@ impl CameraWriter {
         )?;
         let (id, epoch_id) = (new.id, new.epoch_id);
         let create = || -> Result<SegmentWriter> {
-            let epoch_key = epoch_key_for(store, self.camera, new)?;
+            let epoch_key = epoch_key_for(store, self.stream.camera, new)?;
             let mut salt = [0u8; SALT_LEN];
             keys::random_bytes(&mut salt)?;
             let header = SegmentHeader {
-                camera_id: self.camera.0,
+                camera_id: self.stream.camera.0,
                 segment_id: id.0,
                 epoch_id,
                 salt,
                 start_90k: start.0,
             };
-            store.ensure_camera_dir(self.camera)?;
-            let path = store.segment_path(self.camera, id);
-            let key = SegmentKey::derive(&epoch_key, &salt, self.camera.0, id.0);
+            store.ensure_camera_dir(self.stream.camera)?;
+            let path = store.segment_path(self.stream.camera, id);
+            let key = SegmentKey::derive(&epoch_key, &salt, self.stream.camera.0, id.0);
             let mut file = SegmentWriter::create(&path, &header, key)?;
             file.append_record(
                 RecordHeader {
@@ -297,7 +297,7 @@ impl CameraWriter {
                 // No segment was started (a full disk, typically): drop its row and any file
                 // begun, rather than leave an open row for the next start's recovery. An epoch
                 // left without a key file gets one at its next use, or is shredded when over.
-                if db.delete_segments(self.camera, &[id]).is_ok() {
+                if db.delete_segments(self.stream.camera, &[id]).is_ok() {
                     let _ = recovery::collect_garbage(store);
                 }
                 return Err(e);
@@ -316,8 +316,8 @@ impl CameraWriter {
             video_bytes: 0,
             file_bytes: 0,
         }));
-        store.set_open_segment(self.camera, Some(view.clone()));
-        tracing::debug!(camera = %self.camera, segment = %id, run = %run_id, "segment opened");
+        store.set_open_segment(self.stream, Some(view.clone()));
+        tracing::debug!(camera = %self.stream, segment = %id, run = %run_id, "segment opened");
         Ok(OpenSegment {
             id,
             run_id,
@@ -421,7 +421,7 @@ impl CameraWriter {
         let mut flags = extra_flags.unwrap_or(0);
         if wall.clock_jump {
             flags |= SEGMENT_FLAG_CLOCK_JUMP;
-            tracing::warn!(camera = %self.camera, segment = %o.id,
+            tracing::warn!(camera = %self.stream, segment = %o.id,
                 "wall clock jumped during recording; a new run starts");
             run.run_id = None;
         }
@@ -433,7 +433,7 @@ impl CameraWriter {
             wall_start_90k: start,
             wall_end_90k: end,
         });
-        self.store.set_open_segment(self.camera, None);
+        self.store.set_open_segment(self.stream, None);
         let finished = match finished {
             Ok(f) => f,
             Err(e) => {
@@ -442,18 +442,18 @@ impl CameraWriter {
                 // recovery seals it instead.
                 self.seal_pending();
                 if !self.pending_seals.is_empty() {
-                    tracing::error!(camera = %self.camera, segment = %id, error = %e,
+                    tracing::error!(camera = %self.stream, segment = %id, error = %e,
                         "closing segment failed; the next start recovers it");
                     return Err(e);
                 }
-                tracing::error!(camera = %self.camera, segment = %id, error = %e,
+                tracing::error!(camera = %self.stream, segment = %id, error = %e,
                     "closing segment failed; recovering it from its sealed chunks");
                 recovery::recover_one(&self.store, id)?;
-                self.last_end_90k = self.store.db().last_segment_end(self.camera)?;
+                self.last_end_90k = self.store.db().last_segment_end(self.stream)?;
                 return Err(e);
             }
         };
-        keys::sync_dir(&self.store.camera_dir(self.camera))?;
+        keys::sync_dir(&self.store.camera_dir(self.stream.camera))?;
         self.pending_seals.push(PendingSeal {
             id,
             start_90k: start,
@@ -470,12 +470,12 @@ impl CameraWriter {
         self.last_end_90k = Some(end);
         if self.pending_seals.len() > MAX_PENDING_SEALS {
             let oldest = self.pending_seals.remove(0);
-            tracing::error!(camera = %self.camera, segment = %oldest.id,
+            tracing::error!(camera = %self.stream, segment = %oldest.id,
                 "too many segments wait for the index; this one is left to the next start's \
                  recovery");
         }
         self.seal_pending();
-        tracing::debug!(camera = %self.camera, segment = %id, run = %o.run_id, frames = frame_count,
+        tracing::debug!(camera = %self.stream, segment = %id, run = %o.run_id, frames = frame_count,
             "segment closed");
         Ok(())
     }
@@ -490,11 +490,11 @@ impl CameraWriter {
                 Ok(()) => self.stats.segments_sealed += 1,
                 // The row is gone (or sealed by someone else): nothing left to retry.
                 Err(e @ StorageError::NotFound(_)) => {
-                    tracing::error!(camera = %self.camera, segment = %p.id, error = %e,
+                    tracing::error!(camera = %self.stream, segment = %p.id, error = %e,
                         "sealing a segment failed for good; the next start's check reports it");
                 }
                 Err(e) => {
-                    tracing::error!(camera = %self.camera, segment = %p.id, error = %e,
+                    tracing::error!(camera = %self.stream, segment = %p.id, error = %e,
                         queued = self.pending_seals.len(),
                         "sealing a segment in the index failed; its file is complete, will retry");
                     self.seal_retry_at = self.store.clock().monotonic() + SEAL_RETRY_INTERVAL;
@@ -538,7 +538,7 @@ impl CameraWriter {
 impl Drop for CameraWriter {
     fn drop(&mut self) {
         if let Err(e) = self.end_run() {
-            tracing::error!(camera = %self.camera, error = %e, "closing the last segment failed");
+            tracing::error!(camera = %self.stream, error = %e, "closing the last segment failed");
         }
     }
 }

@@ -134,6 +134,22 @@ pub struct TestCamConfig {
     /// When the scene's events happen in each period: START-END seconds, comma-separated.
     #[arg(long, default_value = "8-14")]
     pub scene_events: String,
+    /// Width of the sub-stream each mount also serves as /camN_sub (even, 16..=7680): the
+    /// same picture, smaller, like a real camera's second stream.
+    #[arg(long, default_value_t = 640)]
+    pub sub_width: u32,
+
+    /// Height of the sub-stream (even, 16..=7680).
+    #[arg(long, default_value_t = 360)]
+    pub sub_height: u32,
+
+    /// Target bit rate of the sub-stream in kbit/s (1..=100000).
+    #[arg(long, default_value_t = 250)]
+    pub sub_bitrate_kbps: u32,
+
+    /// Serve no sub-stream mounts (only /camN).
+    #[arg(long)]
+    pub no_sub: bool,
 }
 
 impl Default for TestCamConfig {
@@ -157,6 +173,10 @@ impl Default for TestCamConfig {
             scene: Scene::Pattern,
             scene_period_secs: 30,
             scene_events: "8-14".into(),
+            sub_width: 640,
+            sub_height: 360,
+            sub_bitrate_kbps: 250,
+            no_sub: false,
         }
     }
 }
@@ -198,6 +218,19 @@ impl TestCamConfig {
         })
     }
 
+    /// The options of the sub-stream mounts (`/camN_sub`), unless `--no-sub`: these, at the
+    /// sub-stream's size and bit rate, without audio.
+    pub fn sub_stream(&self) -> Option<TestCamConfig> {
+        (!self.no_sub).then(|| TestCamConfig {
+            width: self.sub_width,
+            height: self.sub_height,
+            bitrate_kbps: self.sub_bitrate_kbps,
+            audio: false,
+            no_sub: true,
+            ..self.clone()
+        })
+    }
+
     /// The credentials clients must present, if authentication is enabled.
     pub fn credentials(&self) -> Option<(&str, &str)> {
         match (&self.username, &self.password) {
@@ -226,7 +259,12 @@ impl TestCamConfig {
                 format!("{} is not in 1..={MAX_FPS}", self.fps),
             ));
         }
-        for (option, value) in [("width", self.width), ("height", self.height)] {
+        for (option, value) in [
+            ("width", self.width),
+            ("height", self.height),
+            ("sub-width", self.sub_width),
+            ("sub-height", self.sub_height),
+        ] {
             if !(MIN_DIMENSION..=MAX_DIMENSION).contains(&value) || value % 2 != 0 {
                 return Err(invalid(
                     option,
@@ -234,11 +272,16 @@ impl TestCamConfig {
                 ));
             }
         }
-        if !(1..=MAX_BITRATE_KBPS).contains(&self.bitrate_kbps) {
-            return Err(invalid(
-                "bitrate-kbps",
-                format!("{} is not in 1..={MAX_BITRATE_KBPS}", self.bitrate_kbps),
-            ));
+        for (option, value) in [
+            ("bitrate-kbps", self.bitrate_kbps),
+            ("sub-bitrate-kbps", self.sub_bitrate_kbps),
+        ] {
+            if !(1..=MAX_BITRATE_KBPS).contains(&value) {
+                return Err(invalid(
+                    option,
+                    format!("{value} is not in 1..={MAX_BITRATE_KBPS}"),
+                ));
+            }
         }
         if self.keyint_frames > MAX_KEYINT_FRAMES {
             return Err(invalid(
@@ -332,6 +375,9 @@ mod tests {
             "--mode=live",
             "--replay-secs=2",
             "--open-gop",
+            "--sub-width=160",
+            "--sub-height=90",
+            "--sub-bitrate-kbps=50",
         ])
         .expect("valid arguments parse");
         assert_eq!(c.listen.port(), 0);
@@ -344,6 +390,14 @@ mod tests {
         assert!(c.audio && c.open_gop);
         assert_eq!(c.credentials(), Some(("u", "p")));
         c.validate().expect("valid");
+        let sub = c.sub_stream().expect("a sub-stream");
+        assert_eq!((sub.width, sub.height, sub.bitrate_kbps), (160, 90, 50));
+        assert_eq!(
+            (sub.codec, sub.fps, sub.keyint()),
+            (c.codec, c.fps, c.keyint())
+        );
+        assert!(!sub.audio && sub.sub_stream().is_none());
+        assert!(parse(&["--no-sub"]).expect("parses").sub_stream().is_none());
     }
 
     #[test]
@@ -368,7 +422,7 @@ mod tests {
     #[test]
     fn rejects_bad_options() {
         type Tweak = fn(&mut TestCamConfig);
-        let cases: [(&str, Tweak); 15] = [
+        let cases: [(&str, Tweak); 18] = [
             ("mounts", |c| c.mounts = 0),
             ("mounts", |c| c.mounts = 257),
             ("fps", |c| c.fps = 0),
@@ -377,6 +431,9 @@ mod tests {
             ("width", |c| c.width = 8),
             ("height", |c| c.height = 7682),
             ("bitrate-kbps", |c| c.bitrate_kbps = 0),
+            ("sub-width", |c| c.sub_width = 641),
+            ("sub-height", |c| c.sub_height = 0),
+            ("sub-bitrate-kbps", |c| c.sub_bitrate_kbps = 0),
             ("keyint-frames", |c| c.keyint_frames = 5000),
             ("replay-secs", |c| c.replay_secs = 0),
             ("open-gop", |c| c.open_gop = true),

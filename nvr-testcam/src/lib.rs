@@ -2,9 +2,11 @@
 //! tests, `make demo` and load benchmarks.
 //!
 //! Each of `--mounts` paths `/cam1 .. /camN` serves H.264 or H.265 video (and optionally
-//! AAC audio) as a shared, live, non-seekable media. In the default **replay** mode a
-//! short clip is encoded once at start-up and every mount loops it from memory, paced
-//! to the clock, so a mount costs almost no CPU; **live** mode encodes per mount.
+//! AAC audio) as a shared, live, non-seekable media, and `/cam1_sub .. /camN_sub` the same
+//! picture smaller (`--sub-width`, `--sub-height`, default 640x360, at `--sub-bitrate-kbps`;
+//! none with `--no-sub`), like a real camera's sub-stream. In the default **replay** mode a
+//! short clip per stream is encoded once at start-up and every mount loops it from memory,
+//! paced to the clock, so a mount costs almost no CPU; **live** mode encodes per mount.
 //!
 //! Pipelines (H.265 uses `x265enc`/`h265parse`/`rtph265pay`):
 //!
@@ -51,4 +53,4 @@ pub use config::{
 };
 pub use error::TestCamError;
 pub use run::run;
-pub use server::TestCam;
+pub use server::{SUB_SUFFIX, TestCam};

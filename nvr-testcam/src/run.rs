@@ -15,11 +15,14 @@ use crate::{TestCam, TestCamConfig, TestCamError};
 /// testcam listening on 127.0.0.1:8554
 /// rtsp://127.0.0.1:8554/cam1
 /// ...
+/// sub rtsp://127.0.0.1:8554/cam1_sub
+/// ...
 /// testcam ready
 /// ```
 ///
-/// Scripts wait for `testcam ready` and take the URLs from the lines starting with
-/// `rtsp://`. Logs go through `tracing`, never to stdout.
+/// Scripts wait for `testcam ready` and take the main streams' URLs from the lines starting
+/// with `rtsp://`, in mount order, and the sub-streams' (none with `--no-sub`) from those
+/// starting with `sub `. Logs go through `tracing`, never to stdout.
 pub fn run(config: &TestCamConfig) -> Result<(), TestCamError> {
     let cam = TestCam::start(config)?;
     // Handlers are installed before "ready", so a signal sent right after it counts.
@@ -47,6 +50,9 @@ pub fn run(config: &TestCamConfig) -> Result<(), TestCamError> {
                 "the clip loops from when the first client connected"
             }
         ))?;
+    }
+    for url in cam.sub_urls() {
+        line(&format!("sub {url}"))?;
     }
     line("testcam ready")?;
 

@@ -1,5 +1,6 @@
 //! The running camera, [`TestCam`]: a GStreamer RTSP server on its own GLib main loop
-//! thread, one shared media factory per mount, optional Basic/Digest authentication.
+//! thread, one shared media factory per mount and one per mount's sub-stream, optional
+//! Basic/Digest authentication.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -23,6 +24,9 @@ use crate::{Mode, TestCamConfig, TestCamError, elements, pipelines};
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often `Drop` checks whether all clients are gone.
 const CLOSE_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// What a mount's path gets for its sub-stream: `/cam1` and `/cam1_sub`.
+pub const SUB_SUFFIX: &str = "_sub";
+
 /// Upper bound on the event dispatches run after teardown.
 const DRAIN_ITERATIONS: usize = 1000;
 
@@ -32,6 +36,7 @@ pub struct TestCam {
     port: u16,
     listen: SocketAddr,
     urls: Vec<String>,
+    sub_urls: Vec<String>,
     context: glib::MainContext,
     stop: Arc<AtomicBool>,
     server: rtsp::RTSPServer,
@@ -44,6 +49,7 @@ impl fmt::Debug for TestCam {
         f.debug_struct("TestCam")
             .field("listen", &self.listen)
             .field("urls", &self.urls)
+            .field("sub_urls", &self.sub_urls)
             .finish_non_exhaustive()
     }
 }
@@ -56,14 +62,19 @@ impl TestCam {
         gst::init().map_err(|e| TestCamError::GstInit(e.to_string()))?;
         let aac_encoder = elements::check(config)?;
 
-        let (launch, clip) = match config.mode {
-            Mode::Replay => (
-                pipelines::replay_media(config, aac_encoder),
-                Some(Arc::new(clip::encode(config)?)),
-            ),
-            Mode::Live => (pipelines::live_media(config, aac_encoder), None),
+        let media = |config: &TestCamConfig, aac: Option<&str>| -> Result<_, TestCamError> {
+            Ok(match config.mode {
+                Mode::Replay => (
+                    pipelines::replay_media(config, aac),
+                    Some(Arc::new(clip::encode(config)?)),
+                ),
+                Mode::Live => (pipelines::live_media(config, aac), None),
+            })
         };
+        let (launch, clip) = media(config, aac_encoder)?;
         tracing::debug!(%launch, "mount pipeline");
+        // The sub-stream: its own clip (encoded once too) and pipelines, no audio.
+        let sub = config.sub_stream().map(|c| media(&c, None)).transpose()?;
 
         let server = rtsp::RTSPServer::new();
         server.set_address(&config.listen.ip().to_string());
@@ -77,18 +88,26 @@ impl TestCam {
         } else {
             false
         };
-        let scene = config
-            .scene_spec()
-            .filter(|_| config.mode == Mode::Live)
-            .map(|spec| crate::mount::LiveSceneConfig {
-                spec,
-                width: config.width,
-                height: config.height,
-                fps: config.fps,
-            });
+        // A live scene is drawn per stream at the stream's size (replay clips carry theirs).
+        let live_scene = |c: &TestCamConfig| {
+            c.scene_spec().filter(|_| c.mode == Mode::Live).map(|spec| {
+                crate::mount::LiveSceneConfig {
+                    spec,
+                    width: c.width,
+                    height: c.height,
+                    fps: c.fps,
+                }
+            })
+        };
+        let scene = live_scene(config);
+        let sub_scene = config.sub_stream().and_then(|c| live_scene(&c));
         for n in 1..=config.mounts {
             let factory = make_factory(&launch, clip.clone(), scene.clone(), with_auth);
             mounts.add_factory(&format!("/cam{n}"), factory);
+            if let Some((launch, clip)) = &sub {
+                let factory = make_factory(launch, clip.clone(), sub_scene.clone(), with_auth);
+                mounts.add_factory(&format!("/cam{n}{SUB_SUFFIX}"), factory);
+            }
         }
 
         // Binds and listens now, so the error (e.g. "Address already in use") is
@@ -121,6 +140,13 @@ impl TestCam {
         let urls = (1..=config.mounts)
             .map(|n| format!("rtsp://{host}:{port}/cam{n}"))
             .collect();
+        let sub_urls = if sub.is_some() {
+            (1..=config.mounts)
+                .map(|n| format!("rtsp://{host}:{port}/cam{n}{SUB_SUFFIX}"))
+                .collect()
+        } else {
+            Vec::new()
+        };
         tracing::info!(
             %listen,
             mounts = config.mounts,
@@ -132,6 +158,7 @@ impl TestCam {
             port,
             listen,
             urls,
+            sub_urls,
             context,
             stop,
             server,
@@ -153,6 +180,12 @@ impl TestCam {
     /// One URL per mount, `rtsp://127.0.0.1:PORT/cam1` ..., without credentials.
     pub fn urls(&self) -> Vec<String> {
         self.urls.clone()
+    }
+
+    /// The sub-stream URL of each mount, `rtsp://127.0.0.1:PORT/cam1_sub` ... (empty with
+    /// `--no-sub`).
+    pub fn sub_urls(&self) -> Vec<String> {
+        self.sub_urls.clone()
     }
 }
 

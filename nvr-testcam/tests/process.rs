@@ -79,13 +79,15 @@ fn signal(cam: &Cam, name: &str) {
 
 /// Checks the exact status lines and returns the port.
 fn check_lines(lines: &[String]) -> u16 {
-    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines.len(), 6, "{lines:?}");
     let port: u16 = lines[0]
         .strip_prefix("testcam listening on 127.0.0.1:")
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("bad first line: {lines:?}"));
     assert_eq!(lines[1], format!("rtsp://127.0.0.1:{port}/cam1"));
     assert_eq!(lines[2], format!("rtsp://127.0.0.1:{port}/cam2"));
+    assert_eq!(lines[3], format!("sub rtsp://127.0.0.1:{port}/cam1_sub"));
+    assert_eq!(lines[4], format!("sub rtsp://127.0.0.1:{port}/cam2_sub"));
     port
 }
 

@@ -38,6 +38,48 @@ fn h264_replay_has_right_codec_size_and_rate() {
 }
 
 #[test]
+fn each_mount_serves_a_smaller_sub_stream() {
+    let cam = TestCam::start(&TestCamConfig {
+        mounts: 2,
+        sub_width: 160,
+        sub_height: 90,
+        mode: Mode::Live,
+        ..small_config(Codec::H264)
+    })
+    .unwrap();
+    let port = cam.port();
+    assert_eq!(
+        cam.sub_urls(),
+        [
+            format!("rtsp://127.0.0.1:{port}/cam1_sub"),
+            format!("rtsp://127.0.0.1:{port}/cam2_sub")
+        ]
+    );
+    for url in cam.sub_urls() {
+        let streams = ffprobe_streams(&url).unwrap();
+        let video = stream(&streams, "video");
+        assert_eq!(video["codec_name"], "h264", "{video}");
+        assert_eq!(
+            (video["width"].clone(), video["height"].clone()),
+            (160.into(), 90.into())
+        );
+        assert_eq!(video["r_frame_rate"], "10/1");
+    }
+    drop(cam);
+    // Replay mode encodes the sub-stream's clip once as well; --no-sub serves none.
+    let cam = TestCam::start(&small_config(Codec::H264)).unwrap();
+    let streams = ffprobe_streams(&cam.sub_urls()[0]).unwrap();
+    assert_eq!(stream(&streams, "video")["width"], 640);
+    drop(cam);
+    let cam = TestCam::start(&TestCamConfig {
+        no_sub: true,
+        ..small_config(Codec::H264)
+    })
+    .unwrap();
+    assert!(cam.sub_urls().is_empty());
+}
+
+#[test]
 fn h265_replay_with_audio_has_hevc_and_aac() {
     let cam = TestCam::start(&TestCamConfig {
         audio: true,

@@ -49,7 +49,7 @@ pub async fn require_session(
     mut req: Request,
     next: Next,
 ) -> Response {
-    match authenticate(&state, req.headers(), req.method()) {
+    match authenticate(&state, req.headers(), req.method()).await {
         Ok(user) => {
             let (method, path) = (req.method().clone(), req.uri().path().to_owned());
             let username = user.username.clone();
@@ -70,7 +70,13 @@ pub async fn require_session(
     }
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap, method: &Method) -> ApiResult<CurrentUser> {
+/// Resolves the session on a blocking thread (off the async workers: a query, even on a reader
+/// connection, must not hold a worker that the live fan-out needs).
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+) -> ApiResult<CurrentUser> {
     let token =
         session_cookie_value(headers).ok_or_else(|| ApiError::unauthenticated("not logged in"))?;
     let csrf = (!matches!(*method, Method::GET | Method::HEAD)).then(|| {
@@ -78,8 +84,10 @@ fn authenticate(state: &AppState, headers: &HeaderMap, method: &Method) -> ApiRe
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
+            .to_owned()
     });
-    Ok(state.app.authenticate(&token, csrf)?)
+    let app = state.app.clone();
+    Ok(tokio::task::spawn_blocking(move || app.authenticate(&token, csrf.as_deref())).await??)
 }
 
 #[derive(Deserialize)]

@@ -1,24 +1,30 @@
-//! Camera routes: list (with live status), add (admin; validated and probed first), and test a
-//! URL without adding it. Passwords go in, never out.
+//! Camera routes: list (with live status, per stream), add (admin; validated and probed first),
+//! and test a camera's URLs without adding it. Passwords go in, never out.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use nvr_app::cameras::{CameraChange, NewCamera};
-use nvr_core::{CameraId, Time90k, VideoCodec};
-use nvr_ingest::probe::ProbeResult;
+use std::collections::BTreeMap;
+
+use nvr_app::cameras::{CameraChange, CameraStorage, NewCamera, probe_json};
+use nvr_core::{CameraId, Stream, Time90k, VideoCodec};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::{CurrentUser, actor};
 use crate::error::{ApiError, ApiResult};
 
-/// A camera as the API shows it.
+/// A camera as the API shows it. `status`, `status_detail`, `codec`, `storage` and `retention`
+/// are its main stream's (as for a camera without a sub-stream); `streams` has each stream's.
 #[derive(Debug, Serialize)]
 pub struct CameraJson {
     pub id: CameraId,
     pub name: String,
     pub url: String,
+    /// The sub-stream's URL, or null.
+    pub sub_url: Option<String>,
+    /// Whether the sub-stream is recorded (else live view only).
+    pub record_sub: bool,
     pub username: Option<String>,
     pub has_password: bool,
     pub enabled: bool,
@@ -33,9 +39,27 @@ pub struct CameraJson {
     /// The camera's motion analysis: its state (`behind` while it skips pictures to keep up),
     /// pictures analysed and skipped, the last error.
     pub motion: nvr_motion::MotionStatus,
+    /// `main`, and `sub` when the camera has (or had: its recordings remain) a sub-stream.
+    pub streams: BTreeMap<Stream, StreamJson>,
 }
 
-/// What a camera occupies on disk.
+/// One stream of a camera.
+#[derive(Debug, Serialize)]
+pub struct StreamJson {
+    /// Null for a sub-stream that was removed (its recordings remain until retention).
+    pub url: Option<String>,
+    /// Recorded (else pulled for live view only, or removed).
+    pub recorded: bool,
+    pub status: String,
+    pub status_detail: Option<nvr_ingest::CameraStatus>,
+    pub codec: Option<VideoCodec>,
+    pub width: Option<u16>,
+    pub height: Option<u16>,
+    pub storage: StorageJson,
+    pub retention: RetentionJson,
+}
+
+/// What a camera's stream occupies on disk.
 #[derive(Debug, Serialize)]
 pub struct StorageJson {
     pub bytes: u64,
@@ -44,7 +68,7 @@ pub struct StorageJson {
     pub newest: Option<String>,
 }
 
-/// A camera's effective retention limits.
+/// A stream's effective retention limits.
 #[derive(Debug, Serialize)]
 pub struct RetentionJson {
     pub max_bytes: Option<u64>,
@@ -54,18 +78,29 @@ pub struct RetentionJson {
     pub held_over_quota_bytes: u64,
 }
 
-fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> ApiResult<CameraJson> {
-    let storage = state.app.camera_storage(&c)?;
-    let retention = RetentionJson {
+fn retention_json(storage: &CameraStorage) -> RetentionJson {
+    RetentionJson {
         max_bytes: storage.retention.max_bytes,
         max_age_days: storage
             .retention
             .max_age
             .map(|a| (a.0 / 90_000 / 86_400) as u64),
         held_over_quota_bytes: storage.held_over_quota_bytes,
-    };
-    let detail = state.recorder.status(c.id);
-    let status = match (&detail, c.enabled) {
+    }
+}
+
+fn storage_json(storage: &CameraStorage) -> StorageJson {
+    StorageJson {
+        bytes: storage.bytes,
+        oldest: storage.oldest_90k.map(|t| Time90k(t).to_rfc3339()),
+        newest: storage.newest_90k.map(|t| Time90k(t).to_rfc3339()),
+    }
+}
+
+/// What the API says a stream is doing: its supervisor's state, `disabled` when the camera (or
+/// the stream) is off, `stalled_disk` while frames are dropped for a full disk.
+fn status_text(detail: Option<&nvr_ingest::CameraStatus>, running: bool) -> String {
+    match (detail, running) {
         (_, false) => "disabled".to_owned(),
         (Some(d), true) if d.disk_stalled => "stalled_disk".to_owned(),
         (Some(d), true) => serde_json::to_value(d.state)
@@ -73,27 +108,60 @@ fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> ApiResult<Cam
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| "unknown".into()),
         (None, true) => "starting".to_owned(),
-    };
-    let codec = detail
-        .as_ref()
-        .and_then(|d| d.codec.as_deref())
-        .and_then(VideoCodec::from_rfc6381);
+    }
+}
+
+fn stream_json(
+    state: &AppState,
+    c: &nvr_storage::db::CameraRow,
+    stream: Stream,
+) -> ApiResult<StreamJson> {
+    let storage = state.app.stream_storage(c, stream)?;
+    let url = c.stream_url(stream).map(str::to_owned);
+    let detail = state.recorder.stream_status(c.id.stream(stream));
+    let running = c.enabled && url.is_some();
+    Ok(StreamJson {
+        recorded: c.records(stream),
+        status: status_text(detail.as_ref(), running),
+        codec: detail
+            .as_ref()
+            .and_then(|d| d.codec.as_deref())
+            .and_then(VideoCodec::from_rfc6381),
+        width: detail.as_ref().and_then(|d| d.width),
+        height: detail.as_ref().and_then(|d| d.height),
+        status_detail: detail,
+        url,
+        storage: storage_json(&storage),
+        retention: retention_json(&storage),
+    })
+}
+
+fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> ApiResult<CameraJson> {
+    let streams: BTreeMap<Stream, StreamJson> = Stream::ALL
+        .into_iter()
+        .filter(|&s| c.has_stream_row(s))
+        .map(|s| Ok((s, stream_json(state, &c, s)?)))
+        .collect::<ApiResult<_>>()?;
+    let main = &streams[&Stream::Main];
     Ok(CameraJson {
         id: c.id,
+        status: main.status.clone(),
+        status_detail: main.status_detail.clone(),
+        codec: main.codec,
+        storage: StorageJson {
+            bytes: main.storage.bytes,
+            oldest: main.storage.oldest.clone(),
+            newest: main.storage.newest.clone(),
+        },
+        retention: RetentionJson { ..main.retention },
         name: c.name,
         url: c.url,
+        record_sub: c.sub_url.is_some() && c.record_sub,
+        sub_url: c.sub_url,
         username: c.username,
         has_password: c.has_password,
         enabled: c.enabled,
-        status,
-        status_detail: detail,
-        codec,
-        storage: StorageJson {
-            bytes: storage.bytes,
-            oldest: storage.oldest_90k.map(|t| Time90k(t).to_rfc3339()),
-            newest: storage.newest_90k.map(|t| Time90k(t).to_rfc3339()),
-        },
-        retention,
+        streams,
         motion: state.app.motion_status(c.id),
     })
 }
@@ -124,6 +192,12 @@ pub struct CameraRequest {
     #[serde(default)]
     pub name: Option<String>,
     pub url: String,
+    /// The camera's sub-stream (same credentials); null or empty: none.
+    #[serde(default)]
+    pub sub_url: Option<String>,
+    /// Record the sub-stream (default true); false: live view only.
+    #[serde(default)]
+    pub record_sub: Option<bool>,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
@@ -138,6 +212,8 @@ impl std::fmt::Debug for CameraRequest {
         f.debug_struct("CameraRequest")
             .field("name", &self.name)
             .field("url", &self.url)
+            .field("sub_url", &self.sub_url)
+            .field("record_sub", &self.record_sub)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("skip_probe", &self.skip_probe)
@@ -150,6 +226,8 @@ impl CameraRequest {
         NewCamera {
             name: self.name.unwrap_or_default(),
             url: self.url,
+            sub_url: self.sub_url,
+            record_sub: self.record_sub,
             username: self.username,
             password: self.password,
             skip_probe: self.skip_probe,
@@ -157,18 +235,23 @@ impl CameraRequest {
     }
 }
 
-/// `POST /api/cameras/test` (admin): what the camera offers, or why it cannot be used.
+/// `POST /api/cameras/test` (admin): what the camera's main stream offers (at the top level,
+/// as before sub-streams) and, when `sub_url` is given, `sub`: what the sub-stream offers or
+/// `{"error","kind"}`; or 422 when the main stream cannot be used (with `sub` too).
 pub async fn test(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Json(req): Json<CameraRequest>,
-) -> ApiResult<Json<ProbeResult>> {
-    Ok(Json(
-        state
-            .app
-            .test_camera(&actor(&user), &req.into_new())
-            .await?,
-    ))
+) -> ApiResult<Json<serde_json::Value>> {
+    let t = state
+        .app
+        .test_camera(&actor(&user), &req.into_new())
+        .await?;
+    let mut body = serde_json::to_value(&t.main).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(sub) = &t.sub {
+        body["sub"] = probe_json(sub);
+    }
+    Ok(Json(body))
 }
 
 /// `POST /api/cameras` (admin): validates, probes (unless `skip_probe`), stores, and starts
@@ -200,6 +283,10 @@ where
 pub struct CameraChangeRequest {
     name: Option<String>,
     url: Option<String>,
+    /// `null` or `""` removes the sub-stream (its recordings stay until retention).
+    #[serde(default, deserialize_with = "double_option")]
+    sub_url: Option<Option<String>>,
+    record_sub: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
     username: Option<Option<String>>,
     /// `""` clears the password.
@@ -211,6 +298,11 @@ pub struct CameraChangeRequest {
     /// `null`: the server default; `0`: no limit.
     #[serde(default, deserialize_with = "double_option")]
     retain_max_age_days: Option<Option<u64>>,
+    /// The sub-stream's limits, the same way.
+    #[serde(default, deserialize_with = "double_option")]
+    sub_retain_max_bytes: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    sub_retain_max_age_days: Option<Option<u64>>,
     /// Apply retention limits that delete footage now (the first try answers 409 with what
     /// they would delete).
     #[serde(default)]
@@ -222,6 +314,8 @@ impl std::fmt::Debug for CameraChangeRequest {
         f.debug_struct("CameraChangeRequest")
             .field("name", &self.name)
             .field("url", &self.url)
+            .field("sub_url", &self.sub_url)
+            .field("record_sub", &self.record_sub)
             .field("enabled", &self.enabled)
             .finish_non_exhaustive()
     }
@@ -239,11 +333,15 @@ pub async fn change(
     let change = CameraChange {
         name: req.name,
         url: req.url,
+        sub_url: req.sub_url,
+        record_sub: req.record_sub,
         username: req.username,
         password: req.password,
         enabled: req.enabled,
         retain_max_bytes: req.retain_max_bytes,
         retain_max_age_days: req.retain_max_age_days,
+        sub_retain_max_bytes: req.sub_retain_max_bytes,
+        sub_retain_max_age_days: req.sub_retain_max_age_days,
         confirm_delete: req.confirm_delete,
     };
     let row = state

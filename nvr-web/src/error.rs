@@ -1,58 +1,48 @@
 //! The one place where errors become HTTP responses: a status from the error's kind, a JSON
-//! body with a message safe to show, and internals logged rather than sent.
+//! body with a message safe to show (plus the error's machine-readable `kind` and fields), and
+//! internals logged rather than sent. The error itself is the application layer's
+//! ([`AppError`]); this wrapper only adds the HTTP side.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use nvr_app::AppError;
 use nvr_core::ErrorKind;
 
 /// An error answered to an API client.
 #[derive(Debug)]
-pub struct ApiError {
-    pub kind: ErrorKind,
-    pub message: String,
-    /// Machine-readable detail, e.g. a camera failure class (`auth`, `unreachable`).
-    pub detail: Option<String>,
-    /// Fields for the client beside the message (merged into the JSON body).
-    pub fields: Option<serde_json::Value>,
-    /// Sent as `Retry-After` (seconds) with 429.
-    pub retry_after: Option<std::time::Duration>,
+pub struct ApiError(pub AppError);
+
+impl std::ops::Deref for ApiError {
+    type Target = AppError;
+    fn deref(&self) -> &AppError {
+        &self.0
+    }
 }
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError {
-            kind,
-            message: message.into(),
-            detail: None,
-            fields: None,
-            retry_after: None,
-        }
+        ApiError(AppError::new(kind, message))
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::InvalidArgument, message)
+        ApiError(AppError::invalid(message))
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::NotFound, message)
+        ApiError(AppError::not_found(message))
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::PermissionDenied, message)
+        ApiError(AppError::forbidden(message))
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Unauthenticated, message)
+        ApiError(AppError::unauthenticated(message))
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Internal, message)
-    }
-
-    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
-        self
+        ApiError(AppError::internal(message))
     }
 
     pub fn status(&self) -> StatusCode {
@@ -76,21 +66,22 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let e = self.0;
         if status.is_server_error() {
-            tracing::error!(kind = ?self.kind, error = %self.message, "request failed");
+            tracing::error!(kind = ?e.kind, error = %e.message, "request failed");
         } else {
-            tracing::debug!(kind = ?self.kind, error = %self.message, "request refused");
+            tracing::debug!(kind = ?e.kind, error = %e.message, "request refused");
         }
-        let message = match self.kind {
+        let message = match e.kind {
             // Storage internals (paths, SQL) are logged, not shown.
             ErrorKind::Internal => "internal error; see the server log",
-            _ => self.message.as_str(),
+            _ => e.message.as_str(),
         };
         let mut body = serde_json::json!({ "error": message });
-        if let Some(d) = &self.detail {
+        if let Some(d) = &e.detail {
             body["kind"] = d.as_str().into();
         }
-        if let Some(serde_json::Value::Object(fields)) = &self.fields {
+        if let Some(serde_json::Value::Object(fields)) = &e.fields {
             for (k, v) in fields {
                 if k != "error" && k != "kind" {
                     body[k] = v.clone();
@@ -98,7 +89,7 @@ impl IntoResponse for ApiError {
             }
         }
         let mut r = (status, Json(body)).into_response();
-        if let Some(after) = self.retry_after
+        if let Some(after) = e.retry_after
             && let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
         {
             r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -107,39 +98,27 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<nvr_app::AppError> for ApiError {
-    fn from(e: nvr_app::AppError) -> Self {
-        ApiError {
-            kind: e.kind,
-            message: e.message,
-            detail: e.detail,
-            fields: e.fields,
-            retry_after: e.retry_after,
-        }
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
     }
 }
 
 impl From<nvr_storage::StorageError> for ApiError {
     fn from(e: nvr_storage::StorageError) -> Self {
-        ApiError::new(e.kind(), e.to_string())
+        ApiError(e.into())
     }
 }
 
 impl From<nvr_ingest::IngestError> for ApiError {
     fn from(e: nvr_ingest::IngestError) -> Self {
-        let detail = serde_json::to_value(e.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned));
-        ApiError {
-            detail,
-            ..ApiError::new(e.error_kind(), e.message)
-        }
+        ApiError(e.into())
     }
 }
 
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
-        ApiError::internal(format!("background task failed: {e}"))
+        ApiError(e.into())
     }
 }
 

@@ -19,6 +19,7 @@ pub mod recordings;
 pub mod server;
 pub mod status;
 pub mod streaming;
+pub mod streams;
 pub mod time_range;
 pub mod tls;
 pub mod users;

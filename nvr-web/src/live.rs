@@ -1,7 +1,9 @@
 //! Live view over WebSocket: fMP4 (an init segment, then one fragment per frame) built from the
-//! frames the recorder already receives, without transcoding when the browser can decode the
-//! camera's codec, and through a per-viewer H.264 transcoder (only while it watches) when not. Each viewer has its own task reading the camera's broadcast; a slow viewer
-//! skips to the next key frame and never slows recording or other viewers.
+//! frames the recorder already receives of one stream of a camera (`stream=main|sub`: grid
+//! tiles watch the sub-stream), without transcoding when the browser can decode the camera's
+//! codec, and through a per-viewer H.264 transcoder (only while it watches) when not. Each
+//! viewer has its own task reading the stream's broadcast; a slow viewer skips to the next key
+//! frame and never slows recording or other viewers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
-use nvr_core::{CameraId, VideoCodec, VideoParams};
+use nvr_core::{StreamKey, VideoCodec, VideoParams};
 use nvr_ingest::source::SourceFrame;
 use nvr_storage::mp4::SampleEntry;
 use nvr_storage::mp4::fragment::{FragmentSample, FragmentWriter, init_segment};
@@ -23,6 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
+use crate::streams::{self, Use};
 
 /// Without a frame for this long, the viewer is told the camera's state (the UI shows
 /// "reconnecting" with the reason).
@@ -35,6 +38,8 @@ const DEFAULT_FRAME_DURATION_90K: u32 = 6000;
 pub struct LiveQuery {
     /// What the browser can decode: a comma-separated list of `h264`, `h265`.
     pub codecs: Option<String>,
+    /// `main` (default) or `sub`: a grid tile plays the camera's sub-stream.
+    pub stream: Option<String>,
     pub width: Option<u32>,
     pub height: Option<u32>,
 }
@@ -74,13 +79,8 @@ pub async fn live(
 ) -> ApiResult<Response> {
     // The origin is checked before anything else, including whether this is an upgrade.
     check_origin(&headers)?;
+    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), Use::Live)?;
     let ws = ws.map_err(|e| ApiError::bad_request(format!("not a WebSocket request: {e}")))?;
-    let camera = CameraId(id);
-    state
-        .store
-        .db()
-        .camera(camera)?
-        .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
     let accepts: Vec<String> = q
         .codecs
         .as_deref()
@@ -89,11 +89,15 @@ pub async fn live(
         .map(|c| c.trim().to_ascii_lowercase())
         .collect();
     tracing::info!(camera = %camera, user = %user.username, "live view");
+    let mut detail = json!({"codecs": accepts});
+    if let Some(s) = streams::audit_field(camera) {
+        detail["stream"] = s.into();
+    }
     state.store.audit(
         &user.username,
         "live_view",
-        &format!("camera:{camera}"),
-        json!({"codecs": accepts}),
+        &format!("camera:{}", camera.camera),
+        detail,
     );
     Ok(ws.on_upgrade(move |socket| async move {
         let session = state.app.session_watch(&user);
@@ -109,7 +113,7 @@ pub async fn live(
 
 struct Viewer {
     state: AppState,
-    camera: CameraId,
+    camera: StreamKey,
     accepts_h265: bool,
     /// The tile's size, for transcoding.
     box_size: (Option<u32>, Option<u32>),
@@ -211,7 +215,7 @@ impl Viewer {
     where
         S: SinkExt<Message> + Unpin,
     {
-        let status = self.state.recorder.status(self.camera);
+        let status = self.state.recorder.stream_status(self.camera);
         let msg = json!({
             "type": "status",
             "state": status.as_ref().map(|s| s.state),

@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use nvr_core::{CameraId, ErrorKind, Time90k, VideoParams};
+use nvr_core::{ErrorKind, StreamKey, Time90k, VideoParams};
 use nvr_media::{TranscodeOptions, Transcoder};
 use nvr_storage::mp4::SampleEntry;
 use nvr_storage::mp4::fragment::{FragmentSample, FragmentWriter, init_segment};
@@ -27,6 +27,7 @@ use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::streaming::{body_stream, send_blocking, until_session_ends};
+use crate::streams::{self, Use};
 
 /// Snapshots decoded at once: each takes 50-200 ms of one core.
 pub const DECODE_SLOTS: usize = 2;
@@ -64,33 +65,39 @@ fn media_error(e: nvr_media::MediaError) -> ApiError {
 pub struct SnapshotQuery {
     pub at: Option<String>,
     pub width: Option<u32>,
+    /// `main` (default) or `sub` (a small picture decodes much faster: thumbnails).
+    pub stream: Option<String>,
 }
 
-/// `GET /api/cameras/{id}/snapshot.jpg?at=&width=`: the key frame at or before `at` (the
-/// latest live key frame without `at`), as a JPEG at most `width` wide.
+/// `GET /api/cameras/{id}/snapshot.jpg?at=&width=&stream=`: the key frame of the stream at or
+/// before `at` (the latest live key frame without `at`), as a JPEG at most `width` wide.
 pub async fn snapshot(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
     Query(q): Query<SnapshotQuery>,
 ) -> ApiResult<Response> {
-    let camera = CameraId(id);
-    state
-        .store
-        .db()
-        .camera(camera)?
-        .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
+    let what = if q.at.is_some() {
+        Use::Recordings
+    } else {
+        Use::Live
+    };
+    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), what)?;
     let width = q.width.map(|w| w.clamp(16, MAX_WIDTH));
     let (params, data, time) = match &q.at {
         Some(at) => {
             let at = Time90k::parse_rfc3339(at)
                 .map_err(|e| ApiError::bad_request(format!("at: {e}")))?;
             // A picture of the past is recorded footage: on record, like playback.
+            let mut detail = serde_json::json!({"at": at.to_rfc3339()});
+            if let Some(s) = streams::audit_field(camera) {
+                detail["stream"] = s.into();
+            }
             state.store.audit(
                 &user.username,
                 "snapshot",
-                &format!("camera:{camera}"),
-                serde_json::json!({"at": at.to_rfc3339()}),
+                &format!("camera:{}", camera.camera),
+                detail,
             );
             let store = state.store.clone();
             let k = tokio::task::spawn_blocking(move || playback::key_frame_at(&store, camera, at))
@@ -238,7 +245,7 @@ impl FragmentedOutput {
 pub async fn transcoded_view(
     state: AppState,
     user: &CurrentUser,
-    camera: CameraId,
+    camera: StreamKey,
     start: Time90k,
     end: Time90k,
     width: Option<u32>,
@@ -257,12 +264,11 @@ pub async fn transcoded_view(
         .transcode
         .clone()
         .try_acquire_owned()
-        .map_err(|_| ApiError {
-            retry_after: Some(Duration::from_secs(5)),
-            ..ApiError::new(
-                ErrorKind::Throttled,
+        .map_err(|_| {
+            ApiError(nvr_app::AppError::throttled(
                 "too many transcoded streams right now",
-            )
+                Duration::from_secs(5),
+            ))
         })?;
     let transcoder =
         Transcoder::new(&params, &transcode_options(width, height)).map_err(media_error)?;

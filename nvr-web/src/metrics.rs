@@ -1,5 +1,6 @@
 //! `GET /metrics`: camera state and counters in the Prometheus text format, for a collector on
-//! this machine or the LAN (it needs a session like every other route).
+//! this machine or the LAN (it needs a session like every other route). A camera's main stream
+//! is its series without a `stream` label; its sub-stream's have `stream="sub"`.
 
 use std::fmt::Write;
 
@@ -99,6 +100,18 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
                     get(&s)
                 );
             }
+            // The sub-stream's series carry `stream="sub"` (the main stream's are as before).
+            if let Some(s) = state.recorder.stream_status(c.id.sub())
+                && c.sub_url.is_some()
+            {
+                let _ = writeln!(
+                    out,
+                    "{name}{{camera=\"{}\",name=\"{}\",stream=\"sub\"}} {}",
+                    c.id,
+                    label(&c.name),
+                    get(&s)
+                );
+            }
         }
     }
     let _ = writeln!(
@@ -119,7 +132,10 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         "# HELP nvr_live_viewers open live views\n# TYPE nvr_live_viewers gauge"
     );
     for c in &cameras {
-        let n = state.recorder.live(c.id).viewers();
+        let n: usize = nvr_core::Stream::ALL
+            .into_iter()
+            .map(|s| state.recorder.live(c.id.stream(s)).viewers())
+            .sum();
         let _ = writeln!(
             out,
             "nvr_live_viewers{{camera=\"{}\",name=\"{}\"}} {n}",

@@ -1,6 +1,7 @@
-//! Playback routes: the runs of a camera in a range, and `view.mp4`, an MP4 built on request
-//! from the index with HTTP Range and ETag support, streamed from a blocking thread that
-//! decrypts only the chunks the requested bytes touch.
+//! Playback routes: the runs of a camera's stream (`stream=main|sub`, main by default) in a
+//! range, and `view.mp4`, an MP4 built on request from the index with HTTP Range and ETag
+//! support, streamed from a blocking thread that decrypts only the chunks the requested bytes
+//! touch.
 
 use std::ops::Range;
 
@@ -10,7 +11,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
-use nvr_core::CameraId;
 use nvr_storage::playback;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,7 @@ use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::streaming::{body_stream, send_blocking, until_session_ends};
+use crate::streams::{self, Use};
 use crate::time_range::RangeQuery;
 
 #[derive(Debug, Serialize)]
@@ -38,24 +39,27 @@ pub struct RecordingsJson {
     pub runs: Vec<RunJson>,
 }
 
-fn camera_exists(state: &AppState, id: i64) -> ApiResult<CameraId> {
-    let id = CameraId(id);
-    state
-        .store
-        .db()
-        .camera(id)?
-        .ok_or_else(|| ApiError::not_found(format!("camera {id}")))?;
-    Ok(id)
+/// Query of `recordings`.
+#[derive(Debug, Deserialize)]
+pub struct RecordingsQuery {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// `main` (default) or `sub`.
+    pub stream: Option<String>,
 }
 
-/// `GET /api/cameras/{id}/recordings?start=&end=`.
+/// `GET /api/cameras/{id}/recordings?start=&end=[&stream=]`.
 pub async fn list(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    Query(q): Query<RangeQuery>,
+    Query(q): Query<RecordingsQuery>,
 ) -> ApiResult<Json<RecordingsJson>> {
-    let range = q.parse()?;
-    let camera = camera_exists(&state, id)?;
+    let range = RangeQuery {
+        start: q.start,
+        end: q.end,
+    }
+    .parse()?;
+    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), Use::Recordings)?;
     let store = state.store.clone();
     let runs =
         tokio::task::spawn_blocking(move || playback::runs(&store, camera, range.start, range.end))
@@ -135,9 +139,11 @@ pub struct ViewQuery {
     pub transcode: Option<String>,
     pub width: Option<u32>,
     pub height: Option<u32>,
+    /// `main` (default) or `sub`.
+    pub stream: Option<String>,
 }
 
-/// `GET /api/cameras/{id}/view.mp4?start=&end=[&transcode=h264&width=&height=]`.
+/// `GET /api/cameras/{id}/view.mp4?start=&end=[&stream=][&transcode=h264&width=&height=]`.
 pub async fn view_mp4(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
@@ -150,23 +156,27 @@ pub async fn view_mp4(
         end: q.end.clone(),
     }
     .parse()?;
-    let camera = camera_exists(&state, id)?;
+    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), Use::Recordings)?;
     // Every request that reads footage is on record, whatever its Range (a player's requests
     // of one viewing each get an entry, with the bytes they asked for).
     let range_header = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(|r| r.chars().take(100).collect::<String>());
+    let mut detail = serde_json::json!({
+        "start": range.start.to_rfc3339(),
+        "end": range.end.to_rfc3339(),
+        "transcode": q.transcode,
+        "range": range_header,
+    });
+    if let Some(s) = streams::audit_field(camera) {
+        detail["stream"] = s.into();
+    }
     state.store.audit(
         &user.username,
         "playback",
-        &format!("camera:{camera}"),
-        serde_json::json!({
-            "start": range.start.to_rfc3339(),
-            "end": range.end.to_rfc3339(),
-            "transcode": q.transcode,
-            "range": range_header,
-        }),
+        &format!("camera:{}", camera.camera),
+        detail,
     );
     match q.transcode.as_deref() {
         None => {}
@@ -248,7 +258,7 @@ pub async fn view_mp4(
         }
         None => None,
     };
-    let camera_id = camera.0;
+    let camera_id = camera.to_string();
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         if let Some(b) = first
@@ -258,7 +268,7 @@ pub async fn view_mp4(
         }
         for piece in pieces.by_ref() {
             let item = piece.map_err(|e| {
-                tracing::error!(camera = camera_id, error = %e, "aborting view.mp4: stored video failed to read");
+                tracing::error!(camera = %camera_id, error = %e, "aborting view.mp4: stored video failed to read");
                 std::io::Error::other(e.to_string())
             });
             let failed = item.is_err();

@@ -1,5 +1,6 @@
 //! The status page's data (admin): version, disk use, per-camera storage and retention
-//! horizon, TLS state; and the local CA certificate for clients to install.
+//! horizon, TLS state, the evidence signing key's fingerprint and every key used before; and
+//! the local CA certificate for clients to install.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -34,6 +35,19 @@ pub struct StatusJson {
     disk: DiskJson,
     cameras: Vec<CameraStorageJson>,
     tls: TlsJson,
+    /// The key that signs exports now, as `nvr key show` and bundles name it.
+    signing_key_fingerprint: String,
+    /// Every key the recorder has signed with, oldest first.
+    signing_keys: Vec<SigningKeyJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct SigningKeyJson {
+    fingerprint: String,
+    first_used: String,
+    /// `None` for the current key.
+    retired: Option<String>,
+    current: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -84,6 +98,18 @@ pub async fn status(
             retention_max_age_days: s.retention.max_age.map(|a| (a.0 / 90_000 / 86_400) as u64),
         });
     }
+    let signing_key_fingerprint = state.store.signing_key().fingerprint().to_string();
+    let signing_keys = state
+        .store
+        .signing_key_history()?
+        .into_iter()
+        .map(|k| SigningKeyJson {
+            fingerprint: k.fingerprint().to_string(),
+            first_used: Time90k(k.first_used_90k).to_rfc3339(),
+            retired: k.retired_90k.map(|t| Time90k(t).to_rfc3339()),
+            current: k.is_current(),
+        })
+        .collect();
     let tls = state.server.tls.as_ref();
     Ok(Json(StatusJson {
         version: env!("CARGO_PKG_VERSION"),
@@ -100,6 +126,8 @@ pub async fn status(
             ca_fingerprint_sha256: tls.map(|t| t.ca_fingerprint_sha256.clone()),
             ca_url: tls.map(|_| "/api/tls/ca.pem"),
         },
+        signing_key_fingerprint,
+        signing_keys,
     }))
 }
 

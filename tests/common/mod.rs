@@ -56,9 +56,20 @@ impl Proc {
 
     /// Starts `program ARGS` (e.g. `strace ... nvr serve`), logging stderr to `log`.
     pub fn start_program(program: &str, args: &[&str], log: &Path) -> Proc {
+        Self::start_program_env(program, args, &[], log)
+    }
+
+    /// Like [`Proc::start_program`], with extra environment variables.
+    pub fn start_program_env(
+        program: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Proc {
         let log = std::fs::File::create(log).expect("log file");
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -120,6 +131,8 @@ impl Drop for Proc {
 pub struct TestCam {
     pub proc: Proc,
     pub urls: Vec<String>,
+    /// Each mount's sub-stream (`/camN_sub`), unless started with `--no-sub`.
+    pub sub_urls: Vec<String>,
     pub port: u16,
 }
 
@@ -133,9 +146,13 @@ impl TestCam {
         args.extend_from_slice(extra);
         let proc = Proc::start(&args, log);
         let mut urls = Vec::new();
+        let mut sub_urls = Vec::new();
         proc.wait_line(Duration::from_secs(120), |l| {
             if l.starts_with("rtsp://") {
                 urls.push(l.to_owned());
+            }
+            if let Some(sub) = l.strip_prefix("sub ") {
+                sub_urls.push(sub.to_owned());
             }
             l == "testcam ready"
         });
@@ -145,7 +162,12 @@ impl TestCam {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("port in URL");
-        TestCam { proc, urls, port }
+        TestCam {
+            proc,
+            urls,
+            sub_urls,
+            port,
+        }
     }
 }
 
@@ -163,9 +185,13 @@ pub fn recorder_with_camera(testcam_args: &[&str]) -> (TestCam, Recorder) {
 pub struct Recorder {
     pub tmp: tempfile::TempDir,
     pub dir: PathBuf,
+    /// What `nvr init` printed.
+    pub init_output: String,
     pub server: Option<Proc>,
     pub base: String,
     serve_args: Vec<String>,
+    /// Environment variables of `nvr serve` (test seams such as a slow seal).
+    pub serve_env: Vec<(String, String)>,
 }
 
 impl Recorder {
@@ -183,8 +209,8 @@ impl Recorder {
 
     fn with_dirs(tmp: tempfile::TempDir, dir: PathBuf) -> Recorder {
         let d = dir.to_str().expect("utf8");
-        let (code, out) = nvr(&["init", "--data-dir", d], None);
-        assert_eq!(code, 0, "{out}");
+        let (code, init_output) = nvr(&["init", "--data-dir", d], None);
+        assert_eq!(code, 0, "{init_output}");
         let (code, out) = nvr(
             &[
                 "user",
@@ -203,9 +229,11 @@ impl Recorder {
         Recorder {
             tmp,
             dir,
+            init_output,
             server: None,
             base: String::new(),
             serve_args: Vec::new(),
+            serve_env: Vec::new(),
         }
     }
 
@@ -289,7 +317,7 @@ impl Recorder {
         ));
         let mut args = vec!["serve", "--data-dir", self.d(), "--listen", "127.0.0.1:0"];
         args.extend(self.serve_args.iter().map(String::as_str));
-        let proc = Proc::start(&args, &log);
+        let proc = Proc::start_program_env(NVR, &args, &self.serve_env, &log);
         let line = proc.wait_line(Duration::from_secs(60), |l| {
             l.starts_with("nvr serving on ")
         });
@@ -351,6 +379,13 @@ impl Recorder {
 
     pub fn check(&self) -> (i32, String) {
         nvr(&["check", "--data-dir", self.d()], None)
+    }
+
+    /// The current signing key's fingerprint, as `nvr key show` prints it.
+    pub fn key_fingerprint(&self) -> String {
+        let (code, out) = nvr(&["key", "show", "--data-dir", self.d()], None);
+        assert_eq!(code, 0, "{out}");
+        fingerprint_after(&out, "current signing key: ")
     }
 
     pub fn client(&self) -> Client {
@@ -544,6 +579,15 @@ pub fn rfc3339(unix_secs: i64) -> String {
         (secs / 60) % 60,
         secs % 60
     )
+}
+
+/// The fingerprint that follows `label` on a line of `out` (up to the next blank).
+pub fn fingerprint_after(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {label:?} line in {out}"))
+        .to_owned()
 }
 
 /// Polls `f` every 500 ms until it returns Some, or panics after `timeout` with `what`.

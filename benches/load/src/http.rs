@@ -139,6 +139,11 @@ impl Api {
         Ok(Api { addr, cookie })
     }
 
+    /// The `Cookie` header value of the session.
+    pub fn cookie(&self) -> &str {
+        &self.cookie
+    }
+
     pub fn get_json(&self, path: &str) -> Result<serde_json::Value> {
         let r = request(self.addr, "GET", path, &[("Cookie", &self.cookie)], None)?;
         if r.status != 200 {

@@ -16,6 +16,7 @@
 //! frames written, by its own counters and by the index. Ratios nvr/ffmpeg and nvr/floor come
 //! from the same round. See BENCHMARKS.md.
 
+mod api;
 mod floor;
 mod http;
 mod motion;
@@ -65,6 +66,8 @@ enum System {
     Nvr,
     Ffmpeg,
     Floor,
+    /// The API latency phase (`api.rs`): not a recorder to compare, a client's view of one.
+    Api,
 }
 
 impl System {
@@ -73,13 +76,14 @@ impl System {
             System::Nvr => "nvr",
             System::Ffmpeg => "ffmpeg",
             System::Floor => "floor",
+            System::Api => "api",
         }
     }
 }
 
 const USAGE: &str = "\
 usage: nvr-loadbench [--cameras 1,8,16,32,64] [--warmup SECS] [--window SECS] [--rounds R]
-                     [--systems nvr,ffmpeg,floor] [--nvr PATH] [--ffmpeg PATH] [--work-dir DIR]
+                     [--systems nvr,ffmpeg,floor,api] [--nvr PATH] [--ffmpeg PATH] [--work-dir DIR]
                      [--no-build] [--out FILE.md]
                      [--width 1920] [--height 1080] [--fps 30] [--bitrate-kbps 4000]
        nvr-loadbench floor URL...      (internal: the retina-only frame counter)
@@ -139,6 +143,7 @@ fn parse_args() -> Result<Option<Opts>> {
                         "nvr" => Ok(System::Nvr),
                         "ffmpeg" => Ok(System::Ffmpeg),
                         "floor" => Ok(System::Floor),
+                        "api" => Ok(System::Api),
                         other => Err(anyhow!("unknown system {other:?}")),
                     })
                     .collect::<Result<_>>()?
@@ -215,9 +220,21 @@ fn main() -> Result<()> {
         for round in 0..o.rounds {
             // Alternate the order between rounds so a trend in the machine's load does not
             // always favour the same system.
-            let mut order = o.systems.clone();
+            let mut order: Vec<System> = o
+                .systems
+                .iter()
+                .copied()
+                .filter(|s| *s != System::Api)
+                .collect();
             if round % 2 == 1 {
                 order.reverse();
+            }
+            if o.systems.contains(&System::Api) {
+                eprintln!("== N={n} round {} api", round + 1);
+                match api::run_api(&o, n) {
+                    Ok(lat) => report.add_api(n, round + 1, &lat),
+                    Err(e) => report.line(&format!("N={n} api: FAILED: {e:#}")),
+                }
             }
             let mut results = Vec::new();
             for sys in order {
@@ -233,6 +250,7 @@ fn main() -> Result<()> {
                     }
                     System::Ffmpeg => run_ffmpeg(&o, n),
                     System::Floor => run_floor(&o, n),
+                    System::Api => continue,
                 };
                 match r {
                     Ok(r) => {

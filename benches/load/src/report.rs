@@ -132,6 +132,29 @@ impl Report {
         self.rows.push((n, round, base, results));
     }
 
+    /// The API latency phase's table for `n` cameras.
+    pub(crate) fn add_api(&mut self, n: usize, round: usize, lat: &[crate::api::Latency]) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut t = format!(
+            "\nAPI latency, N={n} round {round} ({} requests/s, one connection each):\n\n\
+             | scenario | request | count | p50 ms | p99 ms | max ms |\n|---|---|---:|---:|---:|---:|\n",
+            crate::api::REQUESTS_PER_SEC
+        );
+        for l in lat {
+            t.push_str(&format!(
+                "| {} | {} | {} | {:.1} | {:.1} | {:.1} |\n",
+                l.scenario,
+                l.request,
+                l.count,
+                ms(l.p50),
+                ms(l.p99),
+                ms(l.max)
+            ));
+        }
+        eprint!("{t}");
+        self.text.push_str(&t);
+    }
+
     pub(crate) fn finish(mut self) -> Result<()> {
         let mut t = String::new();
         t.push_str(&format!(

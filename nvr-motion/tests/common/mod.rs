@@ -134,7 +134,9 @@ pub fn store() -> (tempfile::TempDir, Arc<Store>, CameraId) {
     let store = Store::open(dir.path(), Arc::new(clock)).unwrap();
     let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam1").unwrap();
     let camera = store
-        .add_camera("cam1", &url, None, None, |_| note())
+        .add_camera(&nvr_storage::store::CameraEdit::new("cam1", &url), |_| {
+            note()
+        })
         .unwrap();
     (dir, store, camera)
 }

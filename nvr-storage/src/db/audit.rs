@@ -170,7 +170,7 @@ impl Database {
 
     /// Entries matching `f`, newest first.
     pub fn audit_list(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        let conn = self.lock();
+        let conn = self.read();
         let prefix = f.object.as_ref().map(|o| format!("{o}:%"));
         let rows = conn
             .prepare_cached(SELECT_FILTERED)?

@@ -1,23 +1,38 @@
-//! Queries of the `cameras` table.
+//! Queries of the `cameras` and `streams` tables.
 
 use rusqlite::{OptionalExtension, Row, named_params};
 
 use super::{AuditNote, Database};
 use crate::error::{Result, StorageError};
-use nvr_core::{CameraId, SegmentId};
+use nvr_core::{CameraId, SegmentId, Stream};
 
 const INSERT_CAMERA: &str = "
-    INSERT INTO cameras (name, url, username, password_sealed, enabled, created_90k)
-    VALUES (:name, :url, :username, :password_sealed, 1, :created_90k)";
+    INSERT INTO cameras (name, username, password_sealed, enabled, created_90k)
+    VALUES (:name, :username, :password_sealed, 1, :created_90k)";
+const INSERT_STREAM: &str = "
+    INSERT INTO streams (camera_id, stream, url, record) VALUES (:camera_id, :stream, :url, :record)";
+/// A camera with its main stream and, if it has (or had) one, its sub-stream.
 const SELECT_CAMERAS: &str = "
-    SELECT id, name, url, username, password_sealed IS NOT NULL, enabled, retain_max_bytes,
-           retain_max_age_secs, created_90k
-    FROM cameras";
+    SELECT c.id, c.name, m.url, c.username, c.password_sealed IS NOT NULL, c.enabled,
+           m.retain_max_bytes, m.retain_max_age_secs, c.created_90k,
+           s.camera_id IS NOT NULL, s.url, COALESCE(s.record, 1), s.retain_max_bytes,
+           s.retain_max_age_secs
+    FROM cameras c
+    JOIN streams m ON m.camera_id = c.id AND m.stream = 0
+    LEFT JOIN streams s ON s.camera_id = c.id AND s.stream = 1";
 const SELECT_PASSWORD: &str = "SELECT password_sealed FROM cameras WHERE id = :id";
 const UPDATE_CAMERA: &str = "
-    UPDATE cameras SET name = :name, url = :url, username = :username,
-        password_sealed = :password_sealed, enabled = :enabled
+    UPDATE cameras SET name = :name, username = :username, password_sealed = :password_sealed,
+        enabled = :enabled
     WHERE id = :id";
+const UPDATE_MAIN_URL: &str = "UPDATE streams SET url = :url WHERE camera_id = :id AND stream = 0";
+/// Sets the sub-stream's URL and whether it is recorded, adding its row if it never had one.
+const UPSERT_SUB_STREAM: &str = "
+    INSERT INTO streams (camera_id, stream, url, record) VALUES (:id, 1, :url, :record)
+    ON CONFLICT (camera_id, stream) DO UPDATE SET url = excluded.url, record = excluded.record";
+/// Removes the sub-stream's URL; its row stays for its recordings and chain.
+const CLEAR_SUB_STREAM: &str =
+    "UPDATE streams SET url = NULL, record = :record WHERE camera_id = :id AND stream = 1";
 const SET_CAMERA_ENABLED: &str = "UPDATE cameras SET enabled = :enabled WHERE id = :id";
 const DELETE_CAMERA_EPOCHS: &str = "DELETE FROM epochs WHERE camera_id = :id";
 const SELECT_CAMERA_EPOCHS: &str = "SELECT id FROM epochs WHERE camera_id = :id";
@@ -31,27 +46,104 @@ const MOVE_CAMERA_SEGMENTS_TO_GARBAGE: &str = "
     INSERT INTO garbage (segment_id, camera_id)
     SELECT id, camera_id FROM segments WHERE camera_id = :id";
 const DELETE_CAMERA_SEGMENTS: &str = "DELETE FROM segments WHERE camera_id = :id";
+const DELETE_CAMERA_STREAMS: &str = "DELETE FROM streams WHERE camera_id = :id";
 const DELETE_CAMERA: &str = "DELETE FROM cameras WHERE id = :id";
 const COUNT_CAMERA_SEGMENTS: &str = "SELECT COUNT(*) FROM segments WHERE camera_id = :id";
 const UPDATE_RETENTION: &str = "
-    UPDATE cameras SET retain_max_bytes = :max_bytes, retain_max_age_secs = :max_age_secs
-    WHERE id = :id";
+    UPDATE streams SET retain_max_bytes = :max_bytes, retain_max_age_secs = :max_age_secs
+    WHERE camera_id = :id AND stream = :stream";
 
-/// A camera as stored (without its password).
+/// A camera as stored (without its password), with its streams' settings: the main stream's
+/// (`url`, `retain_*`) and the sub-stream's (`sub_*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CameraRow {
     pub id: CameraId,
     pub name: String,
+    /// The main stream's URL.
     pub url: String,
     pub username: Option<String>,
     pub has_password: bool,
     pub enabled: bool,
+    /// The main stream's retention overrides.
     pub retain_max_bytes: Option<u64>,
     pub retain_max_age_secs: Option<u64>,
     pub created_90k: i64,
+    /// The camera has a sub-stream row: it has a sub-stream now (`sub_url`), or had one whose
+    /// recordings may remain.
+    pub has_sub_row: bool,
+    /// The sub-stream's URL, while the camera has one.
+    pub sub_url: Option<String>,
+    /// Whether the sub-stream is recorded (else it is pulled for live view only).
+    pub record_sub: bool,
+    /// The sub-stream's retention overrides.
+    pub sub_retain_max_bytes: Option<u64>,
+    pub sub_retain_max_age_secs: Option<u64>,
 }
 
-/// A camera to insert. The URL must already be validated and the password sealed.
+impl CameraRow {
+    /// The URL of `stream`, if the camera has that stream now.
+    pub fn stream_url(&self, stream: Stream) -> Option<&str> {
+        match stream {
+            Stream::Main => Some(&self.url),
+            Stream::Sub => self.sub_url.as_deref(),
+        }
+    }
+
+    /// The streams the camera has now: main, and sub if configured.
+    pub fn streams(&self) -> Vec<Stream> {
+        Stream::ALL
+            .into_iter()
+            .filter(|&s| self.stream_url(s).is_some())
+            .collect()
+    }
+
+    /// Whether `stream` is recorded now (a configured stream with recording on).
+    pub fn records(&self, stream: Stream) -> bool {
+        match stream {
+            Stream::Main => true,
+            Stream::Sub => self.sub_url.is_some() && self.record_sub,
+        }
+    }
+
+    /// Whether the index knows `stream` of this camera (it may have recordings): the streams
+    /// retention, `nvr check` and playback look at.
+    pub fn has_stream_row(&self, stream: Stream) -> bool {
+        match stream {
+            Stream::Main => true,
+            Stream::Sub => self.has_sub_row,
+        }
+    }
+
+    /// The retention overrides of `stream`.
+    pub fn retention(&self, stream: Stream) -> CameraRetention {
+        match stream {
+            Stream::Main => CameraRetention {
+                max_bytes: self.retain_max_bytes,
+                max_age_secs: self.retain_max_age_secs,
+            },
+            Stream::Sub => CameraRetention {
+                max_bytes: self.sub_retain_max_bytes,
+                max_age_secs: self.sub_retain_max_age_secs,
+            },
+        }
+    }
+
+    /// Replaces the retention overrides of `stream` (in this copy).
+    pub fn set_retention(&mut self, stream: Stream, r: CameraRetention) {
+        match stream {
+            Stream::Main => {
+                self.retain_max_bytes = r.max_bytes;
+                self.retain_max_age_secs = r.max_age_secs;
+            }
+            Stream::Sub => {
+                self.sub_retain_max_bytes = r.max_bytes;
+                self.sub_retain_max_age_secs = r.max_age_secs;
+            }
+        }
+    }
+}
+
+/// A camera to insert. The URLs must already be validated and the password sealed.
 #[derive(Debug)]
 pub struct NewCamera<'a> {
     pub name: &'a str,
@@ -59,19 +151,31 @@ pub struct NewCamera<'a> {
     pub username: Option<&'a str>,
     pub password_sealed: Option<&'a [u8]>,
     pub created_90k: i64,
+    /// The sub-stream's URL, if it has one.
+    pub sub_url: Option<&'a str>,
+    /// Record the sub-stream (else live view only).
+    pub record_sub: bool,
 }
 
 fn camera_from_row(r: &Row<'_>) -> rusqlite::Result<CameraRow> {
+    let size = |i| -> rusqlite::Result<Option<u64>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(|v| v.max(0) as u64))
+    };
     Ok(CameraRow {
         id: CameraId(r.get(0)?),
         name: r.get(1)?,
-        url: r.get(2)?,
+        url: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
         username: r.get(3)?,
         has_password: r.get(4)?,
         enabled: r.get(5)?,
-        retain_max_bytes: r.get::<_, Option<i64>>(6)?.map(|v| v.max(0) as u64),
-        retain_max_age_secs: r.get::<_, Option<i64>>(7)?.map(|v| v.max(0) as u64),
+        retain_max_bytes: size(6)?,
+        retain_max_age_secs: size(7)?,
         created_90k: r.get(8)?,
+        has_sub_row: r.get(9)?,
+        sub_url: r.get(10)?,
+        record_sub: r.get(11)?,
+        sub_retain_max_bytes: size(12)?,
+        sub_retain_max_age_secs: size(13)?,
     })
 }
 
@@ -92,6 +196,9 @@ pub struct CameraUpdate<'a> {
     pub username: Option<&'a str>,
     pub password_sealed: Option<&'a [u8]>,
     pub enabled: bool,
+    /// The sub-stream's URL; `None` removes the sub-stream (its recordings stay).
+    pub sub_url: Option<&'a str>,
+    pub record_sub: bool,
 }
 
 fn constraint_to_exists(e: rusqlite::Error, what: String) -> StorageError {
@@ -118,7 +225,6 @@ impl Database {
                 INSERT_CAMERA,
                 named_params! {
                     ":name": c.name,
-                    ":url": c.url,
                     ":username": c.username,
                     ":password_sealed": c.password_sealed,
                     ":created_90k": c.created_90k,
@@ -126,13 +232,23 @@ impl Database {
             )
             .map_err(|e| constraint_to_exists(e, format!("camera {:?}", c.name)))?;
             let id = CameraId(tx.last_insert_rowid());
+            let mut insert_stream = tx.prepare_cached(INSERT_STREAM)?;
+            insert_stream.execute(named_params! {
+                ":camera_id": id.0, ":stream": Stream::Main.index(), ":url": c.url, ":record": true,
+            })?;
+            if let Some(sub) = c.sub_url {
+                insert_stream.execute(named_params! {
+                    ":camera_id": id.0, ":stream": Stream::Sub.index(), ":url": sub,
+                    ":record": c.record_sub,
+                })?;
+            }
             Ok((id, audit(id)))
         })
     }
 
     pub fn cameras(&self) -> Result<Vec<CameraRow>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} ORDER BY id"))?;
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} ORDER BY c.id"))?;
         let rows = stmt
             .query_map([], camera_from_row)?
             .collect::<rusqlite::Result<_>>()?;
@@ -140,16 +256,16 @@ impl Database {
     }
 
     pub fn camera(&self, id: CameraId) -> Result<Option<CameraRow>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} WHERE id = :id"))?;
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} WHERE c.id = :id"))?;
         Ok(stmt
             .query_row(named_params! {":id": id.0}, camera_from_row)
             .optional()?)
     }
 
     pub fn camera_by_name(&self, name: &str) -> Result<Option<CameraRow>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} WHERE name = :name"))?;
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!("{SELECT_CAMERAS} WHERE c.name = :name"))?;
         Ok(stmt
             .query_row(named_params! {":name": name}, camera_from_row)
             .optional()?)
@@ -165,13 +281,14 @@ impl Database {
             .flatten())
     }
 
-    /// Replaces a camera's editable fields (and, when given, its retention overrides) with an
-    /// audit entry; a duplicate name is `AlreadyExists`.
+    /// Replaces a camera's editable fields (and the retention overrides of the streams
+    /// `retention` names) with an audit entry; a duplicate name is `AlreadyExists`, retention
+    /// of a sub-stream the camera never had `InvalidArgument`.
     pub fn update_camera(
         &self,
         id: CameraId,
         c: &CameraUpdate<'_>,
-        retention: Option<CameraRetention>,
+        retention: &[(Stream, CameraRetention)],
         audit: AuditNote,
     ) -> Result<()> {
         self.audited(|tx| {
@@ -181,7 +298,6 @@ impl Database {
                     named_params! {
                         ":id": id.0,
                         ":name": c.name,
-                        ":url": c.url,
                         ":username": c.username,
                         ":password_sealed": c.password_sealed,
                         ":enabled": c.enabled,
@@ -191,16 +307,33 @@ impl Database {
             if n == 0 {
                 return Err(StorageError::NotFound(format!("camera {id}")));
             }
-            if let Some(r) = retention {
+            tx.execute(UPDATE_MAIN_URL, named_params! {":id": id.0, ":url": c.url})?;
+            match c.sub_url {
+                Some(url) => tx.execute(
+                    UPSERT_SUB_STREAM,
+                    named_params! {":id": id.0, ":url": url, ":record": c.record_sub},
+                )?,
+                None => tx.execute(
+                    CLEAR_SUB_STREAM,
+                    named_params! {":id": id.0, ":record": c.record_sub},
+                )?,
+            };
+            for &(stream, r) in retention {
                 let to_sql = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-                tx.execute(
+                let n = tx.execute(
                     UPDATE_RETENTION,
                     named_params! {
                         ":id": id.0,
+                        ":stream": stream.index(),
                         ":max_bytes": to_sql(r.max_bytes),
                         ":max_age_secs": to_sql(r.max_age_secs),
                     },
                 )?;
+                if n == 0 {
+                    return Err(StorageError::InvalidArgument(format!(
+                        "camera {id} has no {stream} stream to set the retention of"
+                    )));
+                }
             }
             Ok(((), audit))
         })
@@ -239,7 +372,7 @@ impl Database {
     ) -> Result<DeletedCamera> {
         self.audited(|tx| {
             let camera = tx
-                .prepare_cached(&format!("{SELECT_CAMERAS} WHERE id = :id"))?
+                .prepare_cached(&format!("{SELECT_CAMERAS} WHERE c.id = :id"))?
                 .query_row(named_params! {":id": id.0}, camera_from_row)
                 .optional()?
                 .ok_or_else(|| StorageError::NotFound(format!("camera {id}")))?;
@@ -262,6 +395,7 @@ impl Database {
             tx.execute(DELETE_CAMERA_SEGMENTS, named_params! {":id": id.0})?;
             tx.execute(DELETE_RELEASED_CAMERA_HOLDS, named_params! {":id": id.0})?;
             tx.execute(DELETE_CAMERA_EPOCHS, named_params! {":id": id.0})?;
+            tx.execute(DELETE_CAMERA_STREAMS, named_params! {":id": id.0})?;
             tx.execute(DELETE_CAMERA, named_params! {":id": id.0})?;
             let deleted = DeletedCamera {
                 camera,
@@ -274,7 +408,7 @@ impl Database {
     }
 }
 
-/// A camera's retention overrides: `None` = the server default, `Some(0)` = no limit.
+/// A stream's retention overrides: `None` = the server default, `Some(0)` = no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CameraRetention {
     pub max_bytes: Option<u64>,

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, named_params};
 
 use super::{AuditNote, Database};
 use crate::error::{Result, StorageError};
-use nvr_core::{CameraId, SegmentId};
+use nvr_core::{CameraId, SegmentId, StreamKey};
 
 const INSERT_HOLD: &str = "
     INSERT INTO holds (camera_id, start_90k, end_90k, case_ref, reason, created_by, created_90k)
@@ -17,17 +17,21 @@ const RELEASE_HOLD: &str = "
     UPDATE holds SET released_by = :by, released_90k = :at
     WHERE id = :id AND released_90k IS NULL";
 const INSERT_HEAD: &str = "
-    INSERT INTO chain_heads (camera_id, segment_id, chain_sha256, signed_90k, signature)
-    VALUES (:camera_id, :segment_id, :chain, :signed_90k, :signature)";
+    INSERT INTO chain_heads (camera_id, stream, segment_id, chain_sha256, signed_90k, signature,
+                             signing_key_id)
+    VALUES (:camera_id, :stream, :segment_id, :chain, :signed_90k, :signature, :signing_key_id)";
 const SELECT_HEADS: &str = "
-    SELECT id, camera_id, segment_id, chain_sha256, signed_90k, signature FROM chain_heads";
-const SELECT_CAMERA_HEAD_STATE: &str =
-    "SELECT chain_segment_id, chain_sha256 FROM cameras WHERE id = :id";
+    SELECT id, camera_id, segment_id, chain_sha256, signed_90k, signature, signing_key_id, stream
+    FROM chain_heads";
+const SELECT_STREAM_HEAD_STATE: &str = "
+    SELECT chain_segment_id, chain_sha256 FROM streams
+    WHERE camera_id = :camera_id AND stream = :stream";
 const SELECT_CHAIN_ROWS: &str = "
     SELECT id, start_90k, end_90k, frames, sha256, prev_segment_id, prev_chain_sha256,
            chain_sha256
     FROM segments
-    WHERE camera_id = :camera_id AND state = 1 AND id >= :from_id AND id <= :to_id
+    WHERE camera_id = :camera_id AND stream = :stream AND state = 1
+      AND id >= :from_id AND id <= :to_id
     ORDER BY id";
 const INSERT_EXPORT: &str = "
     INSERT INTO exports (created_by, created_90k, cameras, start_90k, end_90k, case_ref, reason,
@@ -77,15 +81,19 @@ pub struct HoldRow {
     pub released_90k: Option<i64>,
 }
 
-/// A signed chain head.
+/// A signed chain head of one stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainHeadRow {
     pub id: i64,
     pub camera_id: CameraId,
+    pub stream: nvr_core::Stream,
     pub segment_id: SegmentId,
     pub chain_sha256: [u8; 32],
     pub signed_90k: i64,
     pub signature: Vec<u8>,
+    /// The key that signed it (`signing_keys.id`); `None` only in an index whose keys are not
+    /// recorded yet (see `signing_keys.rs`).
+    pub signing_key_id: Option<i64>,
 }
 
 /// A sealed segment's chain link, as the index holds it.
@@ -201,7 +209,16 @@ fn head(r: &Row<'_>) -> rusqlite::Result<ChainHeadRow> {
         chain_sha256: h32(r.get(3)?),
         signed_90k: r.get(4)?,
         signature: r.get(5)?,
+        signing_key_id: r.get(6)?,
+        stream: super::segments::stream_of(r.get(7)?)?,
     })
+}
+
+impl ChainHeadRow {
+    /// The camera's stream whose chain this is.
+    pub fn key(&self) -> StreamKey {
+        StreamKey::new(self.camera_id, self.stream)
+    }
 }
 
 fn export(r: &Row<'_>) -> rusqlite::Result<ExportRow> {
@@ -244,7 +261,7 @@ impl Database {
         } else {
             format!("{SELECT_HOLDS} ORDER BY id")
         };
-        let conn = self.lock();
+        let conn = self.read();
         let rows = conn
             .prepare_cached(&sql)?
             .query_map([], hold)?
@@ -253,7 +270,7 @@ impl Database {
     }
 
     pub fn hold(&self, id: i64) -> Result<Option<HoldRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .prepare_cached(&format!("{SELECT_HOLDS} WHERE id = :id"))?
             .query_row(named_params! {":id": id}, hold)
@@ -298,14 +315,15 @@ impl Database {
         Ok(n.max(0) as u64)
     }
 
-    /// The camera's current chain head (segment id and chain), if it has sealed anything.
-    pub fn camera_chain_head(&self, camera: CameraId) -> Result<Option<(SegmentId, [u8; 32])>> {
+    /// The stream's current chain head (segment id and chain), if it has sealed anything.
+    pub fn stream_chain_head(&self, stream: StreamKey) -> Result<Option<(SegmentId, [u8; 32])>> {
         let conn = self.lock();
         let (id, chain): (Option<i64>, Option<Vec<u8>>) = conn
-            .prepare_cached(SELECT_CAMERA_HEAD_STATE)?
-            .query_row(named_params! {":id": camera.0}, |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .prepare_cached(SELECT_STREAM_HEAD_STATE)?
+            .query_row(
+                named_params! {":camera_id": stream.camera.0, ":stream": stream.stream.index()},
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?
             .unwrap_or((None, None));
         Ok(id.zip(chain).map(|(i, c)| (SegmentId(i), h32(c))))
@@ -313,47 +331,57 @@ impl Database {
 
     pub fn insert_chain_head(
         &self,
-        camera: CameraId,
+        stream: StreamKey,
         segment: SegmentId,
         chain: &[u8; 32],
         signed_90k: i64,
         signature: &[u8],
+        signing_key_id: i64,
     ) -> Result<i64> {
         let conn = self.lock();
         conn.prepare_cached(INSERT_HEAD)?.execute(named_params! {
-            ":camera_id": camera.0,
+            ":camera_id": stream.camera.0,
+            ":stream": stream.stream.index(),
             ":segment_id": segment.0,
             ":chain": &chain[..],
             ":signed_90k": signed_90k,
             ":signature": signature,
+            ":signing_key_id": signing_key_id,
         })?;
         Ok(conn.last_insert_rowid())
     }
 
-    /// The newest signed head of a camera.
-    pub fn latest_chain_head(&self, camera: CameraId) -> Result<Option<ChainHeadRow>> {
-        let conn = self.lock();
+    /// The newest signed head of a stream.
+    pub fn latest_chain_head(&self, stream: StreamKey) -> Result<Option<ChainHeadRow>> {
+        let conn = self.read();
         Ok(conn
             .prepare_cached(&format!(
-                "{SELECT_HEADS} WHERE camera_id = :c ORDER BY segment_id DESC, id DESC LIMIT 1"
+                "{SELECT_HEADS} WHERE camera_id = :c AND stream = :st
+                 ORDER BY segment_id DESC, id DESC LIMIT 1"
             ))?
-            .query_row(named_params! {":c": camera.0}, head)
+            .query_row(
+                named_params! {":c": stream.camera.0, ":st": stream.stream.index()},
+                head,
+            )
             .optional()?)
     }
 
-    /// The earliest signed head of a camera at or after `segment`.
+    /// The earliest signed head of a stream at or after `segment`.
     pub fn first_chain_head_at_or_after(
         &self,
-        camera: CameraId,
+        stream: StreamKey,
         segment: SegmentId,
     ) -> Result<Option<ChainHeadRow>> {
         let conn = self.lock();
         Ok(conn
             .prepare_cached(&format!(
-                "{SELECT_HEADS} WHERE camera_id = :c AND segment_id >= :s
+                "{SELECT_HEADS} WHERE camera_id = :c AND stream = :st AND segment_id >= :s
                  ORDER BY segment_id, id LIMIT 1"
             ))?
-            .query_row(named_params! {":c": camera.0, ":s": segment.0}, head)
+            .query_row(
+                named_params! {":c": stream.camera.0, ":st": stream.stream.index(), ":s": segment.0},
+                head,
+            )
             .optional()?)
     }
 
@@ -367,10 +395,10 @@ impl Database {
         Ok(rows)
     }
 
-    /// Sealed segments of `camera` with ids in `[from, to]`, with their chain links.
+    /// Sealed segments of `stream` with ids in `[from, to]`, with their chain links.
     pub fn chain_rows(
         &self,
-        camera: CameraId,
+        stream: StreamKey,
         from: SegmentId,
         to: SegmentId,
     ) -> Result<Vec<ChainRow>> {
@@ -378,7 +406,12 @@ impl Database {
         let rows = conn
             .prepare_cached(SELECT_CHAIN_ROWS)?
             .query_map(
-                named_params! {":camera_id": camera.0, ":from_id": from.0, ":to_id": to.0},
+                named_params! {
+                    ":camera_id": stream.camera.0,
+                    ":stream": stream.stream.index(),
+                    ":from_id": from.0,
+                    ":to_id": to.0,
+                },
                 |r| {
                     Ok(ChainRow {
                         id: SegmentId(r.get(0)?),
@@ -487,7 +520,7 @@ impl Database {
     }
 
     pub fn exports(&self) -> Result<Vec<ExportRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         let rows = conn
             .prepare_cached(&format!("{SELECT_EXPORTS} ORDER BY id DESC"))?
             .query_map([], export)?
@@ -496,7 +529,7 @@ impl Database {
     }
 
     pub fn export(&self, id: i64) -> Result<Option<ExportRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .prepare_cached(&format!("{SELECT_EXPORTS} WHERE id = :id"))?
             .query_row(named_params! {":id": id}, export)

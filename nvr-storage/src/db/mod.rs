@@ -1,17 +1,24 @@
 //! The SQLite index: opening, schema creation and numbered migrations, and the typed queries of
-//! each table (cameras, segments, users). All SQL of the recorder lives in this module, as named
-//! constants with named parameters.
+//! each table (cameras and their streams, segments, retention, users and sessions, evidence
+//! and the audit log, signing keys, meta). All SQL of the recorder lives in this module, as
+//! named constants with named parameters.
 //!
-//! Locking: one connection behind a mutex. Every method takes the lock for one statement or one
-//! transaction; none does file I/O while holding it, so recording never waits on a slow reader.
-//! Durability: WAL with `synchronous = FULL`, so a committed segment row survives power loss.
+//! Locking: one writer connection behind a mutex, and [`READERS`] read-only connections.
+//! Every change takes the writer for one statement or one transaction, whose commit fsyncs the
+//! WAL (`synchronous = FULL`: a committed segment row survives power loss); on a spinning disk
+//! that is 10-100 ms. The queries that serve requests (sessions, cameras, the timeline, holds,
+//! the audit log) run on the readers instead, which WAL lets read beside the writer, so a login
+//! or a camera list never waits behind a segment's seal. No method does file I/O other than
+//! SQLite's while holding a connection.
 
 mod audit;
 mod cameras;
 mod evidence;
 mod meta;
 mod motion;
+mod retention;
 mod segments;
+mod signing_keys;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -27,28 +34,33 @@ pub use audit::{
 pub use cameras::{CameraRetention, CameraRow, CameraUpdate, DeletedCamera, NewCamera};
 pub use evidence::{ChainHeadRow, ChainRow, ExportRow, HoldRow, NewExport, NewHold, StartedExport};
 pub use motion::{MotionRow, MotionSettingsRow};
+pub use retention::{RetentionCandidate, RetentionDelete};
 pub use segments::{
-    NewOpenSegment, RetentionCandidate, RetentionDelete, SEGMENT_FLAG_CLOCK_JUMP,
-    SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
+    NewOpenSegment, SEGMENT_FLAG_CLOCK_JUMP, SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow,
+};
+pub use signing_keys::{
+    KeyChange, SIGNING_KEY_ADOPT_ACTION, SIGNING_KEY_ROTATE_ACTION, SigningKeyRow,
 };
 pub use users::{NewSession, SessionRow, UserChange, UserRow};
 
-/// The schema version this program writes; `PRAGMA user_version` holds the database's.
+/// The schema version this program writes; `PRAGMA user_version` holds the database's: the
+/// number of the last migration applied.
 pub const SCHEMA_VERSION: i64 = 8;
 
 /// The current schema, used for new databases.
 const FRESH_SCHEMA: &str = include_str!("schema.sql");
 
-/// The numbered migrations, by version: `(n, sql)` takes a database to version `n` from the
-/// version of the step before it. Numbers may skip (versions 6 and 7 are reserved for work
-/// merged separately; a self-contained step applies on top of any earlier version), so the
-/// list is keyed by number rather than by position.
+/// The numbered migrations, in order: migration `n` takes a database to version `n` from the
+/// version of the migration before it. A database is brought up by every migration numbered
+/// above its version.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_recording.sql")),
     (2, include_str!("migrations/0002_users.sql")),
     (3, include_str!("migrations/0003_evidence.sql")),
     (4, include_str!("migrations/0004_live_epochs.sql")),
     (5, include_str!("migrations/0005_hostile_lan.sql")),
+    (6, include_str!("migrations/0006_signing_keys.sql")),
+    (7, include_str!("migrations/0007_streams.sql")),
     (8, include_str!("migrations/0008_motion.sql")),
 ];
 
@@ -58,9 +70,28 @@ const FOREIGN_KEY_CHECK: &str = "PRAGMA foreign_key_check";
 const INSERT_META: &str =
     "INSERT INTO meta (id, data_dir_uuid, created_90k) VALUES (1, :uuid, :created_90k)";
 
+/// Read-only connections for the queries that serve requests: enough for the web server's
+/// concurrent requests on a small machine (each query takes well under a millisecond).
+pub const READERS: usize = 4;
+
+/// A test seam: the environment variable that makes every segment seal hold the writer
+/// connection this many milliseconds longer before it commits, as a slow disk's fsync would.
+/// Used by the API latency test and the load bench; never set in production.
+pub const SLOW_SEAL_ENV: &str = "NVR_FAULT_SLOW_SEAL_MS";
+
+/// A test seam: the environment variable naming an audit action (e.g. `camera_add`); a change
+/// recorded with that action kills the process after the change's statements and before its
+/// audit entry, inside their transaction, to show that a crash there keeps neither. Never set
+/// in production.
+pub const ABORT_BEFORE_AUDIT_ENV: &str = "NVR_FAULT_ABORT_BEFORE_AUDIT";
+
 /// The index database.
 pub struct Database {
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
+    /// See [`SLOW_SEAL_ENV`].
+    slow_seal: Option<std::time::Duration>,
     path: PathBuf,
 }
 
@@ -100,10 +131,7 @@ impl Database {
         )?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
-        Ok(Database {
-            conn: Mutex::new(conn),
-            path: path.to_owned(),
-        })
+        Self::with_readers(conn, path)
     }
 
     /// Opens an existing database, applying any pending migrations (one transaction each).
@@ -114,10 +142,63 @@ impl Database {
         )?;
         configure(&conn)?;
         migrate(&mut conn)?;
+        Self::with_readers(conn, path)
+    }
+
+    /// The database with its writer `conn` (schema current) and [`READERS`] read-only
+    /// connections beside it.
+    fn with_readers(conn: Connection, path: &Path) -> Result<Self> {
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            r.busy_timeout(std::time::Duration::from_secs(10))?;
+            readers.push(Mutex::new(r));
+        }
+        let slow_seal = std::env::var(SLOW_SEAL_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&ms| ms > 0)
+            .map(std::time::Duration::from_millis);
+        if let Some(d) = slow_seal {
+            tracing::warn!(
+                delay_ms = d.as_millis() as u64,
+                "{SLOW_SEAL_ENV} is set: every seal is slowed (a test seam)"
+            );
+        }
         Ok(Database {
             conn: Mutex::new(conn),
+            readers,
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
+            slow_seal,
             path: path.to_owned(),
         })
+    }
+
+    /// A read-only connection: a free one if any (starting from a rotating index), else waits
+    /// for one. Queries that serve requests use it instead of the writer ([`Self::lock`]).
+    pub(crate) fn read(&self) -> MutexGuard<'_, Connection> {
+        let n = self.readers.len();
+        let start = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..n {
+            match self.readers[(start + i) % n].try_lock() {
+                Ok(g) => return g,
+                Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        self.readers[start % n]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The seal delay of the test seam ([`SLOW_SEAL_ENV`]), if set.
+    pub(crate) fn slow_seal(&self) -> Option<std::time::Duration> {
+        self.slow_seal
     }
 
     pub fn path(&self) -> &Path {
@@ -188,6 +269,12 @@ impl Database {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (out, notes) = change(&tx)?;
+        if let Ok(action) = std::env::var(ABORT_BEFORE_AUDIT_ENV)
+            && notes.iter().any(|n| n.action == action)
+        {
+            // The test seam: a crash between the change and its record.
+            std::process::abort();
+        }
         for note in &notes {
             audit::append_in(&tx, note)?;
         }

@@ -11,11 +11,12 @@ use crate::motion::write::{merge_seconds, summary};
 use crate::motion::{CellMask, MotionSpan, ReindexedSegment, format, second_of};
 use nvr_core::{CameraId, SegmentId};
 
-/// Segments of a camera a span may fall in: the open one (its end is not known yet) and sealed
-/// ones overlapping `[start, end)`.
+/// Segments of a camera's main stream a span may fall in: the open one (its end is not known
+/// yet) and sealed ones overlapping `[start, end)`. The index belongs to the main stream's
+/// footage (what is kept, held and exported), whichever stream was analysed.
 const SELECT_SPAN_SEGMENTS: &str = "
     SELECT id, start_90k FROM segments
-    WHERE camera_id = :camera_id AND start_90k < :end_90k AND start_90k > :min_start
+    WHERE camera_id = :camera_id AND stream = 0 AND start_90k < :end_90k AND start_90k > :min_start
       AND (state = 0 OR end_90k > :start_90k)
     ORDER BY start_90k, id";
 const SELECT_LAST_SEGMENT_ROW: &str = "
@@ -33,7 +34,7 @@ const EXTEND_MOTION: &str = "
     WHERE id = :id";
 const DELETE_SEGMENT_MOTION: &str = "DELETE FROM motion WHERE segment_id = :segment_id";
 const SELECT_SEGMENT_OF_CAMERA: &str =
-    "SELECT 1 FROM segments WHERE id = :segment_id AND camera_id = :camera_id";
+    "SELECT 1 FROM segments WHERE id = :segment_id AND camera_id = :camera_id AND stream = 0";
 /// Rows of a camera overlapping `[start, end)`; the start bound lets SQLite use the
 /// (camera_id, start_90k) index, since a row lies within one segment.
 const SELECT_ROWS_OVERLAPPING: &str = "

@@ -22,23 +22,36 @@ CREATE TABLE cameras (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   -- Short unique name shown in the UI and used by the CLI.
   name TEXT NOT NULL UNIQUE,
-  -- rtsp:// URL without credentials.
-  url TEXT NOT NULL,
-  -- RTSP username, or NULL.
+  -- RTSP username, or NULL (shared by the camera's streams).
   username TEXT,
   -- RTSP password sealed with AES-256-GCM under a key derived from the master key
   -- (nonce || ciphertext || tag), or NULL. Never returned by the API, never logged.
   password_sealed BLOB,
-  -- 0 = do not record.
+  -- 0 = do not record (nor stream live) any of its streams.
   enabled INTEGER NOT NULL DEFAULT 1,
-  -- Per-camera retention overrides; NULL means the server default.
+  created_90k INTEGER NOT NULL
+);
+
+-- The streams of each camera: its main stream, and optionally a low-resolution sub-stream.
+-- Each stream is recorded with its own runs, segments, hash chain and retention.
+CREATE TABLE streams (
+  camera_id INTEGER NOT NULL REFERENCES cameras (id),
+  -- 0 = main (every camera has it), 1 = sub; room for more (e.g. a camera's third stream).
+  stream INTEGER NOT NULL,
+  -- rtsp:// URL without credentials (a camera's streams share its username and password).
+  -- NULL for a sub-stream that was removed from the camera: its recordings and its chain stay
+  -- until retention or the camera's deletion takes them.
+  url TEXT,
+  -- 0 = pulled for live view only, not recorded.
+  record INTEGER NOT NULL DEFAULT 1,
+  -- Retention overrides of this stream; NULL means the server default, 0 no limit.
   retain_max_bytes INTEGER,
   retain_max_age_secs INTEGER,
-  created_90k INTEGER NOT NULL,
-  -- The camera's chain head: the chain of its newest sealed segment (NULL before the first).
+  -- The stream's chain head: the chain of its newest sealed segment (NULL before the first).
   -- Kept here so retention deleting old segments never restarts the chain.
   chain_segment_id INTEGER,
-  chain_sha256 BLOB
+  chain_sha256 BLOB,
+  PRIMARY KEY (camera_id, stream)
 );
 
 CREATE TABLE video_params (
@@ -74,7 +87,12 @@ CREATE TABLE segments (
   -- Never reused (AUTOINCREMENT), because it is part of the segment key derivation.
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   camera_id INTEGER NOT NULL REFERENCES cameras (id),
-  -- Id of the first segment of the run this one belongs to; a run is uninterrupted recording.
+  -- The camera's stream (see `streams.stream`). Segment files are
+  -- segments/<camera id>/<segment id>.seg whatever their stream: ids are unique across
+  -- streams, and this column says which stream a file is.
+  stream INTEGER NOT NULL DEFAULT 0,
+  -- Id of the first segment of the run this one belongs to; a run is uninterrupted recording
+  -- of one stream.
   run_id INTEGER NOT NULL,
   epoch_id INTEGER NOT NULL REFERENCES epochs (id),
   video_params_id INTEGER NOT NULL REFERENCES video_params (id),
@@ -97,15 +115,15 @@ CREATE TABLE segments (
   frame_index BLOB,
   -- Bit 0: recovered after a crash. Bit 1: the run ended here because the clock jumped.
   flags INTEGER NOT NULL DEFAULT 0,
-  -- The hash chain (see the evidence tables below); NULL while open. prev_segment_id names the
-  -- segment whose chain is prev_chain (it may since have been deleted by retention, which
+  -- The stream's hash chain (see the evidence tables below); NULL while open. prev_segment_id
+  -- names the segment whose chain is prev_chain (it may since have been deleted by retention, which
   -- records the deletion in the audit log).
   prev_segment_id INTEGER,
   prev_chain_sha256 BLOB,
   chain_sha256 BLOB
 );
 
-CREATE INDEX segments_camera_start ON segments (camera_id, start_90k);
+CREATE INDEX segments_stream_start ON segments (camera_id, stream, start_90k);
 CREATE INDEX segments_epoch ON segments (epoch_id);
 
 -- Segments deleted from the index whose files may still exist: a crash between the delete and
@@ -140,27 +158,53 @@ CREATE TABLE sessions (
 
 CREATE INDEX sessions_user ON sessions (user_id);
 
--- Evidence: integrity from ingest time (per-camera hash chain of segments, signed chain
+-- Evidence: integrity from ingest time (per-stream hash chain of segments, signed chain
 -- heads), the tamper-evident audit log, evidence holds and exports.
 
--- The hash chain of segments: chain = SHA-256("nvr/v1/chain" || prev_chain || id || camera_id || start_90k
--- || end_90k || frames || sha256), all integers as 8-byte big-endian. prev_chain is the chain
--- of the camera's previous sealed segment (32 zero bytes for its first). NULL while open.
+-- The hash chain of each stream's segments: chain = SHA-256("nvr/v1/chain" || prev_chain || id
+-- || camera_id || start_90k || end_90k || frames || sha256), all integers as 8-byte big-endian,
+-- for a main stream; a sub-stream's domain is "nvr/v1/chain/sub" instead. prev_chain is the
+-- chain of the stream's previous sealed segment (32 zero bytes for its first). NULL while open.
+
+-- Every Ed25519 key the recorder has signed chain heads and export manifests with, oldest
+-- first. DATA_DIR/signing.key holds the private half of the current key (the one row with
+-- retired_90k NULL); a retired key's private half is deleted when `nvr key rotate` replaces it,
+-- only its public key is kept, to check what it signed. The key in signing.key when this table
+-- was created (or found empty) is recorded with the data directory's creation time.
+CREATE TABLE signing_keys (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  -- The raw 32-byte Ed25519 public key; its fingerprint is SHA-256 of these bytes.
+  public_key BLOB NOT NULL UNIQUE CHECK (length(public_key) = 32),
+  -- When the recorder started signing with it.
+  first_used_90k INTEGER NOT NULL,
+  -- When it was replaced (`nvr key rotate`); NULL for the current key.
+  retired_90k INTEGER
+);
+
+-- At most one current key.
+CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys ((retired_90k IS NULL))
+  WHERE retired_90k IS NULL;
 
 -- Chain heads signed with the recorder's Ed25519 key (DATA_DIR/signing.key): periodically and at
--- every export. The signature covers "nvr/v1/chain-head" || camera_id || segment_id ||
--- chain_sha256 || signed_90k (integers 8-byte big-endian).
+-- every export. The signature covers "nvr/v1/chain-head" (a sub-stream's:
+-- "nvr/v1/chain-head/sub") || camera_id || segment_id || chain_sha256 || signed_90k (integers
+-- 8-byte big-endian).
 CREATE TABLE chain_heads (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   camera_id INTEGER NOT NULL,
+  -- The camera's stream whose chain this is (see `streams.stream`).
+  stream INTEGER NOT NULL DEFAULT 0,
   -- The segment whose chain value is signed (it may since have been deleted by retention).
   segment_id INTEGER NOT NULL,
   chain_sha256 BLOB NOT NULL,
   signed_90k INTEGER NOT NULL,
-  signature BLOB NOT NULL
+  signature BLOB NOT NULL,
+  -- The key that signed the head. NULL only for heads signed before migration 6, which the
+  -- first key recorded in signing_keys signed (it is set to that key when it is recorded).
+  signing_key_id INTEGER REFERENCES signing_keys (id)
 );
 
-CREATE INDEX chain_heads_camera_segment ON chain_heads (camera_id, segment_id);
+CREATE INDEX chain_heads_stream_segment ON chain_heads (camera_id, stream, segment_id);
 
 -- The audit log: append-only; each entry hashes the previous one, so deleting or editing a row
 -- breaks the chain (`nvr check` names the entry). sha256 = SHA-256("nvr/v1/audit" || prev_sha256

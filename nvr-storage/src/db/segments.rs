@@ -1,13 +1,13 @@
-//! Queries of the `segments`, `video_params`, `epochs` and `garbage` tables.
+//! Queries of the `segments` and `video_params` tables for recording and reading back, the
+//! epoch each new segment uses, and the stream's chain head its seal extends (retention's
+//! queries are in `retention.rs`).
 
 use rusqlite::{OptionalExtension, Row, named_params};
 
-use super::AuditNote;
 use super::Database;
-use super::audit::{RETENTION_DELETE_ACTION, append_in};
 use crate::error::{Result, StorageError};
 use crate::integrity::{CHAIN_START, ChainLink, chain_next};
-use nvr_core::{CameraId, SegmentId, VideoCodec, VideoParams};
+use nvr_core::{CameraId, SegmentId, Stream, StreamKey, VideoCodec, VideoParams};
 
 /// Segment flag: the segment was closed by crash recovery.
 pub const SEGMENT_FLAG_RECOVERED: i64 = 1;
@@ -25,10 +25,11 @@ const INSERT_PARAMS: &str = "
 const SELECT_PARAMS: &str = "
     SELECT codec, rfc6381_codec, width, height, sample_entry FROM video_params WHERE id = :id";
 const INSERT_OPEN_SEGMENT: &str = "
-    INSERT INTO segments (camera_id, run_id, epoch_id, video_params_id, state, start_90k, end_90k,
-                          media_duration_90k, frames, key_frames, video_bytes, file_bytes)
-    VALUES (:camera_id, COALESCE(:run_id, 0), :epoch_id, :video_params_id, 0, :start_90k,
-            :start_90k, 0, 0, 0, 0, 0)";
+    INSERT INTO segments (camera_id, stream, run_id, epoch_id, video_params_id, state, start_90k,
+                          end_90k, media_duration_90k, frames, key_frames, video_bytes,
+                          file_bytes)
+    VALUES (:camera_id, :stream, COALESCE(:run_id, 0), :epoch_id, :video_params_id, 0,
+            :start_90k, :start_90k, 0, 0, 0, 0, 0)";
 const SET_OWN_RUN: &str = "UPDATE segments SET run_id = id WHERE id = :id AND run_id = 0";
 const SEAL_SEGMENT: &str = "
     UPDATE segments
@@ -39,59 +40,32 @@ const SEAL_SEGMENT: &str = "
         prev_segment_id = :prev_segment_id, prev_chain_sha256 = :prev_chain,
         chain_sha256 = :chain
     WHERE id = :id AND state = 0";
-const SELECT_SEGMENT_CAMERA: &str = "SELECT camera_id FROM segments WHERE id = :id AND state = 0";
-const SELECT_CAMERA_CHAIN: &str =
-    "SELECT chain_segment_id, chain_sha256 FROM cameras WHERE id = :id";
-const UPDATE_CAMERA_CHAIN: &str =
-    "UPDATE cameras SET chain_segment_id = :segment_id, chain_sha256 = :chain WHERE id = :id";
+const SELECT_SEGMENT_STREAM: &str =
+    "SELECT camera_id, stream FROM segments WHERE id = :id AND state = 0";
+const SELECT_STREAM_CHAIN: &str = "
+    SELECT chain_segment_id, chain_sha256 FROM streams
+    WHERE camera_id = :camera_id AND stream = :stream";
+/// Moves the stream's chain head (its row exists for any stream that records; should one be
+/// missing, it is made, without a URL, rather than the chain lost).
+const UPDATE_STREAM_CHAIN: &str = "
+    INSERT INTO streams (camera_id, stream, url, chain_segment_id, chain_sha256)
+    VALUES (:camera_id, :stream, NULL, :segment_id, :chain)
+    ON CONFLICT (camera_id, stream) DO UPDATE
+    SET chain_segment_id = excluded.chain_segment_id, chain_sha256 = excluded.chain_sha256";
 const SEGMENT_COLUMNS: &str = "
     id, camera_id, run_id, epoch_id, video_params_id, state, start_90k, end_90k,
     media_duration_90k, frames, key_frames, video_bytes, file_bytes, sha256, flags,
-    prev_chain_sha256, chain_sha256, prev_segment_id";
+    prev_chain_sha256, chain_sha256, prev_segment_id, stream";
 const SELECT_FRAME_INDEX: &str = "SELECT frame_index FROM segments WHERE id = :id";
-const SELECT_LAST_END: &str = "SELECT MAX(end_90k) FROM segments WHERE camera_id = :camera_id";
-const SELECT_RETENTION_CANDIDATES: &str = "
-    SELECT id, start_90k, end_90k, file_bytes FROM segments
-    WHERE camera_id = :camera_id AND state = 1 ORDER BY start_90k, id";
-const SELECT_RETENTION_CANDIDATES_AFTER: &str = "
-    SELECT id, start_90k, end_90k, file_bytes FROM segments
-    WHERE camera_id = :camera_id AND state = 1 AND (start_90k, id) > (:after_start_90k, :after_id)
-    ORDER BY start_90k, id LIMIT :limit";
-const INSERT_GARBAGE: &str =
-    "INSERT OR IGNORE INTO garbage (segment_id, camera_id) VALUES (:segment_id, :camera_id)";
-const DELETE_SEGMENT: &str = "DELETE FROM segments WHERE id = :id";
-/// Deletes a segment unless an active hold overlaps it, checked in the same statement, so a hold
-/// placed after retention chose its candidates still protects its range.
-const DELETE_SEGMENT_UNHELD: &str = "
-    DELETE FROM segments WHERE id = :id AND NOT EXISTS (
-        SELECT 1 FROM holds h
-        WHERE h.camera_id = segments.camera_id AND h.released_90k IS NULL
-          AND h.start_90k < segments.end_90k AND h.end_90k > segments.start_90k)";
-const SELECT_GARBAGE: &str = "SELECT segment_id, camera_id FROM garbage ORDER BY segment_id";
-const DELETE_GARBAGE: &str = "DELETE FROM garbage WHERE segment_id = :segment_id";
-const SELECT_SHREDDABLE_EPOCHS: &str = "
-    SELECT e.id FROM epochs e
-    WHERE e.shredded = 0 AND e.day < :today
-      AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.epoch_id = e.id)";
-/// Marks an epoch shredded only if it still may be: a writer may have given it a segment since
-/// [`SELECT_SHREDDABLE_EPOCHS`] listed it (its segment row and the epoch lookup are one
-/// transaction), so the condition is checked again in the statement that marks it.
-const MARK_SHREDDED: &str = "
-    UPDATE epochs SET shredded = 1
-    WHERE id = :id AND shredded = 0 AND day < :today
-      AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.epoch_id = epochs.id)";
-const SELECT_SHREDDED_EPOCHS: &str = "SELECT id FROM epochs WHERE shredded = 1";
-const SELECT_USAGE: &str = "
-    SELECT COALESCE(SUM(file_bytes), 0), MIN(start_90k), COUNT(*) FROM segments
-    WHERE camera_id = :camera_id";
-
+const SELECT_LAST_END: &str =
+    "SELECT MAX(end_90k) FROM segments WHERE camera_id = :camera_id AND stream = :stream";
 /// Inserts a sealed row directly (synthetic indexes for benchmarks; feature `test-support`).
 #[cfg(feature = "test-support")]
 const INSERT_SYNTHETIC_SEGMENT: &str = "
-    INSERT INTO segments (camera_id, run_id, epoch_id, video_params_id, state, start_90k, end_90k,
-                          media_duration_90k, frames, key_frames, video_bytes, file_bytes, sha256,
-                          frame_index, flags)
-    VALUES (:camera_id, COALESCE(:run_id, 0), :epoch_id, :video_params_id, 1, :start_90k,
+    INSERT INTO segments (camera_id, stream, run_id, epoch_id, video_params_id, state, start_90k,
+                          end_90k, media_duration_90k, frames, key_frames, video_bytes,
+                          file_bytes, sha256, frame_index, flags)
+    VALUES (:camera_id, 0, COALESCE(:run_id, 0), :epoch_id, :video_params_id, 1, :start_90k,
             :end_90k, :media_duration_90k, :frames, :key_frames, :video_bytes, :file_bytes,
             :sha256, :frame_index, :flags)";
 
@@ -114,6 +88,8 @@ pub(crate) struct SegmentSummary {
 pub struct SegmentRow {
     pub id: SegmentId,
     pub camera_id: CameraId,
+    /// The camera's stream it belongs to.
+    pub stream: Stream,
     pub run_id: SegmentId,
     pub epoch_id: i64,
     pub video_params_id: i64,
@@ -128,7 +104,7 @@ pub struct SegmentRow {
     pub file_bytes: i64,
     pub sha256: Option<[u8; 32]>,
     pub flags: i64,
-    /// The hash chain link (NULL while open): the previous sealed segment of the camera and
+    /// The hash chain link (NULL while open): the previous sealed segment of the stream and
     /// its chain value, and this segment's.
     pub prev_segment_id: Option<SegmentId>,
     pub prev_chain_sha256: Option<[u8; 32]>,
@@ -149,27 +125,6 @@ pub struct SealedSegment<'a> {
     pub sha256: &'a [u8; 32],
     pub frame_index: &'a [u8],
     pub flags: i64,
-}
-
-/// What one retention pass deletes from one camera, for [`Database::delete_unheld_segments`].
-#[derive(Clone, Copy, Debug)]
-pub struct RetentionDelete<'a> {
-    pub camera: CameraId,
-    /// The segments to delete and their file sizes, oldest first.
-    pub segments: &'a [(SegmentId, u64)],
-    /// When, for the audit entry.
-    pub time_90k: i64,
-    /// Why, when not the camera's own limits (`"disk_free"`); recorded in the audit entry.
-    pub reason: Option<&'a str>,
-}
-
-/// A sealed segment as retention sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetentionCandidate {
-    pub id: SegmentId,
-    pub start_90k: i64,
-    pub end_90k: i64,
-    pub file_bytes: i64,
 }
 
 /// The row [`Database::insert_open_segment`] inserted, and the epoch it uses.
@@ -220,7 +175,27 @@ fn segment_from_row(r: &Row<'_>) -> rusqlite::Result<SegmentRow> {
         prev_chain_sha256: hash32(r.get(15)?),
         chain_sha256: hash32(r.get(16)?),
         prev_segment_id: r.get::<_, Option<i64>>(17)?.map(SegmentId),
+        stream: stream_of(r.get(18)?)?,
     })
+}
+
+/// The stream a stored number names; an unknown one (written by a newer version) fails the
+/// query rather than being taken for another stream.
+pub(crate) fn stream_of(index: i64) -> rusqlite::Result<Stream> {
+    Stream::from_index(index).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            18,
+            rusqlite::types::Type::Integer,
+            format!("unknown stream {index}").into(),
+        )
+    })
+}
+
+impl SegmentRow {
+    /// The camera's stream this segment belongs to.
+    pub fn key(&self) -> StreamKey {
+        StreamKey::new(self.camera_id, self.stream)
+    }
 }
 
 impl Database {
@@ -258,7 +233,7 @@ impl Database {
     }
 
     pub fn video_params(&self, id: i64) -> Result<VideoParams> {
-        let conn = self.lock();
+        let conn = self.read();
         let (codec, rfc6381_codec, width, height, entry): (String, String, u16, u16, Vec<u8>) =
             conn.prepare_cached(SELECT_PARAMS)?
                 .query_row(named_params! {":id": id}, |r| {
@@ -284,16 +259,17 @@ impl Database {
         })
     }
 
-    /// Inserts the row of a segment about to be written, in the camera's live epoch of UTC day
-    /// `day` (a new epoch if it has none, or only a shredded one), in one transaction. `run_id`
-    /// is the run it continues, or `None` to start a new run (the segment's own id).
+    /// Inserts the row of a segment of `stream` about to be written, in the camera's live epoch
+    /// of UTC day `day` (a new epoch if it has none, or only a shredded one; a camera's streams
+    /// share its epochs), in one transaction. `run_id` is the run it continues, or `None` to
+    /// start a new run (the segment's own id).
     ///
     /// Once this commits, retention cannot shred the epoch: its shredding statement re-checks
     /// that no segment uses it. The caller makes (or loads) the epoch's key file before it
     /// writes the segment file; see [`NewOpenSegment::epoch_created`].
     pub fn insert_open_segment(
         &self,
-        camera: CameraId,
+        stream: StreamKey,
         run_id: Option<SegmentId>,
         day: &str,
         video_params_id: i64,
@@ -303,10 +279,11 @@ impl Database {
         // Immediate: take the write lock before reading the epoch, so the read cannot go stale
         // before the insert (another process's retention shredding it meanwhile).
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let (epoch_id, epoch_created) = live_epoch(&tx, camera, day)?;
+        let (epoch_id, epoch_created) = live_epoch(&tx, stream.camera, day)?;
         tx.prepare_cached(INSERT_OPEN_SEGMENT)?
             .execute(named_params! {
-                ":camera_id": camera.0,
+                ":camera_id": stream.camera.0,
+                ":stream": stream.stream.index(),
                 ":run_id": run_id.map(|r| r.0),
                 ":epoch_id": epoch_id,
                 ":video_params_id": video_params_id,
@@ -323,25 +300,31 @@ impl Database {
         })
     }
 
-    /// Records a closed segment: its times, counts, hash and frame index, and extends the
-    /// camera's hash chain with it, in one transaction.
+    /// Records a closed segment: its times, counts, hash and frame index, and extends its
+    /// stream's hash chain with it, in one transaction.
     pub fn seal_segment(&self, s: &SealedSegment<'_>) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let camera_id: i64 = tx
-            .prepare_cached(SELECT_SEGMENT_CAMERA)?
-            .query_row(named_params! {":id": s.id.0}, |r| r.get(0))
+        let (camera_id, stream): (i64, i64) = tx
+            .prepare_cached(SELECT_SEGMENT_STREAM)?
+            .query_row(named_params! {":id": s.id.0}, |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?
             .ok_or_else(|| StorageError::NotFound(format!("open segment {}", s.id)))?;
         let (prev_id, prev): (Option<i64>, Option<Vec<u8>>) = tx
-            .prepare_cached(SELECT_CAMERA_CHAIN)?
-            .query_row(named_params! {":id": camera_id}, |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+            .prepare_cached(SELECT_STREAM_CHAIN)?
+            .query_row(
+                named_params! {":camera_id": camera_id, ":stream": stream},
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((None, None));
         let prev = hash32(prev).unwrap_or(CHAIN_START);
         let chain = chain_next(
             &prev,
             &ChainLink {
+                stream: stream_of(stream)?,
                 segment_id: s.id.0,
                 camera_id,
                 start_90k: s.start_90k,
@@ -369,9 +352,17 @@ impl Database {
         if n != 1 {
             return Err(StorageError::NotFound(format!("open segment {}", s.id)));
         }
-        tx.prepare_cached(UPDATE_CAMERA_CHAIN)?.execute(
-            named_params! {":id": camera_id, ":segment_id": s.id.0, ":chain": &chain[..]},
-        )?;
+        tx.prepare_cached(UPDATE_STREAM_CHAIN)?
+            .execute(named_params! {
+                ":camera_id": camera_id,
+                ":stream": stream,
+                ":segment_id": s.id.0,
+                ":chain": &chain[..],
+            })?;
+        if let Some(d) = self.slow_seal() {
+            // The test seam: a commit as slow as a spinning disk's fsync, holding the writer.
+            std::thread::sleep(d);
+        }
         tx.commit()?;
         Ok(())
     }
@@ -452,22 +443,22 @@ impl Database {
         Ok(rows)
     }
 
-    /// Runs `SELECT {columns} FROM segments` over the sealed segments of `camera` overlapping
+    /// Runs `SELECT {columns} FROM segments` over the sealed segments of `stream` overlapping
     /// `[start, end)`, by start time, mapping each row with `map`.
     fn query_sealed_overlapping<T>(
         &self,
         columns: &str,
-        camera: CameraId,
+        stream: StreamKey,
         start_90k: i64,
         end_90k: i64,
         map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
-        let conn = self.lock();
-        // The start bound lets SQLite use the (camera_id, start_90k) index: no segment is longer
-        // than MAX_SEGMENT_SPAN_90K, so one starting earlier than that cannot overlap.
+        let conn = self.read();
+        // The start bound lets SQLite use the (camera_id, stream, start_90k) index: no segment
+        // is longer than MAX_SEGMENT_SPAN_90K, so one starting earlier than that cannot overlap.
         let sql = format!(
             "SELECT {columns} FROM segments
-             WHERE camera_id = :camera_id AND state = 1
+             WHERE camera_id = :camera_id AND stream = :stream AND state = 1
                AND start_90k < :end_90k AND start_90k > :min_start AND end_90k > :start_90k
              ORDER BY start_90k, id"
         );
@@ -475,7 +466,8 @@ impl Database {
             .prepare_cached(&sql)?
             .query_map(
                 named_params! {
-                    ":camera_id": camera.0,
+                    ":camera_id": stream.camera.0,
+                    ":stream": stream.stream.index(),
                     ":start_90k": start_90k,
                     ":end_90k": end_90k,
                     ":min_start": start_90k.saturating_sub(MAX_SEGMENT_SPAN_90K),
@@ -486,33 +478,53 @@ impl Database {
         Ok(rows)
     }
 
-    /// Sealed segments of `camera` overlapping `[start, end)`, by start time.
-    pub fn sealed_segments_overlapping(
+    /// Sealed segments of `stream` overlapping `[start, end)`, by start time.
+    pub fn sealed_stream_segments_overlapping(
         &self,
-        camera: CameraId,
+        stream: StreamKey,
         start_90k: i64,
         end_90k: i64,
     ) -> Result<Vec<SegmentRow>> {
         self.query_sealed_overlapping(
             SEGMENT_COLUMNS,
-            camera,
+            stream,
             start_90k,
             end_90k,
             segment_from_row,
         )
     }
 
-    /// [`SegmentSummary`]s of the sealed segments of `camera` overlapping `[start, end)`, by
+    /// Sealed segments of any stream of `camera` overlapping `[start, end)`, by start time
+    /// (each stream's through the index; a camera has two at most).
+    pub fn sealed_segments_overlapping(
+        &self,
+        camera: CameraId,
+        start_90k: i64,
+        end_90k: i64,
+    ) -> Result<Vec<SegmentRow>> {
+        let mut rows = Vec::new();
+        for stream in Stream::ALL {
+            rows.extend(self.sealed_stream_segments_overlapping(
+                camera.stream(stream),
+                start_90k,
+                end_90k,
+            )?);
+        }
+        rows.sort_by_key(|r| (r.start_90k, r.id));
+        Ok(rows)
+    }
+
+    /// [`SegmentSummary`]s of the sealed segments of `stream` overlapping `[start, end)`, by
     /// start time: the timeline's one query (none of the columns after the frame index blob).
     pub(crate) fn sealed_segment_summaries(
         &self,
-        camera: CameraId,
+        stream: StreamKey,
         start_90k: i64,
         end_90k: i64,
     ) -> Result<Vec<SegmentSummary>> {
         self.query_sealed_overlapping(
             "id, run_id, video_params_id, start_90k, end_90k, frames, video_bytes",
-            camera,
+            stream,
             start_90k,
             end_90k,
             |r| {
@@ -529,21 +541,21 @@ impl Database {
         )
     }
 
-    /// Sealed segments of `camera` overlapping `[start, end)`, by start time, each with its
+    /// Sealed segments of `stream` overlapping `[start, end)`, by start time, each with its
     /// frame index blob: one query for a whole view instead of one more per segment.
     pub fn sealed_segments_with_index(
         &self,
-        camera: CameraId,
+        stream: StreamKey,
         start_90k: i64,
         end_90k: i64,
     ) -> Result<Vec<(SegmentRow, Vec<u8>)>> {
         self.query_sealed_overlapping(
             &format!("{SEGMENT_COLUMNS}, frame_index"),
-            camera,
+            stream,
             start_90k,
             end_90k,
             |r| {
-                let blob: Option<Vec<u8>> = r.get(18)?;
+                let blob: Option<Vec<u8>> = r.get(19)?;
                 Ok((segment_from_row(r)?, blob.unwrap_or_default()))
             },
         )
@@ -560,182 +572,12 @@ impl Database {
             .ok_or_else(|| StorageError::NotFound(format!("frame index of segment {id}")))
     }
 
-    /// The latest end time of any segment of `camera`.
-    pub fn last_segment_end(&self, camera: CameraId) -> Result<Option<i64>> {
-        let conn = self.lock();
-        Ok(conn
-            .prepare_cached(SELECT_LAST_END)?
-            .query_row(named_params! {":camera_id": camera.0}, |r| r.get(0))?)
-    }
-
-    /// Sealed segments of `camera`, oldest first.
-    pub fn retention_candidates(&self, camera: CameraId) -> Result<Vec<RetentionCandidate>> {
-        let conn = self.lock();
-        let rows = conn
-            .prepare_cached(SELECT_RETENTION_CANDIDATES)?
-            .query_map(named_params! {":camera_id": camera.0}, |r| {
-                Ok(RetentionCandidate {
-                    id: SegmentId(r.get(0)?),
-                    start_90k: r.get(1)?,
-                    end_90k: r.get(2)?,
-                    file_bytes: r.get(3)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
-
-    /// The oldest `limit` sealed segments of `camera` after (`start_90k`, `id`) `after` in
-    /// retention order: a page of [`Self::retention_candidates`], read through the
-    /// (camera_id, start_90k) index, so its cost does not grow with the camera's history.
-    pub fn retention_candidates_after(
-        &self,
-        camera: CameraId,
-        after: (i64, SegmentId),
-        limit: u32,
-    ) -> Result<Vec<RetentionCandidate>> {
-        let conn = self.lock();
-        let rows = conn
-            .prepare_cached(SELECT_RETENTION_CANDIDATES_AFTER)?
-            .query_map(
-                named_params! {
-                    ":camera_id": camera.0,
-                    ":after_start_90k": after.0,
-                    ":after_id": after.1.0,
-                    ":limit": limit,
-                },
-                |r| {
-                    Ok(RetentionCandidate {
-                        id: SegmentId(r.get(0)?),
-                        start_90k: r.get(1)?,
-                        end_90k: r.get(2)?,
-                        file_bytes: r.get(3)?,
-                    })
-                },
-            )?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
-
-    /// Removes segments from the index, listing their files as garbage, in one transaction.
-    pub fn delete_segments(&self, camera: CameraId, ids: &[SegmentId]) -> Result<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        for id in ids {
-            tx.prepare_cached(INSERT_GARBAGE)?
-                .execute(named_params! {":segment_id": id.0, ":camera_id": camera.0})?;
-            tx.prepare_cached(DELETE_SEGMENT)?
-                .execute(named_params! {":id": id.0})?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Deletes segments for retention, like [`Self::delete_segments`], skipping those an active
-    /// hold overlaps at the moment of deleting, and appends the `retention_delete` audit entry
-    /// naming what went (detail: `segments`, `bytes`, and `reason` if given), all in one
-    /// transaction: footage never leaves the index without its record, which `nvr check` relies
-    /// on to tell retention's gaps from footage removed behind the recorder's back. Returns the
-    /// ids deleted and their bytes; no entry is written when nothing was.
-    pub fn delete_unheld_segments(&self, d: &RetentionDelete<'_>) -> Result<(Vec<SegmentId>, u64)> {
-        let mut conn = self.lock();
-        // Immediate: the audit entry appended below must stay the newest (see `append_in`).
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut deleted = Vec::with_capacity(d.segments.len());
-        let mut bytes = 0;
-        for &(id, file_bytes) in d.segments {
-            let n = tx
-                .prepare_cached(DELETE_SEGMENT_UNHELD)?
-                .execute(named_params! {":id": id.0})?;
-            if n == 1 {
-                tx.prepare_cached(INSERT_GARBAGE)?
-                    .execute(named_params! {":segment_id": id.0, ":camera_id": d.camera.0})?;
-                deleted.push(id);
-                bytes += file_bytes;
-            }
-        }
-        if !deleted.is_empty() {
-            let mut detail = serde_json::json!({
-                "segments": deleted.iter().map(|s| s.0).collect::<Vec<_>>(),
-                "bytes": bytes,
-            });
-            if let Some(reason) = d.reason {
-                detail["reason"] = reason.into();
-            }
-            append_in(
-                &tx,
-                &AuditNote::new(
-                    d.time_90k,
-                    nvr_core::account::SYSTEM_ACTOR,
-                    RETENTION_DELETE_ACTION,
-                    format!("camera:{}", d.camera),
-                    detail,
-                ),
-            )?;
-        }
-        tx.commit()?;
-        Ok((deleted, bytes))
-    }
-
-    pub fn garbage(&self) -> Result<Vec<(SegmentId, CameraId)>> {
-        let conn = self.lock();
-        let rows = conn
-            .prepare_cached(SELECT_GARBAGE)?
-            .query_map([], |r| Ok((SegmentId(r.get(0)?), CameraId(r.get(1)?))))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
-
-    pub fn remove_garbage(&self, id: SegmentId) -> Result<()> {
-        self.lock()
-            .prepare_cached(DELETE_GARBAGE)?
-            .execute(named_params! {":segment_id": id.0})?;
-        Ok(())
-    }
-
-    /// Candidates for shredding: epochs whose day is over and that no segment uses now. A writer
-    /// may take one before it is marked; [`Self::mark_epoch_shredded`] decides.
-    pub fn shreddable_epochs(&self, today: &str) -> Result<Vec<i64>> {
-        let conn = self.lock();
-        let rows = conn
-            .prepare_cached(SELECT_SHREDDABLE_EPOCHS)?
-            .query_map(named_params! {":today": today}, |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
-
-    /// Marks epoch `id` shredded if its day is before `today` and no segment uses it, checked in
-    /// the same statement. Returns whether it did: only then may its key file be deleted.
-    pub fn mark_epoch_shredded(&self, id: i64, today: &str) -> Result<bool> {
-        let n = self
-            .lock()
-            .prepare_cached(MARK_SHREDDED)?
-            .execute(named_params! {":id": id, ":today": today})?;
-        Ok(n == 1)
-    }
-
-    /// Every shredded epoch (their key files should be gone; recovery removes any left over).
-    pub fn shredded_epochs(&self) -> Result<Vec<i64>> {
-        let conn = self.lock();
-        let rows = conn
-            .prepare_cached(SELECT_SHREDDED_EPOCHS)?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
-
-    /// (bytes on disk, oldest start, segment count) of a camera.
-    pub fn camera_usage(&self, camera: CameraId) -> Result<(u64, Option<i64>, u64)> {
-        let conn = self.lock();
-        Ok(conn.prepare_cached(SELECT_USAGE)?.query_row(
-            named_params! {":camera_id": camera.0},
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?.max(0) as u64,
-                    r.get(1)?,
-                    r.get::<_, i64>(2)?.max(0) as u64,
-                ))
-            },
+    /// The latest end time of any segment of `stream`.
+    pub fn last_segment_end(&self, stream: StreamKey) -> Result<Option<i64>> {
+        let conn = self.read();
+        Ok(conn.prepare_cached(SELECT_LAST_END)?.query_row(
+            named_params! {":camera_id": stream.camera.0, ":stream": stream.stream.index()},
+            |r| r.get(0),
         )?)
     }
 }

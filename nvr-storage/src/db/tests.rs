@@ -1,6 +1,7 @@
 //! Tests of the index schema and migrations.
 
 use super::*;
+use nvr_core::CameraId;
 
 /// The schema as SQLite understands it: every table's columns (name, type, not null, default,
 /// primary key) and foreign keys, and every index's SQL. Compared structurally, because a column
@@ -107,6 +108,10 @@ fn upgraded_equals_fresh() {
         .query_row("SELECT name FROM cameras", [], |r| r.get(0))
         .expect("kept data");
     assert_eq!(name, "old cam");
+    // Migration 7 moved the camera's URL to its main stream.
+    let camera = upgraded.camera(CameraId(1)).expect("camera").expect("row");
+    assert_eq!(camera.url, "rtsp://10.0.0.1/");
+    assert_eq!((camera.has_sub_row, camera.sub_url), (false, None));
     // Migration 4 rebuilt `epochs`: rows and the id sequence kept, and a shredded epoch's day
     // can have a new live epoch (but only one).
     let conn = upgraded.lock();
@@ -178,4 +183,64 @@ fn create_refuses_to_overwrite() {
     assert!(Database::create(&path, &[1; 16], 0).is_err());
     assert!(Database::open(&path).is_ok());
     assert!(Database::open(&dir.path().join("missing.db")).is_err());
+}
+
+#[test]
+fn schema_version_is_the_last_migration() {
+    let numbers: Vec<i64> = MIGRATIONS.iter().map(|(n, _)| *n).collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert_eq!(numbers.last(), Some(&SCHEMA_VERSION));
+}
+
+#[test]
+fn migration_7_moves_each_cameras_url_retention_and_chain_head_to_its_main_stream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v5.db");
+    {
+        let conn = Connection::open(&path).expect("open");
+        for (number, sql) in MIGRATIONS.iter().filter(|(n, _)| *n <= 5) {
+            conn.execute_batch(sql)
+                .unwrap_or_else(|e| panic!("v{number}: {e}"));
+        }
+        conn.execute(
+            INSERT_META,
+            named_params! {":uuid": &[2u8; 16][..], ":created_90k": 5},
+        )
+        .expect("meta");
+        conn.execute_batch(
+            "INSERT INTO cameras (name, url, created_90k, retain_max_bytes, retain_max_age_secs,
+                                  chain_segment_id, chain_sha256)
+             VALUES ('a', 'rtsp://10.0.0.1/a', 7, 1000, 86400, 3, X'0101010101010101010101010101010101010101010101010101010101010101'),
+                    ('b', 'rtsp://10.0.0.2/b', 8, NULL, NULL, NULL, NULL);
+             INSERT INTO chain_heads (camera_id, segment_id, chain_sha256, signed_90k, signature)
+             VALUES (1, 3, X'0101010101010101010101010101010101010101010101010101010101010101', 9, X'00');",
+        )
+        .expect("v5 data");
+        conn.pragma_update(None, "user_version", 5)
+            .expect("version");
+    }
+    let db = Database::open(&path).expect("upgrade");
+    let a = db.camera(CameraId(1)).expect("camera").expect("a");
+    assert_eq!(a.url, "rtsp://10.0.0.1/a");
+    assert_eq!(
+        (a.retain_max_bytes, a.retain_max_age_secs),
+        (Some(1000), Some(86_400))
+    );
+    assert_eq!(
+        db.stream_chain_head(CameraId(1).main()).expect("head"),
+        Some((nvr_core::SegmentId(3), [1; 32]))
+    );
+    assert_eq!(db.stream_chain_head(CameraId(1).sub()).expect("head"), None);
+    let heads = db.chain_heads().expect("heads");
+    assert_eq!(heads.len(), 1);
+    assert_eq!(heads[0].key(), CameraId(1).main());
+    let b = db.camera(CameraId(2)).expect("camera").expect("b");
+    assert_eq!(
+        (b.url.as_str(), b.retain_max_bytes),
+        ("rtsp://10.0.0.2/b", None)
+    );
+    assert_eq!(
+        db.stream_chain_head(CameraId(2).main()).expect("head"),
+        None
+    );
 }

@@ -182,7 +182,7 @@ impl Database {
     }
 
     pub fn user_by_name(&self, username: &str) -> Result<Option<UserRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .prepare_cached(SELECT_USER_BY_NAME)?
             .query_row(named_params! {":username": username}, user_of)
@@ -191,7 +191,7 @@ impl Database {
 
     /// Every user, oldest first.
     pub fn users(&self) -> Result<Vec<UserRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         let rows = conn
             .prepare_cached(SELECT_USERS)?
             .query_map([], user_of)?
@@ -200,7 +200,7 @@ impl Database {
     }
 
     pub fn user(&self, id: UserId) -> Result<Option<UserRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .prepare_cached(SELECT_USER)?
             .query_row(named_params! {":id": id.0}, user_of)
@@ -293,7 +293,7 @@ impl Database {
     }
 
     pub fn user_count(&self) -> Result<u64> {
-        let conn = self.lock();
+        let conn = self.read();
         let n: i64 = conn
             .prepare_cached(COUNT_USERS)?
             .query_row([], |r| r.get(0))?;
@@ -318,7 +318,7 @@ impl Database {
 
     /// The unexpired session with this id hash, if its user is enabled.
     pub fn session(&self, id_sha256: &[u8; 32], now_90k: i64) -> Result<Option<SessionRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .prepare_cached(SELECT_SESSION)?
             .query_row(

@@ -1,7 +1,10 @@
-//! `nvr verify BUNDLE.zip`: checks an export offline, with nothing but the bundle. The
-//! signature of the manifest, the SHA-256 of every file, each recorded segment re-derived from
-//! the MP4's bytes against the hash computed at ingest, the hash chain from those segments to a
-//! head the recorder signed, and that the bundle holds nothing unlisted.
+//! `nvr verify BUNDLE.zip`: checks an export offline, with nothing but the bundle and the keys
+//! the verifier pinned. The signature of the manifest, the SHA-256 of every file, each recorded
+//! segment re-derived from the MP4's bytes against the hash computed at ingest, the hash chain
+//! from those segments to a head the recorder signed, and that the bundle holds nothing
+//! unlisted: that shows the bundle intact. It shows it comes from the recorder only if the key
+//! that signed it is pinned (the bundle carries its own public key, so anyone's recorder can
+//! make a bundle that is intact): the [`Verdict`].
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -9,15 +12,28 @@ use std::path::Path;
 
 use base64::Engine;
 use bytes::Bytes;
-use nvr_core::{VideoCodec, VideoParams};
+use nvr_core::{Stream, VideoCodec, VideoParams};
 use ring::digest;
 use serde_json::Value;
 
-use super::FORMAT;
+use super::FORMATS;
+use super::zipcheck::check_zip;
 use crate::frame_index;
 use crate::integrity::{ChainLink, canonical_json, chain_head_message, chain_next};
 use crate::segment::format::{FLAG_KEY, RECORD_FRAME, RECORD_PARAMS, RecordHeader, encode_params};
-use crate::signing::{fingerprint, parse_public_key_pem, verify};
+use crate::signing::{Fingerprint, TrustedKeys, parse_public_key_pem, verify};
+
+/// What a verification concludes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Intact, every signature valid, and signed by a pinned key: it comes from the recorder.
+    Authentic,
+    /// Intact and validly signed, but by a key that was not pinned: its origin is not
+    /// established (anyone can make a recorder and sign a bundle with its key).
+    Unpinned,
+    /// Altered, incomplete, or signed by another key than the pinned ones.
+    Invalid,
+}
 
 /// The outcome of a verification.
 #[derive(Clone, Debug, Default)]
@@ -27,12 +43,24 @@ pub struct VerifyReport {
     /// The first failure stops the checks that depend on it; all independent failures are kept.
     pub failures: Vec<String>,
     pub recorder_id: Option<String>,
-    pub key_fingerprint: Option<String>,
+    /// The key that signed the manifest.
+    pub key_fingerprint: Option<Fingerprint>,
+    /// Whether that key is one of the pinned keys.
+    pub pinned: bool,
 }
 
 impl VerifyReport {
-    pub fn valid(&self) -> bool {
+    /// Nothing altered or missing, and every signature valid (whoever's key made them).
+    pub fn intact(&self) -> bool {
         self.failures.is_empty() && !self.passed.is_empty()
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        match (self.intact(), self.pinned) {
+            (false, _) => Verdict::Invalid,
+            (true, true) => Verdict::Authentic,
+            (true, false) => Verdict::Unpinned,
+        }
     }
 }
 
@@ -47,11 +75,27 @@ fn unb64(v: &Value) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// Verifies the bundle at `path`.
-pub fn verify_bundle(path: &Path) -> VerifyReport {
+/// Verifies the bundle at `path` against the keys in `pins` (none: the verdict is at best
+/// [`Verdict::Unpinned`]). A bundle signed by a key other than the pinned ones is invalid.
+pub fn verify_bundle(path: &Path, pins: &TrustedKeys) -> VerifyReport {
     let mut r = VerifyReport::default();
     if let Err(e) = run(path, &mut r) {
         r.failures.push(e);
+    }
+    if let Some(fp) = r.key_fingerprint {
+        r.pinned = pins.contains(&fp);
+        if !r.pinned && !pins.is_empty() {
+            let pinned: Vec<String> = pins.keys().iter().map(Fingerprint::to_string).collect();
+            r.failures.insert(
+                0,
+                format!(
+                    "signed by key {fp}, which is not a pinned key (pinned: {}); if the recorder's \
+                     key was rotated, pin the key it had when the bundle was made (`nvr key \
+                     show` on the recorder lists every key)",
+                    pinned.join(", ")
+                ),
+            );
+        }
     }
     r
 }
@@ -67,8 +111,10 @@ fn read_entry(zip: &mut zip::ZipArchive<std::fs::File>, name: &str) -> Result<Ve
 }
 
 fn run(path: &Path, r: &mut VerifyReport) -> Result<(), String> {
-    let file =
+    let mut file =
         std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    // The structure first: every size used below is then known to fit in the file.
+    let entries = check_zip(&mut file)?;
     let mut zip =
         zip::ZipArchive::new(file).map_err(|e| format!("not a readable zip bundle: {e}"))?;
     let manifest_bytes = read_entry(&mut zip, "manifest.json")?;
@@ -76,20 +122,26 @@ fn run(path: &Path, r: &mut VerifyReport) -> Result<(), String> {
     let pem = read_entry(&mut zip, "recorder.pub.pem")?;
     let manifest: Value = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| format!("manifest.json is not valid JSON: {e}"))?;
-    if manifest["format"] != FORMAT {
+    if !FORMATS.iter().any(|f| manifest["format"] == *f) {
         return Err(format!(
             "manifest.json: unknown format {}",
             manifest["format"]
         ));
     }
+    // Format 1 predates sub-streams: its entries are main streams.
+    let with_sub = manifest["format"] != FORMATS[0];
     let key = std::str::from_utf8(&pem)
         .ok()
         .and_then(parse_public_key_pem)
         .ok_or("recorder.pub.pem is not an Ed25519 public key")?;
-    let fp = fingerprint(&key);
-    r.key_fingerprint = Some(fp.clone());
+    let fp = Fingerprint::of(&key);
+    r.key_fingerprint = Some(fp);
     r.recorder_id = manifest["recorder_id"].as_str().map(str::to_owned);
-    if manifest["key_fingerprint_sha256"].as_str() != Some(fp.as_str()) {
+    // Compared as fingerprints: bundles made before the grouped format carried plain hex.
+    let named = manifest["key_fingerprint_sha256"]
+        .as_str()
+        .and_then(|s| Fingerprint::parse(s).ok());
+    if named != Some(fp) {
         return Err("recorder.pub.pem is not the key named in manifest.json".into());
     }
     if !verify(&key, &manifest_bytes, &sig) {
@@ -138,7 +190,11 @@ fn run(path: &Path, r: &mut VerifyReport) -> Result<(), String> {
         let camera = cameras
             .iter()
             .find(|c| c["file"].as_str() == Some(name.as_str()));
-        match check_file(&mut zip, name, want, camera) {
+        let size_bytes = entries
+            .iter()
+            .find(|e| &e.name == name)
+            .map_or(0, |e| e.size_bytes);
+        match check_file(&mut zip, name, want, camera, size_bytes) {
             Ok(mut lines) => r.passed.append(&mut lines),
             Err(e) => r.failures.push(e),
         }
@@ -155,7 +211,7 @@ fn run(path: &Path, r: &mut VerifyReport) -> Result<(), String> {
         }
     }
     for c in &cameras {
-        match check_chain(&key, c) {
+        match entry_stream(c, with_sub).and_then(|stream| check_chain(&key, stream, c)) {
             Ok(line) => r.passed.push(line),
             Err(e) => r.failures.push(e),
         }
@@ -169,6 +225,7 @@ fn check_file(
     name: &str,
     want: &[u8; 32],
     camera: Option<&Value>,
+    size_bytes: u64,
 ) -> Result<Vec<String>, String> {
     let mut f = zip
         .by_name(name)
@@ -180,16 +237,19 @@ fn check_file(
     };
     let mut lines = Vec::new();
     if let Some(c) = camera {
-        let mut skip = c["mdat_offset"]
+        let head_len = c["mdat_offset"]
             .as_u64()
             .ok_or(format!("{name}: no mdat offset"))?;
-        let mut buf = vec![0u8; 64 * 1024];
-        while skip > 0 {
-            let n = (skip as usize).min(buf.len());
-            stream
-                .read_exact(&mut buf[..n])
-                .map_err(|e| format!("{name} is truncated or corrupt: {e}"))?;
-            skip -= n as u64;
+        if head_len > size_bytes {
+            return Err(format!("{name}: the mdat offset lies beyond the file"));
+        }
+        // Everything before the video's samples: bounded by the file's size (checked above).
+        let mut head = vec![0u8; head_len as usize];
+        stream
+            .read_exact(&mut head)
+            .map_err(|e| format!("{name} is truncated or corrupt: {e}"))?;
+        if let Some(line) = super::mp4check::check_header(name, &head, c)? {
+            lines.push(line);
         }
         let params = c["video_params"].as_array().cloned().unwrap_or_default();
         for s in c["segments"].as_array().cloned().unwrap_or_default() {
@@ -199,7 +259,7 @@ fn check_file(
                 .ok_or(format!(
                     "{name}: segment {id} names unknown video parameters"
                 ))?;
-            rebuild_segment(&mut stream, p, &s)
+            rebuild_segment(&mut stream, p, &s, size_bytes)
                 .map_err(|e| format!("{name}: segment {id}: {e}"))?;
             lines.push(format!(
                 "{name}: segment {id} matches the hash recorded at ingest"
@@ -234,7 +294,14 @@ impl<R: Read> Read for TeeReader<'_, R> {
 
 /// Rebuilds a segment's plaintext records from its parameters, its frame index and the frame
 /// bytes that follow in the MP4, and compares their SHA-256 with the one recorded at ingest.
-fn rebuild_segment(stream: &mut impl Read, p: &Value, s: &Value) -> Result<(), String> {
+/// `file_bytes` (the MP4's size) bounds every frame: a frame index naming larger frames is
+/// refused before anything is allocated for them.
+fn rebuild_segment(
+    stream: &mut impl Read,
+    p: &Value,
+    s: &Value,
+    file_bytes: u64,
+) -> Result<(), String> {
     let codec = match p["codec"].as_str() {
         Some("h264") => VideoCodec::H264,
         Some("h265") => VideoCodec::H265,
@@ -272,6 +339,12 @@ fn rebuild_segment(stream: &mut impl Read, p: &Value, s: &Value) -> Result<(), S
             media_offset_90k: offset,
         };
         sha.update(&h.encode());
+        if u64::from(f.size_bytes) > file_bytes {
+            return Err(format!(
+                "the frame index names a {}-byte frame in a {file_bytes}-byte file",
+                f.size_bytes
+            ));
+        }
         buf.resize(f.size_bytes as usize, 0);
         stream
             .read_exact(&mut buf)
@@ -285,9 +358,33 @@ fn rebuild_segment(stream: &mut impl Read, p: &Value, s: &Value) -> Result<(), S
     Ok(())
 }
 
-/// Follows the hash chain from the exported segments to the signed head.
-fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
-    let camera = c["id"].as_i64().ok_or("a camera without an id")?;
+/// The stream of a camera entry: `stream` (format 2), main when absent; a format 1 bundle has
+/// main streams only.
+fn entry_stream(c: &Value, with_sub: bool) -> Result<Stream, String> {
+    let id = &c["id"];
+    match c.get("stream") {
+        None => Ok(Stream::Main),
+        Some(Value::String(s)) => match Stream::parse(s) {
+            Some(Stream::Main) => Ok(Stream::Main),
+            Some(stream) if with_sub => Ok(stream),
+            Some(_) => Err(format!(
+                "camera {id}: a {s} stream in a bundle of format {}",
+                FORMATS[0]
+            )),
+            None => Err(format!("camera {id}: unknown stream {s:?}")),
+        },
+        Some(other) => Err(format!("camera {id}: unknown stream {other}")),
+    }
+}
+
+/// Follows the hash chain of one stream from the exported segments to the signed head.
+fn check_chain(key: &[u8; 32], stream: Stream, c: &Value) -> Result<String, String> {
+    let id = c["id"].as_i64().ok_or("a camera without an id")?;
+    // How messages name it: "3", or "3 sub" for its sub-stream.
+    let camera = match stream {
+        Stream::Main => id.to_string(),
+        s => format!("{id} {s}"),
+    };
     let segments = c["segments"].as_array().cloned().unwrap_or_default();
     let first = segments
         .first()
@@ -296,8 +393,9 @@ fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
     let mut last_id = None;
     let link = |v: &Value| -> Option<ChainLink> {
         Some(ChainLink {
+            stream,
             segment_id: v["id"].as_i64()?,
-            camera_id: camera,
+            camera_id: id,
             start_90k: v["start_90k"].as_i64()?,
             end_90k: v["end_90k"].as_i64()?,
             frames: v["frames"].as_i64()?,
@@ -335,6 +433,26 @@ fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
         last_id = Some(l.segment_id);
     }
     let head = &c["chain_head"];
+    // The key that signed the head, which the manifest's signature vouches for: the manifest's
+    // own, or one the recorder used before a rotation. Bundles from before key rotation name
+    // none: the manifest's.
+    let head_key = match head.get("public_key") {
+        None => *key,
+        Some(v) => {
+            let pk = unhex32(v).ok_or(format!(
+                "camera {camera}: the chain head's public key is malformed"
+            ))?;
+            let named = head["key_fingerprint"]
+                .as_str()
+                .and_then(|s| Fingerprint::parse(s).ok());
+            if named != Some(Fingerprint::of(&pk)) {
+                return Err(format!(
+                    "camera {camera}: the chain head's key fingerprint does not match its key"
+                ));
+            }
+            pk
+        }
+    };
     let head_id = head["segment_id"].as_i64();
     if head_id != last_id || unhex32(&head["chain_sha256"]) != Some(chain) {
         return Err(format!(
@@ -343,14 +461,22 @@ fn check_chain(key: &[u8; 32], c: &Value) -> Result<String, String> {
     }
     let signed = head["signed_90k"].as_i64().ok_or("no signing time")?;
     let sig = hex::decode(head["signature"].as_str().unwrap_or("")).unwrap_or_default();
-    let msg = chain_head_message(camera, head_id.unwrap_or(-1), &chain, signed);
-    if !verify(key, &msg, &sig) {
+    let msg = chain_head_message(stream, id, head_id.unwrap_or(-1), &chain, signed);
+    if !verify(&head_key, &msg, &sig) {
         return Err(format!(
             "camera {camera}: the chain head signature is invalid"
         ));
     }
+    let by = if head_key == *key {
+        String::new()
+    } else {
+        format!(
+            " with its earlier key {} (named in the signed manifest)",
+            Fingerprint::of(&head_key)
+        )
+    };
     Ok(format!(
-        "camera {camera}: {} segments chain to a head the recorder signed at {}",
+        "camera {camera}: {} segments chain to a head the recorder signed at {}{by}",
         segments.len(),
         head["signed_at"].as_str().unwrap_or("?")
     ))

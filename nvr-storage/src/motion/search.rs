@@ -226,7 +226,7 @@ pub fn search(store: &Store, q: &MotionQuery) -> Result<MotionResult> {
             peak,
         })
         .collect();
-    let recorded: Vec<(i64, i64)> = playback::runs(store, q.camera, q.start, q.end)?
+    let recorded: Vec<(i64, i64)> = playback::runs(store, q.camera.main(), q.start, q.end)?
         .into_iter()
         .filter_map(|r| {
             let e = if r.recording {

@@ -49,6 +49,7 @@
 
 use bytes::{BufMut, Bytes};
 
+use super::extras::{Extras, TEXT_TRACK_ID, text_track, write_meta};
 use super::layout::{PartPlan, Plan};
 use super::{Mp4Error, SampleEntry, TIMESCALE_90K};
 
@@ -68,7 +69,7 @@ const FIXED_8_8_ONE: u16 = 0x0100;
 
 /// Unity transformation matrix {a, b, u, c, d, v, x, y, w}: a, b, c, d, x, y are 16.16 fixed
 /// point, u, v, w are 2.30 fixed point (so 0x4000_0000 = 1.0).
-const UNITY_MATRIX: [u32; 9] = [
+pub(super) const UNITY_MATRIX: [u32; 9] = [
     FIXED_16_16_ONE,
     0,
     0,
@@ -88,7 +89,7 @@ pub(super) const TRACK_ID: u32 = 1;
 
 /// ISO 639-2 "und" (undetermined) packed as three 5-bit letters (each `c - 0x60`):
 /// u = 21, n = 14, d = 4 -> (21 << 10) | (14 << 5) | 4.
-const LANGUAGE_UND: u16 = (21 << 10) | (14 << 5) | 4;
+pub(super) const LANGUAGE_UND: u16 = (21 << 10) | (14 << 5) | 4;
 
 /// `vmhd` flags: must be 1 (ISO/IEC 14496-12 section 12.1.2.2).
 const VMHD_FLAGS: u32 = 1;
@@ -103,11 +104,20 @@ const FULL_BOX_HEADER_LEN: usize = 12;
 const MDAT_HEADER_LEN: u64 = 8;
 const MDAT_LARGE_HEADER_LEN: u64 = 16;
 
-/// Renders `ftyp` + `moov` + the `mdat` header for `plan`.
+/// An ISO/IEC 14496-12 date (seconds since 1904-01-01 UTC) from Unix seconds; before 1904
+/// clamps to 0, and the sum saturates rather than overflow.
+pub(super) fn mp4_time(unix_secs: i64) -> u64 {
+    u64::try_from(unix_secs.saturating_add(MP4_EPOCH_OFFSET_SECS)).unwrap_or(0)
+}
+
+/// Renders `ftyp` + `moov` + the `mdat` header for `plan`, with an export's `extras` (see
+/// `extras.rs`: a file-level `meta` after `ftyp`, a text track after the video track and its
+/// `mdat` before the video's).
 pub(super) fn write_head(
     entries: &[SampleEntry],
     plan: &Plan,
     creation_time_unix_secs: i64,
+    extras: &Extras,
 ) -> Result<Bytes, Mp4Error> {
     let entries_len: usize = entries.iter().map(|e| e.box_bytes.len()).sum();
     // Fixed-size boxes are well under 1 KiB; stsz takes 4 bytes a sample, stss and stts usually
@@ -116,18 +126,39 @@ pub(super) fn write_head(
     let mut buf = Vec::with_capacity(1024 + entries_len + 4 * frames + 20 * plan.parts.len());
 
     write_ftyp(&mut buf, entries);
+    if let Some(info) = &extras.export_info {
+        write_meta(&mut buf, info)?;
+    }
 
-    // Before 1904 clamps to 0; the sum cannot overflow i64 for any i64 input near the range
-    // of real clocks, and saturates otherwise.
-    let creation =
-        u64::try_from(creation_time_unix_secs.saturating_add(MP4_EPOCH_OFFSET_SECS)).unwrap_or(0);
+    let creation = mp4_time(creation_time_unix_secs);
     // One version for mvhd/tkhd/mdhd; the media duration is >= the presentation duration.
     let v1 = creation > u64::from(u32::MAX) || plan.media_duration_90k > u64::from(u32::MAX);
+    let first_entry = &entries[plan.parts[0].sample_entry_idx];
+    // Rendered first: its length (not its chunk offset) is needed for the video's offsets.
+    let mut text = if extras.time_cues.is_empty() {
+        None
+    } else {
+        Some(text_track(
+            &extras.time_cues,
+            plan.presentation_duration_90k,
+            creation,
+            first_entry.width,
+            first_entry.height,
+        )?)
+    };
+    // What comes between the video's chunk offsets and its mdat: the text trak and mdat.
+    let text_len = text
+        .as_ref()
+        .map_or(0, |t| (t.trak.len() + t.mdat.len()) as u64);
 
     let moov = begin(&mut buf, b"moov");
     write_mvhd(&mut buf, v1, creation, plan.presentation_duration_90k);
+    if text.is_some() {
+        // next_track_ID, the last field of mvhd.
+        let at = buf.len() - 4;
+        patch_u32(&mut buf, at, TEXT_TRACK_ID + 1);
+    }
     let trak = begin(&mut buf, b"trak");
-    let first_entry = &entries[plan.parts[0].sample_entry_idx];
     write_tkhd(
         &mut buf,
         v1,
@@ -177,10 +208,10 @@ pub(super) fn write_head(
     let co_len = |entry_len: usize| (FULL_BOX_HEADER_LEN + 4 + entry_len * n_chunks) as u64;
     let written = buf.len() as u64;
     let last_mdat_start = plan.parts[n_chunks - 1].mdat_start;
-    let mut payload_start = written + co_len(4) + mdat_header_len;
+    let mut payload_start = written + co_len(4) + text_len + mdat_header_len;
     let co64 = payload_start + last_mdat_start > u64::from(u32::MAX);
     if co64 {
-        payload_start = written + co_len(8) + mdat_header_len;
+        payload_start = written + co_len(8) + text_len + mdat_header_len;
         let co = begin_full(&mut buf, b"co64", 0, 0);
         buf.put_u32(u32::try_from(n_chunks).map_err(|_| too_large("co64"))?);
         for p in plan.parts.iter() {
@@ -197,8 +228,17 @@ pub(super) fn write_head(
         end(&mut buf, co)?;
     }
 
-    for pos in [stbl, minf, mdia, trak, moov] {
+    for pos in [stbl, minf, mdia, trak] {
         end(&mut buf, pos)?;
+    }
+    if let Some(t) = &mut text {
+        // The text mdat follows moov, which ends with this trak.
+        t.place((buf.len() + t.trak.len()) as u64);
+        buf.extend_from_slice(&t.trak);
+        end(&mut buf, moov)?;
+        buf.extend_from_slice(&t.mdat);
+    } else {
+        end(&mut buf, moov)?;
     }
 
     let mdat_box_len = plan.mdat_payload_len + mdat_header_len;
@@ -352,6 +392,11 @@ pub(super) fn write_vmhd_dinf(buf: &mut Vec<u8>) -> Result<(), Mp4Error> {
     buf.put_u16(0); // graphicsmode: copy
     buf.put_bytes(0, 3 * 2); // opcolor[3]
     end(buf, vmhd)?;
+    write_dinf(buf)
+}
+
+/// `dinf` with one self-contained `url ` entry.
+pub(super) fn write_dinf(buf: &mut Vec<u8>) -> Result<(), Mp4Error> {
     let dinf = begin(buf, b"dinf");
     let dref = begin_full(buf, b"dref", 0, 0);
     buf.put_u32(1); // entry_count

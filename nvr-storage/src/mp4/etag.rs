@@ -3,7 +3,7 @@
 //! Hashed, in order, each variable-length field prefixed by its length so that no two
 //! different requests hash the same byte stream: [`ETAG_FORMAT_VERSION`]; every sample entry
 //! (box bytes, width, height); every part (segment id, sample entry index, frame range,
-//! content tag); the start trim; the duration limit; the creation time. The frames themselves
+//! content tag); the start trim; the duration limit; the creation time; an export's additions. The frames themselves
 //! are NOT hashed (that would cost a pass over up to ~100k frames): a part's `content_tag`
 //! stands for its segment's frames and bytes, so it must change whenever they do.
 
@@ -50,6 +50,13 @@ pub(super) fn compute(req: &Mp4Request) -> String {
         }
     }
     ctx.update(&req.creation_time_unix_secs.to_be_bytes());
+    // An export's additions, as their debug rendering: exports are not cached, so this only
+    // has to differ when they do.
+    if let Some(x) = &req.extras {
+        let s = format!("{x:?}");
+        put_u64(&mut ctx, s.len() as u64);
+        ctx.update(s.as_bytes());
+    }
 
     let digest = ctx.finish();
     format!("\"{}\"", hex(digest.as_ref()))

@@ -26,6 +26,7 @@
 
 mod boxes;
 mod etag;
+pub mod extras;
 pub mod fragment;
 mod layout;
 mod pieces;
@@ -107,6 +108,8 @@ pub struct Mp4Request {
     pub duration_90k: Option<u64>,
     /// Written to `mvhd`/`tkhd`/`mdhd` creation and modification times.
     pub creation_time_unix_secs: i64,
+    /// What an export adds (time track, ONVIF metadata); `None` for playback.
+    pub extras: Option<Arc<extras::Extras>>,
 }
 
 /// The error a [`SampleReader`] returns; wrapped into [`Mp4Error::Read`] with its context.
@@ -186,6 +189,8 @@ pub enum Mp4Error {
         expected: usize,
         actual: usize,
     },
+    #[error("the export additions are invalid: {reason}")]
+    InvalidExtras { reason: &'static str },
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -234,7 +239,13 @@ impl VirtualMp4 {
     /// including the last frame of a part that is not the last, is an error.
     pub fn build(req: Mp4Request) -> Result<VirtualMp4, Mp4Error> {
         let plan = layout::Plan::new(&req)?;
-        let head = boxes::write_head(&req.entries, &plan, req.creation_time_unix_secs)?;
+        let no_extras = extras::Extras::default();
+        let head = boxes::write_head(
+            &req.entries,
+            &plan,
+            req.creation_time_unix_secs,
+            req.extras.as_deref().unwrap_or(&no_extras),
+        )?;
         let len = u64::try_from(head.len())
             .ok()
             .and_then(|h| h.checked_add(plan.mdat_payload_len))

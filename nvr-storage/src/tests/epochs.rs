@@ -36,13 +36,13 @@ fn retention_between_a_segment_row_and_its_key_file_cannot_shred_the_key() {
 
     // Writer, step 1: the segment row and its (new) epoch, in one transaction.
     let new = db
-        .insert_open_segment(e.camera, None, &day, params_id, T0)
+        .insert_open_segment(e.camera.main(), None, &day, params_id, T0)
         .expect("row");
     assert!(new.epoch_created);
     // Retention now: the epoch is in use, so it stays.
     let out = enforce(
         &e.store,
-        e.camera,
+        e.camera.main(),
         RetentionPolicy::default(),
         after_midnight,
     )
@@ -53,7 +53,7 @@ fn retention_between_a_segment_row_and_its_key_file_cannot_shred_the_key() {
     // Retention again, before the segment file exists: still in use.
     let out = enforce(
         &e.store,
-        e.camera,
+        e.camera.main(),
         RetentionPolicy::default(),
         after_midnight,
     )
@@ -84,7 +84,7 @@ fn an_epoch_listed_for_shredding_and_then_used_is_not_shredded() {
     let after_midnight = Time90k(T0 + DAY_90K).utc_day();
     // A segment that could not be started (its file failed) leaves its epoch without segments.
     let failed = db
-        .insert_open_segment(e.camera, None, &day, params_id, T0)
+        .insert_open_segment(e.camera.main(), None, &day, params_id, T0)
         .expect("row");
     epoch_key_for(&e.store, e.camera, failed).expect("key");
     db.delete_segments(e.camera, &[failed.id])
@@ -96,7 +96,7 @@ fn an_epoch_listed_for_shredding_and_then_used_is_not_shredded() {
     assert_eq!(listed, vec![failed.epoch_id]);
     // ... a writer opens a segment in it before retention marks it ...
     let new = db
-        .insert_open_segment(e.camera, None, &day, params_id, T0)
+        .insert_open_segment(e.camera.main(), None, &day, params_id, T0)
         .expect("row");
     assert_eq!((new.epoch_id, new.epoch_created), (failed.epoch_id, false));
     // ... so marking it fails, and retention leaves the key alone.
@@ -106,7 +106,7 @@ fn an_epoch_listed_for_shredding_and_then_used_is_not_shredded() {
     );
     let out = enforce(
         &e.store,
-        e.camera,
+        e.camera.main(),
         RetentionPolicy::default(),
         Time90k(T0 + DAY_90K),
     )
@@ -128,7 +128,7 @@ fn a_shredded_epoch_is_never_used_again() {
     let first = e.store.db().all_segments().expect("rows")[0].epoch_id;
     // Two days on, the day's footage goes and its key is shredded.
     let later = Time90k(T0 + 2 * DAY_90K);
-    let out = enforce(&e.store, e.camera, ONE_DAY, later).expect("retention");
+    let out = enforce(&e.store, e.camera.main(), ONE_DAY, later).expect("retention");
     assert_eq!(out.shredded_epochs, vec![first]);
 
     // The clock is stepped back: frames received on that day again need a new key.
@@ -148,7 +148,7 @@ fn a_shredded_epoch_is_never_used_again() {
     assert_eq!(check(&e.store).expect("check").problems, vec![]);
 
     // The new epoch is shredded in its turn once its footage is gone.
-    let out = enforce(&e.store, e.camera, ONE_DAY, later).expect("retention");
+    let out = enforce(&e.store, e.camera.main(), ONE_DAY, later).expect("retention");
     assert_eq!(out.shredded_epochs, vec![second]);
     assert!(!e.store.keyring().epoch_path(second).exists());
 }

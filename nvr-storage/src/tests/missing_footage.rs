@@ -32,7 +32,7 @@ fn footage_deleted_by_hand_is_named_and_retention_and_recovery_are_not() {
         w.write(&p, &frame(n)).expect("write");
     }
     w.end_run().expect("end");
-    e.store.sign_chain_head(e.camera).expect("sign");
+    e.store.sign_chain_head(e.camera.main()).expect("sign");
 
     // Retention by quota deletes the two oldest, free space the next one: on record, clean.
     let rows = e.store.db().all_segments().expect("rows");
@@ -42,7 +42,7 @@ fn footage_deleted_by_hand_is_named_and_retention_and_recovery_are_not() {
         max_bytes: Some(quota),
         max_age: None,
     };
-    let out = enforce(&e.store, e.camera, policy, e.clock.realtime()).expect("retention");
+    let out = enforce(&e.store, e.camera.main(), policy, e.clock.realtime()).expect("retention");
     assert_eq!(out.deleted, vec![rows[0].id, rows[1].id]);
     let mut freed = FreeSpaceOutcome::default();
     delete_oldest_unheld(&e.store, 1, &mut freed).expect("free space");
@@ -57,7 +57,7 @@ fn footage_deleted_by_hand_is_named_and_retention_and_recovery_are_not() {
     let empty = e
         .store
         .db()
-        .insert_open_segment(e.camera, None, &day, params_id, rows[11].end_90k)
+        .insert_open_segment(e.camera.main(), None, &day, params_id, rows[11].end_90k)
         .expect("open row");
     assert_eq!(
         recover(&e.store).expect("recover").removed_empty,

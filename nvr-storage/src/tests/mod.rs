@@ -16,13 +16,14 @@ use crate::retention::{
     FreeSpaceOutcome, RetentionPolicy, delete_oldest_unheld, enforce, enforce_free_space,
 };
 use crate::segment::format::{CHUNK_CIPHERTEXT_LEN, HEADER_LEN};
-use crate::store::Store;
+use crate::store::{CameraEdit, Store};
 use crate::writer::{CameraWriter, WriteOutcome, WriterConfig};
 
 mod epochs;
 mod missing_footage;
 mod motion;
 mod retention;
+mod streams;
 mod write_faults;
 
 const FPS: i64 = 10;
@@ -48,7 +49,14 @@ pub(crate) fn env() -> Env {
     let store = Store::open(dir.path(), Arc::new(clock.clone())).expect("open");
     let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam1").expect("url");
     let camera = store
-        .add_camera("cam1", &url, Some("user"), Some("pw"), |_| note())
+        .add_camera(
+            &CameraEdit {
+                username: Some("user"),
+                password: Some("pw"),
+                ..CameraEdit::new("cam1", &url)
+            },
+            |_| note(),
+        )
         .expect("camera");
     Env {
         _dir: dir,
@@ -84,7 +92,7 @@ pub(crate) fn frame(n: i64) -> VideoFrame {
 pub(crate) fn writer(e: &Env, segment_secs: i64) -> CameraWriter {
     CameraWriter::new(
         e.store.clone(),
-        e.camera,
+        e.camera.main(),
         WriterConfig {
             segment_duration: Duration90k::from_secs(segment_secs),
             fsync_interval: Duration90k::from_secs(5),
@@ -108,7 +116,7 @@ fn whole_day() -> (Time90k, Time90k) {
 
 /// Reads a whole view into memory.
 fn read_view(e: &Env, start: Time90k, end: Time90k) -> Result<Vec<u8>, String> {
-    let v = view(&e.store, e.camera, start, end).map_err(|err| err.to_string())?;
+    let v = view(&e.store, e.camera.main(), start, end).map_err(|err| err.to_string())?;
     let mut out = Vec::new();
     for p in v.mp4.pieces(0..v.mp4.len(), v.reader.clone()) {
         out.extend_from_slice(&p.map_err(|err| format!("{err:#}"))?);
@@ -138,7 +146,7 @@ fn segments_rotate_at_key_frames_and_form_one_run() {
         assert_eq!(pair[0].end_90k, pair[1].start_90k, "runs are contiguous");
     }
     let (s, en) = whole_day();
-    let r = runs(&e.store, e.camera, s, en).expect("runs");
+    let r = runs(&e.store, e.camera.main(), s, en).expect("runs");
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].frames, 100);
     assert_eq!(r[0].segments, 4);
@@ -222,7 +230,13 @@ fn view_contains_exactly_the_recorded_frames() {
     assert_eq!(&mp4[mdat_at + 4..], &expected[..]);
     // A range starting between key frames begins at the key frame before it.
     let start = Time90k(T0 + 90 * 20 + 25 * FRAME_90K);
-    let v = view(&e.store, e.camera, start, Time90k(start.0 + 10 * FRAME_90K)).expect("view");
+    let v = view(
+        &e.store,
+        e.camera.main(),
+        start,
+        Time90k(start.0 + 10 * FRAME_90K),
+    )
+    .expect("view");
     assert_eq!(v.mp4.frame_count(), 15, "frames 20..35");
 }
 
@@ -241,7 +255,7 @@ fn parameter_change_starts_a_new_segment_without_losing_frames() {
     assert_ne!(rows[0].video_params_id, rows[1].video_params_id);
     assert_eq!(rows[0].run_id, rows[1].run_id);
     let (s, en) = whole_day();
-    let v = view(&e.store, e.camera, s, en).expect("view");
+    let v = view(&e.store, e.camera.main(), s, en).expect("view");
     assert_eq!(v.mp4.frame_count(), 30);
 }
 
@@ -269,7 +283,7 @@ fn open_segment_is_playable_before_it_is_sealed() {
         w.write(&p, &frame(n)).expect("write");
     }
     let (s, en) = whole_day();
-    let r = runs(&e.store, e.camera, s, en).expect("runs");
+    let r = runs(&e.store, e.camera.main(), s, en).expect("runs");
     assert_eq!(r.len(), 1);
     assert!(r[0].recording);
     // ~500 kB written: several sealed chunks hold most frames; the newest are still in memory.
@@ -291,7 +305,7 @@ fn crash_loses_at_most_the_unsealed_chunk_and_recovery_is_clean() {
     }
     let sealed_len = e
         .store
-        .open_segment(e.camera)
+        .open_segment(e.camera.main())
         .expect("open")
         .read()
         .expect("lock")
@@ -322,7 +336,7 @@ fn crash_loses_at_most_the_unsealed_chunk_and_recovery_is_clean() {
     // Recording resumes in a new run after the recovered one.
     let mut w = CameraWriter::new(
         store.clone(),
-        e.camera,
+        e.camera.main(),
         WriterConfig {
             segment_duration: Duration90k::from_secs(60),
             fsync_interval: Duration90k::from_secs(5),
@@ -334,7 +348,7 @@ fn crash_loses_at_most_the_unsealed_chunk_and_recovery_is_clean() {
     }
     w.end_run().expect("end");
     let (s, en) = whole_day();
-    assert_eq!(runs(&store, e.camera, s, en).expect("runs").len(), 2);
+    assert_eq!(runs(&store, e.camera.main(), s, en).expect("runs").len(), 2);
     assert_eq!(check(&store).expect("check").problems, vec![]);
 }
 
@@ -410,7 +424,7 @@ fn hash_chain_survives_retention_and_exposes_row_edits_and_silent_deletes() {
     assert_eq!(rows[1].prev_chain_sha256, rows[0].chain_sha256);
     let head = e
         .store
-        .sign_chain_head(e.camera)
+        .sign_chain_head(e.camera.main())
         .expect("sign")
         .expect("head");
     assert_eq!(head.segment_id, rows[7].id);
@@ -419,7 +433,7 @@ fn hash_chain_survives_retention_and_exposes_row_edits_and_silent_deletes() {
     let quota = rows[2..].iter().map(|r| r.file_bytes as u64).sum();
     enforce(
         &e.store,
-        e.camera,
+        e.camera.main(),
         RetentionPolicy {
             max_bytes: Some(quota),
             max_age: None,
@@ -536,7 +550,7 @@ fn segment_files_the_index_forgot_never_have_their_ids_reused() {
     drop(w);
     let rows = e.store.db().all_segments().expect("rows");
     let last = rows.iter().map(|r| r.id).max().expect("segments");
-    // As if the index's last writes were lost: the newest rows, their sequence and the camera's
+    // As if the index's last writes were lost: the newest rows, their sequence and the stream's
     // chain head (written in the same transactions) go back to the third-newest segment.
     let keep = &rows[rows.len() - 3];
     e.store
@@ -545,7 +559,8 @@ fn segment_files_the_index_forgot_never_have_their_ids_reused() {
         .execute_batch(&format!(
             "DELETE FROM segments WHERE id > {k};
              UPDATE sqlite_sequence SET seq = {k} WHERE name = 'segments';
-             UPDATE cameras SET chain_segment_id = {k}, chain_sha256 = X'{c}';",
+             UPDATE streams SET chain_segment_id = {k}, chain_sha256 = X'{c}'
+             WHERE stream = 0;",
             k = keep.id.0,
             c = hex::encode(keep.chain_sha256.expect("chain")),
         ))

@@ -220,7 +220,7 @@ fn reindexing_replaces_rows_and_retention_deletes_them_with_their_segments() {
     let before = e.store.db().all_motion_rows().expect("rows").len();
     let out = enforce(
         &e.store,
-        e.camera,
+        e.camera.main(),
         RetentionPolicy {
             max_bytes: Some(0),
             max_age: None,

@@ -26,7 +26,7 @@ fn retention_deletes_oldest_first_and_never_the_open_segment() {
         .sum::<u64>();
     let out = enforce(
         &e.store,
-        e.camera,
+        e.camera.main(),
         RetentionPolicy {
             max_bytes: Some(quota),
             max_age: None,
@@ -49,7 +49,7 @@ fn retention_deletes_oldest_first_and_never_the_open_segment() {
     // A zero quota deletes every sealed segment but still not the open one.
     enforce(
         &e.store,
-        e.camera,
+        e.camera.main(),
         RetentionPolicy {
             max_bytes: Some(0),
             max_age: None,
@@ -79,7 +79,7 @@ fn retention_by_age_and_epoch_shredding() {
     let later = Time90k(T0 + 2 * 86_400 * 90_000);
     let out = enforce(
         &e.store,
-        e.camera,
+        e.camera.main(),
         RetentionPolicy {
             max_bytes: None,
             max_age: Some(Duration90k::from_secs(86_400)),
@@ -120,7 +120,7 @@ fn a_held_range_survives_a_retention_pass_that_deletes_everything_around_it() {
         .expect("hold");
     let out = enforce(
         &e.store,
-        e.camera,
+        e.camera.main(),
         RetentionPolicy {
             max_bytes: Some(0),
             max_age: None,
@@ -144,7 +144,7 @@ fn a_held_range_survives_a_retention_pass_that_deletes_everything_around_it() {
         .expect("release");
     enforce(
         &e.store,
-        e.camera,
+        e.camera.main(),
         RetentionPolicy {
             max_bytes: Some(0),
             max_age: None,
@@ -161,7 +161,7 @@ fn freeing_disk_space_deletes_the_oldest_unheld_footage_of_any_camera() {
     let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam2").expect("url");
     let cam2 = e
         .store
-        .add_camera("cam2", &url, None, None, |_| note())
+        .add_camera(&CameraEdit::new("cam2", &url), |_| note())
         .expect("cam2");
     let p = params(1280);
     let mut w1 = writer(&e, 1);
@@ -172,7 +172,7 @@ fn freeing_disk_space_deletes_the_oldest_unheld_footage_of_any_camera() {
     // The second camera starts 2 s later, so the two cameras' segments interleave in time.
     let mut w2 = CameraWriter::new(
         e.store.clone(),
-        cam2,
+        cam2.main(),
         WriterConfig {
             segment_duration: Duration90k::from_secs(1),
             fsync_interval: Duration90k::from_secs(5),
@@ -285,7 +285,7 @@ fn a_hold_placed_after_candidates_were_chosen_still_protects_its_segment() {
         .store
         .db()
         .delete_unheld_segments(&crate::db::RetentionDelete {
-            camera: e.camera,
+            stream: e.camera.main(),
             segments: &chosen,
             time_90k: T0,
             reason: None,

@@ -9,7 +9,7 @@ async fn guards_get_403_on_exports_and_holds_and_the_attempt_is_audited() {
     let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
     env.state
         .store
-        .add_camera("c", &url, None, None, |_| note())
+        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
         .expect("camera");
     let body = json!({"cameras": [1], "start": "2026-11-29T10:00:00Z", "end": "2026-11-29T10:02:00Z", "case": "c-1", "reason": "r"});
     assert_eq!(
@@ -64,7 +64,7 @@ async fn evidence_users_hold_and_release_ranges() {
     let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
     env.state
         .store
-        .add_camera("c", &url, None, None, |_| note())
+        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
         .expect("camera");
     let bad = json!({"camera": 1, "start": "2026-11-29T10:02:00Z", "end": "2026-11-29T10:00:00Z", "reason": "r"});
     assert_eq!(

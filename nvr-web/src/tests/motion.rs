@@ -16,7 +16,7 @@ fn camera_with_motion(env: &Env) -> CameraId {
     let camera = env
         .state
         .store
-        .add_camera("m", &url, None, None, |_| note())
+        .add_camera(&nvr_storage::store::CameraEdit::new("m", &url), |_| note())
         .expect("camera");
     record(&env.state.store, camera, Time90k(T0), 200);
     let mut cells = CellMask::EMPTY;

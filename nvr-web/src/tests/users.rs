@@ -258,6 +258,7 @@ async fn usernames_are_bounded_and_reserved_names_refused() {
     )
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    env.state.store.flush_audit();
     let audit = env
         .state
         .store

@@ -10,11 +10,14 @@
 // playhead; moving an edge shows its frame, paused), Export… and Hold… dialogs, and the
 // camera's holds and exports drawn on the timeline (evidence-marks.js). Motion (motion.js):
 // the timeline's motion strip, previous/next motion (Shift+M / M), region search (R).
+// Streams: live plays the main stream (the viewer may force the sub-stream, except while
+// digitally zoomed), starting from the picture the grid's tile showed; playback faster than
+// 2x and the timeline's thumbnails use the sub-stream where it was recorded.
 
 import { api, decodableCodecs, canPlayCodec, canEvidence } from "/js/api.js";
-import { el, icon, iconButton, fmtClock, fmtDate, fmtDateTime, utcTitle, toast, isTyping,
+import { el, icon, iconButton, prefs, fmtClock, fmtDate, fmtDateTime, utcTitle, toast, isTyping,
   fmtBitrate, localInput } from "/js/util.js";
-import { LivePlayer } from "/js/live-player.js";
+import { LivePlayer, takeFrame } from "/js/live-player.js";
 import { RecordedPlayer } from "/js/recorded-player.js";
 import { Timeline } from "/js/timeline.js";
 import { RunsCache } from "/js/runs.js";
@@ -29,6 +32,7 @@ import { MotionSearch } from "/js/motion.js";
 const WINDOW_MS = 30 * 60e3;   // longest view.mp4 requested at once
 const LIVE_EDGE_MS = 3000;     // the last seconds of a recording run are not seekable: go live
 const SPEEDS = [0.5, 1, 2, 4, 8];
+const SUB_ABOVE_RATE = 2;      // faster playback reads the sub-stream where it was recorded
 
 export function mount(root, { args, query }) {
   const id = Number(args[0]);
@@ -50,6 +54,12 @@ export function mount(root, { args, query }) {
   histBtn.id = "btn-history";
   const liveVideo = el("video.stage-video.live", { muted: true, playsInline: true, autoplay: true });
   liveVideo.setAttribute("muted", "");
+  // The grid tile's last picture stands in until the main stream's first frame.
+  const handed = takeFrame(id);
+  if (handed) liveVideo.poster = handed;
+  const streamSelect = el("select#stream-select", { title: "Live stream", "aria-label": "Live stream", hidden: true },
+    el("option", { value: "auto" }, "Main stream"), el("option", { value: "main" }, "Main (always)"),
+    el("option", { value: "sub" }, "Sub-stream"));
   const recVideo = el("video.stage-video.recorded#recorded-video", { muted: true, playsInline: true, hidden: true });
   const scrubImg = el("img.scrub-thumb", { alt: "", hidden: true });
   const spinner = el("div.spinner", { hidden: true, "aria-hidden": "true" });
@@ -60,6 +70,7 @@ export function mount(root, { args, query }) {
   const dzoom = new DigitalZoom(stage, [liveVideo, recVideo, scrubImg], (s) => {
     zoomBadge.hidden = s <= 1;
     zoomBadge.textContent = `${s.toFixed(1)}×`;
+    live.setStream(liveStream());
   });
 
   const playBtn = iconButton("play", "Play", () => togglePlay(), { iconOnly: true });
@@ -70,7 +81,13 @@ export function mount(root, { args, query }) {
   const fwdFrame = iconButton("step-fwd", "Next frame (.)", () => step(1), { iconOnly: true });
   const speed = el("select#speed", { title: "Playback speed", "aria-label": "Playback speed" },
     ...SPEEDS.map((s) => el("option", { value: String(s), selected: s === 1 }, `${s}×`)));
-  speed.addEventListener("change", () => { rec.setRate(Number(speed.value)); });
+  speed.addEventListener("change", () => {
+    rec.setRate(Number(speed.value));
+    // Crossing 2x changes the stream: load the other one at the same instant.
+    if (mode === "playback" && pending === null && rec.win && playbackStream(rec.wallTime()).stream !== (rec.win.stream || "main")) {
+      playAt(rec.wallTime(), { why: "rate", autoplay: !rec.paused });
+    }
+  });
   const clock = el("time.clock#play-time", { "aria-live": "off" });
   const picker = el("input#goto-time", { type: "datetime-local", step: "1", "aria-label": "Go to date and time" });
   const goBtn = el("button.btn", { type: "submit" }, "Go");
@@ -103,7 +120,7 @@ export function mount(root, { args, query }) {
     evidence ? " · [ ] mark range IN/OUT · Shift+drag on the timeline: select a range" : "");
   root.append(
     el("div.cam-head", null, el("a.btn.subtle.back", { href: "#/live", title: "Back to the live grid (Esc)" }, icon("back"), el("span", null, "Live grid")),
-      title, pill, el("div.group.push", null, liveBtn, histBtn)),
+      title, pill, el("div.group.push", null, streamSelect, liveBtn, histBtn)),
     stage, controls, tlBox);
   // Evidence range (evidence and admin roles): the bar sits between the timeline and the keys.
   let range = null;
@@ -112,10 +129,24 @@ export function mount(root, { args, query }) {
 
   // ---- players, timeline, runs ----
   const codecs = decodableCodecs();
+  streamSelect.value = ["auto", "main", "sub"].includes(prefs.get("liveStream", "auto")) ? prefs.get("liveStream", "auto") : "auto";
+  /** The live stream: the main one, unless the viewer forced the sub-stream and is not zoomed. */
+  function liveStream() {
+    return cam && cam.sub_url && streamSelect.value === "sub" && dzoom.scale <= 1 ? "sub" : "main";
+  }
+  streamSelect.addEventListener("change", () => {
+    prefs.set("liveStream", streamSelect.value);
+    live.setStream(liveStream());
+  });
   const live = new LivePlayer(liveVideo, id, {
     codecs,
+    stream: "main",
     size: () => ({ width: stage.clientWidth * devicePixelRatio, height: stage.clientHeight * devicePixelRatio }),
-    onState: (state, reason) => { if (mode === "live") showLiveState(state, reason); },
+    onState: (state, reason) => {
+      if (state === "live") liveVideo.removeAttribute("poster");
+      stage.dataset.stream = live.playing || live.stream;
+      if (mode === "live") showLiveState(state, reason);
+    },
   });
   const rec = new RecordedPlayer(recVideo, id, {
     onEnded: (win) => continueAfter(win),
@@ -123,10 +154,13 @@ export function mount(root, { args, query }) {
     onWaiting: (w) => { if (mode === "playback") spinner.hidden = !w; },
   });
   const runs = new RunsCache(id, (list) => tl.setRuns(list, runs.loadedRanges()));
+  // The sub-stream's runs, for fast playback (made once the camera is known to have one).
+  let subRuns = null;
+  const hasSubRecordings = () => !!(cam && cam.streams && cam.streams.sub);
   const thumbs = new ThumbLoader(id, (url, t) => {
     tl.showHoverThumb(url);
     if (scrubbing !== null && url) { scrubImg.src = url; scrubImg.hidden = false; }
-  });
+  }, 160, () => (hasSubRecordings() ? ["sub", "main"] : ["main"]));
   let viewTimer = null;
   let motion = null;
   const tl = new Timeline(tlBox, {
@@ -136,7 +170,10 @@ export function mount(root, { args, query }) {
     onHover: (t) => { if (t !== null) thumbs.request(t); },
     onView: (s, e) => {
       clearTimeout(viewTimer);
-      viewTimer = setTimeout(() => runs.ensure(s, Math.min(e, Date.now() + 60e3)), 150);
+      viewTimer = setTimeout(() => {
+        runs.ensure(s, Math.min(e, Date.now() + 60e3));
+        if (subRuns) subRuns.ensure(s, Math.min(e, Date.now() + 60e3));
+      }, 150);
       if (motion) motion.viewChanged();
     },
     selectDrag: (e) => evidence && (bar.isOpen || e.shiftKey),
@@ -257,7 +294,8 @@ export function mount(root, { args, query }) {
    */
   async function playAt(t, { why = "", autoplay = true } = {}) {
     t = Math.min(t, Date.now());
-    if (mode === "playback" && rec.seekWithin(t)) {
+    const sameStream = rec.win && playbackStream(t).stream === (rec.win.stream || "main");
+    if (mode === "playback" && sameStream && rec.seekWithin(t)) {
       pending = null;
       if (autoplay && why !== "key") rec.play();
       showMessage(null);
@@ -304,12 +342,24 @@ export function mount(root, { args, query }) {
       }
     }
     showMessage(null);
-    const end = Math.min(run.end, t + WINDOW_MS);
-    rec.load({ start: t, end, transcode: !canPlayCodec(run.codec), width: run.width, height: run.height },
-      { autoplay });
+    const use = playbackStream(t);
+    const src = use.run || run;
+    const end = Math.min(run.end, src.end, t + WINDOW_MS);
+    rec.load({ start: t, end, transcode: !canPlayCodec(src.codec), width: src.width, height: src.height,
+      stream: use.stream }, { autoplay });
     rec.setRate(Number(speed.value));
     pending = null;
     history.replaceState(null, "", `#/camera/${id}?t=${encodeURIComponent(new Date(t).toISOString())}`);
+  }
+
+  /**
+   * Which stream plays from wall time t: the sub-stream above SUB_ABOVE_RATE where its recorded
+   * run holds t (with that run), else the main stream.
+   */
+  function playbackStream(t) {
+    if (Number(speed.value) <= SUB_ABOVE_RATE || !subRuns || t === null) return { stream: "main", run: null };
+    const r = subRuns.find(t);
+    return r && r.end - t > 2000 ? { stream: "sub", run: r } : { stream: "main", run: null };
   }
 
   /** A window ended: continue in the same run, in the next one, or go live. */
@@ -446,7 +496,9 @@ export function mount(root, { args, query }) {
         clock.title = utcTitle(t);
         clock.replaceChildren(el("span.date", null, fmtDate(t)), " ", el("strong", null, fmtClock(t)));
       }
-      badge.textContent = mode === "live" ? "LIVE" : (t === null ? "" : `${fmtDate(t)} ${fmtClock(t)}`);
+      const sub = mode === "live" ? live.playing === "sub" : !!(rec.win && rec.win.stream === "sub");
+      badge.textContent = (mode === "live" ? "LIVE" : (t === null ? "" : `${fmtDate(t)} ${fmtClock(t)}`)) +
+        (sub ? " · SUB" : "");
       badge.className = `stage-badge ${mode}`;
       badge.title = t === null ? "" : utcTitle(t);
       if (document.activeElement !== picker && t !== null) picker.value = localInput(t);
@@ -479,7 +531,12 @@ export function mount(root, { args, query }) {
         d.fps ? ` · ${d.fps.toFixed(1)} fps` : "", d.bitrate_bps ? ` · ${fmtBitrate(d.bitrate_bps)}` : "");
       pill.title = c.status === "reconnecting" && d.last_error ? `Last error: ${d.last_error}`
         : stalled ? "The disk is full and everything on it is held or recording: free space or release a hold." : "";
-      if (first) start();
+      streamSelect.hidden = !c.sub_url;
+      if (hasSubRecordings() && !subRuns) {
+        subRuns = new RunsCache(id, null, "sub");
+        subRuns.ensure(Date.now() - 24 * 3600e3, Date.now() + 60e3);
+      }
+      if (first) { live.setStream(liveStream()); start(); }
       else if (mode === "live" && c.enabled !== wasEnabled) goLive();
     } catch (e) {
       if (!cam && alive) { title.textContent = "Camera not found"; showMessage("Cannot open this camera", e.message); }
@@ -496,7 +553,10 @@ export function mount(root, { args, query }) {
     runs.ensure(tl.start, Date.now() + 60e3);
     raf = requestAnimationFrame(frame);
   }
-  const runsTimer = setInterval(() => runs.ensure(tl.start, Math.min(tl.end, Date.now() + 60e3)), 10000);
+  const runsTimer = setInterval(() => {
+    runs.ensure(tl.start, Math.min(tl.end, Date.now() + 60e3));
+    if (subRuns) subRuns.ensure(tl.start, Math.min(tl.end, Date.now() + 60e3));
+  }, 10000);
   loadCamera();
 
   return {

@@ -1,7 +1,9 @@
 // Cameras page (admin): the camera list with a health dot, measured fps and bitrate, storage
 // used and retention horizon (oldest recording), polled every 5 s; add and edit in a dialog
-// with a Test button (POST /api/cameras/test, up to 10 s); enable/disable (PATCH); remove
-// (DELETE ?delete_recordings=true after a confirmation that says recordings are deleted).
+// with the main stream's URL and the optional sub-stream's (recorded or live only, with its
+// own retention) and a Test button (POST /api/cameras/test, up to 10 s, both streams side by
+// side); enable/disable (PATCH); remove (DELETE ?delete_recordings=true after a confirmation
+// that says recordings are deleted).
 
 import { api } from "/js/api.js";
 import { el, icon, iconButton, field, dialog, confirmDialog, toast, timeEl, fmtBytes,
@@ -64,6 +66,7 @@ export function mount(root) {
     note.textContent = cams.length ? "" : "No camera yet: add one with its RTSP URL.";
     tbody.replaceChildren(...cams.map((c) => {
       const d = c.status_detail || {};
+      const sub = c.streams && c.streams.sub;
       const h = health(c);
       const st = c.storage || {};
       const oldest = parseTime(st.oldest);
@@ -77,10 +80,11 @@ export function mount(root) {
           h.detail ? el("div.small.bad-text", null, h.detail) : null,
           d.failures ? el("div.small.muted", null, `${d.failures} failed connection${d.failures > 1 ? "s" : ""}`) : null),
         el("td", null, [c.codec ? c.codec.toUpperCase() : (d.codec || "—"),
-          d.width ? ` ${d.width}×${d.height}` : ""].join("")),
+          d.width ? ` ${d.width}×${d.height}` : ""].join(""), subLine(c)),
         el("td.num", null, d.fps ? d.fps.toFixed(1) : "—"),
         el("td.num", null, fmtBitrate(d.bitrate_bps)),
-        el("td.num", null, st.bytes !== undefined ? fmtBytes(st.bytes) : "—"),
+        el("td.num", null, st.bytes !== undefined ? fmtBytes(st.bytes) : "—",
+          sub && sub.storage && sub.storage.bytes ? el("div.small.muted", null, `+ ${fmtBytes(sub.storage.bytes)} sub`) : null),
         el("td", null, oldest ? [timeEl(oldest), el("div.small.muted", null, `${fmtDuration(Date.now() - oldest)} ago`)] : "—"),
         el("td", null, retText, ret.held_over_quota_bytes
           ? el("div.small.bad-text.holds-crowding", { title: "Retention cannot delete held footage" },
@@ -91,6 +95,15 @@ export function mount(root) {
           iconButton(c.enabled ? "pause" : "play", c.enabled ? "Disable" : "Enable", () => setEnabled(c, !c.enabled)),
           iconButton("delete", "Remove", () => remove(c), { cls: "danger" })));
     }));
+  }
+
+  /** The sub-stream under the main stream's video facts: its size and state. */
+  function subLine(c) {
+    const sub = c.streams && c.streams.sub;
+    if (!c.sub_url || !sub) return null;
+    const size = sub.width ? `${sub.width}×${sub.height}` : sub.status;
+    return el("div.small.muted.sub-stream", { title: `Sub-stream ${c.sub_url}` },
+      `sub ${size}${c.record_sub ? "" : " · live only"}`);
   }
 
   async function setEnabled(c, enabled) {
@@ -129,10 +142,18 @@ export function mount(root) {
     const pass = el("input#cam-password", { name: "password", type: "password", autocomplete: "new-password",
       placeholder: c && c.has_password ? "unchanged" : "" });
     const clearPass = el("input", { type: "checkbox" });
+    const subUrl = el("input#cam-sub-url", { name: "sub_url", value: c && c.sub_url ? c.sub_url : "",
+      placeholder: "rtsp://192.168.1.20:554/stream2 (optional)", autocomplete: "off", spellcheck: false, inputmode: "url" });
+    const recordSub = el("input#cam-record-sub", { type: "checkbox", checked: c ? !!c.record_sub || !c.sub_url : true });
+    const subRet = (c && c.streams && c.streams.sub && c.streams.sub.retention) || {};
+    const subMaxAge = el("input#cam-sub-max-age", { type: "number", min: "0", step: "1", inputmode: "numeric",
+      value: subRet.max_age_days ? subRet.max_age_days : "", placeholder: "default" });
+    const subMaxGb = el("input#cam-sub-max-gb", { type: "number", min: "0", step: "any", inputmode: "decimal",
+      value: subRet.max_bytes ? (subRet.max_bytes / 1e9).toFixed(1) : "", placeholder: "default" });
     // Empty: the server's default; 0: no limit (as everywhere: config, CLI and API).
     const maxAge = el("input#cam-max-age", { type: "number", min: "0", step: "1", inputmode: "numeric",
       value: c && c.retention && c.retention.max_age_days ? c.retention.max_age_days : "", placeholder: "default" });
-    const maxGb = el("input#cam-max-gb", { type: "number", min: "0", step: "0.1", inputmode: "decimal",
+    const maxGb = el("input#cam-max-gb", { type: "number", min: "0", step: "any", inputmode: "decimal",
       value: c && c.retention && c.retention.max_bytes ? (c.retention.max_bytes / 1e9).toFixed(1) : "", placeholder: "default" });
     // Motion analysis (existing cameras): on/off and sensitivity; the mask is API-only for now.
     const motionOn = el("input#cam-motion", { type: "checkbox", checked: true });
@@ -150,9 +171,11 @@ export function mount(root) {
     const result = el("div.test-result#test-result", { role: "status", "aria-live": "polite" });
     const testBtn = el("button.btn#test-camera", { type: "button" }, icon("test"), el("span", null, "Test"));
     const err = el("p.error#camera-error", { role: "alert" });
-    const urlOk = () => /^rtsp:\/\/[^\s/@]+(\/\S*)?$/i.test(url.value.trim());
+    const urlOk = () => /^rtsp:\/\/[^\s/@]+(\/\S*)?$/i.test(url.value.trim()) &&
+      (!subUrl.value.trim() || /^rtsp:\/\/[^\s/@]+(\/\S*)?$/i.test(subUrl.value.trim()));
     const syncTest = () => { testBtn.disabled = !urlOk(); };
     url.addEventListener("input", syncTest);
+    subUrl.addEventListener("input", syncTest);
     syncTest();
     let skipProbe = false;
 
@@ -160,32 +183,43 @@ export function mount(root) {
       testBtn.disabled = true;
       result.className = "test-result pending";
       result.replaceChildren(el("span.spinner.inline"), " Testing the camera… this can take up to 10 s.");
+      const sub = subUrl.value.trim();
+      const untested = c && c.has_password && !pass.value && !clearPass.checked
+        ? el("p.muted.small", null, "Tested without the stored password; type it to test with it.") : null;
       try {
-        const r = await api("POST", "/api/cameras/test", { url: url.value.trim(),
+        const r = await api("POST", "/api/cameras/test", { url: url.value.trim(), sub_url: sub || null,
           username: user.value.trim() || null, password: pass.value || null });
-        result.className = "test-result ok";
-        result.replaceChildren(...[el("strong", null, "The camera works."), el("dl.facts", null,
-          el("dt", null, "Codec"), el("dd#test-codec", null, `${(r.codec || "").toUpperCase()} (${r.rfc6381_codec || "?"})`),
-          el("dt", null, "Resolution"), el("dd#test-resolution", null, `${r.width}×${r.height}`),
-          el("dt", null, "Frame rate"), el("dd#test-fps", null, r.fps ? `${Number(r.fps).toFixed(1)} fps` : "unknown"),
-          el("dt", null, "Audio"), el("dd", null, r.has_audio ? "yes (not recorded)" : "no")),
+        const subOk = !r.sub || !r.sub.error;
+        result.className = `test-result ${subOk ? "ok" : "bad"}`;
+        result.replaceChildren(...[
+          el("strong", null, !r.sub ? "The camera works." : subOk ? "Both streams work." : "The main stream works; the sub-stream does not."),
+          el("div.test-streams", null, streamFacts("Main stream", r, ""),
+            r.sub ? streamFacts("Sub-stream", r.sub, "sub-") : null),
           r.saw_key_frame === false ? el("p.warn-text", null, "No key frame arrived during the test: playback may start late. Check the camera's key-frame interval (I-frame interval).") : null,
-          c && c.has_password && !pass.value && !clearPass.checked ? el("p.muted.small", null, "Tested without the stored password; type it to test with it.") : null].filter(Boolean));
+          untested].filter(Boolean));
       } catch (e) {
         result.className = "test-result bad";
+        const subResult = e.data && e.data.sub;
         result.replaceChildren(...[el("strong", null, `Test failed${e.kind ? `: ${e.kind}` : ""}`),
           el("p#test-error", { "data-kind": e.kind || "" }, KIND_TEXT[e.kind] || e.message),
-          e.kind && KIND_TEXT[e.kind] && e.message ? el("p.muted.small", null, e.message) : null].filter(Boolean));
+          e.kind && KIND_TEXT[e.kind] && e.message ? el("p.muted.small", null, e.message) : null,
+          subResult ? el("div.test-streams", null, streamFacts("Sub-stream", subResult, "sub-")) : null,
+          untested].filter(Boolean));
       } finally { syncTest(); }
     });
 
     const content = [
       field("Name", name, "Short and unique, e.g. \"Front door\"."),
-      field("RTSP URL", url, "Without the user name and password."),
+      field("RTSP URL", url, "The main (full-resolution) stream, without the user name and password."),
+      field("Sub-stream URL", subUrl, "Optional: the camera's low-resolution stream (e.g. 640×360), for grid tiles, fast playback and thumbnails. Same user name and password."),
+      el("label.check", null, recordSub, "Record the sub-stream (else it is used for live view only)"),
       el("div.row2", null, field("Username", user), field("Password", pass)),
       c && c.has_password ? el("label.check", null, clearPass, "Remove the stored password") : null,
       c ? el("div.row2", null, field("Keep at most (days)", maxAge, "Empty: the default; 0: no limit."),
         field("Keep at most (GB)", maxGb, "Empty: the default; 0: no limit.")) : null,
+      c && c.streams && c.streams.sub ? el("div.row2", null,
+        field("Sub-stream: keep at most (days)", subMaxAge, "Its own limit; empty: the default; 0: no limit."),
+        field("Sub-stream: keep at most (GB)", subMaxGb, "Empty: the default; 0: no limit.")) : null,
       c ? el("div.row2", null, el("label.check", null, motionOn, "Motion analysis (indexes footage for motion search; never decides what is recorded)"),
         field("Motion sensitivity", sensitivity, "Higher finds fainter and smaller motion, and more noise.")) : null,
       el("div.test-row", null, testBtn, el("span.muted.small", null, "Connects to the camera; can take up to 10 s.")),
@@ -202,17 +236,27 @@ export function mount(root) {
         if (isNew) {
           Object.assign(body, { name: name.value.trim(), url: url.value.trim(),
             username: user.value.trim() || null, password: pass.value || null });
+          if (subUrl.value.trim()) Object.assign(body, { sub_url: subUrl.value.trim(), record_sub: recordSub.checked });
           if (skipProbe) body.skip_probe = true;
         } else {
           if (name.value.trim() !== c.name) body.name = name.value.trim();
           if (url.value.trim() !== c.url) body.url = url.value.trim();
+          if (subUrl.value.trim() !== (c.sub_url || "")) body.sub_url = subUrl.value.trim() || null;
+          if (recordSub.checked !== !!c.record_sub && (subUrl.value.trim() || c.sub_url)) body.record_sub = recordSub.checked;
           if (user.value.trim() !== (c.username || "")) body.username = user.value.trim();
           if (clearPass.checked) body.password = "";
           else if (pass.value) body.password = pass.value;
           const age = maxAge.value ? Math.round(Number(maxAge.value)) : null;
-          const bytes = maxGb.value ? Math.round(Number(maxGb.value) * 1e9) : null;
+          // A positive quota is at least one byte (0 means no limit).
+          const bytes = maxGb.value ? (Number(maxGb.value) > 0 ? Math.max(1, Math.round(Number(maxGb.value) * 1e9)) : 0) : null;
           if (age !== ((c.retention && c.retention.max_age_days) || null)) body.retain_max_age_days = age;
           if (bytes !== ((c.retention && c.retention.max_bytes) || null)) body.retain_max_bytes = bytes;
+          if (c.streams && c.streams.sub) {
+            const subAge = subMaxAge.value ? Math.round(Number(subMaxAge.value)) : null;
+            const subBytes = subMaxGb.value ? (Number(subMaxGb.value) > 0 ? Math.max(1, Math.round(Number(subMaxGb.value) * 1e9)) : 0) : null;
+            if (subAge !== (subRet.max_age_days || null)) body.sub_retain_max_age_days = subAge;
+            if (subBytes !== (subRet.max_bytes || null)) body.sub_retain_max_bytes = subBytes;
+          }
           if (motionWas && (motionOn.checked !== motionWas.enabled || Number(sensitivity.value) !== motionWas.sensitivity)) {
             try {
               await api("PATCH", `/api/cameras/${c.id}/motion/settings`,
@@ -243,6 +287,20 @@ export function mount(root) {
         }
       },
     });
+  }
+
+  /** What a test found of one stream: codec, size and frame rate, or why it failed. */
+  function streamFacts(title, r, prefix) {
+    if (r.error) {
+      return el("div.test-stream.bad", null, el("h3", null, title),
+        el(`p#test-${prefix}error`, { "data-kind": r.kind || "" }, KIND_TEXT[r.kind] || r.error),
+        r.kind && KIND_TEXT[r.kind] ? el("p.muted.small", null, r.error) : null);
+    }
+    return el("div.test-stream", null, el("h3", null, title), el("dl.facts", null,
+      el("dt", null, "Codec"), el(`dd#test-${prefix}codec`, null, `${(r.codec || "").toUpperCase()} (${r.rfc6381_codec || "?"})`),
+      el("dt", null, "Resolution"), el(`dd#test-${prefix}resolution`, null, `${r.width}×${r.height}`),
+      el("dt", null, "Frame rate"), el(`dd#test-${prefix}fps`, null, r.fps ? `${Number(r.fps).toFixed(1)} fps` : "unknown"),
+      el("dt", null, "Audio"), el("dd", null, r.has_audio ? "yes (not recorded)" : "no")));
   }
 
   // A retention change that deletes footage now is refused until the person confirms what it

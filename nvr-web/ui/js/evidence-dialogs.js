@@ -70,7 +70,8 @@ export function exportStatus(x, { ids = false } = {}) {
         ? " by the recorder after writing: signature, every file hash, each segment against the hash recorded at ingest, and the signed chain."
         : " The recorder could not verify this bundle."));
     out.push(el("p.muted.small.verify-hint", null, "Anyone can verify it again offline with ",
-      el("code", null, `nvr verify nvr-export-${x.id}.zip`), " (exit code 0 means valid) or by hand as its README.txt explains."));
+      el("code", null, `nvr verify --expect-key <fingerprint> nvr-export-${x.id}.zip`),
+      " (exit code 0: intact and signed by this recorder's key; 3: intact but the key is not pinned), where the fingerprint is this recorder's signing key as the Status page shows it, or by hand as its README.txt explains."));
   }
   return out;
 }

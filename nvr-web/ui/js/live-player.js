@@ -1,5 +1,5 @@
 // LivePlayer: one camera's live video in a <video> element, from the recorder's WebSocket
-// (/api/cameras/{id}/live) through Media Source Extensions.
+// (/api/cameras/{id}/live?stream=main|sub) through Media Source Extensions.
 //
 // Protocol (docs/API.md): a text {"type":"init","mime":...} then one binary init segment
 // (ftyp+moov), then one binary moof+mdat fragment per frame; the init pair comes again when
@@ -10,6 +10,12 @@
 // no gap to stall on, and when the buffered end runs more than MAX_LAG_S ahead of the
 // playhead we jump to live. Self-healing: no data for STALL_MS (or a frozen playhead) closes
 // the socket and reconnects with jittered backoff. The owner stops players it cannot see.
+//
+// Switching stream (setStream: a grid tile going full size, a forced stream) never shows a
+// black frame: the new stream's socket opens beside the playing one, and once its init segment
+// arrives the old socket closes and the new stream is appended to the same SourceBuffer
+// (changeType when the codec string differs), as adaptive streaming switches renditions. The
+// <video> keeps the last picture until the new stream's first key frame decodes.
 
 const STALL_MS = 3500;          // no frame for this long (once video flowed): reconnect
 const FIRST_FRAME_MS = 15000;   // a new stream starts at a key frame: wait this long for one
@@ -34,6 +40,11 @@ export class LivePlayer {
     this.onState = opts.onState || (() => {});
     this.size = opts.size || (() => ({ width: video.clientWidth, height: video.clientHeight }));
     this.codecs = opts.codecs || ["h264"];
+    /** The stream asked for: "main" or "sub". */
+    this.stream = opts.stream || "main";
+    /** The stream whose video is playing (differs from `stream` while switching). */
+    this.playing = null;
+    this.switchWs = null;
     this.running = false;
     this.state = null;
     this.ws = null;
@@ -70,6 +81,8 @@ export class LivePlayer {
     clearTimeout(this.retryTimer);
     this.video.removeEventListener("error", this.onVideoError);
     this.closeSocket();
+    this.abandonSwitch();
+    this.playing = null;
     if (keepFrame) {
       this.video.pause();
       this.ms = null;
@@ -89,16 +102,88 @@ export class LivePlayer {
     if (state) this.onState(state, reason, this.info);
   }
 
-  connect(reason) {
-    this.closeSocket();
-    if (!this.running) return;
-    this.setState(this.everLive ? "reconnecting" : "connecting", reason);
+  /** The WebSocket of this camera's `stream`. */
+  openSocket(stream) {
     const { width, height } = this.size();
     const even = (n) => Math.max(160, Math.round(n / 2) * 2);
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const q = `codecs=${this.codecs.join(",")}&width=${even(width)}&height=${even(height)}`;
+    const q = `codecs=${this.codecs.join(",")}&width=${even(width)}&height=${even(height)}&stream=${stream}`;
     const ws = new WebSocket(`${proto}//${location.host}/api/cameras/${this.id}/live?${q}`);
     ws.binaryType = "arraybuffer";
+    return ws;
+  }
+
+  /**
+   * Plays `stream` ("main" or "sub") from now on. While video plays, the switch keeps the last
+   * picture on screen until the new stream's first frame (see the top of this file).
+   */
+  setStream(stream) {
+    if (stream === this.stream) return;
+    this.stream = stream;
+    if (!this.running) return;
+    const showing = this.ws && this.ms && this.state === "live";
+    if (!showing) { this.abandonSwitch(); this.connect(null); return; }
+    this.abandonSwitch();
+    const ws = this.openSocket(stream);
+    this.switchWs = ws;
+    this.switchInit = null;
+    this.switchTimer = setTimeout(() => { if (this.switchWs === ws) this.abandonSwitch(); }, FIRST_FRAME_MS);
+    ws.onmessage = (ev) => {
+      if (this.ws === ws) { this.onMessage(ev); return; }
+      if (this.switchWs !== ws) return;
+      if (typeof ev.data === "string") {
+        try {
+          const m = JSON.parse(ev.data);
+          if (m.type === "init") this.switchInit = m;
+        } catch { /* not JSON: ignore */ }
+        return;
+      }
+      if (!this.switchInit) return;
+      // The new stream's init segment: from here on it feeds the same SourceBuffer.
+      const init = this.switchInit;
+      this.switchWs = null;
+      clearTimeout(this.switchTimer);
+      this.closeSocket();
+      this.ws = ws;
+      this.reuseMedia = true;
+      this.lastData = this.lastMessage = performance.now();
+      ws.onclose = (cev) => {
+        if (this.ws !== ws) return;
+        this.ws = null;
+        this.retry(this.serverError || cev.reason || "connection lost");
+      };
+      this.pendingInit = init;
+      this.onMessage(ev);
+    };
+    // A stream that cannot be played: keep the one on screen.
+    ws.onclose = () => { if (this.switchWs === ws) this.abandonSwitch(); };
+  }
+
+  /** Gives up a switch in progress (the playing stream goes on). */
+  abandonSwitch() {
+    const ws = this.switchWs;
+    this.switchWs = null;
+    clearTimeout(this.switchTimer);
+    if (ws) {
+      ws.onmessage = ws.onclose = null;
+      try { ws.close(); } catch { /* already closed */ }
+      if (this.running && this.playing) this.stream = this.playing;
+    }
+  }
+
+  connect(reason) {
+    this.closeSocket();
+    if (this.switchWs) {
+      // Connecting anew: straight to the stream asked for.
+      const sw = this.switchWs;
+      this.switchWs = null;
+      clearTimeout(this.switchTimer);
+      sw.onmessage = sw.onclose = null;
+      try { sw.close(); } catch { /* already closed */ }
+    }
+    if (!this.running) return;
+    this.setState(this.everLive ? "reconnecting" : "connecting", reason);
+    const ws = this.openSocket(this.stream);
     this.ws = ws;
     this.pendingInit = null;
     this.cameraAway = false;
@@ -176,7 +261,9 @@ export class LivePlayer {
 
   /** A new init segment: first one, same parameters again, or a codec change. */
   applyInit(init, bytes) {
-    this.info = { mime: init.mime, width: init.width, height: init.height, transcoded: !!init.transcoded };
+    this.playing = this.stream;
+    this.info = { mime: init.mime, width: init.width, height: init.height, transcoded: !!init.transcoded,
+      stream: this.stream };
     if (!window.MediaSource || !MediaSource.isTypeSupported(init.mime)) {
       this.setState("unsupported", `this browser cannot decode ${init.mime}`);
       this.closeSocket();
@@ -184,9 +271,13 @@ export class LivePlayer {
       clearInterval(this.timer);
       return;
     }
-    const reuse = this.ms && this.ms.readyState === "open" && this.sb && this.sessionWs === this.ws &&
+    const reuse = this.ms && this.ms.readyState === "open" && this.sb &&
+      (this.sessionWs === this.ws || this.reuseMedia) &&
       (this.mime === init.mime || typeof this.sb.changeType === "function");
+    this.reuseMedia = false;
     if (reuse) {
+      this.sessionWs = this.ws;
+      this.onState(this.state, this.reason, this.info);
       if (this.mime !== init.mime) this.queue.push({ changeType: init.mime });
       this.mime = init.mime;
       this.queue.push(bytes);
@@ -330,4 +421,29 @@ export class LivePlayer {
       }
     }
   }
+}
+
+// The last picture of a camera's tile, handed to the camera page it opens: shown there (as the
+// <video> poster) until the page's own stream shows its first frame.
+const lastFrames = new Map(); // camera id -> {url, at}
+const LAST_FRAME_MS = 10000;
+
+/** Keeps the picture `video` shows of camera `cameraId` for the next page to show. */
+export function rememberFrame(cameraId, video) {
+  if (!video.videoWidth || video.readyState < 2) return;
+  const scale = Math.min(1, 1280 / video.videoWidth);
+  const c = document.createElement("canvas");
+  c.width = Math.round(video.videoWidth * scale);
+  c.height = Math.round(video.videoHeight * scale);
+  try {
+    c.getContext("2d").drawImage(video, 0, 0, c.width, c.height);
+    lastFrames.set(cameraId, { url: c.toDataURL("image/jpeg", 0.85), at: Date.now() });
+  } catch { /* nothing to hand over */ }
+}
+
+/** The picture remembered for camera `cameraId` moments ago, once (or null). */
+export function takeFrame(cameraId) {
+  const f = lastFrames.get(cameraId);
+  lastFrames.delete(cameraId);
+  return f && Date.now() - f.at < LAST_FRAME_MS ? f.url : null;
 }

@@ -39,8 +39,9 @@ export class RecordedPlayer {
   }
 
   /**
-   * Loads window {start, end, transcode, width, height} (ms) and shows the frame at `start`.
-   * Starts playing when `autoplay`.
+   * Loads window {start, end, transcode, width, height, stream} (ms; stream "main" by default,
+   * "sub" for the camera's sub-stream) and shows the frame at `start`. Starts playing when
+   * `autoplay`.
    */
   load(win, { autoplay = true } = {}) {
     this.stop();
@@ -49,7 +50,8 @@ export class RecordedPlayer {
     this.base = null;
     this.streamStart = null;
     this.autoplay = autoplay;
-    const q = `start=${encodeURIComponent(new Date(win.start).toISOString())}&end=${encodeURIComponent(new Date(win.end).toISOString())}`;
+    const q = `start=${encodeURIComponent(new Date(win.start).toISOString())}&end=${encodeURIComponent(new Date(win.end).toISOString())}` +
+      (win.stream && win.stream !== "main" ? `&stream=${win.stream}` : "");
     if (!win.transcode) {
       this.mode = "src";
       this.base = 0;

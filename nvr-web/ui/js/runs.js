@@ -1,5 +1,6 @@
-// RunsCache: the recorded runs of one camera, fetched one local day at a time from
-// GET /api/cameras/{id}/recordings (ranges are limited to 24 h, so a 25-hour daylight-saving
+// RunsCache: the recorded runs of one stream of a camera (main by default), fetched one local
+// day at a time from GET /api/cameras/{id}/recordings?stream= (ranges are limited to 24 h, so
+// a 25-hour daylight-saving
 // day takes two requests), merged into one sorted list. Days that are over are fetched once;
 // the current day is refetched when older than REFRESH_MS, since recording goes on.
 
@@ -19,8 +20,9 @@ export function nextDayStart(t) {
 }
 
 export class RunsCache {
-  constructor(cameraId, onChange) {
+  constructor(cameraId, onChange, stream = "main") {
     this.id = cameraId;
+    this.stream = stream;
     this.onChange = onChange || (() => {});
     this.days = new Map(); // day start -> {runs, fetchedAt, promise, end, error}
     this.runs = [];
@@ -49,7 +51,8 @@ export class RunsCache {
       try {
         const runs = [];
         for (let s = d; s < dEnd; s += DAY_MS) {
-          const r = await api("GET", `/api/cameras/${this.id}/recordings?${rangeQuery(s, Math.min(dEnd, s + DAY_MS))}`);
+          const streamQ = this.stream === "main" ? "" : `&stream=${this.stream}`;
+          const r = await api("GET", `/api/cameras/${this.id}/recordings?${rangeQuery(s, Math.min(dEnd, s + DAY_MS))}${streamQ}`);
           runs.push(...r.runs);
         }
         entry.runs = runs.map(toRun);

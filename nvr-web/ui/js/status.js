@@ -1,6 +1,7 @@
 // Status page (admin): version and uptime, disk total/free and recordings bytes, per-camera
-// bytes and retention horizon, TLS state with the local CA's fingerprint and a link to
-// download /api/tls/ca.pem for installing on client machines. Refreshed every 10 s.
+// bytes and retention horizon, the evidence signing key's fingerprint (what verifiers of
+// exported bundles pin) with every key used before, TLS state with the local CA's fingerprint
+// and a link to download /api/tls/ca.pem for installing on client machines. Refreshed every 10 s.
 
 import { api } from "/js/api.js";
 import { el, timeEl, fmtBytes, fmtDuration, parseTime } from "/js/util.js";
@@ -50,6 +51,7 @@ export function mount(root) {
           el("td", null, timeEl(parseTime(c.newest))),
           el("td", null, horizon(c)),
           el("td", null, limit(c)))))))),
+      signingKeys(s),
       el("section.card.wide", null, el("h2", null, "Encryption in transit (TLS)"),
         el("p", null, tls.enabled ? el("span.sev.recording", null, "HTTPS is on") : el("span.sev.connecting", null, "HTTPS is off: this page travels unencrypted")),
         tls.ca_fingerprint_sha256 ? el("dl.facts", null,
@@ -62,6 +64,26 @@ export function mount(root) {
 
   refresh();
   return { unmount() { alive = false; clearTimeout(timer); } };
+}
+
+/** The key that signs evidence bundles, and every key the recorder has signed with. */
+function signingKeys(s) {
+  const keys = s.signing_keys || [];
+  return el("section.card.wide#signing-key", null, el("h2", null, "Evidence signing key"),
+    el("dl.facts", null,
+      el("dt", null, "Fingerprint"),
+      el("dd", null, el("code.fingerprint.grouped#signing-key-fingerprint", null, s.signing_key_fingerprint || "—"))),
+    el("p.muted", null, "Exported evidence bundles are signed with this key. A bundle carries its own key, so ",
+      "whoever checks one must get this fingerprint from you through a channel they trust (not from the bundle), ",
+      "compare it character by character, and pin it: ", el("code", null, "nvr verify --expect-key FINGERPRINT bundle.zip"),
+      ". ", el("code", null, "nvr key show"), " on the recorder prints the same."),
+    keys.length ? el("div.table-wrap", null, el("table.list", null,
+      el("thead", null, el("tr", null, ...["Key fingerprint", "First used", "Retired", ""].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody#signing-keys", null, ...keys.map((k) => el("tr", { "data-current": k.current ? "true" : "false" },
+        el("td", null, el("code.fingerprint.grouped", null, k.fingerprint)),
+        el("td", null, timeEl(parseTime(k.first_used))),
+        el("td", null, k.retired ? timeEl(parseTime(k.retired)) : "—"),
+        el("td", null, k.current ? el("span.sev.recording", null, "Current") : el("span.muted", null, "Retired"))))))) : null);
 }
 
 /** How far back this camera's footage goes (now - oldest), or the server's own figure. */

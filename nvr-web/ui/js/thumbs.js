@@ -1,15 +1,19 @@
 // ThumbLoader: low-resolution key-frame thumbnails from GET /api/cameras/{id}/snapshot.jpg
-// for hovering and scrubbing. At most one request is in flight; while it runs only the newest
-// target is kept (older ones are dropped), so fast scrubbing never queues up work on the
-// recorder. Results are kept in a small cache of object URLs keyed by the second.
+// for hovering and scrubbing, from the camera's sub-stream when it has one (its key frames
+// decode several times faster), else (or where it was not recorded) the main stream. At most
+// one request is in flight; while it runs only the newest target is kept (older ones are
+// dropped), so fast scrubbing never queues up work on the recorder. Results are kept in a
+// small cache of object URLs keyed by the second.
 
 const CACHE = 80;
 
 export class ThumbLoader {
-  constructor(cameraId, onThumb, width = 160) {
+  /** `streams()`: the streams to try, in order (e.g. ["sub", "main"]). */
+  constructor(cameraId, onThumb, width = 160, streams = () => ["main"]) {
     this.id = cameraId;
     this.onThumb = onThumb;
     this.width = width;
+    this.streams = streams;
     this.cache = new Map(); // second -> object URL | "" (failed)
     this.inFlight = null;
     this.queued = null;
@@ -30,12 +34,15 @@ export class ThumbLoader {
   async load(key) {
     this.inFlight = key;
     let url = "";
-    try {
-      const at = encodeURIComponent(new Date(key).toISOString());
-      const r = await fetch(`/api/cameras/${this.id}/snapshot.jpg?at=${at}&width=${this.width}`,
-        { credentials: "same-origin" });
-      if (r.ok) url = URL.createObjectURL(await r.blob());
-    } catch { /* network error: no thumbnail */ }
+    const at = encodeURIComponent(new Date(key).toISOString());
+    for (const stream of this.streams()) {
+      try {
+        const q = stream === "main" ? "" : `&stream=${stream}`;
+        const r = await fetch(`/api/cameras/${this.id}/snapshot.jpg?at=${at}&width=${this.width}${q}`,
+          { credentials: "same-origin" });
+        if (r.ok) { url = URL.createObjectURL(await r.blob()); break; }
+      } catch { /* network error: no thumbnail */ }
+    }
     this.remember(key, url);
     this.inFlight = null;
     if (this.queued !== null && this.queued !== key) {

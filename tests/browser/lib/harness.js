@@ -104,15 +104,19 @@ function waitLine(child, pred, timeoutMs, what) {
   });
 }
 
-/** `nvr testcam --listen 127.0.0.1:0 ...`; resolves to {child, urls}. */
+/** `nvr testcam --listen 127.0.0.1:0 ...`; resolves to {child, urls, subUrls}. */
 export async function startTestcam(extra, name = "testcam") {
   const urls = [];
+  const subUrls = [];
   const child = start(["testcam", "--listen", "127.0.0.1:0", ...extra], {
-    name, onLine: (l) => { if (l.startsWith("rtsp://")) urls.push(l.trim()); },
+    name, onLine: (l) => {
+      if (l.startsWith("rtsp://")) urls.push(l.trim());
+      if (l.startsWith("sub rtsp://")) subUrls.push(l.slice(4).trim());
+    },
   });
   await waitLine(child, (l) => l.trim() === "testcam ready", 180e3, "testcam ready");
   if (!urls.length) throw new Error("testcam printed no rtsp:// URL");
-  return { child, urls };
+  return { child, urls, subUrls };
 }
 
 /** A data directory with users, and `nvr serve` on it. */
@@ -126,14 +130,23 @@ export class Recorder {
       await runOk(["user", "add", "--data-dir", this.dir, "--username", u.username, "--role", u.role, "--password-stdin"], u.password);
     }
   }
-  async addCamera(name, url) {
-    await runOk(["camera", "add", "--data-dir", this.dir, "--name", name, "--url", url]);
+  /** `nvr camera add` (probed first); `subUrl`: the camera's sub-stream, if any. */
+  async addCamera(name, url, subUrl) {
+    const sub = subUrl ? ["--sub-url", subUrl] : [];
+    await runOk(["camera", "add", "--data-dir", this.dir, "--name", name, "--url", url, ...sub]);
   }
-  /** `extra`: more `nvr serve` arguments, e.g. ["--segment-duration-secs", "4"]. */
-  async serve(extra = []) {
-    this.child = start(["serve", "--data-dir", this.dir, "--listen", "127.0.0.1:0", ...extra], { name: "serve" });
+  /**
+   * `extra`: more `nvr serve` arguments, e.g. ["--segment-duration-secs", "4"]; `listen`: the
+   * address (a LAN-style 0.0.0.0:0 is reached through 127.0.0.1). A first-run setup code the
+   * server prints on its console lands in `this.setupCode`.
+   */
+  async serve(extra = [], { listen = "127.0.0.1:0" } = {}) {
+    this.child = start(["serve", "--data-dir", this.dir, "--listen", listen, ...extra], {
+      name: "serve",
+      onLine: (l) => { if (l.startsWith("first-run setup code: ")) this.setupCode = l.slice(22).trim(); },
+    });
     const line = await waitLine(this.child, (l) => l.startsWith("nvr serving on "), 60e3, "nvr serving on");
-    this.base = line.slice("nvr serving on ".length).trim().replace(/\/$/, "");
+    this.base = line.slice("nvr serving on ".length).trim().replace(/\/$/, "").replace("0.0.0.0", "127.0.0.1");
     recorderOrigins.add(new URL(this.base).origin);
     return this.base;
   }
@@ -142,8 +155,12 @@ export class Recorder {
 /** Origins of the recorders the tests started: the only ones the browser may talk to. */
 export const recorderOrigins = new Set();
 
-/** Everything the browser asked for, across every page of every test. */
-export const traffic = { requests: [], websockets: [], documents: [], cspViolations: [], pageErrors: [] };
+/**
+ * Everything the browser asked for, across every page of every test. `sockets`: each
+ * WebSocket with the bytes and messages it received, its `init` messages, and whether it
+ * closed (`websockets` lists their URLs).
+ */
+export const traffic = { requests: [], websockets: [], sockets: [], documents: [], cspViolations: [], pageErrors: [] };
 
 /** A fresh Chromium profile (its own cookies) with request recording on every page. */
 export async function newBrowser() {
@@ -164,7 +181,19 @@ export async function newBrowser() {
 
 function watch(page) {
   page.on("request", (r) => traffic.requests.push({ url: r.url(), type: r.resourceType() }));
-  page.on("websocket", (ws) => traffic.websockets.push(ws.url()));
+  page.on("websocket", (ws) => {
+    traffic.websockets.push(ws.url());
+    const s = { url: ws.url(), bytes: 0, messages: 0, inits: [], closed: false };
+    traffic.sockets.push(s);
+    ws.on("framereceived", ({ payload }) => {
+      s.messages++;
+      s.bytes += typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
+      if (typeof payload === "string" && payload.includes("\"init\"")) {
+        try { s.inits.push(JSON.parse(payload)); } catch { /* not JSON */ }
+      }
+    });
+    ws.on("close", () => { s.closed = true; });
+  });
   page.on("response", async (r) => {
     const ct = r.headers()["content-type"] || "";
     if (r.request().resourceType() === "document" || ct.startsWith("text/html")) {

@@ -1,8 +1,9 @@
 // Evidence in the browser: an evidence user selects a range on a camera's timeline (drag,
 // handles, Shift+drag, [ ] keys), exports it through the dialog and verifies the downloaded
-// bundle with `nvr verify`; places a hold that is drawn on the timeline and released on the
-// Evidence page; reads and filters the audit log; a guard sees none of it. Its own recorder
-// closes segments every 4 s, so sealed (exportable) video exists within seconds.
+// bundle with `nvr verify`, the recorder's key pinned; places a hold that is drawn on the
+// timeline and released on the Evidence page; reads and filters the audit log; a guard sees
+// none of it. Its own recorder closes segments every 4 s, so sealed (exportable) video exists
+// within seconds.
 
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
@@ -13,6 +14,8 @@ import * as h from "../lib/harness.js";
 
 let base;
 let tmp;
+// The recorder's signing key fingerprint, as its administrator reads it (`nvr key show`).
+let key;
 const contexts = [];
 const CASE = "2026/0042";
 const made = { exportId: null, holdId: null };
@@ -40,6 +43,8 @@ before(async () => {
   await rec.addCamera("Yard", cam.urls[1]);
   base = await rec.serve(["--segment-duration-secs", "4"]);
   tmp = path.dirname(rec.dir);
+  const shown = await h.run(["key", "show", "--data-dir", rec.dir]);
+  key = /^current signing key: (\S+)/m.exec(shown.out)[1];
 }, { timeout: 300e3 });
 
 after(async () => {
@@ -194,7 +199,7 @@ test("an evidence user selects a range by dragging, exports it, and the download
   const file = path.join(tmp, download.suggestedFilename());
   await download.saveAs(file);
   assert.equal(createHash("sha256").update(readFileSync(file)).digest("hex"), sha, "the bundle's SHA-256 as shown");
-  const verified = await h.run(["verify", file]);
+  const verified = await h.run(["verify", "--expect-key", key, file]);
   assert.equal(verified.code, 0, `nvr verify:\n${verified.out}`);
   assert.match(verified.out, /VALID/);
   await dlg.locator("#export-cancel").click();

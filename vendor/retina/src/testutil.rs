@@ -162,22 +162,11 @@ macro_rules! assert_eq_hexes {
 #[cfg(test)]
 pub(crate) use {assert_eq_hex, assert_eq_hexes};
 
+// nvr patch: the crates.io package drops upstream's `mylog` dev-dependency (a git crate), so the
+// tests log nothing here; everything else of them runs as upstream's.
 #[cfg(test)]
 pub(crate) fn init_logging() {
-    use std::str::FromStr as _;
-    INIT_LOGGING.call_once(|| {
-        let h = mylog::Builder::new()
-            .is_test(true)
-            .format(
-                ::std::env::var("RUST_FORMAT")
-                    .map_err(|_| ())
-                    .and_then(|s| mylog::Format::from_str(&s))
-                    .unwrap_or(mylog::Format::Google),
-            )
-            .spec(::std::env::var("RUST_LOG").as_deref().unwrap_or("info"))
-            .build();
-        h.install().unwrap();
-    })
+    INIT_LOGGING.call_once(|| {});
 }
 
 #[cfg(test)]

@@ -28,9 +28,9 @@ enum Codec {
 
 /// An encoded clip: its sample entry (taken from ffmpeg's `stsd`) and its samples.
 #[derive(Debug)]
-struct Clip {
-    entry: SampleEntry,
-    samples: Vec<Sample>,
+pub(super) struct Clip {
+    pub(super) entry: SampleEntry,
+    pub(super) samples: Vec<Sample>,
 }
 
 fn clip(codec: Codec, width: u16, height: u16) -> Clip {
@@ -114,7 +114,7 @@ fn parse_clip(d: &[u8]) -> Clip {
     }
 }
 
-fn h264() -> &'static Clip {
+pub(super) fn h264() -> &'static Clip {
     static CLIP: OnceLock<Clip> = OnceLock::new();
     CLIP.get_or_init(|| clip(Codec::H264, 320, 240))
 }
@@ -136,7 +136,12 @@ fn h265() -> &'static Clip {
 
 /// Splits `samples` into segments at `bounds` (ids from `first_id`). With `zero_last`, the last
 /// frame's duration is 0, as for a segment still being recorded.
-fn split(samples: &[Sample], first_id: u64, bounds: &[usize], zero_last: bool) -> Vec<FakeSegment> {
+pub(super) fn split(
+    samples: &[Sample],
+    first_id: u64,
+    bounds: &[usize],
+    zero_last: bool,
+) -> Vec<FakeSegment> {
     let mut samples = samples.to_vec();
     if zero_last {
         samples.last_mut().unwrap().duration_90k = 0;
@@ -175,7 +180,7 @@ fn probe(path: &Path) -> Probe {
 }
 
 /// Decodes every frame with ffmpeg; fails on any error message.
-fn assert_decodes(path: &Path) {
+pub(super) fn assert_decodes(path: &Path) {
     require_tool("ffmpeg");
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])

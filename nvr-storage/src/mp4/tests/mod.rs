@@ -4,9 +4,12 @@
 //! - `media.rs`: real H.264/H.265 made by ffmpeg, checked with ffprobe/ffmpeg.
 //! - `ranges.rs`: byte ranges, read coalescing, reader errors.
 //! - `requests.rs`: validation, ETag, a one-hour request, 64-bit offsets.
+//! - `extras.rs`: an export's time track and ONVIF metadata, seen by ffprobe, ffmpeg and a
+//!   box dump.
 
 #![allow(clippy::unwrap_used)]
 
+mod extras;
 mod media;
 mod ranges;
 mod requests;
@@ -234,6 +237,7 @@ pub fn request(entries: Vec<SampleEntry>, parts: Vec<SegmentPart>) -> Mp4Request
         start_trim_90k: 0,
         duration_90k: None,
         creation_time_unix_secs: 1_700_000_000,
+        extras: None,
     }
 }
 

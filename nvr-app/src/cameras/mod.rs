@@ -1,15 +1,21 @@
-//! Cameras: testing a URL, adding (validated and probed first), changing (retention changes
-//! that would delete footage now must be confirmed), deleting (never footage under an
-//! evidence hold), and what the UI shows of each (storage use and effective retention).
+//! Cameras: testing their URLs, adding (validated and probed first), changing (retention
+//! changes that would delete footage now must be confirmed), deleting (never footage under an
+//! evidence hold), and what the UI shows of each (storage use and effective retention, per
+//! stream). A camera has a main stream and optionally a sub-stream (`sub_url`), sharing its
+//! credentials; each is validated and probed alike, and each stream has its own retention.
 //! Every change is one transaction with its audit entry; a running recorder is told at once.
+
+mod retention;
+
+pub use retention::CameraStorage;
 
 use std::time::Duration;
 
-use nvr_core::{CameraId, CameraUrl, ErrorKind, HostKind};
+use nvr_core::{CameraId, CameraUrl, ErrorKind, HostKind, Stream};
 use nvr_ingest::probe::{ProbeResult, probe};
 use nvr_ingest::source::ConnectTarget;
 use nvr_storage::db::{AuditNote, CameraRetention, CameraRow};
-use nvr_storage::retention::{self, RetentionPolicy};
+use nvr_storage::retention::RetentionPolicy;
 use nvr_storage::store::CameraEdit;
 use serde_json::json;
 
@@ -20,11 +26,16 @@ use crate::error::{AppError, AppResult};
 /// How long a camera test may take (the UI says so next to the button).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A camera to add, or a URL to test.
+/// A camera to add, or URLs to test.
 #[derive(Clone, Default)]
 pub struct NewCamera {
     pub name: String,
+    /// The main stream's URL.
     pub url: String,
+    /// The sub-stream's URL, if the camera has one (empty: none).
+    pub sub_url: Option<String>,
+    /// Record the sub-stream (default: yes); else it is pulled for live view only.
+    pub record_sub: Option<bool>,
     pub username: Option<String>,
     pub password: Option<String>,
     /// Add it even if it cannot be reached now (it is retried forever).
@@ -36,6 +47,8 @@ impl std::fmt::Debug for NewCamera {
         f.debug_struct("NewCamera")
             .field("name", &self.name)
             .field("url", &self.url)
+            .field("sub_url", &self.sub_url)
+            .field("record_sub", &self.record_sub)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("skip_probe", &self.skip_probe)
@@ -48,14 +61,22 @@ impl std::fmt::Debug for NewCamera {
 pub struct CameraChange {
     pub name: Option<String>,
     pub url: Option<String>,
+    /// `Some(None)` (or an empty URL) removes the sub-stream; its recordings stay until
+    /// retention takes them.
+    pub sub_url: Option<Option<String>>,
+    pub record_sub: Option<bool>,
     /// `Some(None)` clears the username.
     pub username: Option<Option<String>>,
     /// `Some("")` clears the password.
     pub password: Option<String>,
     pub enabled: Option<bool>,
-    /// `Some(None)`: back to the server default; `Some(Some(0))`: no limit.
+    /// The main stream's limits. `Some(None)`: back to the server default; `Some(Some(0))`:
+    /// no limit.
     pub retain_max_bytes: Option<Option<u64>>,
     pub retain_max_age_days: Option<Option<u64>>,
+    /// The sub-stream's limits, the same way.
+    pub sub_retain_max_bytes: Option<Option<u64>>,
+    pub sub_retain_max_age_days: Option<Option<u64>>,
     /// The person saw what a retention change deletes now and confirmed it.
     pub confirm_delete: bool,
 }
@@ -65,27 +86,50 @@ impl std::fmt::Debug for CameraChange {
         f.debug_struct("CameraChange")
             .field("name", &self.name)
             .field("url", &self.url)
+            .field("sub_url", &self.sub_url)
+            .field("record_sub", &self.record_sub)
             .field("enabled", &self.enabled)
             .field("retain_max_bytes", &self.retain_max_bytes)
             .field("retain_max_age_days", &self.retain_max_age_days)
+            .field("sub_retain_max_bytes", &self.sub_retain_max_bytes)
+            .field("sub_retain_max_age_days", &self.sub_retain_max_age_days)
             .finish_non_exhaustive()
     }
 }
 
-/// What a camera occupies and keeps.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CameraStorage {
-    pub bytes: u64,
-    pub oldest_90k: Option<i64>,
-    pub newest_90k: Option<i64>,
-    /// Effective limits (`None` = no limit).
-    pub retention: RetentionPolicy,
-    /// Bytes over the quota retention may not delete because holds protect them.
-    pub held_over_quota_bytes: u64,
+/// What testing a camera found: its main stream, and its sub-stream when one was given (what
+/// it offers, or why it cannot be used).
+#[derive(Debug)]
+pub struct CameraTest {
+    pub main: ProbeResult,
+    pub sub: Option<AppResult<ProbeResult>>,
+}
+
+/// A probe's outcome as structured detail: what the stream offers, or `{"error","kind"}`.
+pub fn probe_json(r: &AppResult<ProbeResult>) -> serde_json::Value {
+    match r {
+        Ok(p) => serde_json::to_value(p).unwrap_or_default(),
+        Err(e) => json!({"error": e.message, "kind": e.detail}),
+    }
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
     s.as_deref().filter(|s| !s.is_empty())
+}
+
+/// A sub-stream failure, said to be the sub-stream's.
+fn sub_stream_error(e: AppError) -> AppError {
+    AppError {
+        message: format!("sub-stream: {}", e.message),
+        ..e
+    }
+}
+
+/// Where to connect for a camera's streams: the main one and, if given, the sub-stream (the
+/// same credentials).
+struct Targets {
+    main: ConnectTarget,
+    sub: Option<ConnectTarget>,
 }
 
 impl App {
@@ -103,15 +147,36 @@ impl App {
         Ok(url)
     }
 
-    fn connect_target(&self, c: &NewCamera) -> AppResult<ConnectTarget> {
+    /// Validates a sub-stream URL like the main one's; it must be another URL.
+    fn checked_sub_url(&self, sub: &str, main: &CameraUrl) -> AppResult<CameraUrl> {
+        let sub = self
+            .checked_camera_url(sub)
+            .map_err(|e| AppError::invalid(format!("sub-stream URL: {}", e.message)))?;
+        if sub == *main {
+            return Err(AppError::invalid(
+                "the sub-stream URL is the main stream's: give the camera's second stream, or \
+                 none",
+            ));
+        }
+        Ok(sub)
+    }
+
+    fn connect_targets(&self, c: &NewCamera) -> AppResult<Targets> {
         let url = self.checked_camera_url(&c.url)?;
+        let sub = non_empty(&c.sub_url)
+            .map(|s| self.checked_sub_url(s, &url))
+            .transpose()?;
         if non_empty(&c.password).is_some() && non_empty(&c.username).is_none() {
             return Err(AppError::invalid("a camera password needs a username"));
         }
-        Ok(ConnectTarget {
+        let target = |url| ConnectTarget {
             url,
             username: non_empty(&c.username).map(str::to_owned),
             password: non_empty(&c.password).map(str::to_owned),
+        };
+        Ok(Targets {
+            main: target(url),
+            sub: sub.map(target),
         })
     }
 
@@ -122,27 +187,53 @@ impl App {
         Ok(probe(self.cameras.source.as_ref(), target, PROBE_TIMEOUT).await?)
     }
 
-    /// Tests a camera without adding it (admin): what it offers, or why it cannot be used.
-    pub async fn test_camera(&self, actor: &Actor, c: &NewCamera) -> AppResult<ProbeResult> {
-        actor.require_admin()?;
-        let target = self.connect_target(c)?;
-        self.store.audit(
-            &actor.audit_name(),
-            "camera_test",
-            &format!("url:{}", target.url),
-            json!({}),
-        );
-        self.probe_target(&target).await
+    /// Probes both streams at once.
+    async fn probe_targets(
+        &self,
+        t: &Targets,
+    ) -> (AppResult<ProbeResult>, Option<AppResult<ProbeResult>>) {
+        let sub = async {
+            match &t.sub {
+                Some(s) => Some(self.probe_target(s).await.map_err(sub_stream_error)),
+                None => None,
+            }
+        };
+        tokio::join!(self.probe_target(&t.main), sub)
     }
 
-    /// Adds a camera (admin; the CLI too): validated, probed unless `skip_probe`, stored with
-    /// its audit entry, and started. Nothing is stored when any step fails. Returns the
-    /// camera and, when probed, what the probe saw.
+    /// Tests a camera's streams without adding it (admin): what each offers, or why it cannot
+    /// be used. A main stream that fails is the error (with the sub-stream's outcome in its
+    /// fields, `sub`); a sub-stream that fails is reported beside the main stream's result.
+    pub async fn test_camera(&self, actor: &Actor, c: &NewCamera) -> AppResult<CameraTest> {
+        actor.require_admin()?;
+        let targets = self.connect_targets(c)?;
+        for t in std::iter::once(&targets.main).chain(&targets.sub) {
+            self.store.audit(
+                &actor.audit_name(),
+                "camera_test",
+                &format!("url:{}", t.url),
+                json!({}),
+            );
+        }
+        match self.probe_targets(&targets).await {
+            (Ok(main), sub) => Ok(CameraTest { main, sub }),
+            (Err(e), Some(sub)) => {
+                let mut fields = e.fields.clone().unwrap_or_else(|| json!({}));
+                fields["sub"] = probe_json(&sub);
+                Err(e.with_fields(fields))
+            }
+            (Err(e), None) => Err(e),
+        }
+    }
+
+    /// Adds a camera (admin; the CLI too): validated, both streams probed unless `skip_probe`,
+    /// stored with its audit entry, and started. Nothing is stored when any step fails.
+    /// Returns the camera and, when probed, what the probes saw.
     pub async fn add_camera(
         &self,
         actor: &Actor,
         c: &NewCamera,
-    ) -> AppResult<(CameraRow, Option<ProbeResult>)> {
+    ) -> AppResult<(CameraRow, Option<CameraTest>)> {
         actor.require_admin()?;
         let name = c.name.trim();
         nvr_core::validate_camera_name(name).map_err(AppError::invalid)?;
@@ -152,24 +243,37 @@ impl App {
                 format!("a camera named {name:?} exists already"),
             ));
         }
-        let target = self.connect_target(c)?;
+        let targets = self.connect_targets(c)?;
         let probed = if c.skip_probe {
             None
         } else {
-            Some(self.probe_target(&target).await?)
+            let (main, sub) = self.probe_targets(&targets).await;
+            Some(CameraTest {
+                main: main?,
+                sub: sub.transpose()?.map(Ok),
+            })
         };
+        let record_sub = c.record_sub.unwrap_or(true);
         let by = actor.audit_name();
+        let sub_url = targets.sub.as_ref().map(|t| &t.url);
         let id = self.store.add_camera(
-            name,
-            &target.url,
-            target.username.as_deref(),
-            target.password.as_deref(),
+            &CameraEdit {
+                name,
+                url: &targets.main.url,
+                sub_url,
+                record_sub,
+                username: targets.main.username.as_deref(),
+                password: targets.main.password.as_deref(),
+                enabled: true,
+            },
             |id| {
                 self.note(
                     &by,
                     "camera_add",
                     format!("camera:{id}"),
-                    json!({"name": name, "url": target.url.as_str(),
+                    json!({"name": name, "url": targets.main.url.as_str(),
+                           "sub_url": sub_url.map(CameraUrl::as_str),
+                           "record_sub": sub_url.is_some() && record_sub,
                            "probed": probed.is_some()}),
                 )
             },
@@ -202,6 +306,13 @@ impl App {
             .unwrap_or(&row.name)
             .to_owned();
         let url = self.checked_camera_url(change.url.as_deref().unwrap_or(&row.url))?;
+        let sub_url = match &change.sub_url {
+            None => row.sub_url.clone(),
+            Some(s) => s.clone().filter(|s| !s.is_empty()),
+        }
+        .map(|s| self.checked_sub_url(&s, &url))
+        .transpose()?;
+        let record_sub = change.record_sub.unwrap_or(row.record_sub);
         let username = match &change.username {
             None => row.username.clone(),
             Some(u) => u.clone().filter(|u| !u.is_empty()),
@@ -209,70 +320,54 @@ impl App {
         let enabled = change.enabled.unwrap_or(row.enabled);
         let connection_changed = change.name.is_some()
             || change.url.is_some()
+            || change.sub_url.is_some()
+            || change.record_sub.is_some()
             || change.username.is_some()
             || change.password.is_some()
             || change.enabled.is_some();
-        let retention = (change.retain_max_bytes.is_some() || change.retain_max_age_days.is_some())
-            .then(|| CameraRetention {
-                max_bytes: change.retain_max_bytes.unwrap_or(row.retain_max_bytes),
-                max_age_secs: match change.retain_max_age_days {
-                    None => row.retain_max_age_secs,
-                    Some(d) => d.map(|d| d.saturating_mul(86_400)),
-                },
-            });
-        if let Some(r) = retention {
-            let mut after = row.clone();
-            after.retain_max_bytes = r.max_bytes;
-            after.retain_max_age_secs = r.max_age_secs;
-            let policy = RetentionPolicy::for_camera(&after, self.cameras.default_retention);
-            let preview = retention::preview(&self.store, id, policy, self.clock.realtime())?;
-            if preview.bytes > 0 && !change.confirm_delete {
-                return Err(AppError::precondition(format!(
-                    "these limits delete {} segments ({} bytes) of camera {:?} now; send \
-                     \"confirm_delete\": true to apply them",
-                    preview.segments, preview.bytes, row.name
-                ))
-                .with_detail("retention_deletes")
-                .with_fields(json!({
-                    "would_delete_segments": preview.segments,
-                    "would_delete_bytes": preview.bytes,
-                    "new_oldest": preview.new_oldest_90k.map(|t| nvr_core::Time90k(t).to_rfc3339()),
-                })));
-            }
+        let retention = retention_changes(&row, change);
+        if retention.iter().any(|(s, _)| *s == Stream::Sub) && !row.has_sub_row && sub_url.is_none()
+        {
+            return Err(AppError::invalid(format!(
+                "camera {:?} has no sub-stream to set the retention of",
+                row.name
+            )));
         }
+        self.confirm_retention(&row, &retention, change.confirm_delete)?;
         let by = actor.audit_name();
+        let mut detail = json!({"name": name, "url": url.as_str(), "enabled": enabled,
+            "sub_url": sub_url.as_ref().map(CameraUrl::as_str), "record_sub": record_sub,
+            "password_changed": change.password.is_some()});
+        for &(stream, r) in &retention {
+            let prefix = match stream {
+                Stream::Main => "",
+                Stream::Sub => "sub_",
+            };
+            detail[format!("{prefix}retain_max_bytes")] = json!(r.max_bytes);
+            detail[format!("{prefix}retain_max_age_secs")] = json!(r.max_age_secs);
+        }
         self.store.update_camera(
             id,
             &CameraEdit {
                 name: &name,
                 url: &url,
+                sub_url: sub_url.as_ref(),
+                record_sub,
                 username: username.as_deref(),
                 password: change.password.as_deref(),
                 enabled,
             },
-            retention,
-            self.note(
-                &by,
-                "camera_change",
-                format!("camera:{id}"),
-                json!({"name": name, "url": url.as_str(), "enabled": enabled,
-                       "password_changed": change.password.is_some(),
-                       "retain_max_bytes": retention.map(|r| r.max_bytes),
-                       "retain_max_age_secs": retention.map(|r| r.max_age_secs)}),
-            ),
+            &retention,
+            self.note(&by, "camera_change", format!("camera:{id}"), detail),
         )?;
         if connection_changed && let Some(r) = &self.cameras.recorder {
             r.stop_camera(id).await;
         }
         self.reconcile_cameras();
-        if retention.is_some() {
+        if !retention.is_empty() {
             // Confirmed limits apply now, not at the next pass.
-            let store = self.store.clone();
-            let policy =
-                RetentionPolicy::for_camera(&self.camera(id)?, self.cameras.default_retention);
-            let now = self.clock.realtime();
-            tokio::task::spawn_blocking(move || retention::enforce(&store, id, policy, now))
-                .await??;
+            let streams: Vec<Stream> = retention.iter().map(|(s, _)| *s).collect();
+            self.enforce_retention(id, &streams).await?;
         }
         tracing::info!(camera = %id, by = %by, "camera changed");
         self.camera(id)
@@ -358,26 +453,6 @@ impl App {
         Ok(self.store.db().cameras()?)
     }
 
-    /// What a camera occupies and keeps.
-    pub fn camera_storage(&self, c: &CameraRow) -> AppResult<CameraStorage> {
-        let db = self.store.db();
-        let (bytes, oldest_90k, _) = db.camera_usage(c.id)?;
-        let newest_90k = db.last_segment_end(c.id)?;
-        let retention = RetentionPolicy::for_camera(c, self.cameras.default_retention);
-        let held = db.holds(true)?.iter().any(|h| h.camera_id == c.id);
-        let held_over_quota_bytes = match retention.max_bytes {
-            Some(m) if held && bytes > m => bytes - m,
-            _ => 0,
-        };
-        Ok(CameraStorage {
-            bytes,
-            oldest_90k,
-            newest_90k,
-            retention,
-            held_over_quota_bytes,
-        })
-    }
-
     /// The retention limits of cameras without their own.
     pub fn default_retention(&self) -> RetentionPolicy {
         self.cameras.default_retention
@@ -401,4 +476,35 @@ impl App {
     ) -> AuditNote {
         AuditNote::new(self.clock.realtime().0, actor, action, object, detail)
     }
+}
+
+/// The streams whose retention `change` sets, with their new overrides (the fields it leaves
+/// out keep their values).
+fn retention_changes(row: &CameraRow, change: &CameraChange) -> Vec<(Stream, CameraRetention)> {
+    let days = |d: Option<u64>| d.map(|d| d.saturating_mul(86_400));
+    [
+        (
+            Stream::Main,
+            change.retain_max_bytes,
+            change.retain_max_age_days,
+        ),
+        (
+            Stream::Sub,
+            change.sub_retain_max_bytes,
+            change.sub_retain_max_age_days,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, b, d)| b.is_some() || d.is_some())
+    .map(|(stream, bytes, age_days)| {
+        let old = row.retention(stream);
+        (
+            stream,
+            CameraRetention {
+                max_bytes: bytes.unwrap_or(old.max_bytes),
+                max_age_secs: age_days.map_or(old.max_age_secs, days),
+            },
+        )
+    })
+    .collect()
 }
