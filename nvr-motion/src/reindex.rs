@@ -112,9 +112,11 @@ pub fn reindex(
     decoders: &DecoderFactory,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReindexOutcome, MotionError> {
-    let segments = store
-        .db()
-        .sealed_segments_overlapping(req.camera, req.start.0, req.end.0)?;
+    // The main stream's: the index belongs to its segments (see `db/motion.rs`).
+    let segments =
+        store
+            .db()
+            .sealed_stream_segments_overlapping(req.camera.main(), req.start.0, req.end.0)?;
     let total = segments.len() as u64;
     let mut out = ReindexOutcome::default();
     let mut note = Some(AuditNote::new(
