@@ -197,7 +197,11 @@ fn main_and_sub_stream_are_recorded_served_checked_and_exported() {
         out.contains("camera-1.mp4") && out.contains("camera-1-sub.mp4"),
         "{out}"
     );
-    let (code, out) = nvr(&["verify", zip.to_str().expect("utf8")], None);
+    let key = rec.key_fingerprint();
+    let (code, out) = nvr(
+        &["verify", zip.to_str().expect("utf8"), "--expect-key", &key],
+        None,
+    );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("camera 1 sub: "), "{out}");
 
