@@ -2,7 +2,7 @@
 //! locked to the wall clock (a box moving during known seconds, a sudden brightness change,
 //! sensor noise only), and the motion API finds every known interval within a second, nothing
 //! on the noise, the flash as a scene change rather than motion, and nothing in a region the
-//! box never crosses. Reindexing the footage with `nvr motion reindex` finds the same, and
+//! box never crosses. A camera with a sub-stream is analysed on it. Reindexing the footage with `nvr motion reindex` finds the same, and
 //! `nvr check` validates the index against the segments. (That analysis never costs a
 //! recorded frame, even when its decoder fails or panics, is shown in nvr-motion's tests.)
 
@@ -28,14 +28,20 @@ fn now() -> f64 {
 }
 
 fn camera(scene: &str, events: &str, log: &std::path::Path) -> TestCam {
+    camera_sized(scene, events, (640, 360), log)
+}
+
+/// A camera whose main stream is `size`; its sub-stream (`/cam1_sub`) is 640x360.
+fn camera_sized(scene: &str, events: &str, size: (u32, u32), log: &std::path::Path) -> TestCam {
+    let (width, height) = (size.0.to_string(), size.1.to_string());
     TestCam::start(
         &[
             "--mode",
             "live",
             "--width",
-            "640",
+            &width,
             "--height",
-            "360",
+            &height,
             "--fps",
             "10",
             "--keyint-frames",
@@ -100,11 +106,30 @@ fn the_motion_api_finds_known_motion_and_nothing_else() {
         let (code, out) = rec.add_camera(name, &cam.urls[0], None, false);
         assert_eq!(code, 0, "{out}");
     }
+    // A 1280x720 camera with a 640x360 sub-stream: analysis reads the sub-stream, every
+    // sampled picture (its main stream alone would be analysed at key frames only).
+    let hd = camera_sized("moving", MOVING_EVENTS, (1280, 720), &log("hd"));
+    let (code, out) = nvr(
+        &[
+            "camera",
+            "add",
+            "--data-dir",
+            rec.d(),
+            "--name",
+            "hd",
+            "--url",
+            &hd.urls[0],
+            "--sub-url",
+            &hd.sub_urls[0],
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
     rec.serve(&[]);
     let c = rec.client();
     let ids: Vec<i64> = {
         let cams = c.cameras();
-        ["moving", "flash", "noise"]
+        ["moving", "flash", "noise", "hd"]
             .iter()
             .map(|n| {
                 cams.as_array()
@@ -165,6 +190,19 @@ fn the_motion_api_finds_known_motion_and_nothing_else() {
     assert_eq!(found, vec![], "{body}");
     assert_eq!(body["scene_changes"], serde_json::json!([]));
 
+    // The camera with a sub-stream: analysed on it, every sampled picture, same findings.
+    let hd_camera = c
+        .cameras()
+        .as_array()
+        .expect("cameras")
+        .iter()
+        .find(|x| x["name"] == "hd")
+        .cloned()
+        .expect("hd");
+    assert_eq!(hd_camera["motion"]["decode"], "all", "{hd_camera}");
+    let (found, _) = intervals(&c, ids[3], p0, None);
+    assert_within_a_second(&found, &[(5.0, 9.0), (13.0, 15.0)]);
+
     // Reindexing the period from storage, beside the running server, finds the same.
     let (code, out) = nvr(
         &[
@@ -199,5 +237,5 @@ fn the_motion_api_finds_known_motion_and_nothing_else() {
         .and_then(|n| n.parse().ok())
         .expect("motion rows in the check report");
     assert!(rows > 0, "{out}");
-    drop((moving, flash, noise));
+    drop((moving, flash, noise, hd));
 }
