@@ -23,7 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Store::init(&dir, &SystemClock::new())
                 .with_context(|| format!("initializing {}", dir.display()))?;
             let store = open(&dir)?;
-            let id = hex::encode(&store.db().data_dir_uuid()?[..4]);
+            let id = short_recorder_id(&store)?;
             let tls = nvr_storage::tls::ensure(&dir, &id, &nvr_storage::tls::machine_sans())
                 .context("making the local certificate authority")?;
             println!("initialized data directory {}", dir.display());
@@ -118,7 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Camera(CameraCommand::List(a)) => {
             let (_, dir) = config::resolve(&a.dir)?;
             let store = open(&dir)?;
-            for c in store.db().cameras()? {
+            for c in store.cameras()? {
                 println!(
                     "{}\t{}\t{}\t{}{}",
                     c.id,
@@ -179,11 +179,7 @@ fn export(a: crate::cli::ExportArgs) -> anyhow::Result<ExitCode> {
     let app = offline_app(&cfg, &dir)?;
     let mut cameras = Vec::new();
     for c in &a.camera {
-        let row = match c.parse::<i64>() {
-            Ok(id) => app.store().db().camera(nvr_core::CameraId(id))?,
-            Err(_) => app.store().db().camera_by_name(c)?,
-        };
-        cameras.push(row.with_context(|| format!("no camera {c:?}"))?.id);
+        cameras.push(app.camera_named(c).map_err(app_error)?.id);
     }
     let parse = |what: &str, v: &str| {
         nvr_core::Time90k::parse_rfc3339(v).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
@@ -254,4 +250,10 @@ fn read_secret_line() -> anyhow::Result<String> {
         bail!("empty password on standard input");
     }
     Ok(line)
+}
+
+/// The first 8 hex digits of the data directory's id: names its certificate authority.
+pub fn short_recorder_id(store: &Store) -> anyhow::Result<String> {
+    let id = store.recorder_id()?;
+    Ok(id.chars().take(8).collect())
 }

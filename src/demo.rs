@@ -46,9 +46,10 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
     let testcam = nvr_testcam::TestCam::start(&cam_cfg).context("starting the test cameras")?;
     let rt = tokio::runtime::Runtime::new()?;
     let sub_urls = testcam.sub_urls();
+    let existing = app.cameras().map_err(app_error)?;
     for (i, url) in testcam.urls().iter().enumerate() {
         let name = format!("Test camera {}", i + 1);
-        if app.store().db().camera_by_name(&name)?.is_none() {
+        if !existing.iter().any(|c| c.name == name) {
             let new = nvr_app::cameras::NewCamera {
                 name,
                 url: url.clone(),

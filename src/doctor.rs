@@ -178,7 +178,7 @@ pub fn doctor(dir: &Path) -> anyhow::Result<ExitCode> {
     let mut names = 0;
     println!("camera allowlist (the only outbound destinations):");
     // Every stream of an enabled camera (its main stream, and its sub-stream if it has one).
-    for c in store.db().cameras()?.into_iter().filter(|c| c.enabled) {
+    for c in store.cameras()?.into_iter().filter(|c| c.enabled) {
         for stream in c.streams() {
             let Some(url) = c.stream_url(stream) else {
                 continue;

@@ -4,7 +4,6 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use nvr_app::Actor;
 use nvr_core::Time90k;
 
@@ -24,11 +23,7 @@ pub fn run(command: MotionCommand) -> anyhow::Result<ExitCode> {
 fn reindex(a: &MotionReindexArgs) -> anyhow::Result<ExitCode> {
     let (cfg, dir) = config::resolve(&a.dir)?;
     let app = offline_app(&cfg, &dir)?;
-    let row = match a.camera.parse::<i64>() {
-        Ok(id) => app.store().db().camera(nvr_core::CameraId(id))?,
-        Err(_) => app.store().db().camera_by_name(&a.camera)?,
-    }
-    .with_context(|| format!("no camera {:?}", a.camera))?;
+    let row = app.camera_named(&a.camera).map_err(app_error)?;
     let time = |v: &str, what: &str| {
         Time90k::parse_rfc3339(v).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
     };

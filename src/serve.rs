@@ -266,7 +266,7 @@ pub async fn tls_material(
     if !listen.ip().is_unspecified() {
         sans.push(listen.ip().to_string());
     }
-    let id = hex::encode(&store.db().data_dir_uuid()?[..4]);
+    let id = crate::commands::short_recorder_id(store)?;
     let dir = store.dir().to_owned();
     tokio::task::spawn_blocking(move || nvr_storage::tls::ensure(&dir, &id, &sans))
         .await?

@@ -238,6 +238,11 @@ impl Store {
             .rotate(&self.db, self.clock.realtime().0, actor)
     }
 
+    /// Every camera, by id.
+    pub fn cameras(&self) -> Result<Vec<crate::db::CameraRow>> {
+        self.db.cameras()
+    }
+
     /// The data directory's random id, hex: names this recorder in manifests.
     pub fn recorder_id(&self) -> Result<String> {
         Ok(hex::encode(self.db.data_dir_uuid()?))

@@ -258,7 +258,7 @@ pub async fn transcoded_view(
         .segments
         .first()
         .ok_or_else(|| ApiError::not_found("no recordings in this range"))?;
-    let params = state.store.db().video_params(first.video_params_id)?;
+    let params = state.app.video_params(first.video_params_id)?;
     let permit = state
         .media
         .transcode

@@ -20,7 +20,7 @@ fn label(v: &str) -> String {
 
 pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     let mut out = String::new();
-    let cameras = state.store.db().cameras()?;
+    let cameras = state.app.cameras()?;
     type Getter = fn(&nvr_ingest::CameraStatus) -> f64;
     let series: [(&str, &str, &str, Getter); 10] = [
         (
@@ -119,7 +119,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         "# HELP nvr_camera_storage_bytes bytes of recordings on disk\n# TYPE nvr_camera_storage_bytes gauge"
     );
     for c in &cameras {
-        let (bytes, _, _) = state.store.db().camera_usage(c.id)?;
+        let bytes = state.app.camera_bytes(c.id)?;
         let _ = writeln!(
             out,
             "nvr_camera_storage_bytes{{camera=\"{}\",name=\"{}\"}} {bytes}",

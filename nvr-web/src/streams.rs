@@ -35,11 +35,7 @@ pub fn resolve(
 ) -> ApiResult<(CameraRow, StreamKey)> {
     let stream = parse(value)?;
     let camera = CameraId(id);
-    let row = state
-        .store
-        .db()
-        .camera(camera)?
-        .ok_or_else(|| ApiError::not_found(format!("camera {camera}")))?;
+    let row = state.app.camera(camera)?;
     let has = match what {
         Use::Recordings => row.has_stream_row(stream),
         Use::Live => row.stream_url(stream).is_some(),

@@ -453,6 +453,26 @@ impl App {
         Ok(self.store.db().cameras()?)
     }
 
+    /// The camera a command line names: by id when `name_or_id` is a number, else by name;
+    /// 404 when there is none.
+    pub fn camera_named(&self, name_or_id: &str) -> AppResult<CameraRow> {
+        let row = match name_or_id.parse::<i64>() {
+            Ok(id) => self.store.db().camera(CameraId(id))?,
+            Err(_) => self.store.db().camera_by_name(name_or_id)?,
+        };
+        row.ok_or_else(|| AppError::not_found(format!("no camera {name_or_id:?}")))
+    }
+
+    /// Bytes of recordings on disk of every stream of `camera`.
+    pub fn camera_bytes(&self, camera: CameraId) -> AppResult<u64> {
+        Ok(self.store.db().camera_usage(camera)?.0)
+    }
+
+    /// The video parameters (codec, size, sample entry) stored under `id`.
+    pub fn video_params(&self, id: i64) -> AppResult<nvr_core::VideoParams> {
+        Ok(self.store.db().video_params(id)?)
+    }
+
     /// The retention limits of cameras without their own.
     pub fn default_retention(&self) -> RetentionPolicy {
         self.cameras.default_retention
