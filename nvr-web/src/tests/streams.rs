@@ -202,6 +202,8 @@ async fn each_stream_has_its_own_recordings_and_view() {
         "the sub-stream's frames are smaller"
     );
     // The playback of the sub-stream is on record as such.
+    // Read audits are written by the audit thread: wait for it.
+    env.state.store.flush_audit();
     let audit = env
         .state
         .store
