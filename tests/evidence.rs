@@ -131,6 +131,12 @@ fn two_minute_export_across_a_segment_boundary_plays_and_verifies() {
     assert!(has(b"suep") && has(b"cstb") && has(b"ev\0"));
     assert_eq!(manifest["format"], "nvr-export/2");
     assert!(manifest["recorder_clock"]["synchronized"].is_boolean());
+    // The test camera (GStreamer's RTSP server) sends RTCP sender reports with the wall time of
+    // this machine's clock: the camera's offset is measured, and small.
+    let clock = &manifest["cameras"][0]["camera_clock"];
+    assert_eq!(clock["source"], "rtcp_sender_report", "{clock}");
+    let offset_ms = clock["offset_ms"].as_f64().expect("offset");
+    assert!(offset_ms.abs() < 2_000.0, "{clock}");
 
     // The same range exported from the command line verifies too.
     let cli_zip = tmp.path().join("cli.zip");

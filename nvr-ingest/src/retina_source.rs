@@ -43,7 +43,10 @@ use retina::codec::{CodecItem, ParametersRef};
 
 use crate::egress::{EgressPolicy, same_destination};
 use crate::error::{CameraErrorKind, IngestError};
-use crate::source::{CameraSource, ConnectTarget, Session, SessionInfo, SourceFrame};
+use crate::source::{
+    CameraClockCell, CameraClockSample, CameraSource, ConnectTarget, Session, SessionInfo,
+    SourceFrame,
+};
 
 /// Largest forward jump of RTP timestamps accepted within a session: 10 s, the stall timeout.
 pub const MAX_TIMESTAMP_JUMP_SECS: u32 = 10;
@@ -330,9 +333,36 @@ struct VideoStream {
     codec: VideoCodec,
     params: Option<Arc<VideoParams>>,
     clock: Arc<dyn Clock>,
+    camera_clock: Arc<CameraClockCell>,
+}
+
+/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+const NTP_UNIX_OFFSET_SECS: u64 = 2_208_988_800;
+
+/// An NTP timestamp (32.32 fixed point seconds since 1900) as 90 kHz since the Unix epoch;
+/// `None` before 1970 (a camera whose clock was never set sends 0, or time since boot).
+fn ntp_to_90k(ntp: u64) -> Option<i64> {
+    let secs = (ntp >> 32).checked_sub(NTP_UNIX_OFFSET_SECS)?;
+    let frac_90k = ((ntp & 0xFFFF_FFFF) * 90_000) >> 32;
+    i64::try_from(secs * 90_000 + frac_90k).ok()
 }
 
 impl VideoStream {
+    /// Keeps the camera's clock against ours from a sender report of the video stream.
+    fn sender_report(&self, r: &retina::rtcp::ReceivedCompoundPacket) {
+        for pkt in r.pkts() {
+            if let Ok(Some(sr)) = pkt.as_sender_report()
+                && let Some(camera_90k) = ntp_to_90k(sr.ntp_timestamp().0)
+            {
+                let now = self.clock.realtime();
+                self.camera_clock.set(CameraClockSample {
+                    offset_90k: camera_90k - now.0,
+                    measured: now,
+                });
+            }
+        }
+    }
+
     /// The next frame; `None` when the camera closed the connection.
     async fn next_frame(&mut self) -> Option<Result<SourceFrame, IngestError>> {
         loop {
@@ -341,7 +371,10 @@ impl VideoStream {
                 Ok(CodecItem::VideoFrame(f)) if f.stream_id() == self.video_i => {
                     return Some(self.frame(f));
                 }
-                Ok(_) => {} // RTCP
+                Ok(CodecItem::Rtcp(r)) if r.stream_id() == self.video_i => {
+                    self.sender_report(&r);
+                }
+                Ok(_) => {}
             }
         }
     }
@@ -483,7 +516,9 @@ impl CameraSource for RetinaSource {
                 codec,
                 params: None,
                 clock: self.clock.clone(),
+                camera_clock: Arc::default(),
             };
+            let camera_clock = stream.camera_clock.clone();
             let frames = futures::stream::unfold(stream, |mut s| async move {
                 let item = s.next_frame().await?;
                 Some((item, s))
@@ -491,6 +526,7 @@ impl CameraSource for RetinaSource {
             Ok(Session {
                 info,
                 frames: Box::pin(Contained::new(Box::pin(frames))),
+                camera_clock,
             })
         })))
     }
@@ -499,6 +535,17 @@ impl CameraSource for RetinaSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ntp_times_become_unix_90k_and_unset_clocks_none() {
+        // 2026-12-07T00:00:00.5Z: 1_796_601_600 s after 1970, half a second.
+        let ntp = ((1_796_601_600 + NTP_UNIX_OFFSET_SECS) << 32) | 0x8000_0000;
+        assert_eq!(ntp_to_90k(ntp), Some(1_796_601_600 * 90_000 + 45_000));
+        assert_eq!(ntp_to_90k(NTP_UNIX_OFFSET_SECS << 32), Some(0));
+        // A camera whose clock was never set: zero, or seconds since it booted.
+        assert_eq!(ntp_to_90k(0), None);
+        assert_eq!(ntp_to_90k(3600 << 32), None);
+    }
 
     #[test]
     fn contained_panics_become_protocol_errors() {

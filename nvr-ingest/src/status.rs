@@ -48,6 +48,9 @@ pub struct CameraStatus {
     pub codec: Option<String>,
     pub width: Option<u16>,
     pub height: Option<u16>,
+    /// The camera's clock minus the recorder's, in milliseconds, from its latest RTCP sender
+    /// report (null until one arrived; cameras that send none stay null).
+    pub camera_clock_offset_ms: Option<f64>,
 }
 
 impl CameraStatus {
@@ -70,6 +73,7 @@ impl CameraStatus {
             codec: None,
             width: None,
             height: None,
+            camera_clock_offset_ms: None,
         }
     }
 }
@@ -195,6 +199,10 @@ impl StatusCell {
 
     pub fn set_disk_stalled(&self, stalled: bool) {
         self.update(|s| s.disk_stalled = stalled);
+    }
+
+    pub fn set_camera_clock(&self, sample: crate::source::CameraClockSample) {
+        self.update(|s| s.camera_clock_offset_ms = Some(sample.offset_90k as f64 / 90.0));
     }
 
     pub fn set_storage_error(&self, message: String) {

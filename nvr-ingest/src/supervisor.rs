@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use nvr_core::{Clock, StreamKey};
+use nvr_core::{Clock, Duration90k, StreamKey, Time90k};
 use ring::rand::SecureRandom;
 use tokio::sync::watch;
 use tracing::{Instrument, info, warn};
@@ -51,7 +51,13 @@ pub enum WriterMsg {
     Frame(SourceFrame),
     /// The session ended: close the open segment; the next frame starts a new run.
     EndRun,
+    /// The camera's clock against the recorder's, to keep with the stream (at most once a
+    /// [`CAMERA_CLOCK_KEEP_INTERVAL`]).
+    CameraClock(crate::source::CameraClockSample),
 }
+
+/// How often a stream's camera clock offset is written to the index while reports arrive.
+pub const CAMERA_CLOCK_KEEP_INTERVAL: Duration90k = Duration90k(60 * 90_000);
 
 /// Everything one camera stream's supervisor needs.
 pub struct Supervised {
@@ -120,7 +126,8 @@ pub async fn supervise(mut s: Supervised) {
                 s.status
                     .set_state(CameraState::Recording, s.clock.realtime());
                 s.status.reset_window(s.clock.monotonic());
-                let (error, got_frames, stopped) = run_session(&mut s, session.frames).await;
+                let (error, got_frames, stopped) =
+                    run_session(&mut s, session.frames, &session.camera_clock).await;
                 // Close the run whatever happened; the writer outlives us if stopping.
                 if let Some(w) = &s.writer {
                     let _ = w.send(WriterMsg::EndRun).await;
@@ -166,8 +173,12 @@ pub async fn supervise(mut s: Supervised) {
 async fn run_session(
     s: &mut Supervised,
     mut frames: crate::source::FrameStream,
+    camera_clock: &crate::source::CameraClockCell,
 ) -> (IngestError, bool, bool) {
     let mut got_frames = false;
+    // The camera clock sample last seen, and when one was last sent to be kept.
+    let mut clock_seen = None;
+    let mut clock_kept: Option<Time90k> = None;
     let stall_timeout = s.config.stall_timeout;
     let mut last_frame = tokio::time::Instant::now();
     let stall = tokio::time::sleep_until(last_frame + stall_timeout);
@@ -215,9 +226,27 @@ async fn run_session(
                 s.status
                     .on_frame(f.frame.data.len(), s.clock.monotonic(), &f.params);
                 s.live.publish(&f);
+                // A sender report came before this frame: publish it, and keep it (recorded
+                // streams) now and then.
+                let clock = camera_clock.get();
+                let mut keep_clock = None;
+                if clock != clock_seen
+                    && let Some(sample) = clock
+                {
+                    clock_seen = clock;
+                    s.status.set_camera_clock(sample);
+                    if clock_kept.is_none_or(|t| sample.measured - t >= CAMERA_CLOCK_KEEP_INTERVAL)
+                    {
+                        clock_kept = Some(sample.measured);
+                        keep_clock = Some(sample);
+                    }
+                }
                 let Some(writer) = &s.writer else {
                     continue;
                 };
+                if let Some(sample) = keep_clock {
+                    let _ = writer.send(WriterMsg::CameraClock(sample)).await;
+                }
                 if writer.send(WriterMsg::Frame(f)).await.is_err() {
                     return (
                         IngestError::new(CameraErrorKind::Storage, "the writer stopped"),
@@ -301,10 +330,12 @@ mod tests {
                     Script::Frames(n) => Ok(Session {
                         info,
                         frames: frames(n, false),
+                        camera_clock: Default::default(),
                     }),
                     Script::Stall => Ok(Session {
                         info,
                         frames: frames(1, true),
+                        camera_clock: Default::default(),
                     }),
                 }
             })
@@ -360,6 +391,7 @@ mod tests {
             match q.msg {
                 WriterMsg::Frame(_) => frames += 1,
                 WriterMsg::EndRun => ends += 1,
+                WriterMsg::CameraClock(_) => {}
             }
         }
         (frames, ends)

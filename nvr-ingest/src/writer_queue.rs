@@ -83,7 +83,7 @@ impl WriterSender {
                     .map_err(|_| WriterGone)?;
                 Some(permit)
             }
-            WriterMsg::EndRun => None,
+            WriterMsg::EndRun | WriterMsg::CameraClock(_) => None,
         };
         self.tx
             .send(Queued { msg, budget })
@@ -138,7 +138,7 @@ mod tests {
     fn size_of(q: &Queued) -> usize {
         match &q.msg {
             WriterMsg::Frame(f) => f.frame.data.len(),
-            WriterMsg::EndRun => 0,
+            WriterMsg::EndRun | WriterMsg::CameraClock(_) => 0,
         }
     }
 

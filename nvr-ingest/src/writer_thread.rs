@@ -174,6 +174,7 @@ fn drop_while_stalled(
                 error!(camera = %camera, error = %e, "closing the run failed");
             }
         }
+        WriterMsg::CameraClock(c) => keep_camera_clock(camera, writer, c),
     }
 }
 
@@ -245,8 +246,21 @@ fn write_one(
                 }
             }
         }
+        WriterMsg::CameraClock(c) => keep_camera_clock(camera, writer, c),
     }
     Handled::Other
+}
+
+/// Keeps the stream's latest camera clock offset in the index (for exports); a failure costs
+/// only that figure.
+fn keep_camera_clock(
+    camera: StreamKey,
+    writer: &CameraWriter,
+    c: crate::source::CameraClockSample,
+) {
+    if let Err(e) = writer.note_camera_clock(c.offset_90k, c.measured) {
+        warn!(camera = %camera, error = %e, "keeping the camera's clock offset failed");
+    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,7 @@ impl CameraSource for ByUrlSource {
             Ok(Session {
                 info: SessionInfo::default(),
                 frames: Box::pin(futures::stream::iter(frames).chain(futures::stream::pending())),
+                camera_clock: Default::default(),
             })
         })
     }

@@ -228,6 +228,7 @@ impl CameraSource for SceneSource {
             Ok(Session {
                 info: SessionInfo::default(),
                 frames,
+                camera_clock: Default::default(),
             })
         })
     }

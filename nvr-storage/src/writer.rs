@@ -513,6 +513,14 @@ impl CameraWriter {
         self.seal_error.take()
     }
 
+    /// Keeps the camera's clock offset (camera minus recorder, 90 kHz) measured at `measured`
+    /// with the stream, for exports.
+    pub fn note_camera_clock(&self, offset_90k: i64, measured: Time90k) -> Result<()> {
+        self.store
+            .db()
+            .set_stream_clock(self.stream, offset_90k, measured.0)
+    }
+
     /// Ends the current run (the session is over): closes its segment. The last frame's
     /// duration is unknown and copied from the frame before it.
     pub fn end_run(&mut self) -> Result<()> {

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, named_params};
 
 use super::{AuditNote, Database};
 use crate::error::{Result, StorageError};
-use nvr_core::{CameraId, SegmentId, Stream};
+use nvr_core::{CameraId, SegmentId, Stream, StreamKey};
 
 const INSERT_CAMERA: &str = "
     INSERT INTO cameras (name, username, password_sealed, enabled, created_90k)
@@ -49,6 +49,12 @@ const DELETE_CAMERA_SEGMENTS: &str = "DELETE FROM segments WHERE camera_id = :id
 const DELETE_CAMERA_STREAMS: &str = "DELETE FROM streams WHERE camera_id = :id";
 const DELETE_CAMERA: &str = "DELETE FROM cameras WHERE id = :id";
 const COUNT_CAMERA_SEGMENTS: &str = "SELECT COUNT(*) FROM segments WHERE camera_id = :id";
+const SET_STREAM_CLOCK: &str = "
+    UPDATE streams SET clock_offset_90k = :offset_90k, clock_measured_90k = :measured_90k
+    WHERE camera_id = :camera_id AND stream = :stream";
+const SELECT_STREAM_CLOCK: &str = "
+    SELECT clock_offset_90k, clock_measured_90k FROM streams
+    WHERE camera_id = :camera_id AND stream = :stream AND clock_measured_90k IS NOT NULL";
 const UPDATE_RETENTION: &str = "
     UPDATE streams SET retain_max_bytes = :max_bytes, retain_max_age_secs = :max_age_secs
     WHERE camera_id = :id AND stream = :stream";
@@ -350,6 +356,37 @@ impl Database {
             return Err(StorageError::NotFound(format!("camera {id}")));
         }
         Ok(())
+    }
+
+    /// Keeps the latest camera clock offset of `stream` (see `streams.clock_offset_90k`).
+    pub fn set_stream_clock(
+        &self,
+        stream: StreamKey,
+        offset_90k: i64,
+        measured_90k: i64,
+    ) -> Result<()> {
+        self.lock()
+            .prepare_cached(SET_STREAM_CLOCK)?
+            .execute(named_params! {
+                ":camera_id": stream.camera.0,
+                ":stream": stream.stream.index(),
+                ":offset_90k": offset_90k,
+                ":measured_90k": measured_90k,
+            })?;
+        Ok(())
+    }
+
+    /// The latest camera clock offset of `stream` and when it was measured (both 90 kHz), if
+    /// one was ever observed.
+    pub fn stream_clock(&self, stream: StreamKey) -> Result<Option<(i64, i64)>> {
+        Ok(self
+            .read()
+            .prepare_cached(SELECT_STREAM_CLOCK)?
+            .query_row(
+                named_params! {":camera_id": stream.camera.0, ":stream": stream.stream.index()},
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
     }
 
     /// Number of segments (sealed or open) of a camera.

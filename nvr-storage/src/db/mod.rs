@@ -45,7 +45,7 @@ pub use users::{NewSession, SessionRow, UserChange, UserRow};
 
 /// The schema version this program writes; `PRAGMA user_version` holds the database's: the
 /// number of the last migration applied.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The current schema, used for new databases.
 const FRESH_SCHEMA: &str = include_str!("schema.sql");
@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_signing_keys.sql")),
     (7, include_str!("migrations/0007_streams.sql")),
     (8, include_str!("migrations/0008_motion.sql")),
+    (9, include_str!("migrations/0009_camera_clock.sql")),
 ];
 
 /// Every row whose foreign key points nowhere: (table, rowid, referenced table, key index).

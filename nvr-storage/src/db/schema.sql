@@ -51,6 +51,11 @@ CREATE TABLE streams (
   -- Kept here so retention deleting old segments never restarts the chain.
   chain_segment_id INTEGER,
   chain_sha256 BLOB,
+  -- The latest camera clock offset observed from its RTCP sender reports: camera time minus
+  -- recorder time (90 kHz, positive: the camera is ahead), and when (recorder time); NULL
+  -- until a report arrived.
+  clock_offset_90k INTEGER,
+  clock_measured_90k INTEGER,
   PRIMARY KEY (camera_id, stream)
 );
 

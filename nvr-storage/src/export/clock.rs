@@ -2,11 +2,11 @@
 //! synchronised (by NTP, chrony, PTP or whatever disciplines it) and how far off it may be.
 //! Read with `adjtimex(2)` in read-only mode (modes 0): no network, no daemon, no privilege.
 //!
-//! Cameras' clocks: the offset between a camera's clock and the recorder's would come from
-//! the RTCP sender reports it sends (an NTP time and the RTP time it corresponds to). retina
-//! delivers them (`CodecItem::Rtcp`), but the recorder does not keep them yet (ingest drops
-//! them; recording them per segment is a change to `nvr-ingest` and the index), so every
-//! camera's offset is recorded as unknown, with that reason.
+//! Cameras' clocks: ingest compares the wall time in each RTCP sender report of a stream with
+//! the recorder's clock when it arrives, and keeps the latest offset with the stream (once a
+//! minute, `streams.clock_offset_90k`); the manifest states it with when it was measured. A
+//! camera that sends no reports, or one whose clock was never set, has none: then its offset
+//! is stated as unknown, with that reason.
 
 use serde_json::{Value, json};
 
@@ -72,20 +72,48 @@ pub fn kernel_clock() -> Option<KernelClock> {
     })
 }
 
-/// A camera's clock offset: unknown (see the module comment).
-pub fn camera_clock_json() -> Value {
-    json!({
-        "offset_ms": Value::Null,
-        "source": Value::Null,
-        "note": "not measured: the recorder does not keep cameras' RTCP sender reports yet; \
-                 times in this bundle are the recorder's (see recorder_clock)",
-    })
+/// A stream's camera clock offset for the manifest: `observed` is (camera minus recorder,
+/// when measured), both 90 kHz, or `None` when none was ever observed.
+pub fn camera_clock_json(observed: Option<(i64, i64)>) -> Value {
+    match observed {
+        Some((offset_90k, measured_90k)) => json!({
+            "offset_ms": offset_90k as f64 / 90.0,
+            "measured_at": nvr_core::Time90k(measured_90k).to_rfc3339(),
+            "source": "rtcp_sender_report",
+            "note": "the camera's clock minus the recorder's, from the wall time in the \
+                     camera's latest RTCP sender report against the recorder's clock when it \
+                     arrived (includes the network's delay); positive: the camera is ahead. \
+                     Times in this bundle are the recorder's (see recorder_clock)",
+        }),
+        None => json!({
+            "offset_ms": Value::Null,
+            "source": Value::Null,
+            "note": "not measured: the camera sent no RTCP sender report with a wall time the \
+                     recorder kept; times in this bundle are the recorder's (see recorder_clock)",
+        }),
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_camera_clock_is_stated_with_its_time_or_as_unknown() {
+        let seen = camera_clock_json(Some((-4_500, 1_796_601_600 * 90_000)));
+        assert_eq!(seen["offset_ms"], -50.0);
+        assert_eq!(seen["measured_at"], "2026-12-07T00:00:00.000Z");
+        assert_eq!(seen["source"], "rtcp_sender_report");
+        let unknown = camera_clock_json(None);
+        assert_eq!(unknown["offset_ms"], Value::Null);
+        assert!(
+            unknown["note"]
+                .as_str()
+                .unwrap()
+                .starts_with("not measured")
+        );
+    }
 
     #[test]
     fn synchronised_unsynchronised_and_unknown_clocks_are_told_apart() {

@@ -298,7 +298,8 @@ pub fn write_bundle<W: Write + Seek>(
         )?;
         c["timeline"] = timeline::timeline_json(spans);
         c["mp4"] = mp4_json.clone();
-        c["camera_clock"] = clock::camera_clock_json();
+        c["camera_clock"] =
+            clock::camera_clock_json(store.db().stream_clock(row.id.stream(*stream))?);
         cameras_json.push(c);
     }
 

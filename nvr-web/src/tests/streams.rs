@@ -62,6 +62,7 @@ impl CameraSource for ByUrlSource {
             Ok(Session {
                 info: SessionInfo::default(),
                 frames: Box::pin(futures::stream::iter(frames)),
+                camera_clock: Default::default(),
             })
         })
     }
