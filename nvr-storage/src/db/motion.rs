@@ -33,6 +33,15 @@ const EXTEND_MOTION: &str = "
         cells = :cells, peak = :peak, scene_changes = :scene_changes, entries = :entries
     WHERE id = :id";
 const DELETE_SEGMENT_MOTION: &str = "DELETE FROM motion WHERE segment_id = :segment_id";
+const SELECT_ROWS_OUTSIDE: &str = "
+    SELECT id, camera_id, start_90k, end_90k, entries FROM motion
+    WHERE segment_id = :segment_id AND (start_90k < :start_90k OR end_90k > :end_90k)";
+const DELETE_MOTION_ROW: &str = "DELETE FROM motion WHERE id = :id";
+const CLIP_MOTION_ROW: &str = "
+    UPDATE motion
+    SET start_90k = :start_90k, end_90k = :end_90k, cells = :cells, peak = :peak,
+        scene_changes = :scene_changes, entries = :entries
+    WHERE id = :id";
 const SELECT_SEGMENT_OF_CAMERA: &str =
     "SELECT 1 FROM segments WHERE id = :segment_id AND camera_id = :camera_id AND stream = 0";
 /// Rows of a camera overlapping `[start, end)`; the start bound lets SQLite use the
@@ -64,6 +73,9 @@ const UPSERT_SETTINGS: &str = "
 /// span to continue that row: spans the analysis marks as continuous start exactly where the
 /// previous ended, so this only absorbs rounding.
 const JOIN_TOLERANCE_90K: i64 = 90_000 / 10;
+/// How far a span may start before its first segment and still be all of it: the writer and
+/// the analysis place frames in wall time apart by jitter.
+const START_JITTER_90K: i64 = 90_000;
 
 /// One row of the motion index.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,19 +209,68 @@ fn append_to_segment(
     Ok(())
 }
 
+/// Clips the motion rows of `segment` to its footage, `[start_90k, end_90k)`, when it is sealed:
+/// analysis reads the live fan-out, which goes on while the writer drops frames (a full disk)
+/// or before a run's first segment exists, so a row of an open segment can reach past where
+/// its footage ends. Seconds outside go (the frame counts stay: they say what was analysed).
+pub(super) fn clip_segment_motion(
+    tx: &Transaction<'_>,
+    segment: SegmentId,
+    start_90k: i64,
+    end_90k: i64,
+) -> Result<()> {
+    let rows: Vec<(i64, i64, i64, i64, Vec<u8>)> = tx
+        .prepare_cached(SELECT_ROWS_OUTSIDE)?
+        .query_map(
+            named_params! {":segment_id": segment.0, ":start_90k": start_90k, ":end_90k": end_90k},
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, camera, row_start, row_end, blob) in rows {
+        let (start, end) = (row_start.max(start_90k), row_end.min(end_90k));
+        if end <= start {
+            tx.prepare_cached(DELETE_MOTION_ROW)?
+                .execute(named_params! {":id": id})?;
+            continue;
+        }
+        let entries = format::decode(&blob, second_of(row_start))
+            .map_err(|e| corrupt(CameraId(camera), segment, e))?;
+        let (first, last) = (second_of(start), second_of(end - 1));
+        let kept: Vec<_> = entries
+            .into_iter()
+            .filter(|e| (first..=last).contains(&e.second))
+            .collect();
+        let (cells, peak, scene_changes) = summary(&kept);
+        tx.prepare_cached(CLIP_MOTION_ROW)?.execute(named_params! {
+            ":id": id,
+            ":start_90k": start,
+            ":end_90k": end,
+            ":cells": cells.map(|c| c.to_bytes().to_vec()),
+            ":peak": peak,
+            ":scene_changes": scene_changes,
+            ":entries": format::encode(first, &kept),
+        })?;
+    }
+    Ok(())
+}
+
 /// Splits `span` at the starts of `segments` (by start time, the first possibly starting after
-/// the span does): each piece goes to the segment it lies in, the part before the first
-/// segment's start to the first. A second goes to the piece holding its start.
+/// the span does): each piece goes to the segment it lies in; the part before the first
+/// segment's start (no footage) is dropped, but for the second holding that start. A second
+/// goes to the piece holding its start.
 fn split_span(span: &MotionSpan, segments: &[(SegmentId, i64)]) -> Vec<(SegmentId, MotionSpan)> {
     let duration = (span.end_90k - span.start_90k).max(1);
     let mut out = Vec::with_capacity(segments.len());
     let mut frames_left = span.frames;
     let mut skipped_left = span.skipped;
     for (i, &(id, seg_start)) in segments.iter().enumerate() {
-        let start = if i == 0 {
+        // Nothing before the first segment's start, where there is no footage (analysis may
+        // run ahead of the writer, e.g. while a full disk drops frames), beyond the jitter of
+        // the two time estimates.
+        let start = if seg_start - span.start_90k <= START_JITTER_90K {
             span.start_90k
         } else {
-            seg_start.max(span.start_90k)
+            seg_start
         };
         let end = segments
             .get(i + 1)
@@ -234,7 +295,7 @@ fn split_span(span: &MotionSpan, segments: &[(SegmentId, i64)]) -> Vec<(SegmentI
             .iter()
             .filter(|s| {
                 let t = (s.second * crate::motion::TICKS_PER_SEC).max(span.start_90k);
-                (i == 0 || t >= start) && (last || t < end)
+                s.second >= second_of(start) && (last || t < end)
             })
             .copied()
             .collect();
@@ -491,5 +552,21 @@ mod tests {
         assert_eq!(pieces[0].1.frames + pieces[1].1.frames, 100);
         assert_eq!(pieces[0].1.skipped + pieces[1].1.skipped, 10);
         assert_eq!(pieces[0].1.frames, 50);
+    }
+
+    #[test]
+    fn spans_keep_nothing_long_before_the_first_segment() {
+        let span = MotionSpan {
+            start_90k: 10 * 90_000,
+            end_90k: 30 * 90_000,
+            frames: 100,
+            skipped: 0,
+            seconds: vec![sec(10), sec(14), sec(15), sec(29)],
+        };
+        // Footage only from 15.5 s (the writer was dropping frames before).
+        let pieces = split_span(&span, &[(SegmentId(1), 15 * 90_000 + 45_000)]);
+        assert_eq!(pieces.len(), 1);
+        assert_eq!(pieces[0].1.start_90k, 15 * 90_000 + 45_000);
+        assert_eq!(pieces[0].1.seconds, vec![sec(15), sec(29)]);
     }
 }

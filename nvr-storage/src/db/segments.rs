@@ -359,6 +359,7 @@ impl Database {
                 ":segment_id": s.id.0,
                 ":chain": &chain[..],
             })?;
+        super::motion::clip_segment_motion(&tx, s.id, s.start_90k, s.end_90k)?;
         if let Some(d) = self.slow_seal() {
             // The test seam: a commit as slow as a spinning disk's fsync, holding the writer.
             std::thread::sleep(d);

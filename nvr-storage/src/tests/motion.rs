@@ -289,6 +289,46 @@ fn check_names_rows_that_do_not_fit_their_segments() {
 }
 
 #[test]
+fn a_row_reaching_past_its_open_segment_is_clipped_when_it_is_sealed() {
+    // Analysis reads the live fan-out, which goes on while the writer drops frames (a full
+    // disk): its spans reach past the open segment's footage until the seal says where it ends.
+    let e = env();
+    let mut w = writer(&e, 60);
+    let p = params(1280);
+    for n in 0..4 * FPS {
+        w.write(&p, &frame(n)).expect("write");
+        e.clock.advance(Duration90k(FRAME_90K));
+    }
+    e.store
+        .db()
+        .append_motion(&[(
+            e.camera,
+            span(
+                0,
+                10,
+                vec![
+                    motion(base_second() + 1, 3, 3, 9),
+                    motion(base_second() + 8, 4, 4, 20),
+                ],
+            ),
+        )])
+        .expect("append");
+    w.end_run().expect("end");
+    assert_eq!(check(&e.store).expect("check").problems, vec![]);
+    let rows = e.store.db().all_motion_rows().expect("rows");
+    assert_eq!(rows.len(), 1);
+    let seg = &e.store.db().all_segments().expect("segments")[0];
+    assert_eq!(
+        (rows[0].start_90k, rows[0].end_90k),
+        (seg.start_90k, seg.end_90k)
+    );
+    // The second after the footage is gone: a search finds only the first.
+    let r = query(&e, None);
+    assert_eq!(r.intervals.len(), 1, "{:?}", r.intervals);
+    assert!(r.intervals[0].end.0 <= seg.end_90k + TICKS_PER_SEC);
+}
+
+#[test]
 fn deleting_a_camera_deletes_its_index_and_settings() {
     let e = env();
     record(&e, 10, 5);
