@@ -207,6 +207,10 @@ pub struct ExportArgs {
     /// Why the footage is exported, recorded in the manifest and the audit log.
     #[arg(long, default_value = "command-line export")]
     pub reason: String,
+    /// Add each camera's working copy: its video re-encoded (H.264) with the recording time in
+    /// the picture, for viewing; the original stays the evidence. Slow: a re-encode.
+    #[arg(long)]
+    pub working_copy: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -190,6 +190,7 @@ fn export(a: crate::cli::ExportArgs) -> anyhow::Result<ExitCode> {
         end: parse("end", &a.end)?,
         case_ref: a.case.clone(),
         reason: a.reason.clone(),
+        working_copy: a.working_copy,
     };
     let written = app
         .export_to_file(&Actor::cli(), &order, &a.out)

@@ -157,12 +157,35 @@ fn two_minute_export_across_a_segment_boundary_plays_and_verifies() {
             "../../etc",
             "--reason",
             "court order",
+            "--working-copy",
         ],
         None,
     );
     assert_eq!(code, 0, "{out}");
     let (code, out) = verify(&cli_zip);
     assert_eq!(code, 0, "{out}");
+
+    // The working copy: H.264 with every presented frame, the time drawn into the bottom band
+    // (which then differs from the original's) and the rest of the picture the original's.
+    let cli_manifest: serde_json::Value =
+        serde_json::from_slice(&entry(&cli_zip, "manifest.json")).expect("manifest");
+    let wc = &cli_manifest["cameras"][0]["working_copy"];
+    assert_eq!(wc["file"], "camera-1-working.mp4", "{wc}");
+    let working = tmp.path().join("working.mp4");
+    std::fs::write(&working, entry(&cli_zip, "camera-1-working.mp4")).expect("write");
+    let w = ffprobe(&working).expect("ffprobe reads the working copy");
+    assert_eq!((w.codec.as_str(), w.width, w.height), ("h264", 640, 360));
+    assert!(
+        (w.frames as i64 - p.frames as i64).abs() <= 18,
+        "{} frames in the working copy, {} presented",
+        w.frames,
+        p.frames
+    );
+    let (top, bottom) = picture_difference(&mp4, &working, 5.0);
+    assert!(
+        bottom > 3.0 * top.max(1.0),
+        "top {top}, bottom band {bottom}"
+    );
     let (code, _) = nvr(
         &[
             "export",
@@ -277,6 +300,46 @@ fn time_track(mp4: &std::path::Path) -> (Vec<(String, String)>, (f64, String)) {
 }
 
 /// Unix seconds (fractional) as RFC 3339 with milliseconds.
+/// Mean absolute luma difference between two videos' pictures at `at_secs` (scaled to
+/// 160x90): in the top two thirds and in the bottom band (where a working copy draws the time).
+fn picture_difference(a: &std::path::Path, b: &std::path::Path, at_secs: f64) -> (f64, f64) {
+    let gray = |p: &std::path::Path| -> Vec<u8> {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-ss", &at_secs.to_string(), "-i"])
+            .arg(p)
+            .args([
+                "-frames:v",
+                "1",
+                "-vf",
+                "scale=160:90",
+                "-pix_fmt",
+                "gray",
+                "-f",
+                "rawvideo",
+                "-",
+            ])
+            .output()
+            .expect("ffmpeg");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout.len(), 160 * 90);
+        out.stdout
+    };
+    let (x, y) = (gray(a), gray(b));
+    let mean = |rows: std::ops::Range<usize>| {
+        let n = rows.len() * 160;
+        let sum: u64 = rows
+            .flat_map(|r| (0..160).map(move |c| r * 160 + c))
+            .map(|i| u64::from(x[i].abs_diff(y[i])))
+            .sum();
+        sum as f64 / n as f64
+    };
+    (mean(0..60), mean(76..88))
+}
+
 fn rfc3339_ms(secs: f64) -> String {
     let whole = secs.floor() as i64;
     let ms = ((secs - whole as f64) * 1000.0).round() as i64;

@@ -54,6 +54,20 @@ pub struct ExportOrder {
     pub end: Time90k,
     pub case_ref: String,
     pub reason: String,
+    /// Add each camera's working copy: the video re-encoded with the recording time in the
+    /// picture, for viewing (the original stays the evidence).
+    pub working_copy: bool,
+}
+
+/// The longest a working copy may take to make, per camera: 4x the longest export (a slow
+/// machine re-encodes 1080p at a fraction of real time); the export fails rather than hang.
+const WORKING_COPY_LIMIT: std::time::Duration = std::time::Duration::from_secs(4 * 24 * 3600);
+
+/// Working copies through GStreamer (`nvr-media`): storage never decodes.
+fn working_copy_maker() -> nvr_storage::export::WorkingCopyMaker {
+    nvr_storage::export::WorkingCopyMaker(Arc::new(|input, output| {
+        nvr_media::burn_in_time(input, output, WORKING_COPY_LIMIT).map_err(|e| e.to_string())
+    }))
 }
 
 /// A hold to place.
@@ -84,6 +98,7 @@ impl App {
             reason: order.reason.clone(),
             operator: actor.audit_name(),
             export_id: None,
+            working_copy: order.working_copy.then(working_copy_maker),
         };
         validate(&req)?;
         for c in &req.cameras {

@@ -1,11 +1,13 @@
 //! The NVR's GStreamer media toolbox, used where decoding is needed: JPEG snapshots and
 //! thumbnails of stored video, on-demand H.264 transcoding for browsers that cannot decode
-//! H.265, and small luma pictures for motion analysis. Never on the recording path.
+//! H.265, small luma pictures for motion analysis, and exports' working copies with the time
+//! in the picture. Never on the recording path.
 //!
 //! Input is what the recorder stores: [`nvr_core::VideoParams`] (a retina-style ISO BMFF
 //! sample entry with an avcC/hvcC) and access units in MP4 framing (4-byte length-prefixed NAL
 //! units). Every entry point calls [`init`] itself.
 
+mod burn_in;
 mod error;
 mod geometry;
 mod gst_util;
@@ -15,6 +17,7 @@ mod sample_entry;
 mod snapshot;
 mod transcode;
 
+pub use burn_in::burn_in_time;
 pub use error::MediaError;
 pub use gst_util::init;
 pub use luma::{DecodedPicture, LumaDecoder, LumaImage, shrink_factor};

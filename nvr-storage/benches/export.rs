@@ -134,6 +134,7 @@ fn export(c: &mut Criterion) {
         reason: "benchmark".into(),
         operator: "bench".into(),
         export_id: None,
+        working_copy: None,
     };
     let out_dir = std::env::var_os("NVR_BENCH_EXPORT_DIR")
         .map(|d| tempfile::tempdir_in(d).expect("NVR_BENCH_EXPORT_DIR"));

@@ -166,6 +166,7 @@ fn playback(c: &mut Criterion) {
         reason: "benchmark".into(),
         operator: "bench".into(),
         export_id: None,
+        working_copy: None,
     };
     let out = f.dir.path().join("export.zip");
     let cat_out = f.dir.path().join("cat.out");

@@ -28,6 +28,9 @@ pub struct NewExport {
     #[serde(default)]
     case: String,
     reason: String,
+    /// Add working copies with the time in the picture.
+    #[serde(default)]
+    working_copy: bool,
 }
 
 impl std::fmt::Debug for NewExport {
@@ -103,6 +106,7 @@ pub async fn create(
         end: parse_time("end", &req.end)?,
         case_ref: req.case,
         reason: req.reason,
+        working_copy: req.working_copy,
     };
     let row = state.app.start_export(&actor(&user), &order)?;
     Ok((StatusCode::ACCEPTED, Json(export_json(&state, row))))

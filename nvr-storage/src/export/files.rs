@@ -5,6 +5,8 @@
 //! DATA_DIR/exports/            (0700)
 //!   <export id>.zip            a finished, self-verified bundle (0600)
 //!   <export id>.zip.part       a bundle being written; never offered, removed at start
+//!   .working-*.part            a working copy's input and output while it is made (see
+//!                              `working.rs`); removed when done, or at start
 //! ```
 //! A bundle is a plaintext copy of footage: it is deleted when it expires, and a `.part` left by
 //! a crash is removed at the next start.
@@ -21,7 +23,7 @@ use crate::keys::sync_dir;
 use crate::store::Store;
 
 const EXPORTS_DIR: &str = "exports";
-const PART_SUFFIX: &str = ".part";
+pub(super) const PART_SUFFIX: &str = ".part";
 
 /// A bundle written and verified.
 #[derive(Clone, Debug)]
@@ -123,7 +125,7 @@ pub fn write_verified_bundle(
 
 impl Store {
     /// DATA_DIR/exports, created (0700) if missing.
-    fn exports_dir(&self) -> Result<PathBuf> {
+    pub(super) fn exports_dir(&self) -> Result<PathBuf> {
         let dir = self.dir().join(EXPORTS_DIR);
         if !dir.exists() {
             fs::DirBuilder::new()

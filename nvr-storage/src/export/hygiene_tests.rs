@@ -36,6 +36,7 @@ fn export(e: &crate::tests::Env, path: &Path, start: Time90k, end: Time90k, id: 
             reason: "fight at the gate".into(),
             operator: "officer".into(),
             export_id: id,
+            working_copy: None,
         },
         f,
         &mut |_, _| {},

@@ -31,6 +31,7 @@ pub mod files;
 mod mp4check;
 mod timeline;
 pub mod verify;
+mod working;
 mod zipcheck;
 
 pub use files::{WrittenBundle, write_verified_bundle};
@@ -81,6 +82,24 @@ pub struct ExportRequest {
     pub operator: String,
     /// The export's id in the index, once recorded: its own audit entries go in the bundle.
     pub export_id: Option<i64>,
+    /// Also write each camera's working copy (the time burnt into the picture) with this.
+    pub working_copy: Option<WorkingCopyMaker>,
+}
+
+/// Makes a working copy: `(exported MP4, output path)`, the output re-encoded with the
+/// recording time (the MP4's time track) in the picture. Storage does no decoding itself: the
+/// application layer passes one built on GStreamer (`nvr_media::burn_in_time`).
+/// `(input, output) -> Ok or why not`.
+pub type MakeWorkingCopy =
+    dyn Fn(&std::path::Path, &std::path::Path) -> std::result::Result<(), String> + Send + Sync;
+
+#[derive(Clone)]
+pub struct WorkingCopyMaker(pub Arc<MakeWorkingCopy>);
+
+impl std::fmt::Debug for WorkingCopyMaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkingCopyMaker")
+    }
 }
 
 /// What was written.
@@ -300,6 +319,13 @@ pub fn write_bundle<W: Write + Seek>(
         c["mp4"] = mp4_json.clone();
         c["camera_clock"] =
             clock::camera_clock_json(store.db().stream_clock(row.id.stream(*stream))?);
+        if let (Some(maker), Stream::Main) = (&req.working_copy, stream) {
+            let name = format!("camera-{}-working.mp4", row.id);
+            let (sha, bytes, json) =
+                working::add_working_copy(store, &mut zip, opts, maker, &name, view)?;
+            files.push((name, sha, bytes));
+            c["working_copy"] = json;
+        }
         cameras_json.push(c);
     }
 

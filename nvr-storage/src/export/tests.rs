@@ -30,6 +30,7 @@ fn export(
             reason: "incident at the gate".into(),
             operator: "ev".into(),
             export_id: None,
+            working_copy: None,
         },
         f,
         &mut |_, _| {},
@@ -205,6 +206,7 @@ fn export_of_an_unknown_camera_or_empty_range_fails_clearly() {
         reason: "r".into(),
         operator: "ev".into(),
         export_id: None,
+        working_copy: None,
     };
     let err = write_bundle(&e.store, &req, f, &mut |_, _| {}).expect_err("empty range");
     assert!(err.to_string().contains("sealed recordings"), "{err}");

@@ -205,6 +205,7 @@ fn export_to(e: &Env, path: &std::path::Path) -> crate::Result<crate::export::Ex
             reason: "r".into(),
             operator: "ev".into(),
             export_id: None,
+            working_copy: None,
         },
         std::fs::File::create(path).expect("create"),
         &mut |_, _| {},

@@ -1,6 +1,6 @@
 // Evidence dialogs of the camera page (evidence and admin roles):
 // - exportDialog: cameras (this one preselected; one range for all), case reference, reason
-//   (required), the range and its exact length; POST /api/exports (202), then the export's
+//   (required), an optional working copy with the time in the picture, the range and its exact length; POST /api/exports (202), then the export's
 //   progress (GET /api/exports/{id} polled every POLL_MS) until it is ready (download link,
 //   SHA-256 of the bundle, how to verify it offline) or failed (its error).
 // - holdDialog: case and reason for a hold on this camera's range; POST /api/holds.
@@ -97,11 +97,14 @@ export function exportDialog({ camera, cameras, start, end }) {
       placeholder: "e.g. 2026/0042" });
     const reason = el("textarea#export-reason", { required: true, maxLength: 1000, rows: 3,
       placeholder: "Why this footage is exported (required)" });
+    const workingCopy = el("input#export-working-copy", { type: "checkbox" });
     const err = el("p.error#export-error", { role: "alert" });
     const status = el("div.export-status#export-status", { hidden: true, "aria-live": "polite" });
     const inputs = el("div.export-inputs", null, camList,
       field("Case reference", caseInput, "Groups exports on the Evidence page; stored in the signed manifest."),
-      field("Reason", reason, "Required. Stored in the manifest and the audit log."));
+      field("Reason", reason, "Required. Stored in the manifest and the audit log."),
+      el("label.check", null, workingCopy,
+        "Add a working copy with the time in the picture (re-encoded for viewing; slow; the original stays the evidence)"));
     m.body.append(rangeFacts(start, end, "export"),
       ...(tooLong ? [el("p.error", null, "An export covers at most 24 hours: shorten the range.")] : []),
       inputs, err, status);
@@ -134,9 +137,10 @@ export function exportDialog({ camera, cameras, start, end }) {
       submit.disabled = true;
       try {
         const x = await api("POST", "/api/exports", { cameras: ids, start: new Date(start).toISOString(),
-          end: new Date(end).toISOString(), case: caseInput.value.trim(), reason: reason.value.trim() });
+          end: new Date(end).toISOString(), case: caseInput.value.trim(), reason: reason.value.trim(),
+          working_copy: workingCopy.checked });
         exportId = x.id;
-        for (const i of [...boxes, allBox, caseInput, reason]) i.disabled = true;
+        for (const i of [...boxes, allBox, caseInput, reason, workingCopy]) i.disabled = true;
         inputs.classList.add("locked");
         submit.hidden = true;
         cancel.textContent = "Close";
