@@ -499,17 +499,20 @@ pub fn view_with(
     })
 }
 
-/// Frames a player presents: those whose decode time, on the MP4's media timeline, lies in
-/// `[trim, trim + duration)` (how ffmpeg applies an edit list).
+/// Frames a player presents: those whose presentation time (decode time plus composition
+/// offset), on the MP4's media timeline, lies in `[trim, trim + duration)` (how ffmpeg applies
+/// an edit list).
 fn presented_frames(segments: &[ViewedSegment], trim_90k: u64, duration_90k: u64) -> u64 {
-    let mut t = 0u64;
+    let mut t = 0i64;
     let mut n = 0;
+    let (from, to) = (trim_90k as i64, (trim_90k + duration_90k) as i64);
     for s in segments {
         for f in &s.frames[s.frame_range.clone()] {
-            if t >= trim_90k && t < trim_90k + duration_90k {
+            let presented = t + i64::from(f.composition_offset_90k);
+            if presented >= from && presented < to {
                 n += 1;
             }
-            t += u64::from(f.duration_90k);
+            t += i64::from(f.duration_90k);
         }
     }
     n

@@ -233,6 +233,8 @@ impl FragmentedOutput {
                     duration_90k: duration,
                     is_key: f.is_key,
                     data: f.data.clone(),
+                    // x264 without B-frames: presented in decode order.
+                    composition_offset_90k: 0,
                 }],
             )
             .ok()

@@ -99,6 +99,7 @@ fn parse_clip(d: &[u8]) -> Clip {
                     .as_ref()
                     .is_none_or(|k| k.contains(&(u32::try_from(n).unwrap() + 1))),
                 duration_90k: FRAME_DURATION_90K,
+                composition_offset_90k: 0,
             });
             pos += size;
         }
@@ -375,6 +376,7 @@ fn check_fragments_play(clip: &Clip, codec_name: &str) {
                     duration_90k: s.duration_90k,
                     is_key: s.is_key,
                     data: s.data.clone(),
+                    composition_offset_90k: s.composition_offset_90k,
                 }],
             )
             .unwrap();

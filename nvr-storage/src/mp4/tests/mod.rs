@@ -39,6 +39,8 @@ pub struct Sample {
     pub data: Bytes,
     pub is_key: bool,
     pub duration_90k: u32,
+    /// Presentation minus decode time (B-frames); 0 for frames presented in decode order.
+    pub composition_offset_90k: i32,
 }
 
 /// A fake segment: plaintext with a 16-byte header before each frame, and its index.
@@ -60,6 +62,7 @@ impl FakeSegment {
                 size_bytes: u32::try_from(s.data.len()).unwrap(),
                 is_key: s.is_key,
                 data_offset: plaintext.len() as u64,
+                composition_offset_90k: s.composition_offset_90k,
             });
             plaintext.extend_from_slice(&s.data);
         }
