@@ -395,15 +395,25 @@ pub fn view_with(
             offsets.push(acc);
             acc += i64::from(f.duration_90k);
         }
+        // Offsets are decode times, which are presentation times in sorted order (see
+        // `frame_timing`); a frame is presented at its offset plus its composition offset.
         let wall_start_of = |i: usize| frame_wall_start(s, offsets[i]);
         let wall_end_of =
             |i: usize| frame_wall_start(s, offsets[i] + i64::from(s.frames[i].duration_90k));
+        let presented_wall = |i: usize| {
+            frame_wall_start(
+                s,
+                offsets[i] + i64::from(s.frames[i].composition_offset_90k),
+            )
+        };
         // First frame ending after `start`, then back to its key frame.
         let lo = (0..s.frames.len())
             .find(|&i| wall_end_of(i) > start.0)
             .unwrap_or(s.frames.len());
+        // Up to the last frame presented before `end` (with B-frames, a frame decoded after
+        // ones presented later).
         let hi = (0..s.frames.len())
-            .rposition(|i| wall_start_of(i) < end.0)
+            .rposition(|i| presented_wall(i) < end.0)
             .map_or(0, |i| i + 1);
         if lo >= hi {
             continue;

@@ -19,6 +19,7 @@ use crate::segment::format::{CHUNK_CIPHERTEXT_LEN, HEADER_LEN};
 use crate::store::{CameraEdit, Store};
 use crate::writer::{CameraWriter, WriteOutcome, WriterConfig};
 
+mod bframes;
 mod epochs;
 mod missing_footage;
 mod retention;

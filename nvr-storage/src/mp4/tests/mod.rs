@@ -2,6 +2,7 @@
 //! readers, and a minimal ISO BMFF box parser used to inspect what was built.
 //!
 //! - `media.rs`: real H.264/H.265 made by ffmpeg, checked with ffprobe/ffmpeg.
+//! - `bframes.rs`: the same with B-frames: `ctts`, the edit list's shift, `trun` offsets.
 //! - `ranges.rs`: byte ranges, read coalescing, reader errors.
 //! - `requests.rs`: validation, ETag, a one-hour request, 64-bit offsets.
 //! - `extras.rs`: an export's time track and ONVIF metadata, seen by ffprobe, ffmpeg and a
@@ -9,6 +10,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod bframes;
 mod extras;
 mod media;
 mod ranges;
