@@ -316,7 +316,9 @@ pub async fn transcoded_view(
                         return;
                     }
                 }
-                if transcoder.push(data, pts, f.is_key).is_err() {
+                // The presentation time: decode time plus the composition offset (B-frames).
+                let presented = pts + i64::from(f.composition_offset_90k);
+                if transcoder.push(data, presented, f.is_key).is_err() {
                     // A dropped frame restarts at the next key frame; go on.
                 }
                 pts += i64::from(f.duration_90k);
