@@ -212,9 +212,7 @@ impl Plan {
                 }
             })
     }
-}
 
-impl Plan {
     /// Every sample's composition offset in order, shifted to be non-negative (`ctts`).
     pub fn sample_composition_offsets(&self) -> impl Iterator<Item = u32> + '_ {
         let shift = i64::from(self.composition_shift_90k);
