@@ -66,6 +66,14 @@ fn open_segment_for(store: &Store, stream: StreamKey) -> Option<PlaySegment> {
     let media: i64 = frames.iter().map(|f| i64::from(f.duration_90k)).sum();
     let mut tag_input = v.segment_id.0.to_be_bytes().to_vec();
     tag_input.extend_from_slice(&(frames.len() as u64).to_be_bytes());
+    if frames.iter().any(|f| f.composition_offset_90k != 0) {
+        // With B-frames the newest frames' decode times can still move while their count
+        // stays (a later frame sorts in before them, see `frame_timing`): name them too.
+        for f in frames {
+            tag_input.extend_from_slice(&f.duration_90k.to_be_bytes());
+            tag_input.extend_from_slice(&f.composition_offset_90k.to_be_bytes());
+        }
+    }
     Some(PlaySegment {
         id: v.segment_id,
         start_90k: v.start_90k,

@@ -167,3 +167,33 @@ fn a_crash_mid_gop_recovers_b_frames_from_the_file() {
     assert_eq!(got, want);
     assert_eq!(check(&store).expect("check").problems, vec![]);
 }
+
+#[test]
+fn the_open_segments_etag_names_its_b_frames_timing() {
+    let e = env();
+    let mut w = writer(&e, 60);
+    let p = params(1280);
+    for n in 0..45 {
+        w.write(&p, &bframe(n)).expect("write");
+    }
+    let (s, en) = whole_day();
+    let etag = || {
+        let v = view(&e.store, e.camera.main(), s, en).expect("view");
+        (v.mp4.etag().to_owned(), v.mp4.frame_count())
+    };
+    let (before, count) = etag();
+    // The same readable frames over the same span, one decode time moved (its presentation
+    // time kept), as a later frame sorting in before it does: another MP4, another ETag.
+    {
+        let open = e.store.open_segment(e.camera.main()).expect("open");
+        let mut v = open.write().expect("lock");
+        let n = v.readable_frames().len();
+        v.frames[n - 3].duration_90k += 1;
+        v.frames[n - 2].duration_90k -= 1;
+        v.frames[n - 2].composition_offset_90k -= 1;
+    }
+    let (after, same_count) = etag();
+    assert_eq!(count, same_count);
+    assert_ne!(before, after);
+    drop(w);
+}
