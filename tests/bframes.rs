@@ -3,7 +3,8 @@
 //! several segments; `view.mp4` of a range starting between key frames holds the expected
 //! frames, ffprobe sees the packets reordered (decode times increasing, presentation times
 //! not) and the decoded frames' presentation times increasing, ffmpeg decodes it without an
-//! error; the live WebSocket carries composition offsets; an export verifies with
+//! error; transcoded to H.264 it keeps every frame, in order; the live WebSocket carries
+//! composition offsets; an export verifies with
 //! `nvr verify` and its MP4 decodes; `nvr check` is clean.
 
 mod common;
@@ -183,6 +184,21 @@ fn record_b_frames(codec: &str, ffprobe_codec: &str) {
         (frames as f64 - expected).abs() <= 0.02 * expected,
         "{codec}: {frames} frames for 15 s at 15 fps"
     );
+
+    // Transcoded to H.264 for a browser without the codec (or without B-frame support):
+    // every frame of the view, from its key frame on, once, presented in order.
+    let samples = ints(&ffprobe_json(&path, "-show_packets"), "packets", "pts").len() as u64;
+    let r = c.get(
+        &format!("/api/cameras/1/view.mp4?start={start}&end={end}&transcode=h264"),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    let transcoded = rec.tmp.path().join("transcoded.mp4");
+    std::fs::write(&transcoded, r.body.expect("body")).expect("write");
+    let p = ffprobe(&transcoded).expect("ffprobe reads the transcoded stream");
+    assert_eq!((p.codec.as_str(), p.frames), ("h264", samples), "{codec}");
+    let shown = ints(&ffprobe_json(&transcoded, "-show_frames"), "frames", "pts");
+    assert!(shown.windows(2).all(|w| w[1] > w[0]), "{codec}: {shown:?}");
 
     assert!(live_has_composition_offsets(&rec, &c) <= 60);
 
