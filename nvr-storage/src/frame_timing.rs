@@ -123,14 +123,15 @@ impl SegmentTiming {
     /// Frame `i`'s duration, once the frame after it is known.
     pub fn duration_90k(&self, i: usize) -> Option<u32> {
         let next = *self.sorted_90k.get(i + 1)?;
-        // Distinct and sorted, within a 2 s window of each other: positive and small.
+        // Distinct and sorted: positive; and small (ingest ends a session whose timestamps
+        // jump forward more than 10 s).
         u32::try_from(next - self.sorted_90k[i]).ok()
     }
 
     /// Frame `i`'s presentation time minus its decode time.
     pub fn composition_offset_90k(&self, i: usize) -> i32 {
         let d = self.pts_90k[i] - self.sorted_90k[i];
-        // Bounded by the reorder window (see `push`).
+        // A few times the reorder window at most (see `check`).
         i32::try_from(d).unwrap_or(if d < 0 { i32::MIN } else { i32::MAX })
     }
 
