@@ -64,6 +64,7 @@ fn fanout(c: &mut Criterion) {
                             duration_90k: 3000,
                             is_key: f.frame.is_key,
                             data: f.frame.data.clone(),
+                            composition_offset_90k: 0,
                         }],
                     )
                     .expect("fragment");

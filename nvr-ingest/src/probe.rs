@@ -36,7 +36,9 @@ pub async fn probe(
     let work = async {
         let mut session = source.connect(target).await?;
         let mut first = None;
-        let mut last = None;
+        // The earliest and latest media times: with B-frames the frames' times go back and
+        // forth, and n frames span n - 1 frame intervals from the earliest to the latest.
+        let mut span: Option<(i64, i64)> = None;
         let mut n = 0usize;
         let mut saw_key = false;
         while let Some(item) = session.frames.next().await {
@@ -45,7 +47,8 @@ pub async fn probe(
             if first.is_none() {
                 first = Some(f.clone());
             }
-            last = Some(f.frame.media_time_90k);
+            let t = f.frame.media_time_90k;
+            span = Some(span.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
             n += 1;
             if n >= PROBE_FRAMES {
                 break;
@@ -54,9 +57,9 @@ pub async fn probe(
         let first = first.ok_or_else(|| {
             IngestError::new(CameraErrorKind::NoVideo, "the camera sent no video frame")
         })?;
-        let measured = match last {
-            Some(l) if n > 1 && l > first.frame.media_time_90k => {
-                Some((n - 1) as f64 * 90_000.0 / (l - first.frame.media_time_90k) as f64)
+        let measured = match span {
+            Some((lo, hi)) if n > 1 && hi > lo => {
+                Some((n - 1) as f64 * 90_000.0 / (hi - lo) as f64)
             }
             _ => None,
         };

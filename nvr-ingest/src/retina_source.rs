@@ -1,10 +1,14 @@
 //! The real camera source: RTSP over TCP with the `retina` crate. The only module that names
 //! retina.
 //!
-//! Timestamps: retina is told to reject RTP timestamps that go backward or jump forward more
-//! than [`MAX_TIMESTAMP_JUMP_SECS`]; such a jump ends the session, and the supervisor's
-//! reconnect starts a new run, instead of corrupting the current one. Wraparound of the 32-bit
-//! RTP timestamp is not a jump (retina extends timestamps to 64 bits).
+//! Timestamps: retina is told to reject RTP timestamps that jump forward more than
+//! [`MAX_TIMESTAMP_JUMP_SECS`] or go backward more than [`MAX_REORDER_SECS`]; such a jump ends
+//! the session, and the supervisor's reconnect starts a new run, instead of corrupting the
+//! current one. Going back less is a camera with B-frames: frames come in decode order, each
+//! stamped with its presentation time (our retina's `allow_reordered_timestamps_secs`,
+//! `vendor/README.md`); the frames keep those times (`VideoFrame::media_time_90k`) and storage
+//! derives decode times from them (`nvr_storage::frame_timing`). Wraparound of the 32-bit RTP
+//! timestamp is not a jump (retina extends timestamps to 64 bits).
 //!
 //! Hostile or broken cameras (see `tests/hostile_rtsp.rs`), and what this module does about
 //! them:
@@ -50,6 +54,9 @@ use crate::source::{
 
 /// Largest forward jump of RTP timestamps accepted within a session: 10 s, the stall timeout.
 pub const MAX_TIMESTAMP_JUMP_SECS: u32 = 10;
+
+/// Furthest RTP timestamps may go back (B-frames) within a session: storage's reorder window.
+pub const MAX_REORDER_SECS: u32 = (nvr_storage::frame_timing::MAX_REORDER_90K / 90_000) as u32;
 
 /// Longest error message taken from retina (whose messages quote what the camera sent).
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -505,8 +512,13 @@ impl CameraSource for RetinaSource {
                 .await
                 .map_err(|e| classify(&e))?;
             let max_jump = NonZeroU32::new(MAX_TIMESTAMP_JUMP_SECS).unwrap_or(NonZeroU32::MIN);
+            let max_reorder = NonZeroU32::new(MAX_REORDER_SECS).unwrap_or(NonZeroU32::MIN);
             let playing = session
-                .play(PlayOptions::default().enforce_timestamps_with_max_jump_secs(max_jump))
+                .play(
+                    PlayOptions::default()
+                        .enforce_timestamps_with_max_jump_secs(max_jump)
+                        .allow_reordered_timestamps_secs(max_reorder),
+                )
                 .await
                 .map_err(|e| classify(&e))?;
             let demuxed = playing.demuxed().map_err(|e| classify(&e))?;

@@ -43,6 +43,12 @@ const MAX_QUEUED_OUTPUT: u32 = 8;
 const KEY_INT_MAX_FRAMES: u32 = 60;
 /// Largest output box side accepted (H.264 level 5.2 tops out at 4096 wide).
 const MAX_OUTPUT_SIDE: u32 = 4096;
+/// Furthest an input timestamp may lie before the newest (B-frames come in decode order,
+/// stamped with their presentation times): storage's reorder window, 2 s.
+const MAX_REORDER_90K: i64 = 2 * 90_000;
+/// Input timestamps remembered to refuse a repeated one: more than the deepest reordering
+/// (16 frames) can reach.
+const RECENT_PTS: usize = 32;
 /// Bitrate range accepted by x264enc's `bitrate` property, kbit/s.
 const BITRATE_RANGE_KBPS: std::ops::RangeInclusive<u32> = 1..=2_048_000;
 
@@ -75,8 +81,10 @@ pub struct TranscodedFrame {
 /// Push-side bookkeeping.
 #[derive(Debug, Default)]
 struct InputState {
-    /// Presentation time of the last pushed frame, to enforce increasing timestamps.
-    last_pts: Option<i64>,
+    /// Presentation times of the last pushed frames (at most [`RECENT_PTS`]) and the newest
+    /// of them: a timestamp must be new, and at most [`MAX_REORDER_90K`] before the newest.
+    recent_pts: std::collections::VecDeque<i64>,
+    newest_pts: Option<i64>,
     /// Frames handed to appsrc.
     pushed: u64,
     /// Set after a dropped frame (and before the first key frame): only a key frame can follow.
@@ -194,29 +202,35 @@ impl Transcoder {
         })
     }
 
-    /// Feeds one input access unit (4-byte length-prefixed NAL units) with its presentation
-    /// time (90 kHz, strictly increasing) and whether it is a key frame. Never blocks.
+    /// Feeds one input access unit (4-byte length-prefixed NAL units), in decode order, with its
+    /// presentation time (90 kHz: increasing, or with B-frames a little before the newest, never
+    /// repeated) and whether it is a key frame. Never blocks.
     ///
     /// Drop policy: a frame is dropped, and [`MediaError::Backlogged`] returned, when
     /// [`MAX_QUEUED_INPUT`] frames are already waiting (the pipeline is behind or nobody
     /// pulls), or when it is not a key frame and the previous frame was dropped or no key frame
     /// was accepted yet (decoding can only resume at a key frame). Such errors are
-    /// informational ([`MediaError::is_frame_dropped`]); keep pushing. Other errors (timestamps
-    /// not increasing, [`MediaError::Finished`], a pipeline error) mean the frame was refused.
+    /// informational ([`MediaError::is_frame_dropped`]); keep pushing. Other errors (a repeated
+    /// timestamp or one more than 2 s before the newest, [`MediaError::Finished`], a pipeline
+    /// error) mean the frame was refused.
     pub fn push(&self, data: Bytes, pts_90k: i64, is_key: bool) -> Result<(), MediaError> {
         self.check_error()?;
         let mut input = lock(&self.input);
         if input.finished {
             return Err(MediaError::Finished);
         }
-        if let Some(last) = input.last_pts
-            && pts_90k <= last
+        if let Some(newest) = input.newest_pts
+            && (pts_90k < newest - MAX_REORDER_90K || input.recent_pts.contains(&pts_90k))
         {
             return Err(MediaError::InvalidInput(format!(
-                "timestamp {pts_90k} does not follow {last}"
+                "timestamp {pts_90k} does not follow {newest}"
             )));
         }
-        input.last_pts = Some(pts_90k);
+        input.newest_pts = Some(input.newest_pts.map_or(pts_90k, |n| n.max(pts_90k)));
+        if input.recent_pts.len() == RECENT_PTS {
+            input.recent_pts.pop_front();
+        }
+        input.recent_pts.push_back(pts_90k);
         let queued = self.queued_input_locked(&input);
         if queued >= MAX_QUEUED_INPUT || (input.waiting_for_key && !is_key) {
             input.dropped += 1;
@@ -232,7 +246,8 @@ impl Transcoder {
         }
         input.waiting_for_key = false;
         let base = *self.base_pts.get_or_init(|| pts_90k);
-        // Increasing timestamps and a base taken from the first accepted frame: never negative.
+        // A base taken from the first accepted (key) frame: never negative, but for the leading
+        // pictures of an open GOP, which cannot be decoded from it anyway.
         let rel = u64::try_from(pts_90k.saturating_sub(base)).unwrap_or(0);
         let pts = ticks_to_clock_time(rel);
         if is_key {

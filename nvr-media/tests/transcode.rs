@@ -1,6 +1,6 @@
 //! `Transcoder` against real streams: H.265 -> H.264 and H.264 -> H.264 at a smaller size, the
 //! output checked frame by frame and decoded back independently; the drop policy when nobody
-//! pulls; and input errors.
+//! pulls; input errors; B-frames in decode order.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Clip, clip, decode_h264, pts, transcode_all, within};
+use common::{
+    CLIP_FRAMES, Clip, KEYINT, clip, decode_h264, encode_with, pts, transcode_all, within,
+};
 use nvr_core::VideoCodec;
 use nvr_core::frame::is_random_access;
 use nvr_media::{
@@ -109,6 +111,34 @@ fn h264_to_h264_rescale() {
 }
 
 /// Pulls until nothing arrives for `quiet`.
+/// B-frames: access units pushed in decode order, each with its presentation time (going back
+/// within each GOP, as a camera sends them), come out one for one in presentation order, with
+/// the input's presentation times, and decode.
+#[test]
+fn b_frames_come_out_in_presentation_order() {
+    for codec in [VideoCodec::H264, VideoCodec::H265] {
+        let clip = encode_with(codec, 320, 240, CLIP_FRAMES, KEYINT, "ball", 2);
+        assert!(
+            clip.pts_90k.windows(2).any(|w| w[1] < w[0]),
+            "{codec:?}: the clip has B-frames: {:?}",
+            clip.pts_90k
+        );
+        let t = Arc::new(Transcoder::new(&clip.params, &options(160, 120)).unwrap());
+        let out = {
+            let (t, clip) = (Arc::clone(&t), clip.clone());
+            within(60, "transcoding", move || transcode_all(&t, &clip, BASE))
+        };
+        assert_eq!(t.dropped_frames(), 0);
+        let got: Vec<i64> = out.iter().map(|f| f.pts_90k).collect();
+        let mut want: Vec<i64> = clip.pts_90k.iter().map(|p| BASE + p).collect();
+        want.sort_unstable();
+        assert_eq!(got, want, "{codec:?}");
+        let params = t.output_params().expect("output params");
+        let frames: Vec<Bytes> = out.iter().map(|f| f.data.clone()).collect();
+        assert_eq!(decode_h264(&params, &frames), (out.len(), 160, 120));
+    }
+}
+
 fn pull_until_quiet(t: &Transcoder, quiet: Duration) -> Vec<TranscodedFrame> {
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -156,7 +186,7 @@ fn nobody_pulling_drops_to_the_next_key_frame() {
         .unwrap_err();
     assert!(matches!(err, MediaError::Backlogged { queued: 0 }), "{err}");
     next += 1;
-    for i in 0..common::KEYINT as usize {
+    for i in 0..KEYINT as usize {
         // Pulling keeps the output queue from filling; pacing keeps the input queue short.
         out.extend(t.pull(Duration::ZERO).unwrap());
         common::push_paced(
@@ -172,7 +202,7 @@ fn nobody_pulling_drops_to_the_next_key_frame() {
         assert!(Instant::now() < deadline, "not drained");
         out.extend(t.pull(Duration::from_millis(100)).unwrap());
     }
-    assert_eq!(out.len(), accepted + common::KEYINT as usize);
+    assert_eq!(out.len(), accepted + KEYINT as usize);
     let out_pts: Vec<i64> = out.iter().map(|f| f.pts_90k).collect();
     assert_eq!(
         &out_pts[..accepted],
@@ -204,11 +234,11 @@ fn input_errors() {
         "same pts: {err}"
     );
     let err = t
-        .push(clip.frames[1].clone(), pts(BASE, 0), false)
+        .push(clip.frames[1].clone(), pts(BASE, 1) - 2 * 90_000 - 1, false)
         .unwrap_err();
     assert!(
         matches!(err, MediaError::InvalidInput(_)),
-        "earlier pts: {err}"
+        "pts more than 2 s back: {err}"
     );
     t.finish().unwrap();
     t.finish().unwrap();

@@ -37,6 +37,7 @@ fn segment_frames(seed: usize) -> Vec<FrameInfo> {
                 size_bytes: size,
                 is_key: key,
                 data_offset: off + 16,
+                composition_offset_90k: 0,
             };
             off += 16 + u64::from(size);
             f

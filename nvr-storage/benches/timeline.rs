@@ -48,6 +48,7 @@ fn full_index() -> Vec<u8> {
                 size_bytes: size,
                 is_key: key,
                 data_offset: off + 16,
+                composition_offset_90k: 0,
             };
             off += 16 + u64::from(size);
             f

@@ -193,7 +193,7 @@ fn check_segment(store: &Store, row: &SegmentRow, report: &mut CheckReport) -> O
         Ok(Err(e)) => return Some(format!("frame index: {e}")),
         Err(e) => return Some(e.to_string()),
     };
-    let (from_file, _) = frames_with_durations(&s.frames, Some(trailer.media_duration_90k));
+    let (from_file, _) = frames_with_durations(&s, Some(trailer.media_duration_90k));
     if indexed != from_file {
         return Some(format!(
             "frame index ({} frames) differs from the file's records ({} frames)",

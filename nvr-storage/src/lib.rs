@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod export;
 pub mod frame_index;
+pub mod frame_timing;
 pub mod integrity;
 pub mod keys;
 pub mod lock;

@@ -66,6 +66,14 @@ fn open_segment_for(store: &Store, stream: StreamKey) -> Option<PlaySegment> {
     let media: i64 = frames.iter().map(|f| i64::from(f.duration_90k)).sum();
     let mut tag_input = v.segment_id.0.to_be_bytes().to_vec();
     tag_input.extend_from_slice(&(frames.len() as u64).to_be_bytes());
+    if frames.iter().any(|f| f.composition_offset_90k != 0) {
+        // With B-frames the newest frames' decode times can still move while their count
+        // stays (a later frame sorts in before them, see `frame_timing`): name them too.
+        for f in frames {
+            tag_input.extend_from_slice(&f.duration_90k.to_be_bytes());
+            tag_input.extend_from_slice(&f.composition_offset_90k.to_be_bytes());
+        }
+    }
     Some(PlaySegment {
         id: v.segment_id,
         start_90k: v.start_90k,
@@ -395,15 +403,25 @@ pub fn view_with(
             offsets.push(acc);
             acc += i64::from(f.duration_90k);
         }
+        // Offsets are decode times, which are presentation times in sorted order (see
+        // `frame_timing`); a frame is presented at its offset plus its composition offset.
         let wall_start_of = |i: usize| frame_wall_start(s, offsets[i]);
         let wall_end_of =
             |i: usize| frame_wall_start(s, offsets[i] + i64::from(s.frames[i].duration_90k));
+        let presented_wall = |i: usize| {
+            frame_wall_start(
+                s,
+                offsets[i] + i64::from(s.frames[i].composition_offset_90k),
+            )
+        };
         // First frame ending after `start`, then back to its key frame.
         let lo = (0..s.frames.len())
             .find(|&i| wall_end_of(i) > start.0)
             .unwrap_or(s.frames.len());
+        // Up to the last frame presented before `end` (with B-frames, a frame decoded after
+        // ones presented later).
         let hi = (0..s.frames.len())
-            .rposition(|i| wall_start_of(i) < end.0)
+            .rposition(|i| presented_wall(i) < end.0)
             .map_or(0, |i| i + 1);
         if lo >= hi {
             continue;
@@ -499,17 +517,20 @@ pub fn view_with(
     })
 }
 
-/// Frames a player presents: those whose decode time, on the MP4's media timeline, lies in
-/// `[trim, trim + duration)` (how ffmpeg applies an edit list).
+/// Frames a player presents: those whose presentation time (decode time plus composition
+/// offset), on the MP4's media timeline, lies in `[trim, trim + duration)` (how ffmpeg applies
+/// an edit list).
 fn presented_frames(segments: &[ViewedSegment], trim_90k: u64, duration_90k: u64) -> u64 {
-    let mut t = 0u64;
+    let mut t = 0i64;
     let mut n = 0;
+    let (from, to) = (trim_90k as i64, (trim_90k + duration_90k) as i64);
     for s in segments {
         for f in &s.frames[s.frame_range.clone()] {
-            if t >= trim_90k && t < trim_90k + duration_90k {
+            let presented = t + i64::from(f.composition_offset_90k);
+            if presented >= from && presented < to {
                 n += 1;
             }
-            t += u64::from(f.duration_90k);
+            t += i64::from(f.duration_90k);
         }
     }
     n

@@ -16,9 +16,8 @@ use crate::keys;
 use crate::segment::crypto::ChunkKind;
 use crate::segment::file::SegmentReader;
 use crate::segment::format::{RECORD_HEADER_LEN, TRAILER_FLAG_RECOVERED, Trailer, encode_params};
-use crate::segment::scan::{ScannedFrame, scan};
+use crate::segment::scan::{Scan, scan};
 use crate::store::Store;
-use crate::writer::FALLBACK_FRAME_DURATION_90K;
 
 /// What recovery did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -150,10 +149,8 @@ fn recover_row(store: &Store, row: &SegmentRow) -> Result<Option<u64>> {
         return Ok(None);
     }
     let first_record_offset = s.frames[0].payload_offset - RECORD_HEADER_LEN as u64;
-    let (frames, media_duration) = frames_with_durations(
-        &s.frames,
-        s.trailer.as_ref().map(|(t, _)| t.media_duration_90k),
-    );
+    let (frames, media_duration) =
+        frames_with_durations(&s, s.trailer.as_ref().map(|(t, _)| t.media_duration_90k));
     let params_record = encode_params(params);
     let params_id = store
         .db()
@@ -212,31 +209,26 @@ fn recover_row(store: &Store, row: &SegmentRow) -> Result<Option<u64>> {
     Ok(Some(frames.len() as u64))
 }
 
-/// Turns scanned frames (media offsets) into indexed frames (durations). The last frame's
-/// duration is `total - its offset` when the total is known, else a copy of the one before.
-pub(crate) fn frames_with_durations(
-    scanned: &[ScannedFrame],
-    total_90k: Option<i64>,
-) -> (Vec<FrameInfo>, i64) {
-    let mut out = Vec::with_capacity(scanned.len());
-    for (i, f) in scanned.iter().enumerate() {
-        let duration = match scanned.get(i + 1) {
-            Some(next) => (next.media_offset_90k - f.media_offset_90k) as u32,
-            None => match total_90k {
-                Some(t) => (t - f.media_offset_90k).max(1) as u32,
-                None => out
-                    .last()
-                    .map(|p: &FrameInfo| p.duration_90k)
-                    .unwrap_or(FALLBACK_FRAME_DURATION_90K),
-            },
-        };
-        out.push(FrameInfo {
-            duration_90k: duration,
+/// Turns scanned frames (presentation offsets, in decode order) into indexed frames
+/// (durations and composition offsets, see `frame_timing`). The last frame's duration ends the
+/// segment `total` (its media duration) after its earliest frame when that is known, else
+/// copies the one before.
+pub(crate) fn frames_with_durations(scan: &Scan, total_90k: Option<i64>) -> (Vec<FrameInfo>, i64) {
+    let timing = scan
+        .timing
+        .finish(total_90k.map(|t| scan.timing.first_90k() + t));
+    let out: Vec<FrameInfo> = scan
+        .frames
+        .iter()
+        .zip(timing)
+        .map(|(f, (duration_90k, composition_offset_90k))| FrameInfo {
+            duration_90k,
             size_bytes: f.size_bytes,
             is_key: f.is_key,
             data_offset: f.payload_offset,
-        });
-    }
+            composition_offset_90k,
+        })
+        .collect();
     let total = out.iter().map(|f| i64::from(f.duration_90k)).sum();
     (out, total)
 }

@@ -23,6 +23,7 @@ use nvr_core::{CameraId, Duration90k, SegmentId, StreamKey, Time90k, VideoFrame,
 use crate::db::{NewOpenSegment, SEGMENT_FLAG_CLOCK_JUMP, SealedSegment};
 use crate::error::{Result, StorageError};
 use crate::frame_index::{self, FrameInfo};
+use crate::frame_timing::{MAX_REORDER_90K, SegmentTiming};
 use crate::keys;
 use crate::recovery;
 use crate::segment::crypto::{KEY_LEN, SegmentKey};
@@ -42,7 +43,7 @@ const MAX_PENDING_SEALS: usize = 64;
 
 /// Duration assumed for the last frame of a run, whose successor never came, when there is no
 /// previous frame to copy it from: 1/30 s.
-pub const FALLBACK_FRAME_DURATION_90K: u32 = 3000;
+pub use crate::frame_timing::FALLBACK_FRAME_DURATION_90K;
 
 /// Writer settings.
 #[derive(Clone, Copy, Debug)]
@@ -75,8 +76,9 @@ struct OpenSegment {
     params: Arc<VideoParams>,
     /// Session media time of the first frame.
     media_start_90k: i64,
-    /// Media offset (from the first frame) of the newest frame.
-    last_offset_90k: i64,
+    /// The frames' presentation offsets (from the first frame), which give their durations
+    /// and composition offsets (see `frame_timing`).
+    timing: SegmentTiming,
     frames: Vec<FrameInfo>,
     first_record_offset: u64,
     key_frames: i64,
@@ -126,7 +128,8 @@ struct Run {
     /// The run's id once its first segment exists; `None` after a clock jump ends the run.
     run_id: Option<SegmentId>,
     open: Option<OpenSegment>,
-    last_media_90k: Option<i64>,
+    /// The latest media (presentation) time of the run.
+    newest_media_90k: Option<i64>,
 }
 
 /// Records the frames of one stream of a camera.
@@ -185,7 +188,7 @@ impl CameraWriter {
             mapper: WallMapper::new(),
             run_id: None,
             open: None,
-            last_media_90k: None,
+            newest_media_90k: None,
         });
         let r = self.write_in_run(&mut run, params, frame);
         self.run = Some(run);
@@ -198,11 +201,13 @@ impl CameraWriter {
         params: &Arc<VideoParams>,
         frame: &VideoFrame,
     ) -> Result<WriteOutcome> {
-        if let Some(last) = run.last_media_90k
-            && frame.media_time_90k <= last
+        // Media times are presentation times: a B-frame's lies a little before the newest,
+        // never further back than reordering goes, and never on it.
+        if let Some(newest) = run.newest_media_90k
+            && (frame.media_time_90k == newest || frame.media_time_90k < newest - MAX_REORDER_90K)
         {
             return Err(StorageError::InvalidArgument(format!(
-                "camera {}: frame media time {} is not after the previous frame's {last}",
+                "camera {}: frame media time {} does not follow the newest frame's {newest}",
                 self.stream, frame.media_time_90k
             )));
         }
@@ -217,7 +222,7 @@ impl CameraWriter {
         };
         if rotate {
             if let Some(o) = run.open.take() {
-                self.close(run, o, frame.media_time_90k, None)?;
+                self.close(run, o, Some(frame.media_time_90k), None)?;
             }
             if !frame.is_key {
                 self.stats.frames_skipped += 1;
@@ -232,8 +237,11 @@ impl CameraWriter {
         let Some(o) = run.open.as_mut() else {
             unreachable!("a segment was opened above");
         };
-        run.last_media_90k = Some(frame.media_time_90k);
         self.append_frame(o, frame)?;
+        run.newest_media_90k = Some(
+            run.newest_media_90k
+                .map_or(frame.media_time_90k, |n| n.max(frame.media_time_90k)),
+        );
         Ok(WriteOutcome::Written)
     }
 
@@ -324,7 +332,7 @@ impl CameraWriter {
             file,
             params: params.clone(),
             media_start_90k: frame.media_time_90k,
-            last_offset_90k: 0,
+            timing: SegmentTiming::new(),
             frames: Vec::new(),
             first_record_offset,
             key_frames: 0,
@@ -341,6 +349,9 @@ impl CameraWriter {
         let size = u32::try_from(frame.data.len()).map_err(|_| {
             StorageError::InvalidArgument(format!("frame of {} bytes", frame.data.len()))
         })?;
+        o.timing
+            .check(offset)
+            .map_err(|e| StorageError::InvalidArgument(format!("camera {}: {e}", self.stream)))?;
         let data_offset = o.file.append_record(
             RecordHeader {
                 kind: RECORD_FRAME,
@@ -350,19 +361,24 @@ impl CameraWriter {
             },
             &frame.data,
         )?;
-        let prev_duration = if let Some(prev) = o.frames.last_mut() {
-            prev.duration_90k = duration_u32(offset - o.last_offset_90k)?;
-            Some(*prev)
-        } else {
-            None
-        };
-        o.last_offset_90k = offset;
+        // Checked above: cannot fail. Frames from `changed` on have new timing (with B-frames
+        // a frame can sort in before earlier ones; otherwise only the previous frame's
+        // duration, now known, changes).
+        let changed = o
+            .timing
+            .push(offset)
+            .map_err(|e| StorageError::InvalidArgument(e.to_string()))?;
         o.frames.push(FrameInfo {
             duration_90k: 0,
             size_bytes: size,
             is_key: frame.is_key,
             data_offset,
+            composition_offset_90k: 0,
         });
+        for (i, f) in o.frames.iter_mut().enumerate().skip(changed) {
+            f.duration_90k = o.timing.duration_90k(i).unwrap_or(0);
+            f.composition_offset_90k = o.timing.composition_offset_90k(i);
+        }
         o.key_frames += i64::from(frame.is_key);
         o.video_bytes += i64::from(size);
         self.stats.frames_written += 1;
@@ -371,9 +387,11 @@ impl CameraWriter {
         // Publish to readers: the previous frame's duration is now known, and maybe new chunks.
         {
             let mut v = o.view.write().unwrap_or_else(|p| p.into_inner());
-            if let Some(prev) = prev_duration {
-                v.frames.push(prev);
-            }
+            // Readers see every frame but the newest (its duration is unknown yet).
+            let known = o.frames.len() - 1;
+            v.frames.truncate(changed.min(known));
+            let from = v.frames.len();
+            v.frames.extend_from_slice(&o.frames[from..known]);
             v.video_bytes = o.video_bytes as u64;
             if o.file.chunks_written() != o.chunks_published {
                 v.sealed_plaintext_len = o.file.sealed_plaintext_len();
@@ -391,21 +409,31 @@ impl CameraWriter {
         Ok(())
     }
 
-    /// Closes `o`, whose last frame ends at session media time `end_media_90k`.
+    /// Closes `o`, whose latest frame ends at session media time `end_media_90k` (the next
+    /// segment's first frame), or when unknown (the run ended) after the duration of the frame
+    /// before it.
     fn close(
         &mut self,
         run: &mut Run,
         mut o: OpenSegment,
-        end_media_90k: i64,
+        end_media_90k: Option<i64>,
         extra_flags: Option<i64>,
     ) -> Result<()> {
-        let media_duration = end_media_90k - o.media_start_90k;
+        // A camera whose next key frame is not presented after every frame before it (not a
+        // valid stream) gets the last frame's duration copied rather than a made-up one.
+        let end = end_media_90k
+            .map(|e| e - o.media_start_90k)
+            .filter(|&e| e > o.timing.last_90k());
         if let Some(last) = o.frames.last_mut() {
-            last.duration_90k = duration_u32(media_duration - o.last_offset_90k)?;
+            last.duration_90k = o.timing.last_duration_90k(end);
         }
+        // The presented span: from the earliest frame (the first, unless an open GOP's
+        // leading pictures come before it) to the end.
+        let media_duration: i64 = o.frames.iter().map(|f| i64::from(f.duration_90k)).sum();
+        let media_first = o.media_start_90k + o.timing.first_90k();
         let wall = run
             .mapper
-            .close_segment(o.media_start_90k, end_media_90k)
+            .close_segment(media_first, media_first + media_duration)
             .unwrap_or(SegmentWall {
                 start: o.start_estimate,
                 end: o.start_estimate + Duration90k(media_duration),
@@ -533,13 +561,7 @@ impl CameraWriter {
         let Some(o) = run.open.take() else {
             return Ok(());
         };
-        let last_duration = if o.frames.len() >= 2 {
-            o.frames[o.frames.len() - 2].duration_90k
-        } else {
-            FALLBACK_FRAME_DURATION_90K
-        };
-        let end = o.media_start_90k + o.last_offset_90k + i64::from(last_duration);
-        self.close(&mut run, o, end, None)
+        self.close(&mut run, o, None, None)
     }
 }
 
@@ -565,11 +587,4 @@ pub(crate) fn epoch_key_for(
     } else {
         keyring.epoch_key(new.epoch_id, camera.0)
     }
-}
-
-fn duration_u32(d: i64) -> Result<u32> {
-    u32::try_from(d)
-        .ok()
-        .filter(|&d| d > 0)
-        .ok_or_else(|| StorageError::InvalidArgument(format!("frame duration {d} out of range")))
 }

@@ -20,9 +20,13 @@ const POLL_INTERVAL: gst::ClockTime = gst::ClockTime::from_mseconds(200);
 pub(crate) struct Clip {
     /// Caps of the access units (`video/x-h26x, stream-format=byte-stream, alignment=au`).
     pub caps: gst::Caps,
-    /// One buffer per access unit; the first is a key frame carrying parameter sets.
-    /// Timestamps are meaningless: the feeder stamps each copy it sends.
+    /// One buffer per access unit, in decode order; the first is a key frame carrying
+    /// parameter sets. Timestamps are meaningless: the feeder stamps each copy it sends.
     pub frames: Vec<gst::Buffer>,
+    /// Per frame: the frame slot it is presented in minus the one it is decoded in, within
+    /// the clip (all 0 without B-frames; with them, anchor frames are presented later and
+    /// B-frames earlier than their place in decode order).
+    pub reorder_slots: Vec<i64>,
     /// Frames per second the clip was encoded at.
     pub fps: u32,
 }
@@ -86,6 +90,7 @@ pub(crate) fn encode(config: &TestCamConfig) -> Result<Clip, TestCamError> {
     let frames = trim_to_gops(frames, skip as usize, clip_frames as usize)?;
     let clip = Clip {
         caps,
+        reorder_slots: reorder_slots(&frames, config.fps),
         frames,
         fps: config.fps,
     };
@@ -186,6 +191,34 @@ fn run_to_eos(pipeline: &gst::Pipeline, collected: &Mutex<Collected>) -> Result<
     }
 }
 
+/// Each frame's presentation slot (from the encoder's timestamps, relative to the first
+/// frame) minus its decode slot (its index). All 0 when the encoder did not reorder, or when
+/// the timestamps do not give every frame its own slot.
+fn reorder_slots(frames: &[gst::Buffer], fps: u32) -> Vec<i64> {
+    let ns = |b: &gst::Buffer| b.pts().map(|t| i128::from(t.nseconds()));
+    let first = frames.first().and_then(ns);
+    let fps = i128::from(fps.max(1));
+    let slots: Option<Vec<i64>> = frames
+        .iter()
+        .map(|b| {
+            let d = ns(b)? - first?;
+            // Round to the nearest slot, either side of the first frame.
+            let half = if d < 0 { -500_000_000 } else { 500_000_000 };
+            i64::try_from((d * fps + half) / 1_000_000_000).ok()
+        })
+        .collect();
+    let in_order = vec![0; frames.len()];
+    let Some(slots) = slots else {
+        return in_order;
+    };
+    let distinct: std::collections::HashSet<i64> = slots.iter().copied().collect();
+    if distinct.len() != slots.len() {
+        tracing::warn!("the encoder's timestamps share frame slots; replaying in decode order");
+        return in_order;
+    }
+    slots.iter().zip(0i64..).map(|(s, i)| s - i).collect()
+}
+
 /// Cuts the encoded frames to whole GOPs: drops everything before the first key frame
 /// at or after index `skip`, then keeps `wanted` frames, moving the end back to a key
 /// frame if `wanted` does not end on a GOP boundary.
@@ -247,6 +280,7 @@ mod tests {
 
     fn check_gops(clip: &Clip) {
         assert_eq!(clip.frames.len(), 20, "2 s at 10 fps, 4 GOPs of 5");
+        assert_eq!(clip.reorder_slots.len(), 20);
         for (i, frame) in clip.frames.iter().enumerate() {
             assert_eq!(is_key_frame(frame), i % 5 == 0, "frame {i}");
         }
@@ -271,6 +305,40 @@ mod tests {
             "SPS+PPS: {types:?}"
         );
         assert!(types.contains(&5), "IDR: {types:?}");
+    }
+
+    /// With B-frames the clip keeps whole GOPs in decode order, and each GOP presents its own
+    /// slots, each once: anchors later than their decode slot, B-frames earlier.
+    #[test]
+    fn b_frame_clips_are_reordered_within_their_gops() {
+        gst::init().expect("GStreamer initialises");
+        for codec in [Codec::H264, Codec::H265] {
+            let config = TestCamConfig {
+                bframes: 2,
+                keyint_frames: 10,
+                ..small(codec, false)
+            };
+            let clip = encode(&config).expect("encodes");
+            assert_eq!(clip.frames.len(), 20, "{codec}");
+            assert!(
+                clip.reorder_slots.iter().any(|&d| d < 0),
+                "{codec}: no B-frame presented early: {:?}",
+                clip.reorder_slots
+            );
+            for gop in 0..2 {
+                let mut presented: Vec<i64> = (gop * 10..gop * 10 + 10)
+                    .map(|i| i as i64 + clip.reorder_slots[i])
+                    .collect();
+                presented.sort_unstable();
+                let want: Vec<i64> = (gop as i64 * 10..gop as i64 * 10 + 10).collect();
+                assert_eq!(
+                    presented, want,
+                    "{codec} GOP {gop}: {:?}",
+                    clip.reorder_slots
+                );
+                assert!(is_key_frame(&clip.frames[gop * 10]), "{codec}");
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub const MAX_BITRATE_KBPS: u32 = 100_000;
 pub const MAX_KEYINT_FRAMES: u32 = 1200;
 /// Longest accepted replay clip. The clip is held in memory: bitrate × length.
 pub const MAX_REPLAY_SECS: u32 = 300;
+/// Most consecutive B-frames: x264's and x265's limit.
+pub const MAX_BFRAMES: u32 = 16;
 
 /// Video codec of the camera's main stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -134,6 +136,13 @@ pub struct TestCamConfig {
     /// When the scene's events happen in each period: START-END seconds, comma-separated.
     #[arg(long, default_value = "8-14")]
     pub scene_events: String,
+
+    /// Consecutive B-frames (0..=16): frames are sent in decode order, their RTP timestamps
+    /// (presentation times) going back within each group of pictures, like cameras in
+    /// "smart codec" modes.
+    #[arg(long, default_value_t = 0)]
+    pub bframes: u32,
+
     /// Width of the sub-stream each mount also serves as /camN_sub (even, 16..=7680): the
     /// same picture, smaller, like a real camera's second stream.
     #[arg(long, default_value_t = 640)]
@@ -173,6 +182,7 @@ impl Default for TestCamConfig {
             scene: Scene::Pattern,
             scene_period_secs: 30,
             scene_events: "8-14".into(),
+            bframes: 0,
             sub_width: 640,
             sub_height: 360,
             sub_bitrate_kbps: 250,
@@ -309,6 +319,12 @@ impl TestCamConfig {
         if self.open_gop && self.codec != Codec::H265 {
             return Err(invalid("open-gop", "only supported with --codec h265"));
         }
+        if self.bframes > MAX_BFRAMES {
+            return Err(invalid(
+                "bframes",
+                format!("{} is not in 0..={MAX_BFRAMES}", self.bframes),
+            ));
+        }
         match (&self.username, &self.password) {
             (None, None) => {}
             (Some(_), None) => return Err(invalid("password", "--username needs --password")),
@@ -375,6 +391,7 @@ mod tests {
             "--mode=live",
             "--replay-secs=2",
             "--open-gop",
+            "--bframes=2",
             "--sub-width=160",
             "--sub-height=90",
             "--sub-bitrate-kbps=50",
@@ -388,13 +405,14 @@ mod tests {
         );
         assert_eq!(c.keyint(), 5);
         assert!(c.audio && c.open_gop);
+        assert_eq!(c.bframes, 2);
         assert_eq!(c.credentials(), Some(("u", "p")));
         c.validate().expect("valid");
         let sub = c.sub_stream().expect("a sub-stream");
         assert_eq!((sub.width, sub.height, sub.bitrate_kbps), (160, 90, 50));
         assert_eq!(
-            (sub.codec, sub.fps, sub.keyint()),
-            (c.codec, c.fps, c.keyint())
+            (sub.codec, sub.fps, sub.keyint(), sub.bframes),
+            (c.codec, c.fps, c.keyint(), c.bframes)
         );
         assert!(!sub.audio && sub.sub_stream().is_none());
         assert!(parse(&["--no-sub"]).expect("parses").sub_stream().is_none());
@@ -422,7 +440,7 @@ mod tests {
     #[test]
     fn rejects_bad_options() {
         type Tweak = fn(&mut TestCamConfig);
-        let cases: [(&str, Tweak); 18] = [
+        let cases: [(&str, Tweak); 19] = [
             ("mounts", |c| c.mounts = 0),
             ("mounts", |c| c.mounts = 257),
             ("fps", |c| c.fps = 0),
@@ -437,6 +455,7 @@ mod tests {
             ("keyint-frames", |c| c.keyint_frames = 5000),
             ("replay-secs", |c| c.replay_secs = 0),
             ("open-gop", |c| c.open_gop = true),
+            ("bframes", |c| c.bframes = 17),
             ("password", |c| c.username = Some("u".into())),
             ("username", |c| c.password = Some("p".into())),
             ("username", |c| {

@@ -57,8 +57,12 @@ fn raw_video(config: &TestCamConfig, live: bool, num_buffers: Option<u32>) -> St
     )
 }
 
-/// The encoder: no B-frames, key frames exactly every `keyint` frames (scene-cut
-/// detection off), closed GOP with IDR key frames unless `--open-gop` (x265 CRA).
+/// The encoder: `--bframes` B-frames (none by default), key frames exactly every `keyint`
+/// frames (scene-cut detection off), closed GOP with IDR key frames unless `--open-gop` (x265
+/// CRA). `tune=zerolatency` turns B-frames off, but the options after it turn them back on;
+/// x265 then needs a lookahead longer than the B-frame run. The parser and payloader stay as
+/// they are: access units in decode order, byte-stream, each stamped with its presentation
+/// time (the RTP timestamp).
 fn encoder(config: &TestCamConfig) -> String {
     let keyint = config.keyint();
     let bitrate = config.bitrate_kbps;
@@ -69,19 +73,26 @@ fn encoder(config: &TestCamConfig) -> String {
     } else {
         ""
     };
+    let bframes = config.bframes;
     match config.codec {
         // superfast keeps start-up encoding of 1080p clips to a few seconds on 2 cores.
         // zerolatency would split frames into one slice per thread; rtph264pay's
         // config-interval=-1 then puts SPS/PPS before every IDR *slice*, which makes
         // clients see two frames per key frame. One slice per frame, like most cameras.
         Codec::H264 => format!(
-            "x264enc tune=zerolatency sliced-threads=false speed-preset=superfast bframes=0 \
-             key-int-max={keyint} bitrate={bitrate} option-string=scenecut=0{threads}"
+            "x264enc tune=zerolatency sliced-threads=false speed-preset=superfast \
+             bframes={bframes} key-int-max={keyint} bitrate={bitrate} \
+             option-string=scenecut=0{threads}"
         ),
         Codec::H265 => format!(
             "x265enc tune=zerolatency speed-preset=superfast key-int-max={keyint} \
              bitrate={bitrate} log-level=error \
-             option-string=\"bframes=0:scenecut=0:open-gop={open_gop}\"",
+             option-string=\"bframes={bframes}{lookahead}:scenecut=0:open-gop={open_gop}\"",
+            lookahead = if bframes > 0 {
+                format!(":rc-lookahead={}", bframes + 1)
+            } else {
+                String::new()
+            },
             open_gop = u8::from(config.open_gop),
         ),
     }
@@ -158,8 +169,22 @@ mod tests {
         };
         let enc = clip_encoder(&config, 30);
         assert!(enc.contains("open-gop=1"), "{enc}");
+        let bframes = TestCamConfig {
+            bframes: 2,
+            ..config.clone()
+        };
+        let enc_b = clip_encoder(&bframes, 30);
+        assert!(enc_b.contains("bframes=2:rc-lookahead=3:"), "{enc_b}");
         for launch in [
             enc,
+            enc_b,
+            live_media(
+                &TestCamConfig {
+                    bframes: 3,
+                    ..TestCamConfig::default()
+                },
+                None,
+            ),
             replay_media(&config, Some("avenc_aac")),
             live_media(&TestCamConfig::default(), None),
         ] {

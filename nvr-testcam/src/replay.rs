@@ -1,5 +1,7 @@
 //! Feeds the shared replay clip into a mount's `appsrc`, looping forever with strictly
-//! increasing timestamps (`pts = n × frame duration`).
+//! increasing decode timestamps (`dts = n × frame duration`). Without B-frames `pts = dts`;
+//! with them each frame is presented in the slot the encoder gave it within the clip, every
+//! frame a few slots later than decoded (the deepest reordering), so `pts >= dts`.
 
 use std::sync::Arc;
 
@@ -22,15 +24,25 @@ pub(crate) struct Feeder {
     clip: Arc<Clip>,
     next_frame: usize,
     next_slot: u64,
+    /// How many slots after its decode slot a frame presented in order is presented: the
+    /// most any B-frame of the clip is presented before its decode slot (0 without them).
+    presentation_delay: u64,
 }
 
 impl Feeder {
     /// A feeder that starts at the clip's first (key) frame, in slot 0.
     pub fn new(clip: Arc<Clip>) -> Self {
+        let presentation_delay = clip
+            .reorder_slots
+            .iter()
+            .map(|&d| d.min(0).unsigned_abs())
+            .max()
+            .unwrap_or(0);
         Self {
             clip,
             next_frame: 0,
             next_slot: 0,
+            presentation_delay,
         }
     }
 
@@ -63,14 +75,23 @@ impl Feeder {
             );
             slot = skip_to;
         }
-        let pts = self.slot_pts(slot);
+        let dts = self.slot_pts(slot);
+        let reorder = self
+            .clip
+            .reorder_slots
+            .get(self.next_frame)
+            .copied()
+            .unwrap_or(0);
+        // Never before the decode slot: the delay is the most any frame is presented early.
+        let presented_slot = (slot + self.presentation_delay).saturating_add_signed(reorder);
+        let pts = self.slot_pts(presented_slot);
         // A shallow copy: the encoded bytes are shared, only the metadata is new.
         let mut buffer = template.copy();
         {
             let buffer = buffer.make_mut();
             buffer.set_pts(pts);
-            buffer.set_dts(pts);
-            buffer.set_duration(self.slot_pts(slot + 1) - pts);
+            buffer.set_dts(dts);
+            buffer.set_duration(self.slot_pts(presented_slot + 1) - pts);
             buffer.set_offset(gst::ffi::GST_BUFFER_OFFSET_NONE);
             buffer.set_offset_end(gst::ffi::GST_BUFFER_OFFSET_NONE);
             buffer.unset_flags(gst::BufferFlags::DISCONT);
@@ -99,7 +120,7 @@ mod tests {
     /// A fake clip of 3 GOPs of 2 frames at 10 fps.
     fn clip() -> Arc<Clip> {
         gst::init().expect("GStreamer initialises");
-        let frames = (0..6)
+        let frames: Vec<gst::Buffer> = (0..6)
             .map(|i| {
                 let mut b = gst::Buffer::from_slice(vec![0u8, 0, 1, i]);
                 if i % 2 == 1 {
@@ -110,9 +131,44 @@ mod tests {
             .collect();
         Arc::new(Clip {
             caps: gst::Caps::new_empty_simple("video/x-h264"),
+            reorder_slots: vec![0; frames.len()],
             frames,
             fps: 10,
         })
+    }
+
+    #[test]
+    fn b_frames_are_presented_in_their_slots_after_their_decode_time() {
+        // I0 P3 B1 B2, looped: decode slots 0 1 2 3, presentation slots 0 3 1 2 (+ 1 delay).
+        let base = clip();
+        let clip = Arc::new(Clip {
+            caps: base.caps.clone(),
+            frames: base.frames[..4].to_vec(),
+            reorder_slots: vec![0, 2, -1, -1],
+            fps: 10,
+        });
+        let mut feeder = Feeder::new(clip);
+        let ms = gst::ClockTime::from_mseconds;
+        let mut got = Vec::new();
+        for _ in 0..8 {
+            let b = feeder.next_buffer(None).expect("clip is not empty");
+            assert!(b.pts() >= b.dts(), "{b:?}");
+            got.push((b.dts().expect("dts"), b.pts().expect("pts")));
+        }
+        let want: Vec<_> = [
+            (0, 1),
+            (1, 4),
+            (2, 2),
+            (3, 3),
+            (4, 5),
+            (5, 8),
+            (6, 6),
+            (7, 7),
+        ]
+        .iter()
+        .map(|&(d, p)| (ms(100 * d), ms(100 * p)))
+        .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use nvr_core::{StreamKey, VideoCodec, VideoParams};
 use nvr_ingest::source::SourceFrame;
 use nvr_storage::mp4::SampleEntry;
 use nvr_storage::mp4::fragment::{FragmentSample, FragmentWriter, init_segment};
+use nvr_storage::mp4::live_timing::LiveTiming;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -133,10 +134,10 @@ struct Transcoding {
 struct Stream {
     params: Option<Arc<VideoParams>>,
     writer: FragmentWriter,
-    /// Media time that maps to decode time 0 of the current init segment.
+    /// Decode time that maps to decode time 0 of the current init segment.
     origin_90k: i64,
-    last_media_90k: Option<i64>,
-    last_duration_90k: u32,
+    /// Decode times and composition offsets (B-frames) from the frames' media times.
+    timing: LiveTiming,
     need_key: bool,
 }
 
@@ -153,8 +154,7 @@ impl Viewer {
             params: None,
             writer: FragmentWriter::new(),
             origin_90k: 0,
-            last_media_90k: None,
-            last_duration_90k: DEFAULT_FRAME_DURATION_90K,
+            timing: LiveTiming::new(DEFAULT_FRAME_DURATION_90K),
             need_key: true,
         };
         let mut tc: Option<Transcoding> = None;
@@ -354,15 +354,11 @@ impl Viewer {
     where
         S: SinkExt<Message> + Unpin,
     {
-        let media = f.frame.media_time_90k;
-        if let Some(last) = s.last_media_90k {
-            if media <= last {
-                // A new camera session restarted its clock: start over with a new init.
-                s.params = None;
-                s.need_key = true;
-            } else if let Ok(d) = u32::try_from(media - last) {
-                s.last_duration_90k = d.max(1);
-            }
+        let t = s.timing.next(f.frame.media_time_90k, f.frame.is_key);
+        if t.restarted {
+            // A new camera session restarted its clock: start over with a new init.
+            s.params = None;
+            s.need_key = true;
         }
         if s.need_key && !f.frame.is_key {
             return Ok(());
@@ -393,19 +389,19 @@ impl Viewer {
             tx.send(Message::Binary(init)).await.map_err(|_| ())?;
             s.params = Some(f.params.clone());
             s.writer = FragmentWriter::new();
-            s.origin_90k = media;
+            s.origin_90k = t.decode_90k;
         }
         s.need_key = false;
-        s.last_media_90k = Some(media);
-        let decode_time = u64::try_from(media - s.origin_90k).unwrap_or(0);
+        let decode_time = u64::try_from(t.decode_90k - s.origin_90k).unwrap_or(0);
         let frag = s
             .writer
             .fragment(
                 decode_time,
                 &[FragmentSample {
-                    duration_90k: s.last_duration_90k,
+                    duration_90k: t.duration_90k,
                     is_key: f.frame.is_key,
                     data: f.frame.data.clone(),
+                    composition_offset_90k: t.composition_offset_90k,
                 }],
             )
             .map_err(|_| ())?;

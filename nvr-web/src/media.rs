@@ -233,6 +233,8 @@ impl FragmentedOutput {
                     duration_90k: duration,
                     is_key: f.is_key,
                     data: f.data.clone(),
+                    // x264 without B-frames: presented in decode order.
+                    composition_offset_90k: 0,
                 }],
             )
             .ok()
@@ -314,7 +316,9 @@ pub async fn transcoded_view(
                         return;
                     }
                 }
-                if transcoder.push(data, pts, f.is_key).is_err() {
+                // The presentation time: decode time plus the composition offset (B-frames).
+                let presented = pts + i64::from(f.composition_offset_90k);
+                if transcoder.push(data, presented, f.is_key).is_err() {
                     // A dropped frame restarts at the next key frame; go on.
                 }
                 pts += i64::from(f.duration_90k);

@@ -20,6 +20,8 @@ use retina::codec::CodecItem;
 
 /// Same as the recorder's `MAX_TIMESTAMP_JUMP_SECS`.
 const MAX_TIMESTAMP_JUMP_SECS: u32 = 10;
+/// Same as the recorder's `MAX_REORDER_SECS` (B-frames).
+const MAX_REORDER_SECS: u32 = 2;
 
 /// Pause between two streams' connects: the test camera can refuse clients that open mounts at
 /// the same instant.
@@ -42,8 +44,14 @@ async fn session(url: &url::Url, frames: &AtomicU64, first: &mut bool, i: usize)
         )
         .await?;
     let max_jump = NonZeroU32::new(MAX_TIMESTAMP_JUMP_SECS).unwrap_or(NonZeroU32::MIN);
+    let max_reorder = NonZeroU32::new(MAX_REORDER_SECS).unwrap_or(NonZeroU32::MIN);
+    // The recorder's timestamp policy, B-frames' reordering included.
     let mut demuxed = session
-        .play(PlayOptions::default().enforce_timestamps_with_max_jump_secs(max_jump))
+        .play(
+            PlayOptions::default()
+                .enforce_timestamps_with_max_jump_secs(max_jump)
+                .allow_reordered_timestamps_secs(max_reorder),
+        )
         .await?
         .demuxed()?;
     while let Some(item) = demuxed.next().await {

@@ -31,6 +31,9 @@ pub struct Clip {
     pub frames: Vec<Bytes>,
     /// Whether each access unit is a key frame (from the parser's flags).
     pub keys: Vec<bool>,
+    /// Each access unit's presentation time from the first's, 90 kHz: increasing without
+    /// B-frames; with them, going back within each GOP (the access units are in decode order).
+    pub pts_90k: Vec<i64>,
 }
 
 /// Runs `f` on a thread and fails the test if it takes longer than `secs`.
@@ -92,6 +95,19 @@ pub fn encode_pattern(
     keyint: u32,
     pattern: &str,
 ) -> Clip {
+    encode_with(codec, width, height, frames, keyint, pattern, 0)
+}
+
+/// [`encode_pattern`] with up to `bframes` consecutive B-frames (closed GOPs).
+pub fn encode_with(
+    codec: VideoCodec,
+    width: u16,
+    height: u16,
+    frames: u32,
+    keyint: u32,
+    pattern: &str,
+    bframes: u32,
+) -> Clip {
     gst::init().unwrap();
     let raw = format!(
         "videotestsrc num-buffers={frames} pattern={pattern} ! \
@@ -99,11 +115,12 @@ pub fn encode_pattern(
     );
     let launch = match codec {
         VideoCodec::H264 => format!(
-            "{raw} ! x264enc key-int-max={keyint} bframes=0 speed-preset=ultrafast ! h264parse ! \
+            "{raw} ! x264enc key-int-max={keyint} bframes={bframes} speed-preset=ultrafast ! h264parse ! \
              video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false wait-on-eos=false"
         ),
         VideoCodec::H265 => format!(
-            "{raw} ! x265enc key-int-max={keyint} speed-preset=ultrafast option-string=bframes=0 ! \
+            "{raw} ! x265enc key-int-max={keyint} speed-preset=ultrafast \
+             option-string=bframes={bframes}:open-gop=0 ! \
              h265parse ! video/x-h265,stream-format=hvc1,alignment=au ! \
              appsink name=sink sync=false wait-on-eos=false"
         ),
@@ -130,6 +147,7 @@ pub fn encode_pattern(
     }
     let mut out = Vec::new();
     let mut keys = Vec::new();
+    let mut pts_ns = Vec::new();
     let mut codec_data = None;
     while let Some(sample) = sink.try_pull_sample(gst::ClockTime::ZERO) {
         if codec_data.is_none() {
@@ -139,6 +157,7 @@ pub fn encode_pattern(
         }
         let buffer = sample.buffer().unwrap();
         keys.push(!buffer.flags().contains(gst::BufferFlags::DELTA_UNIT));
+        pts_ns.push(i128::from(buffer.pts().unwrap().nseconds()));
         out.push(Bytes::copy_from_slice(&buffer.map_readable().unwrap()));
     }
     pipeline.set_state(gst::State::Null).unwrap();
@@ -162,6 +181,10 @@ pub fn encode_pattern(
         },
         frames: out,
         keys,
+        pts_90k: pts_ns
+            .iter()
+            .map(|p| ((p - pts_ns[0]) * 90_000 + 500_000_000).div_euclid(1_000_000_000) as i64)
+            .collect(),
     }
 }
 
@@ -287,7 +310,7 @@ pub fn push_paced(t: &Transcoder, frame: Bytes, pts: i64, key: bool) {
     t.push(frame, pts, key).unwrap();
 }
 
-/// Pushes every frame of `clip` without ever overrunning the input queue (waiting while it is
+/// Pushes every frame of `clip` (at `base` plus its presentation time) without ever overrunning the input queue (waiting while it is
 /// nearly full), finishes, and returns everything pulled by a concurrent puller thread.
 pub fn transcode_all(t: &Arc<Transcoder>, clip: &Clip, base: i64) -> Vec<TranscodedFrame> {
     let puller = {
@@ -304,8 +327,8 @@ pub fn transcode_all(t: &Arc<Transcoder>, clip: &Clip, base: i64) -> Vec<Transco
             out
         })
     };
-    for (i, (frame, &key)) in clip.frames.iter().zip(&clip.keys).enumerate() {
-        push_paced(t, frame.clone(), pts(base, i), key);
+    for ((frame, &key), &pts) in clip.frames.iter().zip(&clip.keys).zip(&clip.pts_90k) {
+        push_paced(t, frame.clone(), base + pts, key);
     }
     t.finish().unwrap();
     puller.join().unwrap()

@@ -18,10 +18,10 @@ use serde_json::Value;
 
 use super::FORMATS;
 use super::zipcheck::check_zip;
-use crate::frame_index;
 use crate::integrity::{ChainLink, canonical_json, chain_head_message, chain_next};
 use crate::segment::format::{FLAG_KEY, RECORD_FRAME, RECORD_PARAMS, RecordHeader, encode_params};
 use crate::signing::{Fingerprint, TrustedKeys, parse_public_key_pem, verify};
+use crate::{frame_index, frame_timing};
 
 /// What a verification concludes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -329,9 +329,14 @@ fn rebuild_segment(
     };
     sha.update(&header.encode());
     sha.update(&params_record);
-    let mut offset = 0i64;
+    // The records hold presentation times: decode times plus composition offsets (B-frames).
+    let offsets = frame_timing::presentation_offsets(
+        frames
+            .iter()
+            .map(|f| (f.duration_90k, f.composition_offset_90k)),
+    );
     let mut buf = Vec::new();
-    for f in &frames {
+    for (f, offset) in frames.iter().zip(offsets) {
         let h = RecordHeader {
             kind: RECORD_FRAME,
             flags: if f.is_key { FLAG_KEY } else { 0 },
@@ -350,7 +355,6 @@ fn rebuild_segment(
             .read_exact(&mut buf)
             .map_err(|e| format!("video ends early: {e}"))?;
         sha.update(&buf);
-        offset += i64::from(f.duration_90k);
     }
     if sha.finish().as_ref() != want {
         return Err("the video differs from what was recorded (hash mismatch)".into());

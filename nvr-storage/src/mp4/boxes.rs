@@ -15,9 +15,10 @@
 //!    +- tkhd        always                   v0|v1, flags 3, track_ID 1, duration =
 //!    |                                       presentation, width/height of the first part's
 //!    |                                       sample entry as 16.16 fixed point
-//!    +- edts        trim or duration limit
+//!    +- edts        trim, duration limit     (or a composition shift: B-frames)
 //!    |  +- elst     with edts                v0|v1, 1 entry: segment_duration = presentation,
-//!    |                                       media_time = start trim, rate 1.0
+//!    |                                       media_time = start trim + composition shift,
+//!    |                                       rate 1.0
 //!    +- mdia        always
 //!       +- mdhd     always                   v0|v1, timescale 90000, duration = sum of sample
 //!       |                                    durations, language 'und'
@@ -30,6 +31,10 @@
 //!          +- stbl  always
 //!             +- stsd                        every SampleEntry verbatim, in request order
 //!             +- stts                        run-length (sample_count, sample_delta) pairs
+//!             +- ctts       B-frames             v0, run-length (sample_count, sample_offset):
+//!             |                                  composition offset + the plan's shift (so
+//!             |                                  none is negative; the edit list starts
+//!             |                                  that much later)
 //!             +- stss                        1-based sample numbers of the key frames
 //!             +- stsz                        sample_size 0 (= sizes vary), then each size
 //!             +- stsc                        one chunk per part; an entry only where
@@ -193,6 +198,9 @@ pub(super) fn write_head(
     }
     end(&mut buf, stsd)?;
     write_stts(&mut buf, plan)?;
+    if plan.composition_offsets {
+        write_ctts(&mut buf, plan)?;
+    }
     write_stss(&mut buf, plan)?;
     write_stsz(&mut buf, plan)?;
     write_stsc(&mut buf, &plan.parts)?;
@@ -428,6 +436,35 @@ fn write_stts(buf: &mut Vec<u8>, plan: &Plan) -> Result<(), Mp4Error> {
     if let Some((n, delta)) = run {
         buf.put_u32(n);
         buf.put_u32(delta);
+        entries += 1;
+    }
+    patch_u32(buf, count_pos, entries);
+    end(buf, pos)
+}
+
+/// `ctts` version 0: consecutive equal (shifted, non-negative) composition offsets collapse
+/// into one (sample_count, sample_offset) entry.
+fn write_ctts(buf: &mut Vec<u8>, plan: &Plan) -> Result<(), Mp4Error> {
+    let pos = begin_full(buf, b"ctts", 0, 0);
+    let count_pos = buf.len();
+    buf.put_u32(0); // entry_count placeholder
+    let mut entries: u32 = 0;
+    let mut run: Option<(u32, u32)> = None; // (sample_count, sample_offset)
+    for o in plan.sample_composition_offsets() {
+        run = match run {
+            Some((n, offset)) if offset == o => Some((n + 1, offset)),
+            Some((n, offset)) => {
+                buf.put_u32(n);
+                buf.put_u32(offset);
+                entries += 1;
+                Some((1, o))
+            }
+            None => Some((1, o)),
+        };
+    }
+    if let Some((n, offset)) = run {
+        buf.put_u32(n);
+        buf.put_u32(offset);
         entries += 1;
     }
     patch_u32(buf, count_pos, entries);

@@ -10,7 +10,9 @@
 //! +- trak                                 +- tfhd  flags default-base-is-moof, track 1
 //! |  +- tkhd  duration 0, w x h           +- tfdt  v1, base media decode time (90 kHz)
 //! |  +- mdia                              +- trun  flags data-offset, duration, size, sample
-//! |     +- mdhd  90 kHz                           flags; data offset = moof size + 8
+//! |     +- mdhd  90 kHz                           flags [, composition offset: v1, signed,
+//! |     |                                         only when a sample has one (B-frames)];
+//! |     |                                         data offset = moof size + 8
 //! |     +- hdlr  vide                     mdat  the samples, back to back
 //! |     +- minf  vmhd, dinf, stbl with
 //! |              stsd (the entry) and empty stts/stsc/stsz/stco
@@ -31,6 +33,8 @@ use super::{Mp4Error, SampleEntry};
 const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
 /// `trun` flags: data-offset present, then per sample: duration, size, flags.
 const TRUN_FLAGS: u32 = 0x0001 | 0x0100 | 0x0200 | 0x0400;
+/// `trun` flag: per sample, a composition time offset follows the flags (signed in version 1).
+const TRUN_COMPOSITION_OFFSETS: u32 = 0x0800;
 /// Sample flags of a key frame: sample_depends_on = 2 (depends on no other sample).
 const SAMPLE_FLAGS_KEY: u32 = 0x0200_0000;
 /// Sample flags of other frames: sample_depends_on = 1 and sample_is_non_sync_sample = 1.
@@ -86,6 +90,8 @@ pub struct FragmentSample {
     pub duration_90k: u32,
     pub is_key: bool,
     pub data: Bytes,
+    /// Presentation time minus decode time; 0 unless frames are reordered (B-frames).
+    pub composition_offset_90k: i32,
 }
 
 /// Numbers fragments and builds them.
@@ -119,7 +125,14 @@ impl FragmentWriter {
         let tfdt = begin_full(&mut buf, b"tfdt", 1, 0);
         buf.put_u64(base_decode_time_90k);
         end(&mut buf, tfdt)?;
-        let trun = begin_full(&mut buf, b"trun", 0, TRUN_FLAGS);
+        // Version 1 (signed offsets) only when some sample has one: a stream without B-frames
+        // gets the fragments it always got.
+        let offsets = samples.iter().any(|s| s.composition_offset_90k != 0);
+        let trun = if offsets {
+            begin_full(&mut buf, b"trun", 1, TRUN_FLAGS | TRUN_COMPOSITION_OFFSETS)
+        } else {
+            begin_full(&mut buf, b"trun", 0, TRUN_FLAGS)
+        };
         buf.put_u32(
             u32::try_from(samples.len()).map_err(|_| Mp4Error::TooLarge {
                 what: "fragment sample count",
@@ -137,6 +150,9 @@ impl FragmentWriter {
             } else {
                 SAMPLE_FLAGS_NON_KEY
             });
+            if offsets {
+                buf.put_i32(s.composition_offset_90k);
+            }
         }
         end(&mut buf, trun)?;
         end(&mut buf, traf)?;

@@ -1,4 +1,5 @@
-//! Request validation and the per-part plan: mdat offsets, sample counts, durations, edit list.
+//! Request validation and the per-part plan: mdat offsets, sample counts, durations,
+//! composition offsets, edit list.
 //!
 //! One pass over the request's frames validates them and accumulates per-part totals; no
 //! per-frame allocation. The plan keeps the request's `Arc<[FrameInfo]>`s (no copy), and each
@@ -58,7 +59,13 @@ pub(super) struct Plan {
     /// Duration written for the final sample: its own if non-zero, else the previous sample's,
     /// else 1 tick.
     pub last_duration_90k: u32,
-    /// `Some` when the trim or duration limit require an `edts`/`elst` box.
+    /// Added to every frame's composition offset so none is negative (`ctts` version 0, read
+    /// by every player): the most any frame is presented before its decode time. The edit
+    /// list starts that much later, so presentation is unchanged. 0 without B-frames.
+    pub composition_shift_90k: u32,
+    /// Some frame is presented out of decode order: a `ctts` box is written.
+    pub composition_offsets: bool,
+    /// `Some` when the trim, duration limit or composition shift require an `edts`/`elst` box.
     pub edit: Option<Edit>,
     /// Duration after the edit list (`mvhd`/`tkhd` duration).
     pub presentation_duration_90k: u64,
@@ -87,6 +94,8 @@ impl Plan {
         // Duration of the sample before the current one (for the last-frame fix-up).
         let mut prev_duration_90k: u32 = 0;
         let mut last_duration_90k: u32 = 0;
+        let mut min_offset_90k: i32 = 0;
+        let mut composition_offsets = false;
         for (part_idx, p) in req.parts.iter().enumerate() {
             let segment_id = p.segment_id;
             if p.sample_entry_idx >= req.entries.len() {
@@ -138,6 +147,8 @@ impl Plan {
                     return Err(Mp4Error::ZeroDuration { segment_id, frame });
                 }
                 prev_duration_90k = d;
+                min_offset_90k = min_offset_90k.min(f.composition_offset_90k);
+                composition_offsets |= f.composition_offset_90k != 0;
                 part_len += u64::from(f.size_bytes);
                 part_duration += u64::from(d);
             }
@@ -166,13 +177,20 @@ impl Plan {
             });
         }
 
-        let (edit, presentation_duration_90k) =
-            edit_list(req.start_trim_90k, req.duration_90k, media_duration_90k)?;
+        let composition_shift_90k = min_offset_90k.unsigned_abs();
+        let (edit, presentation_duration_90k) = edit_list(
+            req.start_trim_90k,
+            req.duration_90k,
+            media_duration_90k,
+            composition_shift_90k,
+        )?;
         Ok(Plan {
             parts: parts.into_boxed_slice(),
             frame_count,
             media_duration_90k,
             last_duration_90k,
+            composition_shift_90k,
+            composition_offsets,
             edit,
             presentation_duration_90k,
             mdat_payload_len,
@@ -194,13 +212,26 @@ impl Plan {
                 }
             })
     }
+
+    /// Every sample's composition offset in order, shifted to be non-negative (`ctts`).
+    pub fn sample_composition_offsets(&self) -> impl Iterator<Item = u32> + '_ {
+        let shift = i64::from(self.composition_shift_90k);
+        self.parts
+            .iter()
+            .flat_map(PartPlan::frames)
+            // Non-negative and below 2^32 by the choice of the shift.
+            .map(move |f| (i64::from(f.composition_offset_90k) + shift) as u32)
+    }
 }
 
-/// Decides the edit list: returns it (if one is needed) and the presentation duration.
+/// Decides the edit list: returns it (if one is needed) and the presentation duration. The
+/// trim is on the presentation timeline (a frame at its decode time plus its composition
+/// offset); the composition shift moves the edit's start by as much.
 fn edit_list(
     start_trim_90k: u64,
     duration_90k: Option<u64>,
     media_duration_90k: u64,
+    composition_shift_90k: u32,
 ) -> Result<(Option<Edit>, u64), Mp4Error> {
     if start_trim_90k >= media_duration_90k {
         return Err(Mp4Error::TrimTooLong {
@@ -214,8 +245,8 @@ fn edit_list(
         Some(d) => d.min(available),
         None => available,
     };
-    let edit = (presentation != media_duration_90k).then_some(Edit {
-        media_time_90k: start_trim_90k,
+    let edit = (presentation != media_duration_90k || composition_shift_90k != 0).then_some(Edit {
+        media_time_90k: start_trim_90k + u64::from(composition_shift_90k),
         duration_90k: presentation,
     });
     Ok((edit, presentation))
@@ -243,25 +274,28 @@ mod tests {
 
     #[test]
     fn edit_list_cases() {
-        assert_eq!(edit_list(0, None, 100).unwrap(), (None, 100));
-        assert_eq!(edit_list(0, Some(100), 100).unwrap(), (None, 100));
-        assert_eq!(edit_list(0, Some(500), 100).unwrap(), (None, 100));
+        assert_eq!(edit_list(0, None, 100, 0).unwrap(), (None, 100));
+        assert_eq!(edit_list(0, Some(100), 100, 0).unwrap(), (None, 100));
+        assert_eq!(edit_list(0, Some(500), 100, 0).unwrap(), (None, 100));
         let e = |m, d| {
             Some(Edit {
                 media_time_90k: m,
                 duration_90k: d,
             })
         };
-        assert_eq!(edit_list(10, None, 100).unwrap(), (e(10, 90), 90));
-        assert_eq!(edit_list(10, Some(50), 100).unwrap(), (e(10, 50), 50));
-        assert_eq!(edit_list(10, Some(95), 100).unwrap(), (e(10, 90), 90));
-        assert_eq!(edit_list(0, Some(40), 100).unwrap(), (e(0, 40), 40));
+        assert_eq!(edit_list(10, None, 100, 0).unwrap(), (e(10, 90), 90));
+        assert_eq!(edit_list(10, Some(50), 100, 0).unwrap(), (e(10, 50), 50));
+        assert_eq!(edit_list(10, Some(95), 100, 0).unwrap(), (e(10, 90), 90));
+        assert_eq!(edit_list(0, Some(40), 100, 0).unwrap(), (e(0, 40), 40));
+        // B-frames: the edit starts later by the shift, even with nothing trimmed.
+        assert_eq!(edit_list(0, None, 100, 6).unwrap(), (e(6, 100), 100));
+        assert_eq!(edit_list(10, Some(50), 100, 6).unwrap(), (e(16, 50), 50));
         assert!(matches!(
-            edit_list(100, None, 100),
+            edit_list(100, None, 100, 0),
             Err(Mp4Error::TrimTooLong { .. })
         ));
         assert!(matches!(
-            edit_list(0, Some(0), 100),
+            edit_list(0, Some(0), 100, 0),
             Err(Mp4Error::ZeroRequestedDuration)
         ));
     }

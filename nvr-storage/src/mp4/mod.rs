@@ -21,6 +21,7 @@
 //! - `boxes.rs`: serialisation of `ftyp`, `moov` and the `mdat` header (box layout table there).
 //! - `pieces.rs`: the byte-range iterator and read coalescing.
 //! - `etag.rs`: the strong ETag.
+//! - `fragment.rs`, `live_timing.rs`: live fMP4 fragments and their decode times.
 
 #![deny(unsafe_code)]
 
@@ -29,6 +30,7 @@ mod etag;
 pub mod extras;
 pub mod fragment;
 mod layout;
+pub mod live_timing;
 mod pieces;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
@@ -62,8 +64,8 @@ pub struct SampleEntry {
 
 pub use crate::frame_index::FrameInfo;
 
-/// A run of frames of one segment to include, in decode order. There are no B-frames: decode
-/// order is presentation order, so no `ctts` box is written.
+/// A run of frames of one segment to include, in decode order. Frames presented out of decode
+/// order (B-frames) carry composition offsets, written to `ctts` (see `layout.rs`).
 #[derive(Clone)]
 pub struct SegmentPart {
     /// Passed back to [`SampleReader::read`].
@@ -100,8 +102,9 @@ pub struct Mp4Request {
     pub entries: Vec<SampleEntry>,
     /// The frames, in order. The first frame of the first part must be a key frame.
     pub parts: Vec<SegmentPart>,
-    /// Media time (90 kHz) to skip at the start of the first part, via an edit list, when the
-    /// requested start lies between key frames. Must be less than the total media duration.
+    /// Presentation time (90 kHz, from the first frame's decode time) to skip at the start of
+    /// the first part, via an edit list, when the requested start lies between key frames.
+    /// Must be less than the total media duration.
     pub start_trim_90k: u64,
     /// Presentation duration (90 kHz) to keep after the trim, via the edit list; `None` = to
     /// the end. Longer than what is available is clamped; `Some(0)` is an error.

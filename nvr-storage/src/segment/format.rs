@@ -29,7 +29,10 @@
 //!     2   2 reserved, zero
 //!     4   4 payload size in bytes
 //!     8   8 media time of the frame relative to the segment's first frame, 90 kHz (0 for params)
-//! The first record is always the video parameters; the rest are frames in decode order.
+//! The first record is always the video parameters; the rest are frames in decode order. A
+//! frame's media time is its presentation time (the RTP timestamp): with B-frames it goes back
+//! within a GOP, at most 2 s, and no two frames of a segment share one; decode times are
+//! derived from them (`frame_timing`).
 //!
 //! trailer (the last 96 bytes of the final chunk's plaintext):
 //!   off len field

@@ -6,6 +6,7 @@ use ring::digest;
 use super::crypto::ChunkKind;
 use super::file::SegmentReader;
 use super::format::*;
+use crate::frame_timing::SegmentTiming;
 use nvr_core::VideoParams;
 
 /// One frame record found in the plaintext.
@@ -23,6 +24,8 @@ pub struct ScannedFrame {
 pub struct Scan {
     pub params: Option<VideoParams>,
     pub frames: Vec<ScannedFrame>,
+    /// The frames' presentation times, which give their decode timing.
+    pub timing: SegmentTiming,
     /// Plaintext offset just past the last whole record.
     pub records_end: u64,
     /// SHA-256 of `plaintext[0..records_end]`.
@@ -50,6 +53,7 @@ struct RecordParser {
     boundary_sha: digest::Context,
     boundary: u64,
     frames: Vec<ScannedFrame>,
+    timing: SegmentTiming,
     params: Option<VideoParams>,
     error: Option<String>,
 }
@@ -70,6 +74,7 @@ impl RecordParser {
             sha,
             boundary: 0,
             frames: Vec::new(),
+            timing: SegmentTiming::new(),
             params: None,
             error: None,
         }
@@ -150,17 +155,14 @@ impl RecordParser {
             }
             self.params_buf = Vec::new();
         } else {
-            if let Some(prev) = self.frames.last()
-                && h.media_offset_90k <= prev.media_offset_90k
-            {
-                self.error = Some(format!(
-                    "frame at plaintext offset {} has media time {} not after {}",
-                    self.boundary, h.media_offset_90k, prev.media_offset_90k
-                ));
-                return;
-            }
             if self.frames.is_empty() && (!h.is_key() || h.media_offset_90k != 0) {
                 self.error = Some("the first frame is not a key frame at media time 0".into());
+                return;
+            }
+            // Media times are presentation times: B-frames go back a little, never further
+            // than the reorder window, and no two frames share one.
+            if let Err(e) = self.timing.push(h.media_offset_90k) {
+                self.error = Some(format!("frame at plaintext offset {}: {e}", self.boundary));
                 return;
             }
             self.frames.push(ScannedFrame {
@@ -245,6 +247,7 @@ pub fn scan(reader: &SegmentReader) -> Scan {
     Scan {
         params: parser.params,
         frames: parser.frames,
+        timing: parser.timing,
         records_end: parser.boundary,
         sha256,
         inner_chunks,

@@ -19,6 +19,7 @@ use crate::segment::format::{CHUNK_CIPHERTEXT_LEN, HEADER_LEN};
 use crate::store::{CameraEdit, Store};
 use crate::writer::{CameraWriter, WriteOutcome, WriterConfig};
 
+mod bframes;
 mod epochs;
 mod missing_footage;
 mod motion;
@@ -260,7 +261,7 @@ fn parameter_change_starts_a_new_segment_without_losing_frames() {
 }
 
 #[test]
-fn frames_before_the_first_key_frame_are_skipped_and_time_must_advance() {
+fn frames_before_the_first_key_frame_are_skipped_and_time_goes_back_only_as_b_frames_do() {
     let e = env();
     let mut w = writer(&e, 60);
     let p = params(1280);
@@ -270,7 +271,17 @@ fn frames_before_the_first_key_frame_are_skipped_and_time_must_advance() {
     );
     assert_eq!(w.write(&p, &frame(10)).expect("w"), WriteOutcome::Written);
     assert!(w.write(&p, &frame(10)).is_err(), "same media time twice");
-    assert!(w.write(&p, &frame(9)).is_err(), "media time went back");
+    assert_eq!(w.write(&p, &frame(12)).expect("w"), WriteOutcome::Written);
+    assert_eq!(
+        w.write(&p, &frame(11)).expect("a little back: a B-frame"),
+        WriteOutcome::Written
+    );
+    assert!(w.write(&p, &frame(11)).is_err(), "same media time twice");
+    assert_eq!(w.write(&p, &frame(40)).expect("w"), WriteOutcome::Written);
+    assert!(
+        w.write(&p, &frame(19)).is_err(),
+        "2.1 s back is a broken clock, not reordering"
+    );
     assert_eq!(w.stats().frames_skipped, 1);
 }
 

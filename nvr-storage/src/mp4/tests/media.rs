@@ -12,16 +12,16 @@ use super::ranges::check_boundary_ranges;
 use super::*;
 
 /// Frames per second of the generated clips.
-const FPS: u32 = 15;
+pub(super) const FPS: u32 = 15;
 /// 90 kHz ticks per frame at [`FPS`].
-const FRAME_DURATION_90K: u32 = 90_000 / FPS;
+pub(super) const FRAME_DURATION_90K: u32 = 90_000 / FPS;
 /// Frames per clip: 6 seconds.
-const CLIP_FRAMES: usize = 90;
+pub(super) const CLIP_FRAMES: usize = 90;
 /// Key frame interval: one a second.
-const GOP: usize = 15;
+pub(super) const GOP: usize = 15;
 
 #[derive(Clone, Copy, Debug)]
-enum Codec {
+pub(super) enum Codec {
     H264,
     H265,
 }
@@ -33,7 +33,8 @@ pub(super) struct Clip {
     pub(super) samples: Vec<Sample>,
 }
 
-fn clip(codec: Codec, width: u16, height: u16) -> Clip {
+/// A clip of `bframes` consecutive B-frames at most (0: none), closed GOPs.
+pub(super) fn clip(codec: Codec, width: u16, height: u16, bframes: u32) -> Clip {
     require_tool("ffmpeg");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("src.mp4");
@@ -42,15 +43,17 @@ fn clip(codec: Codec, width: u16, height: u16) -> Clip {
     let gop = GOP.to_string();
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-nostdin", "-v", "error", "-f", "lavfi", "-i", &source])
-        .args(["-frames:v", &frames, "-pix_fmt", "yuv420p", "-bf", "0"]);
+        .args(["-frames:v", &frames, "-pix_fmt", "yuv420p"])
+        .args(["-bf", &bframes.to_string()]);
     match codec {
         Codec::H264 => cmd
             .args(["-c:v", "libx264", "-g", &gop, "-keyint_min", &gop])
-            .args(["-sc_threshold", "0"]),
+            .args(["-sc_threshold", "0", "-flags", "+cgop"]),
         Codec::H265 => cmd
             .args(["-c:v", "libx265", "-tag:v", "hvc1", "-x265-params"])
             .arg(format!(
-                "keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=0:open-gop=0:log-level=error"
+                "keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes={bframes}:open-gop=0:\
+                 log-level=error"
             )),
     };
     let out = cmd.arg(&path).output().unwrap();
@@ -73,7 +76,9 @@ fn clip(codec: Codec, width: u16, height: u16) -> Clip {
     clip
 }
 
-/// Extracts the sample entry and samples of the first track of an MP4 file.
+/// Extracts the sample entry and samples of the first track of an MP4 file, each sample with
+/// the duration and composition offset the recorder's index would give it (`frame_timing`,
+/// from the presentation times ffmpeg wrote: decode time plus `ctts`).
 fn parse_clip(d: &[u8]) -> Clip {
     let entries = stsd_entries(d);
     assert_eq!(entries.len(), 1);
@@ -99,11 +104,21 @@ fn parse_clip(d: &[u8]) -> Clip {
                     .as_ref()
                     .is_none_or(|k| k.contains(&(u32::try_from(n).unwrap() + 1))),
                 duration_90k: FRAME_DURATION_90K,
+                composition_offset_90k: 0,
             });
             pos += size;
         }
     }
     assert_eq!(samples.len(), sizes.len());
+    let mut timing = crate::frame_timing::SegmentTiming::new();
+    for pts in presentation_times_90k(d, samples.len()) {
+        timing.push(pts).unwrap();
+    }
+    let end = timing.last_90k() + i64::from(FRAME_DURATION_90K);
+    for (s, (duration, offset)) in samples.iter_mut().zip(timing.finish(Some(end))) {
+        s.duration_90k = duration;
+        s.composition_offset_90k = offset;
+    }
     Clip {
         entry: SampleEntry {
             box_bytes: Bytes::copy_from_slice(e),
@@ -114,9 +129,36 @@ fn parse_clip(d: &[u8]) -> Clip {
     }
 }
 
+/// Each sample's presentation time from the first sample's, 90 kHz: decode time (`stts`)
+/// plus composition offset (`ctts`, signed whatever its version), in the track's timescale.
+pub(super) fn presentation_times_90k(d: &[u8], n: usize) -> Vec<i64> {
+    let mdhd = find(d, &[b"moov", b"trak", b"mdia", b"mdhd"]).unwrap();
+    let mdhd = &d[mdhd.body];
+    let timescale = i64::from(be_u32(mdhd, if mdhd[0] == 1 { 20 } else { 12 }));
+    let expand = |rows: Vec<Vec<u32>>| -> Vec<i64> {
+        rows.iter()
+            .flat_map(|r| std::iter::repeat_n(i64::from(r[1] as i32), r[0] as usize))
+            .collect()
+    };
+    let deltas = expand(table_u32(stbl_box(d, b"stts").unwrap(), 2));
+    let offsets = stbl_box(d, b"ctts").map_or(vec![0; n], |b| expand(table_u32(b, 2)));
+    assert_eq!((deltas.len(), offsets.len()), (n, n));
+    let mut decode = 0;
+    let pts: Vec<i64> = deltas
+        .iter()
+        .zip(&offsets)
+        .map(|(delta, offset)| {
+            let t = decode + offset;
+            decode += delta;
+            t * 90_000 / timescale
+        })
+        .collect();
+    pts.iter().map(|p| p - pts[0]).collect()
+}
+
 pub(super) fn h264() -> &'static Clip {
     static CLIP: OnceLock<Clip> = OnceLock::new();
-    CLIP.get_or_init(|| clip(Codec::H264, 320, 240))
+    CLIP.get_or_init(|| clip(Codec::H264, 320, 240, 0))
 }
 
 /// The sample entry of the generated 320x240 H.264 clip.
@@ -126,12 +168,12 @@ pub(super) fn h264_entry() -> SampleEntry {
 
 fn h264_small() -> &'static Clip {
     static CLIP: OnceLock<Clip> = OnceLock::new();
-    CLIP.get_or_init(|| clip(Codec::H264, 160, 120))
+    CLIP.get_or_init(|| clip(Codec::H264, 160, 120, 0))
 }
 
 fn h265() -> &'static Clip {
     static CLIP: OnceLock<Clip> = OnceLock::new();
-    CLIP.get_or_init(|| clip(Codec::H265, 320, 240))
+    CLIP.get_or_init(|| clip(Codec::H265, 320, 240, 0))
 }
 
 /// Splits `samples` into segments at `bounds` (ids from `first_id`). With `zero_last`, the last
@@ -157,16 +199,16 @@ pub(super) fn split(
 
 /// What ffprobe says about a file's (only) stream and format.
 #[derive(Debug)]
-struct Probe {
-    codec_name: String,
-    width: u32,
-    height: u32,
-    nb_read_frames: u64,
-    stream_duration_secs: f64,
-    format_duration_secs: f64,
+pub(super) struct Probe {
+    pub(super) codec_name: String,
+    pub(super) width: u32,
+    pub(super) height: u32,
+    pub(super) nb_read_frames: u64,
+    pub(super) stream_duration_secs: f64,
+    pub(super) format_duration_secs: f64,
 }
 
-fn probe(path: &Path) -> Probe {
+pub(super) fn probe(path: &Path) -> Probe {
     let json = ffprobe_json(path, &["-count_frames"]);
     let (streams, format) = split_ffprobe_json(&json);
     Probe {
@@ -196,7 +238,7 @@ pub(super) fn assert_decodes(path: &Path) {
 }
 
 /// Builds `req`, writes the whole file to `dir`, and checks its top-level layout and mdat.
-fn build_and_write(
+pub(super) fn build_and_write(
     req: Mp4Request,
     segments: &[FakeSegment],
     dir: &Path,
@@ -222,7 +264,7 @@ fn build_and_write(
     (mp4, data, path)
 }
 
-fn assert_secs(actual: f64, expected: f64, what: &str) {
+pub(super) fn assert_secs(actual: f64, expected: f64, what: &str) {
     assert!(
         (actual - expected).abs() < 0.01,
         "{what}: {actual} s, expected {expected} s"
@@ -361,7 +403,7 @@ fn two_sample_entries_play() {
 
 /// Live view: an init segment followed by one fragment per frame is a valid fragmented MP4
 /// that ffprobe reads frame by frame and ffmpeg decodes without error.
-fn check_fragments_play(clip: &Clip, codec_name: &str) {
+pub(super) fn check_fragments_play(clip: &Clip, codec_name: &str) {
     use crate::mp4::fragment::{FragmentSample, FragmentWriter, init_segment};
     let dir = tempfile::tempdir().unwrap();
     let mut file = init_segment(&clip.entry).unwrap().to_vec();
@@ -375,6 +417,7 @@ fn check_fragments_play(clip: &Clip, codec_name: &str) {
                     duration_90k: s.duration_90k,
                     is_key: s.is_key,
                     data: s.data.clone(),
+                    composition_offset_90k: s.composition_offset_90k,
                 }],
             )
             .unwrap();

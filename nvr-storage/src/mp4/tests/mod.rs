@@ -2,6 +2,7 @@
 //! readers, and a minimal ISO BMFF box parser used to inspect what was built.
 //!
 //! - `media.rs`: real H.264/H.265 made by ffmpeg, checked with ffprobe/ffmpeg.
+//! - `bframes.rs`: the same with B-frames: `ctts`, the edit list's shift, `trun` offsets.
 //! - `ranges.rs`: byte ranges, read coalescing, reader errors.
 //! - `requests.rs`: validation, ETag, a one-hour request, 64-bit offsets.
 //! - `extras.rs`: an export's time track and ONVIF metadata, seen by ffprobe, ffmpeg and a
@@ -9,6 +10,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod bframes;
 mod extras;
 mod media;
 mod ranges;
@@ -39,6 +41,8 @@ pub struct Sample {
     pub data: Bytes,
     pub is_key: bool,
     pub duration_90k: u32,
+    /// Presentation minus decode time (B-frames); 0 for frames presented in decode order.
+    pub composition_offset_90k: i32,
 }
 
 /// A fake segment: plaintext with a 16-byte header before each frame, and its index.
@@ -60,6 +64,7 @@ impl FakeSegment {
                 size_bytes: u32::try_from(s.data.len()).unwrap(),
                 is_key: s.is_key,
                 data_offset: plaintext.len() as u64,
+                composition_offset_90k: s.composition_offset_90k,
             });
             plaintext.extend_from_slice(&s.data);
         }

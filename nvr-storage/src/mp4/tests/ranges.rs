@@ -40,6 +40,7 @@ fn synthetic_samples(n: usize, seed: u64) -> Vec<Sample> {
                     .into(),
                 is_key: i % 10 == 0,
                 duration_90k: 3000 + (i % 3) as u32,
+                composition_offset_90k: 0,
             }
         })
         .collect()
@@ -195,6 +196,7 @@ fn reads_are_coalesced_up_to_the_cap() {
             data: vec![i as u8; 10_000].into(),
             is_key: i == 0,
             duration_90k: 3000,
+            composition_offset_90k: 0,
         })
         .collect();
     let seg = FakeSegment::new(1, &samples);
@@ -242,6 +244,7 @@ fn reads_split_at_big_frames_gaps_and_parts() {
             data: vec![i as u8 + 1; 1000].into(),
             is_key: i == 0,
             duration_90k: 3000,
+            composition_offset_90k: 0,
         })
         .collect();
     samples[2].data = vec![3; (MAX_COALESCED_READ_BYTES + 5) as usize].into();

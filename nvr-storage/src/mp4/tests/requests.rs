@@ -14,6 +14,7 @@ fn small_segments() -> Vec<FakeSegment> {
                     data: vec![s as u8 * 20 + i as u8; 100 + i].into(),
                     is_key: i % 10 == 0,
                     duration_90k: 3000,
+                    composition_offset_90k: 0,
                 })
                 .collect();
             FakeSegment::new(s + 1, &samples)
@@ -288,6 +289,7 @@ fn synthetic_parts(
                         size_bytes: size(i),
                         is_key: j % 30 == 0,
                         data_offset: offset,
+                        composition_offset_90k: 0,
                     };
                     offset += u64::from(f.size_bytes);
                     f

@@ -699,6 +699,8 @@ pub struct PlayOptions {
     initial_timestamp: InitialTimestampPolicy,
     initial_seq: InitialSequenceNumberPolicy,
     enforce_timestamps_with_max_jump_secs: Option<NonZeroU32>,
+    /// nvr patch: see [`PlayOptions::allow_reordered_timestamps_secs`].
+    allow_reordered_timestamps_secs: Option<NonZeroU32>,
     unknown_rtcp_ssrc: UnknownRtcpSsrcPolicy,
 }
 
@@ -750,6 +752,18 @@ impl PlayOptions {
     pub fn enforce_timestamps_with_max_jump_secs(self, secs: NonZeroU32) -> Self {
         Self {
             enforce_timestamps_with_max_jump_secs: Some(secs),
+            ..self
+        }
+    }
+
+    /// nvr patch: with [`Self::enforce_timestamps_with_max_jump_secs`], also accepts
+    /// timestamps up to `secs` before the newest one. A camera sending B-frames sends frames in
+    /// decode order stamped with their presentation times, so timestamps go back within a group
+    /// of pictures; without this, enforcement ends such a session at its first B-frame. A
+    /// timestamp further back is still a jump, and forward jumps are measured from the newest.
+    pub fn allow_reordered_timestamps_secs(self, secs: NonZeroU32) -> Self {
+        Self {
+            allow_reordered_timestamps_secs: Some(secs),
             ..self
         }
     }
@@ -1909,6 +1923,11 @@ impl Session<Described> {
                             s.clock_rate_hz,
                             policy.enforce_timestamps_with_max_jump_secs,
                         )
+                        // nvr patch: B-frames' timestamps (see `allow_reordered_timestamps_secs`).
+                        .and_then(|t| match policy.allow_reordered_timestamps_secs {
+                            Some(secs) => t.allow_reordering_secs(secs),
+                            None => Ok(t),
+                        })
                         .map_err(|description| {
                             wrap!(ErrorInt::RtspResponseError {
                                 conn_ctx: *conn_ctx,

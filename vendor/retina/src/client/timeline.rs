@@ -23,6 +23,10 @@ pub struct Timeline {
 
     /// The same in seconds, for logging.
     max_forward_jump_secs: u32,
+
+    /// nvr patch: how far (in clock rate units) a timestamp may lie before the newest one
+    /// without being a jump, when enforcing; see [`Timeline::allow_reordering_secs`].
+    max_reorder: Option<NonZeroI32>,
 }
 
 impl Timeline {
@@ -51,7 +55,26 @@ impl Timeline {
             max_forward_jump_secs: enforce_with_max_forward_jump_secs
                 .map(NonZeroU32::get)
                 .unwrap_or(0),
+            max_reorder: None,
         })
+    }
+
+    /// nvr patch: accepts timestamps up to `secs` before the newest one when enforcing. A
+    /// stream with B-frames sends its frames in decode order, each stamped with its
+    /// presentation time, so timestamps go back within a group of pictures; that is no jump.
+    /// The timeline stays at the newest timestamp: forward jumps are measured from it, and a
+    /// timestamp further back is still a jump.
+    pub fn allow_reordering_secs(mut self, secs: NonZeroU32) -> Result<Self, String> {
+        let units = i32::try_from(u64::from(secs.get()) * u64::from(self.clock_rate.get()))
+            .map_err(|_| {
+                format!(
+                    "clock_rate={} rejected because a reorder window of {secs} sec exceeds \
+                     i32::MAX",
+                    self.clock_rate
+                )
+            })?;
+        self.max_reorder = NonZeroI32::new(units);
+        Ok(self)
     }
 
     /// Advances to the given (wrapping) RTP timestamp.
@@ -60,6 +83,12 @@ impl Timeline {
     /// [Timestamp], erroring on excessive or backward time jumps.
     pub fn advance_to(&mut self, rtp_timestamp: u32) -> Result<Timestamp, String> {
         let (timestamp, delta) = self.ts_and_delta(rtp_timestamp)?;
+        // nvr patch: a reordered frame (B-frames), not a jump; the timeline stays where it is.
+        if matches!(self.max_reorder, Some(r) if (-r.get()..0).contains(&delta))
+            && self.max_forward_jump.is_some()
+        {
+            return Ok(timestamp);
+        }
         if matches!(self.max_forward_jump, Some(j) if !(0..j.get()).contains(&delta)) {
             return Err(format!(
                 "Timestamp jumped {} ({:.03} sec) from {} to {}; \
@@ -169,6 +198,37 @@ mod tests {
         // No initial rtptime.
         let mut t = Timeline::new(None, 90_000, NonZeroU32::new(10)).unwrap();
         assert_eq!(t.advance_to(218250000).unwrap().elapsed(), 0);
+    }
+
+    /// nvr patch: B-frames' timestamps go back within the reorder window without being jumps.
+    #[test]
+    fn reordered_timestamps() {
+        let secs = NonZeroU32::new(2).unwrap();
+        let start = 1_000_000;
+        let mut t = Timeline::new(Some(start), 90_000, NonZeroU32::new(10))
+            .unwrap()
+            .allow_reordering_secs(secs)
+            .unwrap();
+        // I0 P3 B1 B2 P6 at 3000 ticks a frame.
+        for elapsed in [0, 9000, 3000, 6000, 18000] {
+            let rtp = start + elapsed as u32;
+            assert_eq!(t.advance_to(rtp).unwrap().elapsed(), elapsed);
+        }
+        // Still a jump: further back than the window, or forward too far from the newest.
+        t.advance_to(start + 18000 - 2 * 90_000 - 1).unwrap_err();
+        t.advance_to(start + 18000 + 10 * 90_000).unwrap_err();
+        // Across the 32-bit wrap.
+        let mut t = Timeline::new(Some(u32::MAX - 10), 90_000, NonZeroU32::new(10))
+            .unwrap()
+            .allow_reordering_secs(secs)
+            .unwrap();
+        assert_eq!(t.advance_to(8999 - 10).unwrap().elapsed(), 9000);
+        assert_eq!(t.advance_to((u32::MAX - 10).wrapping_add(3000)).unwrap().elapsed(), 3000);
+        // The window does not fit i32 at an absurd clock rate.
+        Timeline::new(Some(0), 1 << 30, None)
+            .unwrap()
+            .allow_reordering_secs(secs)
+            .unwrap_err();
     }
 
     #[test]
