@@ -185,68 +185,15 @@ pub async fn get(
     Ok(Json(camera_json(&state, c)?))
 }
 
-/// Body of `POST /api/cameras` and `POST /api/cameras/test`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CameraRequest {
-    #[serde(default)]
-    pub name: Option<String>,
-    pub url: String,
-    /// The camera's sub-stream (same credentials); null or empty: none.
-    #[serde(default)]
-    pub sub_url: Option<String>,
-    /// Record the sub-stream (default true); false: live view only.
-    #[serde(default)]
-    pub record_sub: Option<bool>,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-    /// Add the camera even if it cannot be reached now (it will be retried forever).
-    #[serde(default)]
-    pub skip_probe: bool,
-}
-
-impl std::fmt::Debug for CameraRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CameraRequest")
-            .field("name", &self.name)
-            .field("url", &self.url)
-            .field("sub_url", &self.sub_url)
-            .field("record_sub", &self.record_sub)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("skip_probe", &self.skip_probe)
-            .finish()
-    }
-}
-
-impl CameraRequest {
-    fn into_new(self) -> NewCamera {
-        NewCamera {
-            name: self.name.unwrap_or_default(),
-            url: self.url,
-            sub_url: self.sub_url,
-            record_sub: self.record_sub,
-            username: self.username,
-            password: self.password,
-            skip_probe: self.skip_probe,
-        }
-    }
-}
-
 /// `POST /api/cameras/test` (admin): what the camera's main stream offers (at the top level,
 /// as before sub-streams) and, when `sub_url` is given, `sub`: what the sub-stream offers or
 /// `{"error","kind"}`; or 422 when the main stream cannot be used (with `sub` too).
 pub async fn test(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-    Json(req): Json<CameraRequest>,
+    Json(req): Json<NewCamera>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let t = state
-        .app
-        .test_camera(&actor(&user), &req.into_new())
-        .await?;
+    let t = state.app.test_camera(&actor(&user), &req).await?;
     let mut body = serde_json::to_value(&t.main).map_err(|e| ApiError::internal(e.to_string()))?;
     if let Some(sub) = &t.sub {
         body["sub"] = probe_json(sub);
@@ -259,12 +206,9 @@ pub async fn test(
 pub async fn add(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-    Json(req): Json<CameraRequest>,
+    Json(req): Json<NewCamera>,
 ) -> ApiResult<(StatusCode, Json<CameraJson>)> {
-    if req.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
-        return Err(ApiError::bad_request("missing camera name"));
-    }
-    let (row, _) = state.app.add_camera(&actor(&user), &req.into_new()).await?;
+    let (row, _) = state.app.add_camera(&actor(&user), &req).await?;
     Ok((StatusCode::CREATED, Json(camera_json(&state, row)?)))
 }
 

@@ -26,19 +26,27 @@ use crate::error::{AppError, AppResult};
 /// How long a camera test may take (the UI says so next to the button).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A camera to add, or URLs to test.
-#[derive(Clone, Default)]
+/// A camera to add, or URLs to test: also the body of `POST /api/cameras` and
+/// `POST /api/cameras/test` (only `url` is required).
+#[derive(Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewCamera {
+    #[serde(default)]
     pub name: String,
     /// The main stream's URL.
     pub url: String,
     /// The sub-stream's URL, if the camera has one (empty: none).
+    #[serde(default)]
     pub sub_url: Option<String>,
     /// Record the sub-stream (default: yes); else it is pulled for live view only.
+    #[serde(default)]
     pub record_sub: Option<bool>,
+    #[serde(default)]
     pub username: Option<String>,
+    #[serde(default)]
     pub password: Option<String>,
     /// Add it even if it cannot be reached now (it is retried forever).
+    #[serde(default)]
     pub skip_probe: bool,
 }
 

@@ -227,7 +227,7 @@ async fn bad_camera_input_gets_a_clear_4xx_and_writes_nothing() {
         (
             json!({"url": "rtsp://10.0.0.1/"}),
             StatusCode::BAD_REQUEST,
-            "missing camera name",
+            "camera name must be 1 to 64 characters",
         ),
         (
             json!({"name": "a", "url": "rtsp://10.0.0.1/", "password": "x"}),
