@@ -15,7 +15,7 @@ use nvr_core::{CameraId, SegmentId};
 /// yet) and sealed ones overlapping `[start, end)`. The index belongs to the main stream's
 /// footage (what is kept, held and exported), whichever stream was analysed.
 const SELECT_SPAN_SEGMENTS: &str = "
-    SELECT id, start_90k FROM segments
+    SELECT id, start_90k, CASE WHEN state = 0 THEN NULL ELSE end_90k END FROM segments
     WHERE camera_id = :camera_id AND stream = 0 AND start_90k < :end_90k AND start_90k > :min_start
       AND (state = 0 OR end_90k > :start_90k)
     ORDER BY start_90k, id";
@@ -255,26 +255,33 @@ pub(super) fn clip_segment_motion(
 }
 
 /// Splits `span` at the starts of `segments` (by start time, the first possibly starting after
-/// the span does): each piece goes to the segment it lies in; the part before the first
-/// segment's start (no footage) is dropped, but for the second holding that start. A second
-/// goes to the piece holding its start.
-fn split_span(span: &MotionSpan, segments: &[(SegmentId, i64)]) -> Vec<(SegmentId, MotionSpan)> {
+/// the span does; each with its end when sealed): each piece goes to the segment it lies in
+/// and ends where that segment's footage ends. What lies outside the footage is dropped: before
+/// the first segment's start (beyond the jitter of the two time estimates; analysis may run
+/// ahead of the writer, e.g. while a full disk drops frames), after a sealed segment's end,
+/// and between segments. A second goes to the piece holding its start (the first piece also
+/// takes the second holding its start).
+fn split_span(
+    span: &MotionSpan,
+    segments: &[(SegmentId, i64, Option<i64>)],
+) -> Vec<(SegmentId, MotionSpan)> {
     let duration = (span.end_90k - span.start_90k).max(1);
     let mut out = Vec::with_capacity(segments.len());
     let mut frames_left = span.frames;
     let mut skipped_left = span.skipped;
-    for (i, &(id, seg_start)) in segments.iter().enumerate() {
-        // Nothing before the first segment's start, where there is no footage (analysis may
-        // run ahead of the writer, e.g. while a full disk drops frames), beyond the jitter of
-        // the two time estimates.
-        let start = if seg_start - span.start_90k <= START_JITTER_90K {
+    for (i, &(id, seg_start, seg_end)) in segments.iter().enumerate() {
+        let first = i == 0;
+        let start = if first && seg_start - span.start_90k <= START_JITTER_90K {
             span.start_90k
         } else {
-            seg_start
+            seg_start.max(span.start_90k)
         };
-        let end = segments
+        let mut end = segments
             .get(i + 1)
-            .map_or(span.end_90k, |&(_, next)| next.min(span.end_90k));
+            .map_or(span.end_90k, |&(_, next, _)| next.min(span.end_90k));
+        if let Some(seg_end) = seg_end {
+            end = end.min(seg_end);
+        }
         if end <= start {
             continue;
         }
@@ -290,12 +297,18 @@ fn split_span(span: &MotionSpan, segments: &[(SegmentId, i64)]) -> Vec<(SegmentI
         };
         frames_left = frames_left.saturating_sub(frames);
         skipped_left = skipped_left.saturating_sub(skipped);
+        let open_tail = last && seg_end.is_none();
         let seconds = span
             .seconds
             .iter()
             .filter(|s| {
                 let t = (s.second * crate::motion::TICKS_PER_SEC).max(span.start_90k);
-                s.second >= second_of(start) && (last || t < end)
+                let after_start = if first {
+                    s.second >= second_of(start)
+                } else {
+                    t >= start
+                };
+                after_start && (open_tail || t < end)
             })
             .copied()
             .collect();
@@ -327,7 +340,7 @@ impl Database {
                 stored.push(false);
                 continue;
             }
-            let segments: Vec<(SegmentId, i64)> = tx
+            let segments: Vec<(SegmentId, i64, Option<i64>)> = tx
                 .prepare_cached(SELECT_SPAN_SEGMENTS)?
                 .query_map(
                     named_params! {
@@ -336,7 +349,7 @@ impl Database {
                         ":end_90k": span.end_90k,
                         ":min_start": span.start_90k.saturating_sub(MAX_SEGMENT_SPAN_90K),
                     },
-                    |r| Ok((SegmentId(r.get(0)?), r.get(1)?)),
+                    |r| Ok((SegmentId(r.get(0)?), r.get(1)?, r.get(2)?)),
                 )?
                 .collect::<rusqlite::Result<_>>()?;
             for (segment, piece) in split_span(span, &segments) {
@@ -538,8 +551,8 @@ mod tests {
         };
         // The first segment starts a little after the span (estimates differ by jitter).
         let segs = [
-            (SegmentId(1), 10 * 90_000 + 500),
-            (SegmentId(2), 20 * 90_000),
+            (SegmentId(1), 10 * 90_000 + 500, Some(20 * 90_000)),
+            (SegmentId(2), 20 * 90_000, None),
         ];
         let pieces = split_span(&span, &segs);
         assert_eq!(pieces.len(), 2);
@@ -564,9 +577,42 @@ mod tests {
             seconds: vec![sec(10), sec(14), sec(15), sec(29)],
         };
         // Footage only from 15.5 s (the writer was dropping frames before).
-        let pieces = split_span(&span, &[(SegmentId(1), 15 * 90_000 + 45_000)]);
+        let pieces = split_span(&span, &[(SegmentId(1), 15 * 90_000 + 45_000, None)]);
         assert_eq!(pieces.len(), 1);
         assert_eq!(pieces[0].1.start_90k, 15 * 90_000 + 45_000);
         assert_eq!(pieces[0].1.seconds, vec![sec(15), sec(29)]);
+    }
+
+    #[test]
+    fn spans_keep_nothing_after_a_sealed_segment_or_between_segments() {
+        let span = MotionSpan {
+            start_90k: 10 * 90_000,
+            end_90k: 30 * 90_000,
+            frames: 100,
+            skipped: 0,
+            seconds: vec![sec(10), sec(12), sec(14), sec(21), sec(25), sec(29)],
+        };
+        // Footage 10-12.5 s (sealed), then nothing until 21 s (a full disk), then open.
+        let pieces = split_span(
+            &span,
+            &[
+                (SegmentId(1), 10 * 90_000, Some(12 * 90_000 + 45_000)),
+                (SegmentId(2), 21 * 90_000, None),
+            ],
+        );
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(
+            (pieces[0].1.start_90k, pieces[0].1.end_90k),
+            (10 * 90_000, 12 * 90_000 + 45_000)
+        );
+        assert_eq!(pieces[0].1.seconds, vec![sec(10), sec(12)]);
+        assert_eq!(pieces[1].1.start_90k, 21 * 90_000);
+        assert_eq!(pieces[1].1.seconds, vec![sec(21), sec(25), sec(29)]);
+        // A span wholly after a sealed segment's end goes nowhere.
+        let late = MotionSpan {
+            start_90k: 13 * 90_000,
+            ..span.clone()
+        };
+        assert!(split_span(&late, &[(SegmentId(1), 10 * 90_000, Some(12 * 90_000))]).is_empty());
     }
 }
