@@ -33,6 +33,10 @@ use crate::gst_util::{
 /// refuses more: about a second of a 15 fps sub-stream. Deeper only adds memory: a decoder
 /// that cannot keep up must skip anyway.
 pub const MAX_QUEUED_INPUT: usize = 16;
+/// Bytes of access units that may wait there: a hostile camera's 8 MiB frames must not make
+/// analysis hold 16 of them (a sub-stream's second is well under a MiB). One unit is always
+/// taken when nothing waits.
+pub const MAX_QUEUED_INPUT_BYTES: u64 = 4 << 20;
 /// The nice value of the decoder's streaming thread: analysis yields the CPU to recording and
 /// viewing (a decoder that falls behind skips; recording must never wait).
 pub const DECODER_NICE: i32 = 10;
@@ -160,6 +164,8 @@ impl DecodedPicture {
 struct Shared {
     /// Access units that have left appsrc's queue.
     dequeued: AtomicU64,
+    /// Their bytes.
+    dequeued_bytes: AtomicU64,
     /// The first error the pipeline posted.
     error: Mutex<Option<String>>,
     /// The streaming thread's nice value before it was lowered.
@@ -170,6 +176,7 @@ struct Shared {
 struct InputState {
     last_pts: Option<i64>,
     pushed: u64,
+    pushed_bytes: u64,
     finished: bool,
 }
 
@@ -234,7 +241,9 @@ impl LumaDecoder {
         let counter = Arc::clone(&shared);
         src.static_pad("src")
             .ok_or_else(|| MediaError::Pipeline("appsrc has no src pad".into()))?
-            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                let bytes = info.buffer().map_or(0, |b| b.size() as u64);
+                counter.dequeued_bytes.fetch_add(bytes, Ordering::AcqRel);
                 counter.dequeued.fetch_add(1, Ordering::AcqRel);
                 gst::PadProbeReturn::Ok
             });
@@ -290,8 +299,8 @@ impl LumaDecoder {
     }
 
     /// Queues one access unit (4-byte length-prefixed NAL units) with its presentation time
-    /// (90 kHz, increasing). [`MediaError::Backlogged`] when [`MAX_QUEUED_INPUT`] units are
-    /// already waiting: the unit was not taken (the caller skips to the next key frame, or
+    /// (90 kHz, increasing). [`MediaError::Backlogged`] when [`MAX_QUEUED_INPUT`] units, or
+    /// with this one more than [`MAX_QUEUED_INPUT_BYTES`], are already waiting: the unit was not taken (the caller skips to the next key frame, or
     /// waits and pushes it again).
     pub fn push(&self, data: Bytes, pts_90k: i64, is_key: bool) -> Result<(), MediaError> {
         self.check_error()?;
@@ -306,9 +315,15 @@ impl LumaDecoder {
             )));
         }
         let queued = self.queued(&input);
-        if queued >= MAX_QUEUED_INPUT {
+        let queued_bytes = input
+            .pushed_bytes
+            .saturating_sub(self.shared.dequeued_bytes.load(Ordering::Acquire));
+        if queued >= MAX_QUEUED_INPUT
+            || (queued > 0 && queued_bytes + data.len() as u64 > MAX_QUEUED_INPUT_BYTES)
+        {
             return Err(MediaError::Backlogged { queued });
         }
+        let size = data.len() as u64;
         let base = *self.base_pts.get_or_init(|| pts_90k);
         let rel = u64::try_from(pts_90k.saturating_sub(base)).unwrap_or(0);
         self.src
@@ -316,6 +331,7 @@ impl LumaDecoder {
             .map_err(|e| MediaError::Pipeline(format!("appsrc refused the frame: {e:?}")))?;
         input.last_pts = Some(pts_90k);
         input.pushed += 1;
+        input.pushed_bytes += size;
         Ok(())
     }
 

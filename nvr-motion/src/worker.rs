@@ -34,6 +34,10 @@ const MAX_FAILURES: usize = 3;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 const FAILURE_PAUSE: Duration = Duration::from_secs(30);
 
+/// The largest access unit analysis decodes: a 4K key frame is 1-3 MiB, a sub-stream's frames
+/// tens of KiB; larger ones are skipped (counted as skipped pictures) up to the next key frame.
+pub const MAX_ANALYSED_FRAME_BYTES: usize = 4 << 20;
+
 /// Whether a stream is analysed at its key frames only.
 pub fn key_frames_only(config: &MotionConfig, params: &VideoParams) -> bool {
     match config.decode {
@@ -230,6 +234,13 @@ impl State {
             return;
         }
         if self.need_key && !f.frame.is_key {
+            self.skip(1);
+            return;
+        }
+        if f.frame.data.len() > MAX_ANALYSED_FRAME_BYTES {
+            // No camera's picture worth analysing is this large; a hostile one's must not
+            // reach a decoder (its memory grows with the bitstream).
+            self.need_key = true;
             self.skip(1);
             return;
         }
