@@ -9,21 +9,21 @@
 use serde_json::Value;
 
 /// A box: its type and body range within the buffer.
-struct Bx {
-    kind: [u8; 4],
-    body: std::ops::Range<usize>,
+pub(super) struct Bx {
+    pub(super) kind: [u8; 4],
+    pub(super) body: std::ops::Range<usize>,
 }
 
-fn u32_at(d: &[u8], at: usize) -> Option<u32> {
+pub(super) fn u32_at(d: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(d.get(at..at + 4)?.try_into().ok()?))
 }
-fn u64_at(d: &[u8], at: usize) -> Option<u64> {
+pub(super) fn u64_at(d: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(d.get(at..at + 8)?.try_into().ok()?))
 }
 
 /// The boxes laid end to end in `d[range]` (the last one may run past the end: the video's
 /// mdat, whose payload is not in `d`).
-fn boxes(d: &[u8], range: std::ops::Range<usize>) -> Vec<Bx> {
+pub(super) fn boxes(d: &[u8], range: std::ops::Range<usize>) -> Vec<Bx> {
     let mut out = Vec::new();
     let mut at = range.start;
     while at + 8 <= range.end {
@@ -51,7 +51,7 @@ fn boxes(d: &[u8], range: std::ops::Range<usize>) -> Vec<Bx> {
     out
 }
 
-fn child<'a>(list: &'a [Bx], kind: &[u8; 4]) -> Option<&'a Bx> {
+pub(super) fn child<'a>(list: &'a [Bx], kind: &[u8; 4]) -> Option<&'a Bx> {
     list.iter().find(|b| &b.kind == kind)
 }
 

@@ -16,6 +16,7 @@ use zip::write::SimpleFileOptions;
 
 use super::WorkingCopyMaker;
 use super::files::PART_SUFFIX;
+use super::mp4check::{boxes, child, u32_at, u64_at};
 use crate::error::{Result, StorageError};
 use crate::playback::View;
 use crate::store::Store;
@@ -146,14 +147,17 @@ fn movie_duration_as_media(path: &Path) -> Result<()> {
     f.seek(SeekFrom::Start(moov_at))
         .map_err(StorageError::io(path))?;
     f.read_exact(&mut moov).map_err(StorageError::io(path))?;
-    let mvhd = child(&moov, 0..moov.len(), b"mvhd").ok_or_else(|| bad("no mvhd"))?;
+    let top = boxes(&moov, 0..moov.len());
+    let mvhd = child(&top, b"mvhd")
+        .map(|b| b.body.clone())
+        .ok_or_else(|| bad("no mvhd"))?;
     let (movie_scale, _) = scale_and_duration(&moov[mvhd.clone()]).ok_or_else(|| bad("mvhd"))?;
     let mut longest_secs = 0f64;
-    let mut at = 0;
-    while let Some(trak) = child(&moov, at..moov.len(), b"trak") {
-        at = trak.end;
-        let media = child(&moov, trak, b"mdia")
-            .and_then(|mdia| child(&moov, mdia, b"mdhd"))
+    for trak in top.iter().filter(|b| &b.kind == b"trak") {
+        let media = child(&boxes(&moov, trak.body.clone()), b"mdia")
+            .and_then(|mdia| {
+                child(&boxes(&moov, mdia.body.clone()), b"mdhd").map(|b| b.body.clone())
+            })
             .and_then(|mdhd| scale_and_duration(&moov[mdhd]));
         if let Some((scale, duration)) = media
             && scale > 0
@@ -164,8 +168,7 @@ fn movie_duration_as_media(path: &Path) -> Result<()> {
     let duration = (longest_secs * f64::from(movie_scale)).ceil() as u64;
     // The duration field: after version/flags and the two times (4 or 8 bytes each) and the
     // timescale.
-    let body = &moov[mvhd.clone()];
-    let (offset, bytes): (usize, Vec<u8>) = if body[0] == 1 {
+    let (offset, bytes): (usize, Vec<u8>) = if moov[mvhd.start] == 1 {
         (4 + 16 + 4, duration.to_be_bytes().to_vec())
     } else {
         let d = u32::try_from(duration).map_err(|_| bad("duration beyond 32 bits"))?;
@@ -179,46 +182,12 @@ fn movie_duration_as_media(path: &Path) -> Result<()> {
 /// The largest `moov` a working copy reads (a day of 30 fps video indexes in a few MiB).
 const MAX_MOOV_BYTES: u64 = 256 << 20;
 
-/// The body range of the first child box `name` within `range` of `buf`.
-fn child(
-    buf: &[u8],
-    range: std::ops::Range<usize>,
-    name: &[u8; 4],
-) -> Option<std::ops::Range<usize>> {
-    let mut pos = range.start;
-    while pos + 8 <= range.end {
-        let size = u32::from_be_bytes(buf[pos..pos + 4].try_into().ok()?) as usize;
-        let (size, header) = if size == 1 {
-            let big = u64::from_be_bytes(buf.get(pos + 8..pos + 16)?.try_into().ok()?);
-            (usize::try_from(big).ok()?, 16)
-        } else {
-            (size, 8)
-        };
-        if size < header || pos + size > range.end {
-            return None;
-        }
-        if &buf[pos + 4..pos + 8] == name {
-            return Some(pos + header..pos + size);
-        }
-        pos += size;
-    }
-    None
-}
-
 /// (timescale, duration) of an `mvhd` or `mdhd` body.
 fn scale_and_duration(body: &[u8]) -> Option<(u32, u64)> {
     if *body.first()? == 1 {
-        let scale = u32::from_be_bytes(body.get(20..24)?.try_into().ok()?);
-        Some((
-            scale,
-            u64::from_be_bytes(body.get(24..32)?.try_into().ok()?),
-        ))
+        Some((u32_at(body, 20)?, u64_at(body, 24)?))
     } else {
-        let scale = u32::from_be_bytes(body.get(12..16)?.try_into().ok()?);
-        Some((
-            scale,
-            u64::from(u32::from_be_bytes(body.get(16..20)?.try_into().ok()?)),
-        ))
+        Some((u32_at(body, 12)?, u64::from(u32_at(body, 16)?)))
     }
 }
 
