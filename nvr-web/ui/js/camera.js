@@ -548,7 +548,9 @@ export function mount(root, { args, query }) {
     const t = query.get("t");
     const at = t ? Date.parse(t) : NaN;
     tl.setNow(Date.now());
-    if (!Number.isNaN(at)) { tl.setView(at - tl.span * 0.3); playAt(at, { why: "link" }); }
+    // The viewer chose before the camera's details arrived (History, Live or a key): that stands.
+    if (mode !== null) tl.setView(Date.now() - tl.span * 0.85);
+    else if (!Number.isNaN(at)) { tl.setView(at - tl.span * 0.3); playAt(at, { why: "link" }); }
     else { tl.setView(Date.now() - tl.span * 0.85); goLive(); }
     runs.ensure(tl.start, Date.now() + 60e3);
     raf = requestAnimationFrame(frame);

@@ -154,8 +154,18 @@ test("an H.265 camera plays recorded video in Chromium through the transcoder", 
   await h.login(page, base, h.ADMIN);
   const hevc = await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"'));
   await h.waitFor(async () => (await recordedSecs(page, HEVC_ID)).secs >= 40, 150e3, "40 s recorded on the H.265 camera");
+  // The camera's details arrive after the click on History (as on a loaded recorder): the
+  // choice stands, the page does not fall back to live when they arrive.
+  let detailsServed = false;
+  await page.route((url) => url.pathname === `/api/cameras/${HEVC_ID}`, async (route) => {
+    await new Promise((r) => setTimeout(r, 1500));
+    detailsServed = true;
+    await route.continue();
+  });
   await page.goto(`${base}/#/camera/${HEVC_ID}`);
   await page.locator("#btn-history").click();
+  assert.equal(detailsServed, false, "History clicked before the camera's details arrived");
+  await h.waitFor(async () => detailsServed, 10e3, "the camera's details");
   await assertDecoding(page, "#recorded-video", "recorded H.265 video", 60e3);
   if (!hevc) {
     assert.ok(h.traffic.requests.some((r) => r.url.includes(`/api/cameras/${HEVC_ID}/view.mp4`) && r.url.includes("transcode=h264")),
