@@ -18,8 +18,9 @@ packages=(
   # The hostile-LAN tests: network namespaces with veth pairs (ip), a server started under an
   # open-file limit (prlimit).
   iproute2 util-linux
-  # Browser tests: Debian's Chromium, driven by playwright-core (tests/browser).
-  chromium
+  # Browser tests: Debian's Chromium, driven by playwright-core (tests/browser), and Firefox
+  # ESR for the bundle's player, driven by puppeteer-core over WebDriver BiDi.
+  chromium firefox-esr
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the browser tests of the web UI: headless Debian Chromium (installed with apt when
-# missing) driven by playwright-core (npm ci when node_modules is missing or stale), against
-# the debug binary target/debug/nvr (built first, in $CARGO_TARGET_DIR if set; NVR_BIN overrides
+# Runs the browser tests of the web UI: headless Debian Chromium driven by playwright-core, and
+# the bundle's player also in Debian's Firefox ESR driven by puppeteer-core over WebDriver BiDi
+# (both browsers installed with apt when missing; npm ci when node_modules is missing or stale),
+# against the debug binary target/debug/nvr (built first, in $CARGO_TARGET_DIR if set; NVR_BIN overrides
 # it and skips the build).
 # Screenshots land in target/browser-screenshots/. Extra arguments go to `node --test`.
 set -euo pipefail
@@ -10,10 +11,13 @@ repo="$(cd "$here/../.." && pwd)"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "installing Debian's chromium" >&2
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/firefox-esr ] || missing+=(firefox-esr)
+if ((${#missing[@]} > 0)); then
+  echo "installing Debian's ${missing[*]}" >&2
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v node >/dev/null || { echo "node (>= 20) is required" >&2; exit 1; }
 

@@ -5,13 +5,15 @@
 // fingerprint as `nvr key show` prints it, and play both cameras in sync with the recording
 // time drawn over the picture; with one byte of the MP4 flipped inside the zip it must say
 // "failed" and name the file. A second run hashes with the page's own streaming SHA-256 (the
-// path large files take).
+// path large files take). The same checks run in Debian's Firefox ESR, whose network goes to a
+// recording dead end (lib/firefox.js).
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import * as h from "../lib/harness.js";
+import { launchFirefox } from "../lib/firefox.js";
 
 let rec;
 let key;
@@ -19,6 +21,7 @@ let range;
 let goodDir;
 let badDir;
 const contexts = [];
+const firefoxes = [];
 
 /** Extracts a zip of stored entries (what bundles are) without checking CRCs, like a lenient
  * unzip tool would: the player must catch damage by itself. */
@@ -106,6 +109,7 @@ before(async () => {
 
 after(async () => {
   for (const c of contexts) await c.close().catch(() => {});
+  for (const f of firefoxes) await f.close();
   h.killAll();
 });
 
@@ -195,4 +199,54 @@ test("the player's own streaming SHA-256 (for large files) agrees", { timeout: 1
   assert.equal(long, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
   const bad = await openPlayer(badDir, "?stream-hash");
   assert.equal(await bad.page.evaluate(() => document.body.dataset.verified), "failed");
+});
+
+test("in Firefox too: the player verifies offline, plays both cameras with the time on the picture, and catches a flipped byte", { timeout: 180e3 }, async () => {
+  const ff = await launchFirefox();
+  firefoxes.push(ff);
+  const open = async (dir) => {
+    const page = await ff.browser.newPage();
+    await page.goto(`file://${path.join(dir, "player.html")}`);
+    const input = await page.$("#pick-files");
+    await input.uploadFile(...readdirSync(dir).map((f) => path.join(dir, f)));
+    await page.waitForFunction(() => document.body.dataset.verified !== "", { timeout: 60e3 });
+    return page;
+  };
+  const text = (page, sel) => page.$eval(sel, (e) => e.innerText);
+
+  const page = await open(goodDir);
+  const checks = await text(page, "#checks");
+  assert.equal(await page.evaluate(() => document.body.dataset.verified), "ok", checks);
+  assert.match(checks, /manifest\.sig is a valid Ed25519 signature/);
+  assert.match(checks, /camera-1\.mp4: SHA-256 matches/);
+  assert.match(checks, /camera-2\.mp4: SHA-256 matches/);
+  assert.equal(await text(page, "#fingerprint"), key);
+  assert.equal(await text(page, "#now"), utc(range.start));
+
+  await page.click("#play");
+  const state = await h.waitFor(async () => {
+    const s = await page.evaluate(() => Array.from(document.querySelectorAll(".cam"), (c) => ({
+      t: c.querySelector("video").currentTime,
+      paused: c.querySelector("video").paused,
+      w: c.querySelector("video").videoWidth,
+      clock: c.querySelector(".clock").textContent,
+    })));
+    return s.length === 2 && s.every((c) => c.t > 2 && !c.paused && c.w === 320) ? s : null;
+  }, 30e3, "both videos playing past 2 s in Firefox");
+  for (const c of state) {
+    const shown = parseUtc(c.clock);
+    assert.ok(Math.abs(shown - (range.start + c.t * 1000)) < 1000, `${c.clock} at ${c.t} s`);
+  }
+  assert.ok(Math.abs(parseUtc(state[0].clock) - parseUtc(state[1].clock)) < 1000, JSON.stringify(state));
+  await page.screenshot({ path: path.join(h.SCREENSHOTS, "player-firefox.png") });
+  // What the page loaded: its own file, the picked files (blob:) and nothing else.
+  const loaded = await page.evaluate(() => performance.getEntriesByType("resource").map((e) => e.name));
+  assert.deepEqual(loaded.filter((u) => !/^(file|blob|data):/.test(u)), []);
+
+  const bad = await open(badDir);
+  assert.equal(await bad.evaluate(() => document.body.dataset.verified), "failed");
+  assert.match(await text(bad, "#checks"), /FAILED: camera-1\.mp4: SHA-256 differs from the manifest/);
+  assert.match(await text(bad, "#status"), /NOT intact/);
+
+  assert.deepEqual(ff.asked, [], "Firefox asked the network for something while the player ran");
 });
