@@ -211,14 +211,13 @@ pub fn doctor(dir: &Path) -> anyhow::Result<ExitCode> {
                 .map(|c| String::from_utf8_lossy(&c).contains("serve"))
                 .unwrap_or(false)
         });
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let Some(pid) = pid else {
         println!(
             "the recorder is not running (no live {PID_FILE} in {})",
             dir.display()
         );
         store.audit(
-            &format!("cli:{user}"),
+            &nvr_app::Actor::cli().audit_name(),
             "doctor",
             "recorder",
             serde_json::json!({"running": false}),
@@ -253,7 +252,7 @@ pub fn doctor(dir: &Path) -> anyhow::Result<ExitCode> {
         println!("  {s}");
     }
     store.audit(
-        &format!("cli:{user}"),
+        &nvr_app::Actor::cli().audit_name(),
         "doctor",
         "recorder",
         serde_json::json!({

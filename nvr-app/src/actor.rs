@@ -18,6 +18,16 @@ pub struct SessionUser {
     pub expires_90k: i64,
 }
 
+/// The account named `uid` in a passwd(5) file's text.
+fn account_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let uid_field = fields.nth(1)?;
+        (uid_field.parse::<u32>().ok()? == uid && !name.is_empty()).then(|| name.to_owned())
+    })
+}
+
 /// The one asking.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
@@ -29,11 +39,21 @@ pub enum Actor {
 }
 
 impl Actor {
-    /// The command line, as the user running it.
+    /// The command line, as the operating-system account running it: the name of the process's
+    /// real uid in `/etc/passwd` (not `$USER`, which a service or a cron job may not set and
+    /// anyone can set), `uid<N>` when the account has no entry, and who ran `sudo` when it was.
     pub fn cli() -> Actor {
-        Actor::Cli {
-            os_user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        let uid = rustix::process::getuid().as_raw();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let mut os_user = account_name(&passwd, uid).unwrap_or_else(|| format!("uid{uid}"));
+        if let Ok(by) = std::env::var("SUDO_USER")
+            && uid == 0
+            && !by.is_empty()
+            && by != os_user
+        {
+            os_user = format!("{os_user}(sudo:{by})");
         }
+        Actor::Cli { os_user }
     }
 
     /// The name written into the audit log: a username, or `cli:<os user>` (a name no account
@@ -84,5 +104,32 @@ impl Actor {
             Actor::User(u) => Some(u.id),
             Actor::Cli { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_account_is_found_by_uid_in_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      # a comment\n\
+                      broken line\n\
+                      nvr:x:998:998::/var/lib/nvr:/usr/sbin/nologin\n\
+                      alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\n";
+        assert_eq!(account_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(account_name(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(account_name(passwd, 998).as_deref(), Some("nvr"));
+        assert_eq!(account_name(passwd, 1001), None);
+        assert_eq!(account_name("", 0), None);
+    }
+
+    #[test]
+    fn the_command_line_is_named_after_its_real_account() {
+        // The tests run as some account of this machine: never "unknown", never empty.
+        let name = Actor::cli().audit_name();
+        assert!(name.starts_with("cli:") && name.len() > 4, "{name}");
+        assert!(!name.contains("unknown"), "{name}");
     }
 }
