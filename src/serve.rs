@@ -80,7 +80,10 @@ pub async fn run(
     let egress = nvr_ingest::egress::EgressPolicy::new(cfg.cameras.allow_host_names);
     let recorder = Recorder::start(
         store.clone(),
-        Arc::new(RetinaSource::new(clock.clone(), egress.clone())),
+        Arc::new(
+            RetinaSource::new(clock.clone(), egress.clone())
+                .with_read_interval(Duration::from_millis(cfg.recording.read_interval_ms.into())),
+        ),
         egress,
         recorder_config(&cfg),
     );

@@ -36,6 +36,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use nvr_core::frame::is_random_access;
@@ -66,12 +67,25 @@ const MAX_MESSAGE_CHARS: usize = 300;
 pub struct RetinaSource {
     clock: Arc<dyn Clock>,
     egress: Arc<EgressPolicy>,
+    /// Each connection is read at most this often (zero: per packet); see
+    /// `SessionOptions::read_interval` in `vendor/retina`.
+    read_interval: Duration,
 }
 
 impl RetinaSource {
     pub fn new(clock: Arc<dyn Clock>, egress: Arc<EgressPolicy>) -> Self {
         install_panic_filter();
-        RetinaSource { clock, egress }
+        RetinaSource {
+            clock,
+            egress,
+            read_interval: Duration::ZERO,
+        }
+    }
+
+    /// Reads each camera connection at most every `interval`, in one read of all that waits.
+    pub fn with_read_interval(mut self, interval: Duration) -> Self {
+        self.read_interval = interval;
+        self
     }
 }
 
@@ -448,7 +462,8 @@ impl CameraSource for RetinaSource {
                 .user_agent(format!("nvr/{}", env!("CARGO_PKG_VERSION")))
                 // Over TCP, closing the connection ends the session; never open another
                 // connection just to send TEARDOWN.
-                .teardown(TeardownPolicy::Never);
+                .teardown(TeardownPolicy::Never)
+                .read_interval(self.read_interval);
             let mut session = retina::client::Session::describe(connect_url, options)
                 .await
                 .map_err(|e| classify(&e))?;

@@ -64,6 +64,9 @@ struct Opts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum System {
     Nvr,
+    /// The recorder reading every packet as it arrives (`recording.read_interval_ms = 0`): the
+    /// receive path before batched reads, measured beside it in the same run.
+    NvrPerPacket,
     Ffmpeg,
     Floor,
     /// The API latency phase (`api.rs`): not a recorder to compare, a client's view of one.
@@ -74,6 +77,7 @@ impl System {
     fn name(self) -> &'static str {
         match self {
             System::Nvr => "nvr",
+            System::NvrPerPacket => "nvr-per-packet",
             System::Ffmpeg => "ffmpeg",
             System::Floor => "floor",
             System::Api => "api",
@@ -83,7 +87,7 @@ impl System {
 
 const USAGE: &str = "\
 usage: nvr-loadbench [--cameras 1,8,16,32,64] [--warmup SECS] [--window SECS] [--rounds R]
-                     [--systems nvr,ffmpeg,floor,api] [--nvr PATH] [--ffmpeg PATH] [--work-dir DIR]
+                     [--systems nvr,nvr-per-packet,ffmpeg,floor,api] [--nvr PATH] [--ffmpeg PATH] [--work-dir DIR]
                      [--no-build] [--out FILE.md]
                      [--width 1920] [--height 1080] [--fps 30] [--bitrate-kbps 4000]
        nvr-loadbench floor URL...      (internal: the retina-only frame counter)
@@ -141,6 +145,7 @@ fn parse_args() -> Result<Option<Opts>> {
                     .split(',')
                     .map(|s| match s.trim() {
                         "nvr" => Ok(System::Nvr),
+                        "nvr-per-packet" => Ok(System::NvrPerPacket),
                         "ffmpeg" => Ok(System::Ffmpeg),
                         "floor" => Ok(System::Floor),
                         "api" => Ok(System::Api),
@@ -240,7 +245,8 @@ fn main() -> Result<()> {
             for sys in order {
                 eprintln!("== N={n} round {} {}", round + 1, sys.name());
                 let r = match sys {
-                    System::Nvr => run_nvr(&o, n),
+                    System::Nvr => run_nvr(&o, n, System::Nvr),
+                    System::NvrPerPacket => run_nvr(&o, n, System::NvrPerPacket),
                     System::Ffmpeg if !o.ffmpeg.exists() => {
                         report.line(&format!(
                             "N={n}: ffmpeg skipped: {} not found",
@@ -303,7 +309,17 @@ fn measure(
             .map(|&p| procstat::threads_cpu_secs(p, "writer-"))
             .sum()
     };
+    // System calls and wake-ups, summed over the processes.
+    let calls = |pids: &[u32]| -> Result<(u64, u64)> {
+        let mut total = (0, 0);
+        for &p in pids {
+            total.0 += procstat::io_syscalls(p)?;
+            total.1 += procstat::context_switches(p)?;
+        }
+        Ok(total)
+    };
     let f0 = frames();
+    let s0 = calls(pids)?;
     let t0 = Instant::now();
     let w0 = writers(pids)?;
     let c0 = cpu(pids)?;
@@ -321,6 +337,7 @@ fn measure(
         samples.push(rss(pids)?.0);
     }
     let c1 = cpu(pids)?;
+    let s1 = calls(pids)?;
     let w1 = writers(pids)?;
     let tc1 = procstat::cpu_secs(testcam)?;
     let m1 = procstat::machine_busy_secs();
@@ -337,6 +354,8 @@ fn measure(
         writer_cpu_secs: w1 - w0,
         testcam_cpu_secs: tc1 - tc0,
         machine_busy_secs: m1 - m0,
+        io_syscalls: s1.0.saturating_sub(s0.0),
+        context_switches: s1.1.saturating_sub(s0.1),
         rss_mean: samples.iter().sum::<u64>() / samples.len() as u64,
         rss_max_sample: samples.iter().copied().max().unwrap_or(0),
         rss_hwm: hwm,
@@ -429,11 +448,19 @@ fn prepare_data_dir(o: &Opts, dir: &Path, urls: &[String]) -> Result<()> {
 }
 
 /// Starts `nvr serve` on `dir`; returns it and its API address.
-fn start_serve(o: &Opts, dir: &Path, log: &Path) -> Result<(Proc, std::net::SocketAddr)> {
+fn start_serve(
+    o: &Opts,
+    dir: &Path,
+    log: &Path,
+    config: Option<&Path>,
+) -> Result<(Proc, std::net::SocketAddr)> {
     let mut cmd = Command::new(&o.nvr);
     cmd.args(["serve", "--data-dir"])
         .arg(dir)
         .args(["--listen", "127.0.0.1:0"]);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
     let mut serve = Proc::spawn("nvr serve", cmd, log, false)?;
     let addr: std::net::SocketAddr = serve.wait_line(Duration::from_secs(60), |l| {
         l.strip_prefix("nvr serving on http://")
@@ -446,7 +473,7 @@ fn start_serve(o: &Opts, dir: &Path, log: &Path) -> Result<(Proc, std::net::Sock
 fn measure_base(o: &Opts) -> Result<u64> {
     let dir = o.work_dir.join("base");
     prepare_data_dir(o, &dir, &[])?;
-    let (mut serve, addr) = start_serve(o, &dir, &o.work_dir.join("serve-base.log"))?;
+    let (mut serve, addr) = start_serve(o, &dir, &o.work_dir.join("serve-base.log"), None)?;
     let api = http::Api::login(addr, "bench", BENCH_PASSWORD)?;
     api.get_json("/api/cameras")?;
     std::thread::sleep(Duration::from_secs(5));
@@ -474,12 +501,21 @@ fn api_counters(api: &http::Api) -> Result<(u64, u64, u64, usize)> {
     Ok((r, w, s, connected))
 }
 
-fn run_nvr(o: &Opts, n: usize) -> Result<PhaseResult> {
-    let log = o.work_dir.join(format!("nvr-{n}.log"));
+/// Runs the recorder (`system`: batched reads as configured by default, or per packet).
+fn run_nvr(o: &Opts, n: usize, system: System) -> Result<PhaseResult> {
+    let log = o.work_dir.join(format!("{}-{n}.log", system.name()));
     let mut tc = start_testcam(o, n, &log)?;
     let dir = o.work_dir.join(format!("nvr-data-{n}"));
     prepare_data_dir(o, &dir, &tc.urls)?;
-    let (mut serve, addr) = start_serve(o, &dir, &log)?;
+    let config = match system {
+        System::NvrPerPacket => {
+            let p = o.work_dir.join("per-packet.toml");
+            std::fs::write(&p, "[recording]\nread_interval_ms = 0\n")?;
+            Some(p)
+        }
+        _ => None,
+    };
+    let (mut serve, addr) = start_serve(o, &dir, &log, config.as_deref())?;
     let api = http::Api::login(addr, "bench", BENCH_PASSWORD)?;
     let deadline = Instant::now() + CONNECT_TIMEOUT;
     loop {
@@ -497,7 +533,7 @@ fn run_nvr(o: &Opts, n: usize) -> Result<PhaseResult> {
     let mut r = measure(o, &[spid], tc.proc.pid(), || {
         api_counters(&api).ok().map(|c| c.0)
     })?;
-    r.system = System::Nvr;
+    r.system = system;
     r.n = n;
     // Close the run: the camera goes away, every session ends, every segment is sealed.
     tc.proc.stop(Duration::from_secs(30));

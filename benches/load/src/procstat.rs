@@ -1,6 +1,7 @@
 //! What the kernel says a process costs: CPU time (user + system, whole thread group including
-//! threads that already exited) from `/proc/PID/stat`, and resident memory from
-//! `/proc/PID/status` (`VmRSS` now, `VmHWM` the peak since start).
+//! threads that already exited) from `/proc/PID/stat`, resident memory from
+//! `/proc/PID/status` (`VmRSS` now, `VmHWM` the peak since start), read and write system calls
+//! from `/proc/PID/io`, and context switches (wake-ups) of its threads.
 
 use std::fs;
 
@@ -41,6 +42,45 @@ pub fn threads_cpu_secs(pid: u32, prefix: &str) -> Result<f64> {
         total += stat_user_sys(&stat)
             .map(|(u, s)| u + s)
             .with_context(|| format!("{}/stat", dir.display()))?;
+    }
+    Ok(total)
+}
+
+/// Read-like and write-like system calls (`syscr` + `syscw` of `/proc/PID/io`: read, recv,
+/// readv, write, send, ... of every thread, exited ones included) made by `pid` so far.
+pub fn io_syscalls(pid: u32) -> Result<u64> {
+    let io = fs::read_to_string(format!("/proc/{pid}/io"))
+        .with_context(|| format!("reading /proc/{pid}/io"))?;
+    let field = |name: &str| -> Result<u64> {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .ok_or_else(|| anyhow!("no {name} in /proc/{pid}/io"))?
+            .trim()
+            .parse::<u64>()
+            .with_context(|| format!("{name} in /proc/{pid}/io"))
+    };
+    Ok(field("syscr:")? + field("syscw:")?)
+}
+
+/// Context switches (voluntary + involuntary) of the live threads of `pid` so far: each
+/// voluntary one is a thread going to sleep to be woken again, what batching saves.
+pub fn context_switches(pid: u32) -> Result<u64> {
+    let mut total = 0;
+    let tasks = fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("reading /proc/{pid}/task"))?;
+    for task in tasks {
+        // A thread may exit between the listing and the read: skip it.
+        let Ok(status) = fs::read_to_string(task?.path().join("status")) else {
+            continue;
+        };
+        total += status
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("voluntary_ctxt_switches:")
+                    .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+            })
+            .filter_map(|v| v.trim().parse::<u64>().ok())
+            .sum::<u64>();
     }
     Ok(total)
 }
@@ -159,6 +199,13 @@ mod tests {
             "a part of the whole"
         );
         assert_eq!(threads_cpu_secs(pid, "no-such-thread-").expect("none"), 0.0);
+        // Reading a file is a read system call, and sleeping a context switch.
+        let calls = io_syscalls(pid).expect("io");
+        let switches = context_switches(pid).expect("switches");
+        fs::read_to_string("/proc/self/stat").expect("read");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(io_syscalls(pid).expect("io") > calls);
+        assert!(context_switches(pid).expect("switches") > switches);
         tx.send(()).expect("stop");
         spinner.join().expect("join");
     }

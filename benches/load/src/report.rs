@@ -26,6 +26,10 @@ pub(crate) struct PhaseResult {
     pub(crate) testcam_cpu_secs: f64,
     /// CPU seconds the whole machine was busy during the window (context: other load).
     pub(crate) machine_busy_secs: f64,
+    /// Read- and write-like system calls during the window (`/proc/PID/io`).
+    pub(crate) io_syscalls: u64,
+    /// Context switches of the system's threads during the window (its wake-ups).
+    pub(crate) context_switches: u64,
     /// Mean and max of the 1 s RSS samples during the window, and the peak (VmHWM, summed
     /// over processes) at its end.
     pub(crate) rss_mean: u64,
@@ -42,6 +46,23 @@ impl PhaseResult {
         self.cpu_secs / self.window_secs * 60.0 / self.n as f64
     }
 
+    /// Read/write system calls per second per stream.
+    pub(crate) fn syscalls_per_stream_sec(&self) -> f64 {
+        self.io_syscalls as f64 / self.window_secs / self.n as f64
+    }
+
+    /// Context switches per second per stream.
+    pub(crate) fn switches_per_stream_sec(&self) -> f64 {
+        self.context_switches as f64 / self.window_secs / self.n as f64
+    }
+
+    /// CPU microseconds per frame received, if the system reports frames.
+    pub(crate) fn cpu_us_per_frame(&self) -> Option<f64> {
+        self.window_frames
+            .filter(|&f| f > 0)
+            .map(|f| self.cpu_secs * 1e6 / f as f64)
+    }
+
     pub(crate) fn core_pct(&self) -> f64 {
         self.cpu_secs / self.window_secs * 100.0
     }
@@ -53,13 +74,15 @@ impl PhaseResult {
 
     pub(crate) fn summary(&self) -> String {
         format!(
-            "{} N={}: {:.3} CPU-s per stream-minute ({:.1}% of a core), {} fps/stream, RSS {:.1} MiB (peak {:.1}), testcam {:.0}% core, machine busy {:.0}%",
+            "{} N={}: {:.3} CPU-s per stream-minute ({:.1}% of a core), {} fps/stream, {:.0} read/write syscalls/s/stream, {:.0} context switches/s/stream, RSS {:.1} MiB (peak {:.1}), testcam {:.0}% core, machine busy {:.0}%",
             self.system.name(),
             self.n,
             self.cpu_per_stream_minute(),
             self.core_pct(),
             self.fps_per_stream()
                 .map_or("-".into(), |f| format!("{f:.2}")),
+            self.syscalls_per_stream_sec(),
+            self.switches_per_stream_sec(),
             mib(self.rss_mean),
             mib(self.rss_hwm.max(self.rss_max_sample)),
             self.testcam_cpu_secs / self.window_secs * 100.0,
@@ -161,26 +184,29 @@ impl Report {
             "\nWindow {} s per phase. CPU = user+sys CPU-seconds per stream-minute; core % = share of one core for all N streams.\n\n",
             self.window.as_secs()
         ));
-        t.push_str("| N | round | system | CPU s/stream-min | kernel share | core % | fps/stream | RSS steady MiB | RSS peak MiB | per-camera MiB above base | testcam core % | machine busy % |\n");
-        t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        t.push_str("| N | round | system | CPU s/stream-min | CPU us/frame | kernel share | core % | fps/stream | r/w syscalls/s/stream | ctx switches/s/stream | RSS steady MiB | RSS peak MiB | per-camera MiB above base | testcam core % | machine busy % |\n");
+        t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         let mut ratios = String::from(
-            "\n| N | round | nvr/ffmpeg CPU | nvr/floor CPU | network side / floor | writers / floor | nvr core % | frames received | written (counter) | skipped | in index | lost | open segments | nvr check |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "\n| N | round | nvr/ffmpeg CPU | nvr/floor CPU | nvr/per-packet CPU | nvr/per-packet syscalls | network side / floor | writers / floor | nvr core % | frames received | written (counter) | skipped | in index | lost | open segments | nvr check |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         let mut notes = String::new();
         for (n, round, base, results) in &self.rows {
             for r in results {
-                let per_cam = if r.system == System::Nvr {
+                let per_cam = if matches!(r.system, System::Nvr | System::NvrPerPacket) {
                     format!("{:.2}", (mib(r.rss_mean) - mib(*base)) / *n as f64)
                 } else {
                     format!("({:.2} per stream)", mib(r.rss_mean) / *n as f64)
                 };
                 t.push_str(&format!(
-                    "| {n} | {round} | {} | {:.3} | {:.0}% | {:.1} | {} | {:.1} | {:.1} | {per_cam} | {:.0} | {:.0} |\n",
+                    "| {n} | {round} | {} | {:.3} | {} | {:.0}% | {:.1} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {per_cam} | {:.0} | {:.0} |\n",
                     r.system.name(),
                     r.cpu_per_stream_minute(),
+                    r.cpu_us_per_frame().map_or("-".into(), |u| format!("{u:.1}")),
                     r.sys_secs / r.cpu_secs.max(1e-9) * 100.0,
                     r.core_pct(),
                     r.fps_per_stream().map_or("-".into(), |f| format!("{f:.2}")),
+                    r.syscalls_per_stream_sec(),
+                    r.switches_per_stream_sec(),
                     mib(r.rss_mean),
                     mib(r.rss_hwm.max(r.rss_max_sample)),
                     r.testcam_cpu_secs / r.window_secs * 100.0,
@@ -213,11 +239,17 @@ impl Report {
                         )
                     })
                 };
+                let per_packet = |of: fn(&PhaseResult) -> f64| {
+                    find(System::NvrPerPacket)
+                        .map_or("-".into(), |x| format!("{:.2}", of(nvr) / of(x).max(1e-9)))
+                };
                 let f = nvr.frames.clone().unwrap_or_default();
                 ratios.push_str(&format!(
-                    "| {n} | {round} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    "| {n} | {round} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |\n",
                     ratio(System::Ffmpeg),
                     ratio(System::Floor),
+                    per_packet(PhaseResult::cpu_per_stream_minute),
+                    per_packet(PhaseResult::syscalls_per_stream_sec),
                     split(nvr.cpu_secs - nvr.writer_cpu_secs),
                     split(nvr.writer_cpu_secs),
                     nvr.core_pct(),

@@ -6,6 +6,7 @@
 //! In theory there could be a similar async-std-based implementation.
 
 use futures::{Sink, Stream};
+use std::future::Future;
 use std::time::Instant;
 use tokio::io::AsyncWrite;
 use tokio::net::{TcpStream, UdpSocket};
@@ -35,6 +36,10 @@ pub(crate) const MAX_HELD_BYTES: usize = 8 << 20;
 /// nvr patch: how much is read from the socket at a time.
 const READ_RESERVE: usize = 4096;
 
+/// nvr patch: the least room offered to one read when reads are batched
+/// ([`Connection::set_read_interval`]): everything a camera sent in one interval, in one read.
+const BATCH_READ_RESERVE: usize = 64 * 1024;
+
 /// A RTSP connection which implements `Stream`, `Sink`, and `Unpin`.
 pub(crate) struct Connection {
     stream: TcpStream,
@@ -43,6 +48,14 @@ pub(crate) struct Connection {
     read_buf: MarkBuf,
     /// Write buffer for outgoing messages (written then flushed).
     write_buf: Vec<u8>,
+    /// nvr patch: reads happen at most once per this interval (zero: whenever the socket is
+    /// readable, upstream's behaviour). See [`Connection::set_read_interval`].
+    read_interval: std::time::Duration,
+    /// nvr patch: the timer until the next batched read, armed after a read that drained the
+    /// socket.
+    next_read: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// nvr patch: `read` calls that returned data (what batching saves is visible in tests).
+    reads: u64,
 }
 
 impl Connection {
@@ -71,7 +84,24 @@ impl Connection {
                 .build(),
             read_buf: MarkBuf::new(DEFAULT_READ_CAPACITY),
             write_buf: Vec::new(),
+            read_interval: std::time::Duration::ZERO,
+            next_read: None,
+            reads: 0,
         })
+    }
+
+    /// nvr patch: batches reads. With a non-zero `interval`, once a read has taken everything
+    /// the socket held, the next read waits until `interval` has passed: the kernel buffers
+    /// what arrives meanwhile, and one wake-up and one `read` take it all (with room for at
+    /// least [`BATCH_READ_RESERVE`] bytes), instead of a wake-up and a `read` per packet.
+    /// Messages already in the buffer are returned without waiting. A read that fills the
+    /// room it was given reads again at once, so throughput is not capped. Costs up to
+    /// `interval` of latency per message.
+    pub(crate) fn set_read_interval(&mut self, interval: std::time::Duration) {
+        self.read_interval = interval;
+        if interval.is_zero() {
+            self.next_read = None;
+        }
     }
 
     pub(crate) fn ctx(&self) -> &ConnectionContext {
@@ -224,6 +254,14 @@ impl Stream for Connection {
                 }
             }
 
+            // nvr patch: batched reads wait for their tick.
+            if let Some(tick) = this.next_read.as_mut() {
+                if tick.as_mut().poll(cx).is_pending() {
+                    return std::task::Poll::Pending;
+                }
+                this.next_read = None;
+            }
+
             // Need more data. Read from the stream into the ring buffer
             // using vectored I/O to fill both halves of the ring.
             match this.stream.poll_read_ready(cx) {
@@ -242,9 +280,11 @@ impl Stream for Connection {
                 }
                 std::task::Poll::Pending => return std::task::Poll::Pending,
             }
+            let batched = !this.read_interval.is_zero();
+            let reserve = if batched { BATCH_READ_RESERVE } else { READ_RESERVE };
             let Some((first, second)) = this
                 .read_buf
-                .spare_capacity_bounded(READ_RESERVE, MAX_HELD_BYTES)
+                .spare_capacity_bounded(reserve, MAX_HELD_BYTES)
             else {
                 return std::task::Poll::Ready(Some(Err(codec_err_to_error(
                     &this.ctx,
@@ -259,6 +299,7 @@ impl Stream for Connection {
                     },
                 ))));
             };
+            let offered = first.len() + second.len();
             let mut bufs = [
                 std::io::IoSliceMut::new(first),
                 std::io::IoSliceMut::new(second),
@@ -279,6 +320,11 @@ impl Stream for Connection {
                 }
                 Ok(n) => {
                     this.read_buf.advance_end(n);
+                    this.reads += 1;
+                    if batched && n < offered {
+                        // The socket is drained: the next read waits for the next tick.
+                        this.next_read = Some(Box::pin(tokio::time::sleep(this.read_interval)));
+                    }
                     // Loop to try decoding again.
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
@@ -440,6 +486,47 @@ mod tests {
         assert_eq!(s1, b"asdf");
         assert!(s2.is_empty());
         assert_eq!(read_buf.unparsed_len(), 4); // "rest" remains
+    }
+
+    /// nvr patch: with a read interval, messages sent 1 ms apart are taken a tick's worth per
+    /// read (at most one read per interval elapsed, plus the first), all of them, in order.
+    #[tokio::test]
+    async fn batched_reads_take_a_tick_of_messages_at_once() {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        const MESSAGES: usize = 200;
+        const BODY_BYTES: usize = 96;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sender = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            for i in 0..MESSAGES {
+                let mut m = vec![b'$', 0, 0, BODY_BYTES as u8];
+                m.extend_from_slice(&[i as u8; BODY_BYTES]);
+                s.write_all(&m).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            s // kept open until the reader is done
+        });
+        let mut conn = Connection::from_stream(TcpStream::connect(addr).await.unwrap()).unwrap();
+        let interval = std::time::Duration::from_millis(40);
+        conn.set_read_interval(interval);
+        let started = Instant::now();
+        for i in 0..MESSAGES {
+            let msg = conn.next().await.unwrap().unwrap();
+            assert!(matches!(msg.msg, crate::rtsp::msg::Message::Data(_)));
+            assert_eq!(
+                conn.body_bytes(msg.body_pos, msg.body_len).as_ref(),
+                &[i as u8; BODY_BYTES][..]
+            );
+        }
+        let ticks = started.elapsed().as_millis() / interval.as_millis() + 2;
+        assert!(
+            u128::from(conn.reads) <= ticks,
+            "{} reads in {ticks} intervals",
+            conn.reads
+        );
+        drop(sender.await.unwrap());
     }
 
     #[test]

@@ -479,6 +479,8 @@ pub struct SessionOptions {
     teardown: TeardownPolicy,
     unassigned_channel_data: UnassignedChannelDataPolicy,
     session_id: SessionIdPolicy,
+    /// nvr patch: see [`SessionOptions::read_interval`].
+    read_interval: std::time::Duration,
 }
 
 /// Policy for handling data received on unassigned RTSP interleaved channels.
@@ -649,6 +651,16 @@ impl SessionOptions {
 
     pub fn teardown(mut self, teardown: TeardownPolicy) -> Self {
         self.teardown = teardown;
+        self
+    }
+
+    /// nvr patch: reads the RTSP connection at most once per `interval` (default zero: as soon
+    /// as data arrives). With ~20 ms, a camera's packets are taken from the kernel in one read
+    /// per interval instead of a wake-up and a read per packet, for up to `interval` more
+    /// latency. Messages already received are delivered without waiting, and a read that fills
+    /// its buffer reads again at once, so a fast stream is not slowed.
+    pub fn read_interval(mut self, interval: std::time::Duration) -> Self {
+        self.read_interval = interval;
         self
     }
 
@@ -1474,7 +1486,8 @@ impl Session<Described> {
     ///
     /// Expects to be called from a tokio runtime.
     pub async fn describe(url: Url, options: SessionOptions) -> Result<Self, Error> {
-        let conn = RtspConnection::connect(&url).await?;
+        let mut conn = RtspConnection::connect(&url).await?;
+        conn.inner.set_read_interval(options.read_interval);
         Self::describe_with_conn(conn, options, url).await
     }
 
