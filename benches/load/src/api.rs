@@ -121,7 +121,7 @@ fn measure(api: &http::Api, window: Duration, scenario: &str) -> Result<Vec<Late
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` of Unix seconds (civil from days, no crate needed).
-fn time_of(unix_secs: i64) -> String {
+pub(crate) fn time_of(unix_secs: i64) -> String {
     let days = unix_secs.div_euclid(86_400);
     let secs = unix_secs.rem_euclid(86_400);
     let z = days + 719_468;

@@ -23,6 +23,7 @@ mod motion;
 mod procs;
 mod procstat;
 mod report;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,6 +60,8 @@ struct Opts {
     height: u32,
     fps: u32,
     bitrate_kbps: u32,
+    /// `--soak-minutes`: run the soak (`soak.rs`) instead of the phases.
+    soak_minutes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +93,8 @@ usage: nvr-loadbench [--cameras 1,8,16,32,64] [--warmup SECS] [--window SECS] [-
                      [--systems nvr,nvr-per-packet,ffmpeg,floor,api] [--nvr PATH] [--ffmpeg PATH] [--work-dir DIR]
                      [--no-build] [--out FILE.md]
                      [--width 1920] [--height 1080] [--fps 30] [--bitrate-kbps 4000]
+                     [--soak-minutes M]  (instead of the phases: the recorder alone for M
+                                          minutes, playback every 30 s, RSS every 30 s)
        nvr-loadbench floor URL...      (internal: the retina-only frame counter)
        nvr-loadbench motion [...]      (motion analysis vs ffmpeg decoding; see motion.rs)
 
@@ -122,6 +127,7 @@ fn parse_args() -> Result<Option<Opts>> {
         height: 1080,
         fps: 30,
         bitrate_kbps: 4000,
+        soak_minutes: None,
     };
     let mut build = true;
     let mut it = args.into_iter();
@@ -165,6 +171,7 @@ fn parse_args() -> Result<Option<Opts>> {
             "--height" => o.height = val()?.parse()?,
             "--fps" => o.fps = val()?.parse()?,
             "--bitrate-kbps" => o.bitrate_kbps = val()?.parse()?,
+            "--soak-minutes" => o.soak_minutes = Some(val()?.parse()?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -221,6 +228,16 @@ fn main() -> Result<()> {
         "idle `nvr serve` with no camera (the fixed base): RSS {:.1} MiB",
         mib(base)
     ));
+    if let Some(minutes) = o.soak_minutes {
+        for &n in &o.cameras {
+            eprintln!("== soak N={n}, {minutes} min");
+            match soak::run(&o, n, minutes) {
+                Ok(section) => report.line(&section),
+                Err(e) => report.line(&format!("soak N={n}: FAILED: {e:#}")),
+            }
+        }
+        return report.finish();
+    }
     for &n in &o.cameras {
         for round in 0..o.rounds {
             // Alternate the order between rounds so a trend in the machine's load does not

@@ -179,6 +179,10 @@ impl Report {
     }
 
     pub(crate) fn finish(mut self) -> Result<()> {
+        if self.rows.is_empty() {
+            // A soak (or nothing measured): only the lines added so far.
+            return self.emit();
+        }
         let mut t = String::new();
         t.push_str(&format!(
             "\nWindow {} s per phase. CPU = user+sys CPU-seconds per stream-minute; core % = share of one core for all N streams.\n\n",
@@ -273,6 +277,11 @@ impl Report {
             self.text.push_str("\nNotes:\n");
             self.text.push_str(&notes);
         }
+        self.emit()
+    }
+
+    /// Prints the report, and writes it to `--out` if given.
+    fn emit(&self) -> Result<()> {
         println!("{}", self.text);
         if let Some(p) = &self.out {
             std::fs::write(p, &self.text).with_context(|| format!("writing {}", p.display()))?;
