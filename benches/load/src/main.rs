@@ -62,6 +62,9 @@ struct Opts {
     bitrate_kbps: u32,
     /// `--soak-minutes`: run the soak (`soak.rs`) instead of the phases.
     soak_minutes: Option<u64>,
+    /// `--motion on|off`: the recorder's motion analysis (off by default here: ffmpeg and the
+    /// floor decode nothing, and `nvr-loadbench motion` measures analysis on its own).
+    motion: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +96,7 @@ usage: nvr-loadbench [--cameras 1,8,16,32,64] [--warmup SECS] [--window SECS] [-
                      [--systems nvr,nvr-per-packet,ffmpeg,floor,api] [--nvr PATH] [--ffmpeg PATH] [--work-dir DIR]
                      [--no-build] [--out FILE.md]
                      [--width 1920] [--height 1080] [--fps 30] [--bitrate-kbps 4000]
+                     [--motion off|on]   (the recorder's motion analysis; off by default)
                      [--soak-minutes M]  (instead of the phases: the recorder alone for M
                                           minutes, playback every 30 s, RSS every 30 s)
        nvr-loadbench floor URL...      (internal: the retina-only frame counter)
@@ -128,6 +132,7 @@ fn parse_args() -> Result<Option<Opts>> {
         fps: 30,
         bitrate_kbps: 4000,
         soak_minutes: None,
+        motion: false,
     };
     let mut build = true;
     let mut it = args.into_iter();
@@ -172,6 +177,13 @@ fn parse_args() -> Result<Option<Opts>> {
             "--fps" => o.fps = val()?.parse()?,
             "--bitrate-kbps" => o.bitrate_kbps = val()?.parse()?,
             "--soak-minutes" => o.soak_minutes = Some(val()?.parse()?),
+            "--motion" => {
+                o.motion = match val()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => bail!("--motion {other:?}: on or off"),
+                }
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -219,6 +231,14 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&o.work_dir)?;
     let mut report = Report::new(&o);
     report.line(&format!("machine: {}", procstat::cpu_description()));
+    report.line(&format!(
+        "the recorder's motion analysis: {} (`--motion`; `nvr-loadbench motion` measures it)",
+        if o.motion { "on" } else { "off" }
+    ));
+    report.line(
+        "r/w syscalls: `syscr`+`syscw` of /proc/PID/io (read, readv, write, pwrite...; recv/send \
+         are not counted there, so ffmpeg's recvfrom reads are missing from its figure)",
+    );
     report.line(&format!(
         "load average before start: {:.2}",
         procstat::loadavg()
@@ -518,21 +538,26 @@ fn api_counters(api: &http::Api) -> Result<(u64, u64, u64, usize)> {
     Ok((r, w, s, connected))
 }
 
+/// The recorder's configuration file for `system`: motion analysis as `--motion` says, and
+/// reads per packet for [`System::NvrPerPacket`] (the default interval otherwise).
+fn serve_config(o: &Opts, system: System) -> Result<PathBuf> {
+    let p = o.work_dir.join(format!("{}.toml", system.name()));
+    let mut text = format!("[motion]\nenabled = {}\n", o.motion);
+    if system == System::NvrPerPacket {
+        text.push_str("[recording]\nread_interval_ms = 0\n");
+    }
+    std::fs::write(&p, text)?;
+    Ok(p)
+}
+
 /// Runs the recorder (`system`: batched reads as configured by default, or per packet).
 fn run_nvr(o: &Opts, n: usize, system: System) -> Result<PhaseResult> {
     let log = o.work_dir.join(format!("{}-{n}.log", system.name()));
     let mut tc = start_testcam(o, n, &log)?;
     let dir = o.work_dir.join(format!("nvr-data-{n}"));
     prepare_data_dir(o, &dir, &tc.urls)?;
-    let config = match system {
-        System::NvrPerPacket => {
-            let p = o.work_dir.join("per-packet.toml");
-            std::fs::write(&p, "[recording]\nread_interval_ms = 0\n")?;
-            Some(p)
-        }
-        _ => None,
-    };
-    let (mut serve, addr) = start_serve(o, &dir, &log, config.as_deref())?;
+    let config = serve_config(o, system)?;
+    let (mut serve, addr) = start_serve(o, &dir, &log, Some(&config))?;
     let api = http::Api::login(addr, "bench", BENCH_PASSWORD)?;
     let deadline = Instant::now() + CONNECT_TIMEOUT;
     loop {

@@ -37,7 +37,8 @@ pub(crate) fn run(o: &Opts, n: usize, minutes: u64) -> Result<String> {
     let mut tc = crate::start_testcam(o, n, &log)?;
     let dir = o.work_dir.join(format!("soak-data-{n}"));
     crate::prepare_data_dir(o, &dir, &tc.urls)?;
-    let (mut serve, addr) = crate::start_serve(o, &dir, &log, None)?;
+    let config = crate::serve_config(o, crate::System::Nvr)?;
+    let (mut serve, addr) = crate::start_serve(o, &dir, &log, Some(&config))?;
     let api = http::Api::login(addr, "bench", BENCH_PASSWORD)?;
     let deadline = Instant::now() + CONNECT_TIMEOUT;
     while crate::api_counters(&api)?.3 < n {

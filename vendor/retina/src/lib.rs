@@ -27,6 +27,8 @@ mod hex;
 #[doc(hidden)]
 pub mod inputs;
 mod mostly_ascii;
+// nvr patch: batched reads wake from one thread per interval.
+mod read_ticker;
 pub mod rtcp;
 pub mod rtp;
 

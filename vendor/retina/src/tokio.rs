@@ -6,7 +6,6 @@
 //! In theory there could be a similar async-std-based implementation.
 
 use futures::{Sink, Stream};
-use std::future::Future;
 use std::time::Instant;
 use tokio::io::AsyncWrite;
 use tokio::net::{TcpStream, UdpSocket};
@@ -51,9 +50,9 @@ pub(crate) struct Connection {
     /// nvr patch: reads happen at most once per this interval (zero: whenever the socket is
     /// readable, upstream's behaviour). See [`Connection::set_read_interval`].
     read_interval: std::time::Duration,
-    /// nvr patch: the timer until the next batched read, armed after a read that drained the
-    /// socket.
-    next_read: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// nvr patch: after a read that drained the socket, the ticker whose next tick the next
+    /// read waits for, and its generation at that read.
+    waiting_tick: Option<(std::sync::Arc<crate::read_ticker::Ticker>, u64)>,
     /// nvr patch: `read` calls that returned data (what batching saves is visible in tests).
     reads: u64,
 }
@@ -85,22 +84,23 @@ impl Connection {
             read_buf: MarkBuf::new(DEFAULT_READ_CAPACITY),
             write_buf: Vec::new(),
             read_interval: std::time::Duration::ZERO,
-            next_read: None,
+            waiting_tick: None,
             reads: 0,
         })
     }
 
     /// nvr patch: batches reads. With a non-zero `interval`, once a read has taken everything
-    /// the socket held, the next read waits until `interval` has passed: the kernel buffers
-    /// what arrives meanwhile, and one wake-up and one `read` take it all (with room for at
-    /// least [`BATCH_READ_RESERVE`] bytes), instead of a wake-up and a `read` per packet.
-    /// Messages already in the buffer are returned without waiting. A read that fills the
-    /// room it was given reads again at once, so throughput is not capped. Costs up to
-    /// `interval` of latency per message.
+    /// the socket held, the next read waits for the next tick of that interval's ticker
+    /// thread, shared by every connection (`read_ticker.rs`): the kernel buffers what arrives
+    /// meanwhile, and one wake-up and one `read` take it all (with room for at least
+    /// [`BATCH_READ_RESERVE`] bytes), instead of a wake-up and a `read` per packet; one tick
+    /// wakes every waiting connection. Messages already in the buffer are
+    /// returned without waiting. A read that fills the room it was given reads again at once,
+    /// so throughput is not capped. Costs up to `interval` of latency per message.
     pub(crate) fn set_read_interval(&mut self, interval: std::time::Duration) {
         self.read_interval = interval;
         if interval.is_zero() {
-            self.next_read = None;
+            self.waiting_tick = None;
         }
     }
 
@@ -255,11 +255,11 @@ impl Stream for Connection {
             }
 
             // nvr patch: batched reads wait for their tick.
-            if let Some(tick) = this.next_read.as_mut() {
-                if tick.as_mut().poll(cx).is_pending() {
+            if let Some((ticker, seen)) = &this.waiting_tick {
+                if !ticker.poll_tick(*seen, cx.waker()) {
                     return std::task::Poll::Pending;
                 }
-                this.next_read = None;
+                this.waiting_tick = None;
             }
 
             // Need more data. Read from the stream into the ring buffer
@@ -323,7 +323,9 @@ impl Stream for Connection {
                     this.reads += 1;
                     if batched && n < offered {
                         // The socket is drained: the next read waits for the next tick.
-                        this.next_read = Some(Box::pin(tokio::time::sleep(this.read_interval)));
+                        let ticker = crate::read_ticker::ticker(this.read_interval);
+                        let seen = ticker.generation();
+                        this.waiting_tick = Some((ticker, seen));
                     }
                     // Loop to try decoding again.
                 }
