@@ -11,7 +11,7 @@ use nvr_core::{
     Duration90k, ErrorKind, Role, UserId, check_password_policy, loggable_username,
     validate_new_username, validate_username,
 };
-use nvr_storage::db::{NewSession, UserChange, UserRow};
+use nvr_storage::{NewSession, UserChange, UserRow};
 use serde_json::json;
 
 use crate::App;
@@ -124,7 +124,7 @@ impl App {
             return Err(AppError::unauthenticated("invalid username or password"));
         }
         let attempt = self.throttled(client, username).await?;
-        let user = self.store.db().user_by_name(username)?;
+        let user = self.store.user_by_name(username)?;
         let phc = user
             .as_ref()
             .map_or_else(|| DUMMY_HASH.to_owned(), |u| u.password_hash.clone());
@@ -159,7 +159,7 @@ impl App {
         let now = self.clock.realtime();
         let expires = now + Duration90k::from_secs(SESSION_LIFETIME_SECS);
         let session_sha256 = sha256(token.as_bytes());
-        self.store.db().insert_session(
+        self.store.insert_session(
             &NewSession {
                 id_sha256: &session_sha256,
                 user: user.id,
@@ -191,10 +191,10 @@ impl App {
     pub fn authenticate(&self, token: &str, csrf: Option<&str>) -> AppResult<SessionUser> {
         let hash = sha256(token.as_bytes());
         let now = self.clock.realtime();
-        let session =
-            self.store.db().session(&hash, now.0)?.ok_or_else(|| {
-                AppError::unauthenticated("session expired or unknown; log in again")
-            })?;
+        let session = self
+            .store
+            .session(&hash, now.0)?
+            .ok_or_else(|| AppError::unauthenticated("session expired or unknown; log in again"))?;
         if let Some(sent) = csrf
             && !constant_time_eq(sent, &session.csrf_token)
         {
@@ -214,7 +214,7 @@ impl App {
 
     /// Ends the session (and its streams).
     pub fn logout(&self, user: &SessionUser) -> AppResult<()> {
-        self.store.db().delete_session(
+        self.store.delete_session(
             &user.session_sha256,
             self.note(
                 &user.username,
@@ -230,7 +230,7 @@ impl App {
     /// Every account (admin).
     pub fn users(&self, actor: &Actor) -> AppResult<Vec<UserRow>> {
         actor.require_admin()?;
-        Ok(self.store.db().users()?)
+        Ok(self.store.users()?)
     }
 
     /// Adds an account (admin; the CLI too). Hashes on the pool.
@@ -274,7 +274,7 @@ impl App {
         hash: &str,
     ) -> AppResult<UserRow> {
         let now = self.clock.realtime().0;
-        let id = self.store.db().insert_user(
+        let id = self.store.insert_user(
             username,
             role,
             hash,
@@ -288,7 +288,6 @@ impl App {
         )?;
         tracing::info!(user = %username, role = %role, by = %actor.audit_name(), "user added");
         self.store
-            .db()
             .user(id)?
             .ok_or_else(|| AppError::internal("user vanished after insert"))
     }
@@ -311,7 +310,7 @@ impl App {
         };
         let password_changed = password_hash.is_some();
         let by = actor.audit_name();
-        let row = self.store.db().change_user(
+        let row = self.store.change_user(
             id,
             &UserChange {
                 role,
@@ -341,7 +340,7 @@ impl App {
             return Err(AppError::invalid("you cannot delete yourself"));
         }
         let by = actor.audit_name();
-        let row = self.store.db().delete_user(id, |u| {
+        let row = self.store.delete_user(id, |u| {
             self.note(
                 &by,
                 "user_delete",
@@ -367,7 +366,6 @@ impl App {
         check_password_policy(&new)?;
         let row = self
             .store
-            .db()
             .user(user.id)?
             .ok_or_else(|| AppError::unauthenticated("user no longer exists"))?;
         let attempt = self.throttled(client, &user.username).await?;
@@ -380,7 +378,7 @@ impl App {
         }
         attempt.succeeded();
         let new_hash = self.hash_password(new).await?;
-        self.store.db().change_own_password(
+        self.store.change_own_password(
             user.id,
             &row.password_hash,
             &new_hash,
@@ -398,7 +396,7 @@ impl App {
 
     /// Whether the first account must still be created, and whether that needs the code.
     pub fn setup_state(&self) -> AppResult<SetupState> {
-        let needed = self.store.db().user_count()? == 0;
+        let needed = self.store.user_count()? == 0;
         Ok(SetupState {
             needed,
             code_required: needed && self.setup_code_required,
@@ -423,7 +421,7 @@ impl App {
     ) -> AppResult<LoginOutcome> {
         validate_new_username(username)?;
         check_password_policy(&password)?;
-        if self.store.db().user_count()? > 0 {
+        if self.store.user_count()? > 0 {
             return Err(AppError::new(
                 ErrorKind::AlreadyExists,
                 "setup is done already: log in",
@@ -445,7 +443,7 @@ impl App {
             attempt.succeeded();
         }
         let hash = self.hash_password(password).await?;
-        let id = self.store.db().insert_first_user(
+        let id = self.store.insert_first_user(
             username,
             Role::Admin,
             &hash,
@@ -460,7 +458,6 @@ impl App {
         tracing::info!(user = %username, "first admin created");
         let row = self
             .store
-            .db()
             .user(id)?
             .ok_or_else(|| AppError::internal("user vanished after insert"))?;
         self.open_session(&row, "login", json!({"client": client.to_string()}))
@@ -483,7 +480,7 @@ impl App {
     /// Whether `user`'s session is still what it was (same account, role, enabled, unexpired).
     pub fn session_still_valid(&self, user: &SessionUser) -> bool {
         let now = self.clock.realtime().0;
-        match self.store.db().session(&user.session_sha256, now) {
+        match self.store.session(&user.session_sha256, now) {
             Ok(Some(s)) => s.user.id == user.id && s.user.role == user.role,
             Ok(None) => false,
             // Cannot tell (the index is busy or failing): keep the stream; the next news or

@@ -5,7 +5,7 @@
 
 mod audit_writer;
 pub mod check;
-pub mod db;
+pub(crate) mod db;
 pub mod error;
 pub mod export;
 pub mod frame_index;
@@ -26,6 +26,18 @@ pub mod tls;
 pub mod writer;
 
 pub use error::{Result, StorageError};
+
+// The index's rows and the records of changes, for the callers of `Store`'s typed operations;
+// the queries themselves (`db::Database`) stay inside this crate.
+#[cfg(feature = "test-support")]
+pub use db::Database;
+pub use db::{
+    AuditEntry, AuditFilter, AuditNote, CAMERA_DELETE_ACTION, CameraRetention, CameraRow,
+    ChainHeadRow, ChainRow, DeletedCamera, ExportRow, HoldRow, MotionRow, MotionSettingsRow,
+    NewExport, NewHold, NewSession, RETENTION_DELETE_ACTION, SIGNING_KEY_ADOPT_ACTION,
+    SIGNING_KEY_ROTATE_ACTION, SealedSegment, SegmentRow, SessionRow, SigningKeyRow, StartedExport,
+    UserChange, UserRow,
+};
 
 #[cfg(test)]
 mod tests;

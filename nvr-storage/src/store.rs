@@ -27,6 +27,12 @@ use crate::keys::{self, CAMERA_PASSWORD_PURPOSE, Keyring, MasterKey, SETUP_CODE_
 use crate::signing::RecorderKey;
 use crate::signing_keys::{ActiveKey, Rotation, SigningKeys};
 
+// The typed operations of each domain, beside the ones below that also touch files or keys.
+mod accounts;
+mod cameras;
+mod evidence;
+mod motion;
+
 const MASTER_KEY_FILE: &str = "master.key";
 const INDEX_FILE: &str = "index.db";
 const KEYS_DIR: &str = "keys";
@@ -209,7 +215,18 @@ impl Store {
         &self.dir
     }
 
-    pub fn db(&self) -> &Database {
+    /// The index: storage's own modules only. Other crates use the typed operations of
+    /// `store/` (accounts, cameras, evidence, motion) and of this file.
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The whole index, for tests and benchmarks that set up or inspect state no operation
+    /// exposes (the `test-support` feature, enabled by dev-dependencies only).
+    /// `tests/layering.rs` keeps it out of every crate's non-test code.
+    #[cfg(feature = "test-support")]
+    #[doc(hidden)]
+    pub fn db_for_tests(&self) -> &Database {
         &self.db
     }
 

@@ -113,7 +113,7 @@ fn status_text(detail: Option<&nvr_ingest::CameraStatus>, running: bool) -> Stri
 
 fn stream_json(
     state: &AppState,
-    c: &nvr_storage::db::CameraRow,
+    c: &nvr_storage::CameraRow,
     stream: Stream,
 ) -> ApiResult<StreamJson> {
     let storage = state.app.stream_storage(c, stream)?;
@@ -136,7 +136,7 @@ fn stream_json(
     })
 }
 
-fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> ApiResult<CameraJson> {
+fn camera_json(state: &AppState, c: nvr_storage::CameraRow) -> ApiResult<CameraJson> {
     let streams: BTreeMap<Stream, StreamJson> = Stream::ALL
         .into_iter()
         .filter(|&s| c.has_stream_row(s))

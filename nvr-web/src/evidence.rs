@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use nvr_app::evidence::{ExportOrder, HoldOrder, bundle_stored};
 use nvr_core::{CameraId, Time90k};
-use nvr_storage::db::{AuditFilter, ExportRow, HoldRow};
+use nvr_storage::{AuditFilter, ExportRow, HoldRow};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;

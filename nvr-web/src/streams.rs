@@ -3,7 +3,7 @@
 //! 400; a camera without that stream is 404.
 
 use nvr_core::{CameraId, Stream, StreamKey};
-use nvr_storage::db::CameraRow;
+use nvr_storage::CameraRow;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};

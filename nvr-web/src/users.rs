@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use nvr_app::accounts::SetupState;
 use nvr_core::{Role, UserId};
-use nvr_storage::db::UserRow;
+use nvr_storage::UserRow;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;

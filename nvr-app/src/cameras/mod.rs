@@ -14,9 +14,9 @@ use std::time::Duration;
 use nvr_core::{CameraId, CameraUrl, ErrorKind, HostKind, Stream};
 use nvr_ingest::probe::{ProbeResult, probe};
 use nvr_ingest::source::ConnectTarget;
-use nvr_storage::db::{AuditNote, CameraRetention, CameraRow};
 use nvr_storage::retention::RetentionPolicy;
 use nvr_storage::store::CameraEdit;
+use nvr_storage::{AuditNote, CameraRetention, CameraRow};
 use serde_json::json;
 
 use crate::App;
@@ -245,7 +245,7 @@ impl App {
         actor.require_admin()?;
         let name = c.name.trim();
         nvr_core::validate_camera_name(name).map_err(AppError::invalid)?;
-        if self.store.db().camera_by_name(name)?.is_some() {
+        if self.store.camera_by_name(name)?.is_some() {
             return Err(AppError::new(
                 ErrorKind::AlreadyExists,
                 format!("a camera named {name:?} exists already"),
@@ -290,7 +290,6 @@ impl App {
         self.reconcile_cameras();
         let row = self
             .store
-            .db()
             .camera(id)?
             .ok_or_else(|| AppError::internal("camera vanished after insert"))?;
         Ok((row, probed))
@@ -395,7 +394,6 @@ impl App {
         let row = self.camera(id)?;
         let holds: Vec<i64> = self
             .store
-            .db()
             .holds(true)?
             .into_iter()
             .filter(|h| h.camera_id == id)
@@ -404,7 +402,7 @@ impl App {
         if !holds.is_empty() {
             return Err(nvr_storage::StorageError::Held { camera: id, holds }.into());
         }
-        if self.store.db().camera_segment_count(id)? > 0 && !delete_recordings {
+        if self.store.camera_segment_count(id)? > 0 && !delete_recordings {
             return Err(AppError::new(
                 ErrorKind::AlreadyExists,
                 format!(
@@ -416,7 +414,7 @@ impl App {
         }
         // Stop recording first (no reconcile may restart it meanwhile), so its open segment is
         // sealed; if the deletion is then refused, recording resumes.
-        self.store.db().set_camera_enabled(id, false)?;
+        self.store.set_camera_enabled(id, false)?;
         if let Some(r) = &self.cameras.recorder {
             r.stop_camera(id).await;
         }
@@ -428,7 +426,7 @@ impl App {
                 AuditNote::new(
                     now,
                     by,
-                    nvr_storage::db::CAMERA_DELETE_ACTION,
+                    nvr_storage::CAMERA_DELETE_ACTION,
                     format!("camera:{id}"),
                     json!({"name": d.camera.name,
                            "segments": d.segments.iter().map(|s| s.0).collect::<Vec<_>>()}),
@@ -438,7 +436,7 @@ impl App {
         .await?;
         if let Err(e) = result {
             if row.enabled {
-                self.store.db().set_camera_enabled(id, true)?;
+                self.store.set_camera_enabled(id, true)?;
             }
             self.reconcile_cameras();
             return Err(e.into());
@@ -451,34 +449,33 @@ impl App {
     /// The camera `id`, or 404.
     pub fn camera(&self, id: CameraId) -> AppResult<CameraRow> {
         self.store
-            .db()
             .camera(id)?
             .ok_or_else(|| AppError::not_found(format!("camera {id}")))
     }
 
     /// Every camera.
     pub fn cameras(&self) -> AppResult<Vec<CameraRow>> {
-        Ok(self.store.db().cameras()?)
+        Ok(self.store.cameras()?)
     }
 
     /// The camera a command line names: by id when `name_or_id` is a number, else by name;
     /// 404 when there is none.
     pub fn camera_named(&self, name_or_id: &str) -> AppResult<CameraRow> {
         let row = match name_or_id.parse::<i64>() {
-            Ok(id) => self.store.db().camera(CameraId(id))?,
-            Err(_) => self.store.db().camera_by_name(name_or_id)?,
+            Ok(id) => self.store.camera(CameraId(id))?,
+            Err(_) => self.store.camera_by_name(name_or_id)?,
         };
         row.ok_or_else(|| AppError::not_found(format!("no camera {name_or_id:?}")))
     }
 
     /// Bytes of recordings on disk of every stream of `camera`.
     pub fn camera_bytes(&self, camera: CameraId) -> AppResult<u64> {
-        Ok(self.store.db().camera_usage(camera)?.0)
+        Ok(self.store.camera_usage(camera)?.0)
     }
 
     /// The video parameters (codec, size, sample entry) stored under `id`.
     pub fn video_params(&self, id: i64) -> AppResult<nvr_core::VideoParams> {
-        Ok(self.store.db().video_params(id)?)
+        Ok(self.store.video_params(id)?)
     }
 
     /// The retention limits of cameras without their own.
