@@ -124,7 +124,7 @@ impl App {
             return Err(AppError::unauthenticated("invalid username or password"));
         }
         let attempt = self.throttled(client, username).await?;
-        let user = self.store.user_by_name(username)?;
+        let user = self.blocking(|| self.store.user_by_name(username))?;
         let phc = user
             .as_ref()
             .map_or_else(|| DUMMY_HASH.to_owned(), |u| u.password_hash.clone());
@@ -145,7 +145,7 @@ impl App {
         };
         attempt.succeeded();
         tracing::info!(username = %user.username, client = %client, "login");
-        self.open_session(&user, "login", json!({"client": client.to_string()}))
+        self.blocking(|| self.open_session(&user, "login", json!({"client": client.to_string()})))
     }
 
     fn open_session(
@@ -244,7 +244,7 @@ impl App {
         actor.require_admin()?;
         validate_new_username(username)?;
         let hash = self.hash_password(password).await?;
-        self.insert_user(actor, username, role, &hash)
+        self.blocking(|| self.insert_user(actor, username, role, &hash))
     }
 
     /// [`Self::add_user`] outside an async runtime (the CLI).
@@ -310,23 +310,25 @@ impl App {
         };
         let password_changed = password_hash.is_some();
         let by = actor.audit_name();
-        let row = self.store.change_user(
-            id,
-            &UserChange {
-                role,
-                disabled,
-                password_hash,
-            },
-            |u| {
-                self.note(
-                    &by,
-                    "user_change",
-                    format!("user:{}", u.username),
-                    json!({"role": u.role, "disabled": u.disabled,
+        let row = self.blocking(|| {
+            self.store.change_user(
+                id,
+                &UserChange {
+                    role,
+                    disabled,
+                    password_hash,
+                },
+                |u| {
+                    self.note(
+                        &by,
+                        "user_change",
+                        format!("user:{}", u.username),
+                        json!({"role": u.role, "disabled": u.disabled,
                            "password_changed": password_changed}),
-                )
-            },
-        )?;
+                    )
+                },
+            )
+        })?;
         self.sessions_changed();
         tracing::info!(user = %row.username, by = %by, "user changed");
         Ok(row)
@@ -365,8 +367,7 @@ impl App {
     ) -> AppResult<()> {
         check_password_policy(&new)?;
         let row = self
-            .store
-            .user(user.id)?
+            .blocking(|| self.store.user(user.id))?
             .ok_or_else(|| AppError::unauthenticated("user no longer exists"))?;
         let attempt = self.throttled(client, &user.username).await?;
         if !self
@@ -378,18 +379,20 @@ impl App {
         }
         attempt.succeeded();
         let new_hash = self.hash_password(new).await?;
-        self.store.change_own_password(
-            user.id,
-            &row.password_hash,
-            &new_hash,
-            &user.session_sha256,
-            self.note(
-                &user.username,
-                "password_change",
-                format!("user:{}", user.username),
-                json!({}),
-            ),
-        )?;
+        self.blocking(|| {
+            self.store.change_own_password(
+                user.id,
+                &row.password_hash,
+                &new_hash,
+                &user.session_sha256,
+                self.note(
+                    &user.username,
+                    "password_change",
+                    format!("user:{}", user.username),
+                    json!({}),
+                ),
+            )
+        })?;
         self.sessions_changed();
         Ok(())
     }
@@ -421,7 +424,7 @@ impl App {
     ) -> AppResult<LoginOutcome> {
         validate_new_username(username)?;
         check_password_policy(&password)?;
-        if self.store.user_count()? > 0 {
+        if self.blocking(|| self.store.user_count())? > 0 {
             return Err(AppError::new(
                 ErrorKind::AlreadyExists,
                 "setup is done already: log in",
@@ -429,7 +432,7 @@ impl App {
         }
         if self.setup_code_required {
             let attempt = self.throttled(client, "setup").await?;
-            let expected = self.setup_code()?.unwrap_or_default();
+            let expected = self.blocking(|| self.setup_code())?.unwrap_or_default();
             let given = normalized_code(code.unwrap_or(""));
             if expected.is_empty() || !constant_time_eq(&given, &normalized_code(&expected)) {
                 attempt.failed();
@@ -443,24 +446,26 @@ impl App {
             attempt.succeeded();
         }
         let hash = self.hash_password(password).await?;
-        let id = self.store.insert_first_user(
-            username,
-            Role::Admin,
-            &hash,
-            self.clock.realtime().0,
-            self.note(
+        self.blocking(|| {
+            let id = self.store.insert_first_user(
                 username,
-                "setup",
-                format!("user:{username}"),
-                json!({"role": "admin", "client": client.to_string()}),
-            ),
-        )?;
-        tracing::info!(user = %username, "first admin created");
-        let row = self
-            .store
-            .user(id)?
-            .ok_or_else(|| AppError::internal("user vanished after insert"))?;
-        self.open_session(&row, "login", json!({"client": client.to_string()}))
+                Role::Admin,
+                &hash,
+                self.clock.realtime().0,
+                self.note(
+                    username,
+                    "setup",
+                    format!("user:{username}"),
+                    json!({"role": "admin", "client": client.to_string()}),
+                ),
+            )?;
+            tracing::info!(user = %username, "first admin created");
+            let row = self
+                .store
+                .user(id)?
+                .ok_or_else(|| AppError::internal("user vanished after insert"))?;
+            self.open_session(&row, "login", json!({"client": client.to_string()}))
+        })
     }
 
     /// Tells every stream to re-check its session (an account or session changed).
@@ -524,7 +529,7 @@ impl SessionWatch {
                 _ = tokio::time::sleep(to_expiry) => return,
                 _ = tokio::time::sleep(SESSION_RECHECK) => {}
             }
-            if !app.session_still_valid(&self.user) {
+            if !app.blocking(|| app.session_still_valid(&self.user)) {
                 return;
             }
         }

@@ -168,12 +168,15 @@ fn camera_json(state: &AppState, c: nvr_storage::CameraRow) -> ApiResult<CameraJ
 
 /// `GET /api/cameras`.
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<CameraJson>>> {
-    let rows = state.app.cameras()?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|c| camera_json(&state, c))
-            .collect::<ApiResult<_>>()?,
-    ))
+    let rows = crate::blocking(&state, |s| {
+        s.app
+            .cameras()?
+            .into_iter()
+            .map(|c| camera_json(s, c))
+            .collect::<ApiResult<Vec<_>>>()
+    })
+    .await?;
+    Ok(Json(rows))
 }
 
 /// `GET /api/cameras/{id}`.
@@ -181,8 +184,8 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<CameraJson>> {
-    let c = state.app.camera(CameraId(id))?;
-    Ok(Json(camera_json(&state, c)?))
+    let c = crate::blocking(&state, move |s| camera_json(s, s.app.camera(CameraId(id))?)).await?;
+    Ok(Json(c))
 }
 
 /// `POST /api/cameras/test` (admin): what the camera's main stream offers (at the top level,
@@ -209,7 +212,8 @@ pub async fn add(
     Json(req): Json<NewCamera>,
 ) -> ApiResult<(StatusCode, Json<CameraJson>)> {
     let (row, _) = state.app.add_camera(&actor(&user), &req).await?;
-    Ok((StatusCode::CREATED, Json(camera_json(&state, row)?)))
+    let c = crate::blocking(&state, move |s| camera_json(s, row)).await?;
+    Ok((StatusCode::CREATED, Json(c)))
 }
 
 /// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value.
@@ -292,7 +296,9 @@ pub async fn change(
         .app
         .change_camera(&actor(&user), CameraId(id), &change)
         .await?;
-    Ok(Json(camera_json(&state, row)?))
+    Ok(Json(
+        crate::blocking(&state, move |s| camera_json(s, row)).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]

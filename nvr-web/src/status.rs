@@ -81,6 +81,12 @@ pub async fn status(
     Extension(user): Extension<CurrentUser>,
 ) -> ApiResult<Json<StatusJson>> {
     crate::auth::actor(&user).require_admin()?;
+    // The index, the disk's free space and the key history: off the async workers.
+    Ok(Json(crate::blocking(&state, status_json).await?))
+}
+
+/// The answer of [`status`], read on a blocking thread.
+fn status_json(state: &AppState) -> ApiResult<StatusJson> {
     let dir = state.store.dir().to_owned();
     let disk = state.store.disk_space()?;
     let mut cameras = Vec::new();
@@ -111,7 +117,7 @@ pub async fn status(
         })
         .collect();
     let tls = state.server.tls.as_ref();
-    Ok(Json(StatusJson {
+    Ok(StatusJson {
         version: env!("CARGO_PKG_VERSION"),
         started: state.server.started.to_rfc3339(),
         data_dir: dir.display().to_string(),
@@ -128,7 +134,7 @@ pub async fn status(
         },
         signing_key_fingerprint,
         signing_keys,
-    }))
+    })
 }
 
 /// `GET /api/tls/ca.pem` (no session: a certificate is public, and clients need it before they

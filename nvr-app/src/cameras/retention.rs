@@ -102,7 +102,7 @@ impl App {
         id: CameraId,
         streams: &[Stream],
     ) -> AppResult<()> {
-        let row = self.camera(id)?;
+        let row = self.blocking(|| self.camera(id))?;
         for &stream in streams {
             let store = self.store.clone();
             let policy = RetentionPolicy::for_stream(&row, stream, self.cameras.default_retention);
