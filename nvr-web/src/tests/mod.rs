@@ -573,5 +573,6 @@ async fn cameras_can_be_edited_and_removed_with_confirmation() {
 
 mod evidence;
 mod motion;
+mod seals;
 mod streams;
 mod users;
