@@ -6,7 +6,7 @@
 mod audit_writer;
 pub mod check;
 pub(crate) mod db;
-pub mod error;
+pub(crate) mod error;
 pub mod export;
 pub mod frame_index;
 pub mod frame_timing;
@@ -20,12 +20,13 @@ pub mod recovery;
 pub mod retention;
 pub mod segment;
 pub mod signing;
-pub mod signing_keys;
+pub(crate) mod signing_keys;
 pub mod store;
 pub mod tls;
 pub mod writer;
 
 pub use error::{Result, StorageError};
+pub use signing_keys::{ActiveKey, Rotation};
 
 // The index's rows and the records of changes, for the callers of `Store`'s typed operations;
 // the queries themselves (`db::Database`) stay inside this crate.
