@@ -1,9 +1,9 @@
 //! Requests never wait behind a segment's seal: while a seal holds the index's writer (the
 //! seal hook of `Database::set_seal_hook`, blocked until the test lets it go, as an fsync that
 //! takes forever would), the session check, the camera list and the other reads a page makes
-//! are answered. No clock is involved: the seal provably has not finished when the answers
-//! arrive, and a request that queued behind the writer would never arrive (the deadlines only
-//! turn such a hang into a failure).
+//! are answered, and so are motion search and settings. No clock is involved: the seal
+//! provably has not finished when the answers arrive, and a request that queued behind the
+//! writer would never arrive (the deadlines only turn such a hang into a failure).
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -54,6 +54,8 @@ async fn session_checks_and_camera_lists_answer_while_a_seal_holds_the_writer() 
         format!("/api/cameras/{cam}"),
         format!("/api/cameras/{cam}/recordings?{DAY}"),
         "/api/holds".to_owned(),
+        format!("/api/cameras/{cam}/motion/settings"),
+        format!("/api/cameras/{cam}/motion?{DAY}"),
         "/api/setup".to_owned(),
     ] {
         let r = tokio::time::timeout(HANG_DEADLINE, send(&env, get(&uri, Some(&l))))
