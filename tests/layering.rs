@@ -4,7 +4,8 @@
 //! `test-support` feature (`Store::db_for_tests`) must stay in tests, the feature must stay a
 //! dev-dependency, no crate but storage may link SQLite, and the front ends (`nvr-web`'s
 //! handlers and the `nvr` command line) go through the application layer (`nvr-app`) or
-//! `Store`, never reading the disk's free space themselves.
+//! `Store`, never reading the disk's free space themselves. And `nvr-web`'s handlers call the
+//! application layer's synchronous operations only on a blocking thread.
 
 use std::path::{Path, PathBuf};
 
@@ -142,4 +143,32 @@ fn the_index_handle_for_tests_stays_in_tests() {
             "{manifest} enables nvr-storage's test-support outside its dev-dependencies"
         );
     }
+}
+
+/// What a handler may call on `state.app` or `state.store` on its async worker: the async
+/// operations (awaited) and the ones that only look at memory or queue (`Store::audit`).
+/// Everything else reads or changes the index and goes through `crate::blocking`, whose closure
+/// names the state `s` (`s.app.cameras()`), or `spawn_blocking` with a clone.
+const IN_MEMORY_CALLS: &[&str] = &[
+    ".clone()",
+    ".motion_status(",
+    ".export_progress(",
+    ".session_watch(",
+    ".audit(",
+];
+
+#[test]
+fn web_handlers_call_the_index_only_on_blocking_threads() {
+    let offending: Vec<_> = ["state.app.", "state.store."]
+        .into_iter()
+        .flat_map(|needle| uses_in(&["nvr-web/src"], needle))
+        .filter(|(_, _, line)| {
+            !line.contains(".await") && !IN_MEMORY_CALLS.iter().any(|c| line.contains(c))
+        })
+        .collect();
+    assert_eq!(
+        offending,
+        vec![],
+        "run it in crate::blocking (an async worker must not wait on SQLite)"
+    );
 }

@@ -111,14 +111,11 @@ fn status_text(detail: Option<&nvr_ingest::CameraStatus>, running: bool) -> Stri
     }
 }
 
-fn stream_json(
-    state: &AppState,
-    c: &nvr_storage::CameraRow,
-    stream: Stream,
-) -> ApiResult<StreamJson> {
-    let storage = state.app.stream_storage(c, stream)?;
+/// A stream's answer; reads the index: call on a blocking thread ([`crate::blocking`]).
+fn stream_json(s: &AppState, c: &nvr_storage::CameraRow, stream: Stream) -> ApiResult<StreamJson> {
+    let storage = s.app.stream_storage(c, stream)?;
     let url = c.stream_url(stream).map(str::to_owned);
-    let detail = state.recorder.stream_status(c.id.stream(stream));
+    let detail = s.recorder.stream_status(c.id.stream(stream));
     let running = c.enabled && url.is_some();
     Ok(StreamJson {
         recorded: c.records(stream),
@@ -136,11 +133,12 @@ fn stream_json(
     })
 }
 
-fn camera_json(state: &AppState, c: nvr_storage::CameraRow) -> ApiResult<CameraJson> {
+/// A camera's answer; reads the index: call on a blocking thread ([`crate::blocking`]).
+fn camera_json(s: &AppState, c: nvr_storage::CameraRow) -> ApiResult<CameraJson> {
     let streams: BTreeMap<Stream, StreamJson> = Stream::ALL
         .into_iter()
-        .filter(|&s| c.has_stream_row(s))
-        .map(|s| Ok((s, stream_json(state, &c, s)?)))
+        .filter(|&k| c.has_stream_row(k))
+        .map(|k| Ok((k, stream_json(s, &c, k)?)))
         .collect::<ApiResult<_>>()?;
     let main = &streams[&Stream::Main];
     Ok(CameraJson {
@@ -162,7 +160,7 @@ fn camera_json(state: &AppState, c: nvr_storage::CameraRow) -> ApiResult<CameraJ
         has_password: c.has_password,
         enabled: c.enabled,
         streams,
-        motion: state.app.motion_status(c.id),
+        motion: s.app.motion_status(c.id),
     })
 }
 
