@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use nvr_core::Time90k;
-use nvr_storage::db::SigningKeyRow;
+use nvr_storage::SigningKeyRow;
 use nvr_storage::export::verify::{Verdict, verify_bundle};
 use nvr_storage::signing::TrustedKeys;
 

@@ -11,7 +11,7 @@ use nvr_core::{
     Duration90k, ErrorKind, Role, UserId, check_password_policy, loggable_username,
     validate_new_username, validate_username,
 };
-use nvr_storage::db::{NewSession, UserChange, UserRow};
+use nvr_storage::{NewSession, UserChange, UserRow};
 use serde_json::json;
 
 use crate::App;
@@ -124,7 +124,7 @@ impl App {
             return Err(AppError::unauthenticated("invalid username or password"));
         }
         let attempt = self.throttled(client, username).await?;
-        let user = self.store.db().user_by_name(username)?;
+        let user = self.blocking(|| self.store.user_by_name(username))?;
         let phc = user
             .as_ref()
             .map_or_else(|| DUMMY_HASH.to_owned(), |u| u.password_hash.clone());
@@ -145,7 +145,7 @@ impl App {
         };
         attempt.succeeded();
         tracing::info!(username = %user.username, client = %client, "login");
-        self.open_session(&user, "login", json!({"client": client.to_string()}))
+        self.blocking(|| self.open_session(&user, "login", json!({"client": client.to_string()})))
     }
 
     fn open_session(
@@ -159,7 +159,7 @@ impl App {
         let now = self.clock.realtime();
         let expires = now + Duration90k::from_secs(SESSION_LIFETIME_SECS);
         let session_sha256 = sha256(token.as_bytes());
-        self.store.db().insert_session(
+        self.store.insert_session(
             &NewSession {
                 id_sha256: &session_sha256,
                 user: user.id,
@@ -191,10 +191,10 @@ impl App {
     pub fn authenticate(&self, token: &str, csrf: Option<&str>) -> AppResult<SessionUser> {
         let hash = sha256(token.as_bytes());
         let now = self.clock.realtime();
-        let session =
-            self.store.db().session(&hash, now.0)?.ok_or_else(|| {
-                AppError::unauthenticated("session expired or unknown; log in again")
-            })?;
+        let session = self
+            .store
+            .session(&hash, now.0)?
+            .ok_or_else(|| AppError::unauthenticated("session expired or unknown; log in again"))?;
         if let Some(sent) = csrf
             && !constant_time_eq(sent, &session.csrf_token)
         {
@@ -214,7 +214,7 @@ impl App {
 
     /// Ends the session (and its streams).
     pub fn logout(&self, user: &SessionUser) -> AppResult<()> {
-        self.store.db().delete_session(
+        self.store.delete_session(
             &user.session_sha256,
             self.note(
                 &user.username,
@@ -230,7 +230,7 @@ impl App {
     /// Every account (admin).
     pub fn users(&self, actor: &Actor) -> AppResult<Vec<UserRow>> {
         actor.require_admin()?;
-        Ok(self.store.db().users()?)
+        Ok(self.store.users()?)
     }
 
     /// Adds an account (admin; the CLI too). Hashes on the pool.
@@ -244,7 +244,7 @@ impl App {
         actor.require_admin()?;
         validate_new_username(username)?;
         let hash = self.hash_password(password).await?;
-        self.insert_user(actor, username, role, &hash)
+        self.blocking(|| self.insert_user(actor, username, role, &hash))
     }
 
     /// [`Self::add_user`] outside an async runtime (the CLI).
@@ -274,7 +274,7 @@ impl App {
         hash: &str,
     ) -> AppResult<UserRow> {
         let now = self.clock.realtime().0;
-        let id = self.store.db().insert_user(
+        let id = self.store.insert_user(
             username,
             role,
             hash,
@@ -288,7 +288,6 @@ impl App {
         )?;
         tracing::info!(user = %username, role = %role, by = %actor.audit_name(), "user added");
         self.store
-            .db()
             .user(id)?
             .ok_or_else(|| AppError::internal("user vanished after insert"))
     }
@@ -311,23 +310,25 @@ impl App {
         };
         let password_changed = password_hash.is_some();
         let by = actor.audit_name();
-        let row = self.store.db().change_user(
-            id,
-            &UserChange {
-                role,
-                disabled,
-                password_hash,
-            },
-            |u| {
-                self.note(
-                    &by,
-                    "user_change",
-                    format!("user:{}", u.username),
-                    json!({"role": u.role, "disabled": u.disabled,
+        let row = self.blocking(|| {
+            self.store.change_user(
+                id,
+                &UserChange {
+                    role,
+                    disabled,
+                    password_hash,
+                },
+                |u| {
+                    self.note(
+                        &by,
+                        "user_change",
+                        format!("user:{}", u.username),
+                        json!({"role": u.role, "disabled": u.disabled,
                            "password_changed": password_changed}),
-                )
-            },
-        )?;
+                    )
+                },
+            )
+        })?;
         self.sessions_changed();
         tracing::info!(user = %row.username, by = %by, "user changed");
         Ok(row)
@@ -341,7 +342,7 @@ impl App {
             return Err(AppError::invalid("you cannot delete yourself"));
         }
         let by = actor.audit_name();
-        let row = self.store.db().delete_user(id, |u| {
+        let row = self.store.delete_user(id, |u| {
             self.note(
                 &by,
                 "user_delete",
@@ -366,9 +367,7 @@ impl App {
     ) -> AppResult<()> {
         check_password_policy(&new)?;
         let row = self
-            .store
-            .db()
-            .user(user.id)?
+            .blocking(|| self.store.user(user.id))?
             .ok_or_else(|| AppError::unauthenticated("user no longer exists"))?;
         let attempt = self.throttled(client, &user.username).await?;
         if !self
@@ -380,25 +379,27 @@ impl App {
         }
         attempt.succeeded();
         let new_hash = self.hash_password(new).await?;
-        self.store.db().change_own_password(
-            user.id,
-            &row.password_hash,
-            &new_hash,
-            &user.session_sha256,
-            self.note(
-                &user.username,
-                "password_change",
-                format!("user:{}", user.username),
-                json!({}),
-            ),
-        )?;
+        self.blocking(|| {
+            self.store.change_own_password(
+                user.id,
+                &row.password_hash,
+                &new_hash,
+                &user.session_sha256,
+                self.note(
+                    &user.username,
+                    "password_change",
+                    format!("user:{}", user.username),
+                    json!({}),
+                ),
+            )
+        })?;
         self.sessions_changed();
         Ok(())
     }
 
     /// Whether the first account must still be created, and whether that needs the code.
     pub fn setup_state(&self) -> AppResult<SetupState> {
-        let needed = self.store.db().user_count()? == 0;
+        let needed = self.store.user_count()? == 0;
         Ok(SetupState {
             needed,
             code_required: needed && self.setup_code_required,
@@ -423,7 +424,7 @@ impl App {
     ) -> AppResult<LoginOutcome> {
         validate_new_username(username)?;
         check_password_policy(&password)?;
-        if self.store.db().user_count()? > 0 {
+        if self.blocking(|| self.store.user_count())? > 0 {
             return Err(AppError::new(
                 ErrorKind::AlreadyExists,
                 "setup is done already: log in",
@@ -431,7 +432,7 @@ impl App {
         }
         if self.setup_code_required {
             let attempt = self.throttled(client, "setup").await?;
-            let expected = self.setup_code()?.unwrap_or_default();
+            let expected = self.blocking(|| self.setup_code())?.unwrap_or_default();
             let given = normalized_code(code.unwrap_or(""));
             if expected.is_empty() || !constant_time_eq(&given, &normalized_code(&expected)) {
                 attempt.failed();
@@ -445,25 +446,26 @@ impl App {
             attempt.succeeded();
         }
         let hash = self.hash_password(password).await?;
-        let id = self.store.db().insert_first_user(
-            username,
-            Role::Admin,
-            &hash,
-            self.clock.realtime().0,
-            self.note(
+        self.blocking(|| {
+            let id = self.store.insert_first_user(
                 username,
-                "setup",
-                format!("user:{username}"),
-                json!({"role": "admin", "client": client.to_string()}),
-            ),
-        )?;
-        tracing::info!(user = %username, "first admin created");
-        let row = self
-            .store
-            .db()
-            .user(id)?
-            .ok_or_else(|| AppError::internal("user vanished after insert"))?;
-        self.open_session(&row, "login", json!({"client": client.to_string()}))
+                Role::Admin,
+                &hash,
+                self.clock.realtime().0,
+                self.note(
+                    username,
+                    "setup",
+                    format!("user:{username}"),
+                    json!({"role": "admin", "client": client.to_string()}),
+                ),
+            )?;
+            tracing::info!(user = %username, "first admin created");
+            let row = self
+                .store
+                .user(id)?
+                .ok_or_else(|| AppError::internal("user vanished after insert"))?;
+            self.open_session(&row, "login", json!({"client": client.to_string()}))
+        })
     }
 
     /// Tells every stream to re-check its session (an account or session changed).
@@ -483,7 +485,7 @@ impl App {
     /// Whether `user`'s session is still what it was (same account, role, enabled, unexpired).
     pub fn session_still_valid(&self, user: &SessionUser) -> bool {
         let now = self.clock.realtime().0;
-        match self.store.db().session(&user.session_sha256, now) {
+        match self.store.session(&user.session_sha256, now) {
             Ok(Some(s)) => s.user.id == user.id && s.user.role == user.role,
             Ok(None) => false,
             // Cannot tell (the index is busy or failing): keep the stream; the next news or
@@ -527,7 +529,7 @@ impl SessionWatch {
                 _ = tokio::time::sleep(to_expiry) => return,
                 _ = tokio::time::sleep(SESSION_RECHECK) => {}
             }
-            if !app.session_still_valid(&self.user) {
+            if !app.blocking(|| app.session_still_valid(&self.user)) {
                 return;
             }
         }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use nvr_core::account::EXPORT_HOLD_OWNER;
 use nvr_core::{CameraId, ErrorKind, Time90k};
-use nvr_storage::db::{AuditEntry, AuditFilter, AuditNote, ExportRow, HoldRow, NewExport, NewHold};
 use nvr_storage::export::{ExportRequest, WrittenBundle, validate, write_verified_bundle};
+use nvr_storage::{AuditEntry, AuditFilter, AuditNote, ExportRow, HoldRow, NewExport, NewHold};
 use serde_json::json;
 
 use crate::App;
@@ -106,7 +106,6 @@ impl App {
             // Refuse now rather than fail in the background: only sealed segments export.
             if self
                 .store
-                .db()
                 .sealed_segments_overlapping(*c, req.start.0, req.end.0)?
                 .is_empty()
             {
@@ -117,7 +116,7 @@ impl App {
                 )));
             }
         }
-        let running = self.store.db().running_exports_by(&req.operator)?;
+        let running = self.store.running_exports_by(&req.operator)?;
         let max = u64::from(self.evidence.max_running_exports_per_user);
         if running >= max {
             return Err(AppError::precondition(format!(
@@ -132,9 +131,9 @@ impl App {
 
     /// Records the export's start: its row, holds over its range (owned by the export, so
     /// retention keeps the footage while it is written) and audit entries, in one transaction.
-    fn begin_export(&self, req: &ExportRequest) -> AppResult<nvr_storage::db::StartedExport> {
+    fn begin_export(&self, req: &ExportRequest) -> AppResult<nvr_storage::StartedExport> {
         let now = self.clock.realtime().0;
-        let started = self.store.db().start_export(
+        let started = self.store.start_export(
             &NewExport {
                 created_by: &req.operator,
                 created_90k: now,
@@ -169,7 +168,7 @@ impl App {
     /// Records the end of an export and releases its holds.
     fn end_export(
         &self,
-        started: &nvr_storage::db::StartedExport,
+        started: &nvr_storage::StartedExport,
         result: &nvr_storage::Result<WrittenBundle>,
     ) {
         let now = self.clock.realtime().0;
@@ -177,15 +176,11 @@ impl App {
             Ok(b) => Ok((b.bytes, b.sha256)),
             Err(e) => Err(e.to_string()),
         };
-        if let Err(e) = self.store.db().finish_export(started.id, outcome, now) {
+        if let Err(e) = self.store.finish_export(started.id, outcome, now) {
             tracing::error!(export = started.id, error = %e, "recording the export's end failed");
         }
         for &h in &started.holds {
-            if let Err(e) = self
-                .store
-                .db()
-                .release_hold(h, EXPORT_HOLD_OWNER, now, None)
-            {
+            if let Err(e) = self.store.release_hold(h, EXPORT_HOLD_OWNER, now, None) {
                 tracing::error!(export = started.id, hold = h, error = %e,
                     "releasing an export's hold failed (the next start releases it)");
             }
@@ -257,14 +252,13 @@ impl App {
     /// Every export, newest first (evidence role).
     pub fn exports(&self, actor: &Actor) -> AppResult<Vec<ExportRow>> {
         actor.require_evidence()?;
-        Ok(self.store.db().exports()?)
+        Ok(self.store.exports()?)
     }
 
     /// The export `id`, or 404 (evidence role).
     pub fn export(&self, actor: &Actor, id: i64) -> AppResult<ExportRow> {
         actor.require_evidence()?;
         self.store
-            .db()
             .export(id)?
             .ok_or_else(|| AppError::not_found(format!("export {id}")))
     }
@@ -310,14 +304,14 @@ impl App {
         let now = self.clock.realtime();
         let before = now.0 - i64::from(days) * 86_400 * 90_000;
         let mut n = 0;
-        for id in self.store.db().expired_exports(before)? {
-            let Some(row) = self.store.db().export(id)? else {
+        for id in self.store.expired_exports(before)? {
+            let Some(row) = self.store.export(id)? else {
                 continue;
             };
             if bundle_stored(&row) {
                 self.store.delete_export_bundle(id)?;
             }
-            self.store.db().mark_export_deleted(
+            self.store.mark_export_deleted(
                 id,
                 now.0,
                 self.note(
@@ -337,11 +331,10 @@ impl App {
     /// partial files.
     pub fn recover_exports(&self) -> AppResult<()> {
         let now = self.clock.realtime().0;
-        self.store.db().fail_running_exports(now)?;
-        for h in self.store.db().holds(true)? {
+        self.store.fail_running_exports(now)?;
+        for h in self.store.holds(true)? {
             if h.created_by == EXPORT_HOLD_OWNER {
                 self.store
-                    .db()
                     .release_hold(h.id, EXPORT_HOLD_OWNER, now, None)?;
             }
         }
@@ -388,10 +381,9 @@ impl App {
         self.camera(order.camera)?;
         let by = actor.audit_name();
         if let Some(max) = self.max_held_bytes()? {
-            let held = self.store.db().held_bytes_by(&by)?;
+            let held = self.store.held_bytes_by(&by)?;
             let more = self
                 .store
-                .db()
                 .range_bytes(order.camera, order.start.0, order.end.0)?;
             if held.saturating_add(more) > max {
                 return Err(AppError::precondition(format!(
@@ -403,7 +395,7 @@ impl App {
             }
         }
         let now = self.clock.realtime().0;
-        let id = self.store.db().insert_hold(
+        let id = self.store.insert_hold(
             &NewHold {
                 camera: order.camera,
                 start_90k: order.start.0,
@@ -425,7 +417,6 @@ impl App {
             },
         )?;
         self.store
-            .db()
             .hold(id)?
             .ok_or_else(|| AppError::internal("hold vanished after insert"))
     }
@@ -435,7 +426,6 @@ impl App {
         actor.require_evidence()?;
         let row = self
             .store
-            .db()
             .hold(id)?
             .ok_or_else(|| AppError::not_found(format!("hold {id}")))?;
         if row.created_by == EXPORT_HOLD_OWNER {
@@ -444,7 +434,7 @@ impl App {
             ));
         }
         let by = actor.audit_name();
-        self.store.db().release_hold(
+        self.store.release_hold(
             id,
             &by,
             self.clock.realtime().0,
@@ -461,7 +451,7 @@ impl App {
     /// Holds, active or all (evidence role).
     pub fn holds(&self, actor: &Actor, active_only: bool) -> AppResult<Vec<HoldRow>> {
         actor.require_evidence()?;
-        Ok(self.store.db().holds(active_only)?)
+        Ok(self.store.holds(active_only)?)
     }
 
     /// Audit entries, newest first (evidence role).
@@ -469,6 +459,6 @@ impl App {
         actor.require_evidence()?;
         // Every entry made before this request is in the list.
         self.store.flush_audit();
-        Ok(self.store.db().audit_list(f)?)
+        Ok(self.store.audit_entries(f)?)
     }
 }

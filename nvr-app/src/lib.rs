@@ -135,4 +135,18 @@ impl App {
     pub fn recorder(&self) -> Option<&Arc<Recorder>> {
         self.cameras.recorder.as_ref()
     }
+
+    /// Runs `op` (storage work inside one of this layer's async operations, which often borrows
+    /// from them) so it does not hold an async worker (the front end runs this layer's
+    /// synchronous operations on blocking threads itself): on a multi-threaded runtime the worker
+    /// hands its other tasks to a new one first (`block_in_place`); on a current-thread
+    /// runtime (tests) or outside one (the CLI) it runs in place.
+    pub(crate) fn blocking<T>(&self, op: impl FnOnce() -> T) -> T {
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(op)
+            }
+            _ => op(),
+        }
+    }
 }

@@ -6,7 +6,7 @@ use nvr_core::{CameraId, Duration90k, Time90k};
 use nvr_motion::reindex::{ReindexOutcome, ReindexRequest};
 use nvr_motion::settings::SENSITIVITY_RANGE;
 use nvr_motion::{MotionSettings, MotionStatus};
-use nvr_storage::db::MotionSettingsRow;
+use nvr_storage::MotionSettingsRow;
 use nvr_storage::motion::{CellMask, MAX_BUCKETS, MotionQuery, MotionResult};
 use serde_json::json;
 
@@ -129,7 +129,6 @@ impl App {
         self.camera(camera)?;
         Ok(self
             .store
-            .db()
             .motion_settings(camera)?
             .as_ref()
             .map(MotionSettings::from)
@@ -178,7 +177,7 @@ impl App {
                 "masked_cells": s.mask.count(),
             }),
         );
-        self.store.db().set_motion_settings(&row, note)?;
+        self.store.set_motion_settings(&row, note)?;
         self.reconcile_motion();
         Ok(s)
     }

@@ -196,13 +196,13 @@ impl Recorder {
 
     /// The retention policy of a camera's stream: its own limits, else the defaults (0 = no
     /// limit).
-    fn policy(&self, camera: &nvr_storage::db::CameraRow, stream: Stream) -> RetentionPolicy {
+    fn policy(&self, camera: &nvr_storage::CameraRow, stream: Stream) -> RetentionPolicy {
         RetentionPolicy::for_stream(camera, stream, self.config.default_retention)
     }
 
     /// Signs the chain head of every stream that changed since it was last signed (blocking).
     pub fn sign_chain_heads(&self) {
-        let Ok(cameras) = self.store.db().cameras() else {
+        let Ok(cameras) = self.store.cameras() else {
             return;
         };
         for c in cameras {
@@ -216,7 +216,7 @@ impl Recorder {
 
     /// One retention pass over every stream of every camera (blocking).
     pub fn run_retention(&self) {
-        let cameras = match self.store.db().cameras() {
+        let cameras = match self.store.cameras() {
             Ok(c) => c,
             Err(e) => {
                 error!(error = %e, "retention: cannot list cameras");
@@ -249,7 +249,7 @@ impl Recorder {
     /// restarts those whose URL or recording changed, and stops those of cameras that were
     /// disabled or removed and of sub-streams removed from their camera.
     pub fn reconcile(&self) -> nvr_storage::Result<()> {
-        let rows = self.store.db().cameras()?;
+        let rows = self.store.cameras()?;
         // Every stream of an enabled camera may be connected to, and nothing else.
         let urls: Vec<CameraUrl> = rows
             .iter()
@@ -258,7 +258,7 @@ impl Recorder {
             .filter_map(|u| CameraUrl::parse(u).ok())
             .collect();
         self.egress.set_cameras(&urls);
-        let wanted: HashMap<StreamKey, (&nvr_storage::db::CameraRow, &str)> = rows
+        let wanted: HashMap<StreamKey, (&nvr_storage::CameraRow, &str)> = rows
             .iter()
             .filter(|c| c.enabled)
             .flat_map(|c| {
@@ -301,7 +301,7 @@ impl Recorder {
 
     fn spawn_stream(
         &self,
-        row: &nvr_storage::db::CameraRow,
+        row: &nvr_storage::CameraRow,
         stream: Stream,
         url: &str,
     ) -> nvr_storage::Result<StreamHandle> {

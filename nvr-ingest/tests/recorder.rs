@@ -18,7 +18,7 @@ use nvr_ingest::egress::EgressPolicy;
 use nvr_ingest::source::{CameraSource, ConnectTarget, Session, SessionInfo, SourceFrame};
 use nvr_ingest::supervisor::SupervisorConfig;
 use nvr_ingest::{IngestError, Recorder, RecorderConfig};
-use nvr_storage::db::{AuditNote, CameraUpdate};
+use nvr_storage::AuditNote;
 use nvr_storage::retention::RetentionPolicy;
 use nvr_storage::store::{CameraEdit, Store};
 use nvr_storage::writer::WriterConfig;
@@ -80,19 +80,16 @@ async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn set_record_sub(store: &Store, camera: CameraId, record_sub: bool) {
-    let row = store.db().camera(camera).unwrap().unwrap();
+    let row = store.camera(camera).unwrap().unwrap();
+    let url = CameraUrl::parse(&row.url).unwrap();
+    let sub_url = row.sub_url.as_deref().map(|u| CameraUrl::parse(u).unwrap());
     store
-        .db()
         .update_camera(
             camera,
-            &CameraUpdate {
-                name: &row.name,
-                url: &row.url,
-                username: None,
-                password_sealed: None,
-                enabled: true,
-                sub_url: row.sub_url.as_deref(),
+            &CameraEdit {
+                sub_url: sub_url.as_ref(),
                 record_sub,
+                ..CameraEdit::new(&row.name, &url)
             },
             &[],
             note(),
@@ -174,7 +171,7 @@ async fn each_stream_has_its_supervisor_and_only_recorded_ones_a_writer() {
     })
     .await;
     recorder.shutdown().await;
-    let rows = store.db().all_segments().unwrap();
+    let rows = store.db_for_tests().all_segments().unwrap();
     let frames = |s: Stream| -> i64 {
         rows.iter()
             .filter(|r| r.stream == s)

@@ -63,6 +63,23 @@ pub enum MediaError {
 }
 
 impl MediaError {
+    /// What kind of failure this is: the machine's (GStreamer missing or failing, a timeout) is
+    /// internal; undecodable data is data loss (what callers decode is stored or received
+    /// video); unusable arguments are the caller's; a dropped frame is throttling.
+    pub fn kind(&self) -> nvr_core::ErrorKind {
+        use nvr_core::ErrorKind;
+        match self {
+            MediaError::GstInit(_)
+            | MediaError::MissingElement { .. }
+            | MediaError::Pipeline(_)
+            | MediaError::Timeout { .. }
+            | MediaError::Finished => ErrorKind::Internal,
+            MediaError::InvalidSampleEntry(_) | MediaError::NoPicture { .. } => ErrorKind::DataLoss,
+            MediaError::InvalidInput(_) => ErrorKind::InvalidArgument,
+            MediaError::Backlogged { .. } => ErrorKind::Throttled,
+        }
+    }
+
     /// Whether this error only reports a frame [`crate::Transcoder::push`] dropped (the
     /// transcoder is fine; keep pushing).
     pub fn is_frame_dropped(&self) -> bool {

@@ -18,7 +18,8 @@ impl MotionError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             MotionError::Storage(e) => e.kind(),
-            MotionError::Media(_) | MotionError::Io(_) => ErrorKind::Internal,
+            MotionError::Media(e) => e.kind(),
+            MotionError::Io(_) => ErrorKind::Internal,
         }
     }
 }

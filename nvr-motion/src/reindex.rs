@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use nvr_core::config::MotionConfig;
 use nvr_core::{CameraId, Time90k};
-use nvr_storage::db::{AuditNote, SegmentRow};
 use nvr_storage::motion::{MotionSecond, MotionSpan, ReindexedSegment, TICKS_PER_SEC};
 use nvr_storage::playback::segment_frames;
 use nvr_storage::store::Store;
+use nvr_storage::{AuditNote, SegmentRow};
 
 use crate::accumulate::{Accumulator, Sampler};
 use crate::decoder::{Decoder, DecoderFactory};
@@ -114,9 +114,7 @@ pub fn reindex(
 ) -> Result<ReindexOutcome, MotionError> {
     // The main stream's: the index belongs to its segments (see `db/motion.rs`).
     let segments =
-        store
-            .db()
-            .sealed_stream_segments_overlapping(req.camera.main(), req.start.0, req.end.0)?;
+        store.sealed_stream_segments_overlapping(req.camera.main(), req.start.0, req.end.0)?;
     let total = segments.len() as u64;
     let mut out = ReindexOutcome::default();
     let mut note = Some(AuditNote::new(
@@ -150,18 +148,14 @@ pub fn reindex(
                 span,
             });
             if batch.len() >= BATCH_SEGMENTS {
-                store
-                    .db()
-                    .replace_motion(req.camera, &batch, note.take().as_ref())?;
+                store.replace_motion(req.camera, &batch, note.take().as_ref())?;
                 batch.clear();
             }
         }
         progress(done, total);
     }
     if !batch.is_empty() || note.is_some() {
-        store
-            .db()
-            .replace_motion(req.camera, &batch, note.take().as_ref())?;
+        store.replace_motion(req.camera, &batch, note.take().as_ref())?;
     }
     Ok(out)
 }
@@ -227,7 +221,7 @@ fn reindex_run(
     };
 
     while let Some(row) = pending.pop() {
-        let blob = store.db().frame_index(row.id)?;
+        let blob = store.frame_index(row.id)?;
         let frames = segment_frames(store, &row, &blob)?;
         if failed {
             // The previous segment could not be decoded: start afresh at this one's first

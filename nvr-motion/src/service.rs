@@ -113,10 +113,9 @@ impl MotionService {
     /// Starts analysis for enabled cameras with analysis on, stops it for the others, and
     /// hands changed settings to running ones.
     pub fn reconcile(&self) -> nvr_storage::Result<()> {
-        let cameras = self.store.db().cameras()?;
+        let cameras = self.store.cameras()?;
         let settings: HashMap<CameraId, MotionSettings> = self
             .store
-            .db()
             .all_motion_settings()?
             .iter()
             .map(|r| (r.camera_id, MotionSettings::from(r)))
@@ -276,7 +275,7 @@ fn write_index(store: &Store, rx: &mpsc::Receiver<(CameraId, MotionSpan)>) {
             Err(mpsc::RecvTimeoutError::Disconnected) => true,
         };
         if (ended || last.elapsed() >= FLUSH_INTERVAL) && !batch.is_empty() {
-            match store.db().append_motion(&batch) {
+            match store.append_motion(&batch) {
                 Ok(stored) => {
                     let dropped = stored.iter().filter(|s| !**s).count();
                     if dropped > 0 {

@@ -4,7 +4,7 @@
 //! cameras (threshold 30 levels, contour area 10 px on a ~100 px high picture, background
 //! alpha 0.01 at 5 fps, 80% of the picture changing = lightning or a day/night switch).
 
-use nvr_storage::db::MotionSettingsRow;
+use nvr_storage::MotionSettingsRow;
 use nvr_storage::motion::CellMask;
 
 /// Sensitivity when the camera has none set: the threshold of 30 levels.

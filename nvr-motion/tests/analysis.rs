@@ -93,8 +93,8 @@ fn assert_known(found: &[(f64, f64)]) {
     }
 }
 
-fn rows_without_ids(store: &nvr_storage::store::Store) -> Vec<nvr_storage::db::MotionRow> {
-    let mut rows = store.db().all_motion_rows().unwrap();
+fn rows_without_ids(store: &nvr_storage::store::Store) -> Vec<nvr_storage::MotionRow> {
+    let mut rows = store.db_for_tests().all_motion_rows().unwrap();
     for r in &mut rows {
         r.id = 0;
     }
@@ -193,8 +193,7 @@ async fn live_analysis_finds_the_moving_box_and_reindexing_reproduces_itself() {
     assert_eq!(found(&store, camera, Some(upper)), vec![]);
     assert_eq!(nvr_storage::check::check(&store).unwrap().problems, vec![]);
     let audit = store
-        .db()
-        .audit_list(&nvr_storage::db::AuditFilter {
+        .audit_entries(&nvr_storage::AuditFilter {
             action: Some("motion_reindex".into()),
             actor: None,
             object: None,
@@ -339,7 +338,7 @@ async fn record_with_broken_analysis(panics: bool) {
         .await
         .unwrap();
     let in_index: i64 = store
-        .db()
+        .db_for_tests()
         .all_segments()
         .unwrap()
         .iter()

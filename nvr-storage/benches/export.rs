@@ -72,7 +72,7 @@ fn record() -> (tempfile::TempDir, Arc<Store>, Vec<CameraId>) {
         let name = format!("cam{i}");
         let camera = store
             .add_camera(&CameraEdit::new(&name, &url), |_| {
-                nvr_storage::db::AuditNote::new(
+                nvr_storage::AuditNote::new(
                     0,
                     "bench",
                     "camera_add",

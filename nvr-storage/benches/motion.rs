@@ -16,12 +16,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use nvr_core::{CameraId, CameraUrl, SegmentId, SimulatedClock, Time90k, VideoCodec, VideoParams};
-use nvr_storage::db::{AuditNote, SealedSegment};
 use nvr_storage::motion::{
     CellMask, MotionQuery, MotionSecond, MotionSpan, ReindexedSegment, search,
 };
 use nvr_storage::mp4::test_support::fake_avc1;
 use nvr_storage::store::{CameraEdit, Store};
+use nvr_storage::{AuditNote, SealedSegment};
 
 const SEGMENT_SECS: i64 = 60;
 const DAY_SECS: i64 = 86_400;
@@ -98,7 +98,7 @@ fn build(days: i64, scene: Option<Scene>) -> Fixture {
         sample_entry: Bytes::from(fake_avc1(640, 360)),
     };
     let params_id = store
-        .db()
+        .db_for_tests()
         .upsert_video_params(&params, &[1; 32])
         .expect("params");
     let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam1").expect("url");
@@ -110,7 +110,7 @@ fn build(days: i64, scene: Option<Scene>) -> Fixture {
     for day in 0..days {
         let day_start = T0_SECS + day * DAY_SECS;
         let epoch = store
-            .db()
+            .db_for_tests()
             .get_or_create_epoch(camera, &Time90k(day_start * 90_000).utc_day())
             .expect("epoch")
             .0;
@@ -139,12 +139,11 @@ fn build(days: i64, scene: Option<Scene>) -> Fixture {
             })
             .collect();
         store
-            .db()
+            .db_for_tests()
             .insert_synthetic_segments(&rows)
             .expect("segments");
         let Some(scene) = scene else { continue };
         let segments = store
-            .db()
             .sealed_segments_overlapping(
                 camera,
                 day_start * 90_000,
@@ -170,10 +169,7 @@ fn build(days: i64, scene: Option<Scene>) -> Fixture {
                 }
             })
             .collect();
-        store
-            .db()
-            .replace_motion(camera, &index, None)
-            .expect("motion");
+        store.replace_motion(camera, &index, None).expect("motion");
     }
     Fixture { dir, store, camera }
 }

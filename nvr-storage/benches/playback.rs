@@ -62,13 +62,7 @@ fn record() -> Fixture {
     let url = CameraUrl::parse("rtsp://127.0.0.1:8554/cam1").expect("url");
     let camera = store
         .add_camera(&CameraEdit::new("cam1", &url), |_| {
-            nvr_storage::db::AuditNote::new(
-                0,
-                "bench",
-                "camera_add",
-                "camera",
-                serde_json::json!({}),
-            )
+            nvr_storage::AuditNote::new(0, "bench", "camera_add", "camera", serde_json::json!({}))
         })
         .expect("camera");
     let params = Arc::new(VideoParams {
@@ -151,7 +145,7 @@ fn playback(c: &mut Criterion) {
     g.finish();
 
     // Ten whole segments: from the start of the 11th to the start of the 21st.
-    let rows = f.store.db().all_segments().expect("segments");
+    let rows = f.store.db_for_tests().all_segments().expect("segments");
     let (s, e) = (&rows[10], &rows[20]);
     let files: Vec<PathBuf> = rows[10..20]
         .iter()

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use nvr_core::{CameraId, CameraUrl, SimulatedClock, Time90k, VideoCodec, VideoParams};
-use nvr_storage::db::SealedSegment;
+use nvr_storage::SealedSegment;
 use nvr_storage::frame_index::{self, FrameInfo};
 use nvr_storage::mp4::test_support::fake_avc1;
 use nvr_storage::playback::runs;
@@ -75,7 +75,7 @@ fn build() -> Fixture {
         sample_entry: Bytes::from(fake_avc1(1920, 1080)),
     };
     let params_id = store
-        .db()
+        .db_for_tests()
         .upsert_video_params(&params, &[1; 32])
         .expect("params");
     let cameras: Vec<CameraId> = (1..=CAMERAS)
@@ -83,7 +83,7 @@ fn build() -> Fixture {
             let url = CameraUrl::parse(&format!("rtsp://127.0.0.1:8554/cam{c}")).expect("url");
             store
                 .add_camera(&CameraEdit::new(&format!("cam{c}"), &url), |_| {
-                    nvr_storage::db::AuditNote::new(
+                    nvr_storage::AuditNote::new(
                         0,
                         "bench",
                         "camera_add",
@@ -105,7 +105,7 @@ fn build() -> Fixture {
             .iter()
             .map(|&c| {
                 store
-                    .db()
+                    .db_for_tests()
                     .get_or_create_epoch(c, &day_name)
                     .expect("epoch")
                     .0
@@ -138,7 +138,10 @@ fn build() -> Fixture {
                 ));
             }
         }
-        store.db().insert_synthetic_segments(&rows).expect("insert");
+        store
+            .db_for_tests()
+            .insert_synthetic_segments(&rows)
+            .expect("insert");
     }
     eprintln!(
         "synthetic index: {} segments in {:.1} s",

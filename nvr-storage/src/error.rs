@@ -1,5 +1,7 @@
 //! The storage crate's error type. Messages name the camera and segment they concern, so a log
-//! line or a `nvr check` report points at the file to look at.
+//! line or a `nvr check` report points at the file to look at; an index error says what it was
+//! doing (which operation, on which table, for which camera, segment or account:
+//! [`IndexContext`]). A full disk is its own kind wherever it happens (files or index).
 
 use nvr_core::{CameraId, ErrorKind, SegmentId};
 use std::path::PathBuf;
@@ -13,8 +15,18 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// An index error without context yet: `Store`'s operations and the writer give it one
+    /// ([`IndexContext`]) before it leaves the crate.
     #[error("index database error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// An index error, with what the operation was doing when it failed.
+    #[error("index database error {context}: {source}")]
+    Index {
+        /// E.g. "reading camera 3 (cameras, streams)".
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("segment {segment} of camera {camera}: {detail}")]
     Corrupt {
         camera: CameraId,
@@ -64,9 +76,10 @@ impl StorageError {
             StorageError::Io { source, .. } => {
                 matches!(source.raw_os_error(), Some(ENOSPC | EDQUOT))
             }
-            StorageError::Db(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.code == rusqlite::ErrorCode::DiskFull
-            }
+            StorageError::Db(source) | StorageError::Index { source, .. } => matches!(
+                source,
+                rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull
+            ),
             _ => false,
         }
     }
@@ -74,7 +87,9 @@ impl StorageError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             e if e.is_disk_full() => ErrorKind::ResourceExhausted,
-            StorageError::Io { .. } | StorageError::Db(_) => ErrorKind::Internal,
+            StorageError::Io { .. } | StorageError::Db(_) | StorageError::Index { .. } => {
+                ErrorKind::Internal
+            }
             StorageError::Corrupt { .. } | StorageError::Format(_) => ErrorKind::DataLoss,
             StorageError::Key(_) => ErrorKind::DataLoss,
             StorageError::NotInitialized { .. } | StorageError::SchemaTooNew { .. } => {
@@ -92,5 +107,63 @@ impl StorageError {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StorageError {
         let path = path.into();
         move |source| StorageError::Io { path, source }
+    }
+}
+
+/// Says what an index error was doing: `db.camera(id).context(|| format!("reading camera {id}"))`
+/// turns a bare SQLite error ([`StorageError::Db`]) into [`StorageError::Index`] naming it;
+/// every other error (already specific: not found, conflict, a file's I/O) passes unchanged.
+pub(crate) trait IndexContext<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IndexContext<T> for Result<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| match e {
+            StorageError::Db(source) => StorageError::Index {
+                context: what(),
+                source,
+            },
+            other => other,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn index_errors_say_what_they_were_doing_and_keep_their_kind() {
+        let e = Err::<(), _>(StorageError::Db(sqlite(rusqlite::ffi::SQLITE_IOERR)))
+            .context(|| "reading camera 3 (cameras, streams)".to_owned())
+            .expect_err("an error");
+        assert!(
+            e.to_string()
+                .starts_with("index database error reading camera 3 (cameras, streams): "),
+            "{e}"
+        );
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(std::error::Error::source(&e).is_some());
+
+        let full = Err::<(), _>(StorageError::Db(sqlite(rusqlite::ffi::SQLITE_FULL)))
+            .context(|| "sealing segment 7 of camera 1/sub".to_owned())
+            .expect_err("an error");
+        assert!(full.is_disk_full());
+        assert_eq!(full.kind(), ErrorKind::ResourceExhausted);
+        assert!(full.to_string().contains("sealing segment 7"), "{full}");
+    }
+
+    #[test]
+    fn specific_errors_pass_context_unchanged() {
+        let e = Err::<(), _>(StorageError::NotFound("hold 4".into()))
+            .context(|| unreachable!("not an index error"))
+            .expect_err("an error");
+        assert!(matches!(e, StorageError::NotFound(ref s) if s == "hold 4"));
+        assert_eq!(e.kind(), ErrorKind::NotFound);
     }
 }

@@ -5,8 +5,8 @@
 
 mod audit_writer;
 pub mod check;
-pub mod db;
-pub mod error;
+pub(crate) mod db;
+pub(crate) mod error;
 pub mod export;
 pub mod frame_index;
 pub mod frame_timing;
@@ -20,12 +20,25 @@ pub mod recovery;
 pub mod retention;
 pub mod segment;
 pub mod signing;
-pub mod signing_keys;
+pub(crate) mod signing_keys;
 pub mod store;
 pub mod tls;
 pub mod writer;
 
 pub use error::{Result, StorageError};
+pub use signing_keys::{ActiveKey, Rotation};
+
+// The index's rows and the records of changes, for the callers of `Store`'s typed operations;
+// the queries themselves (`db::Database`) stay inside this crate.
+#[cfg(feature = "test-support")]
+pub use db::Database;
+pub use db::{
+    AuditEntry, AuditFilter, AuditNote, CAMERA_DELETE_ACTION, CameraRetention, CameraRow,
+    ChainHeadRow, ChainRow, DeletedCamera, ExportRow, HoldRow, MotionRow, MotionSettingsRow,
+    NewExport, NewHold, NewSession, RETENTION_DELETE_ACTION, SIGNING_KEY_ADOPT_ACTION,
+    SIGNING_KEY_ROTATE_ACTION, SealedSegment, SegmentRow, SessionRow, SigningKeyRow, StartedExport,
+    UserChange, UserRow,
+};
 
 #[cfg(test)]
 mod tests;

@@ -21,11 +21,17 @@ use nvr_core::{
 };
 
 use crate::db::{AuditNote, CameraRetention, Database, DeletedCamera, NewCamera};
-use crate::error::{Result, StorageError};
+use crate::error::{IndexContext, Result, StorageError};
 use crate::frame_index::FrameInfo;
 use crate::keys::{self, CAMERA_PASSWORD_PURPOSE, Keyring, MasterKey, SETUP_CODE_PURPOSE};
 use crate::signing::RecorderKey;
 use crate::signing_keys::{ActiveKey, Rotation, SigningKeys};
+
+// The typed operations of each domain, beside the ones below that also touch files or keys.
+mod accounts;
+mod cameras;
+mod evidence;
+mod motion;
 
 const MASTER_KEY_FILE: &str = "master.key";
 const INDEX_FILE: &str = "index.db";
@@ -174,7 +180,9 @@ impl Store {
         RecorderKey::load_or_create(dir)?;
         let mut uuid = [0u8; 16];
         keys::random_bytes(&mut uuid)?;
-        Database::create(&dir.join(INDEX_FILE), &uuid, clock.realtime().0)?;
+        let index_path = dir.join(INDEX_FILE);
+        Database::create(&index_path, &uuid, clock.realtime().0)
+            .context(|| format!("creating the index {}", index_path.display()))?;
         keys::sync_dir(dir)?;
         Ok(())
     }
@@ -190,7 +198,10 @@ impl Store {
             });
         }
         let master = MasterKey::load(&mk_path)?;
-        let db = Arc::new(Database::open(&index_path)?);
+        let db = Arc::new(
+            Database::open(&index_path)
+                .context(|| format!("opening the index {}", index_path.display()))?,
+        );
         let signing_keys = SigningKeys::open(dir, &db, clock.realtime().0)?;
         let audit_writer =
             crate::audit_writer::AuditWriter::start(db.clone()).map_err(StorageError::io(dir))?;
@@ -209,7 +220,18 @@ impl Store {
         &self.dir
     }
 
-    pub fn db(&self) -> &Database {
+    /// The index: storage's own modules only. Other crates use the typed operations of
+    /// `store/` (accounts, cameras, evidence, motion) and of this file.
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The whole index, for tests and benchmarks that set up or inspect state no operation
+    /// exposes (the `test-support` feature, enabled by dev-dependencies only).
+    /// `tests/layering.rs` keeps it out of every crate's non-test code.
+    #[cfg(feature = "test-support")]
+    #[doc(hidden)]
+    pub fn db_for_tests(&self) -> &Database {
         &self.db
     }
 
@@ -229,7 +251,9 @@ impl Store {
 
     /// Every signing key the recorder has used, oldest first, with the dates it was in use.
     pub fn signing_key_history(&self) -> Result<Vec<crate::db::SigningKeyRow>> {
-        self.db.signing_keys()
+        self.db
+            .signing_keys()
+            .context(|| "listing signing keys (signing_keys)".to_owned())
     }
 
     /// `nvr key rotate`: a new signing key from now on, audited as `actor`.
@@ -240,12 +264,16 @@ impl Store {
 
     /// Every camera, by id.
     pub fn cameras(&self) -> Result<Vec<crate::db::CameraRow>> {
-        self.db.cameras()
+        self.db
+            .cameras()
+            .context(|| "listing cameras (cameras, streams)".to_owned())
     }
 
     /// The data directory's random id, hex: names this recorder in manifests.
     pub fn recorder_id(&self) -> Result<String> {
-        Ok(hex::encode(self.db.data_dir_uuid()?))
+        Ok(hex::encode(self.db.data_dir_uuid().context(|| {
+            "reading the recorder's id (meta)".to_owned()
+        })?))
     }
 
     /// Appends to the tamper-evident audit log, now, without waiting for the index's writer:
@@ -267,10 +295,12 @@ impl Store {
 
     /// Signs the stream's current chain head if it is newer than the last signed one.
     pub fn sign_chain_head(&self, stream: StreamKey) -> Result<Option<crate::db::ChainHeadRow>> {
-        let Some((segment, chain)) = self.db.stream_chain_head(stream)? else {
+        let context =
+            || format!("signing the chain head of camera {stream} (chain_heads, streams)");
+        let Some((segment, chain)) = self.db.stream_chain_head(stream).context(context)? else {
             return Ok(None);
         };
-        if let Some(h) = self.db.latest_chain_head(stream)?
+        if let Some(h) = self.db.latest_chain_head(stream).context(context)?
             && h.segment_id == segment
         {
             return Ok(Some(h));
@@ -286,7 +316,8 @@ impl Store {
         ));
         let id = self
             .db
-            .insert_chain_head(stream, segment, &chain, now, &sig, key.id())?;
+            .insert_chain_head(stream, segment, &chain, now, &sig, key.id())
+            .context(context)?;
         Ok(Some(crate::db::ChainHeadRow {
             id,
             camera_id: stream.camera,
@@ -352,18 +383,20 @@ impl Store {
                 keys::seal_secret(self.keyring.master(), CAMERA_PASSWORD_PURPOSE, p.as_bytes())
             })
             .transpose()?;
-        self.db.insert_camera(
-            &NewCamera {
-                name,
-                url: c.url.as_str(),
-                username,
-                password_sealed: sealed.as_deref(),
-                created_90k: self.clock.realtime().0,
-                sub_url: c.sub_url.map(CameraUrl::as_str),
-                record_sub: c.record_sub,
-            },
-            audit,
-        )
+        self.db
+            .insert_camera(
+                &NewCamera {
+                    name,
+                    url: c.url.as_str(),
+                    username,
+                    password_sealed: sealed.as_deref(),
+                    created_90k: self.clock.realtime().0,
+                    sub_url: c.sub_url.map(CameraUrl::as_str),
+                    record_sub: c.record_sub,
+                },
+                audit,
+            )
+            .context(|| format!("adding camera {name:?} (cameras, streams, audit_log)"))
     }
 
     /// Changes a camera, with its audit entry. `password`: `None` keeps it, `Some("")`
@@ -376,8 +409,9 @@ impl Store {
         audit: AuditNote,
     ) -> Result<()> {
         validate_camera_name(edit.name).map_err(StorageError::InvalidArgument)?;
+        let context = || format!("changing camera {id} (cameras, streams, audit_log)");
         let sealed = match edit.password {
-            None => self.db.camera_password_sealed(id)?,
+            None => self.db.camera_password_sealed(id).context(context)?,
             Some("") => None,
             Some(p) => Some(keys::seal_secret(
                 self.keyring.master(),
@@ -390,20 +424,22 @@ impl Store {
                 "a camera password needs a username".into(),
             ));
         }
-        self.db.update_camera(
-            id,
-            &crate::db::CameraUpdate {
-                name: edit.name,
-                url: edit.url.as_str(),
-                username: edit.username,
-                password_sealed: sealed.as_deref(),
-                enabled: edit.enabled,
-                sub_url: edit.sub_url.map(CameraUrl::as_str),
-                record_sub: edit.record_sub,
-            },
-            retention,
-            audit,
-        )
+        self.db
+            .update_camera(
+                id,
+                &crate::db::CameraUpdate {
+                    name: edit.name,
+                    url: edit.url.as_str(),
+                    username: edit.username,
+                    password_sealed: sealed.as_deref(),
+                    enabled: edit.enabled,
+                    sub_url: edit.sub_url.map(CameraUrl::as_str),
+                    record_sub: edit.record_sub,
+                },
+                retention,
+                audit,
+            )
+            .context(context)
     }
 
     /// Deletes a camera with every segment of it and its epoch keys, and the audit entry
@@ -424,7 +460,9 @@ impl Store {
                 "camera {id} is still recording; stop it first"
             )));
         }
-        let deleted = self.db.delete_camera(id, audit)?;
+        let deleted = self.db.delete_camera(id, audit).context(|| {
+            format!("deleting camera {id} (cameras, streams, segments, motion, audit_log)")
+        })?;
         crate::recovery::collect_garbage(self)?;
         for &epoch in &deleted.epochs {
             self.keyring.shred(epoch)?;
@@ -442,10 +480,11 @@ impl Store {
     /// print the same. `None` once an account exists. The code is cleared in the transaction
     /// that creates the first account.
     pub fn setup_code(&self, make: impl FnOnce() -> String) -> Result<Option<String>> {
-        if self.db.user_count()? > 0 {
+        let context = || "reading or storing the setup code (users, meta)".to_owned();
+        if self.db.user_count().context(context)? > 0 {
             return Ok(None);
         }
-        if let Some(sealed) = self.db.setup_code_sealed()? {
+        if let Some(sealed) = self.db.setup_code_sealed().context(context)? {
             let plain = keys::open_secret(self.keyring.master(), SETUP_CODE_PURPOSE, &sealed)?;
             return String::from_utf8(plain)
                 .map(Some)
@@ -453,13 +492,19 @@ impl Store {
         }
         let code = make();
         let sealed = keys::seal_secret(self.keyring.master(), SETUP_CODE_PURPOSE, code.as_bytes())?;
-        self.db.set_setup_code_sealed(Some(&sealed))?;
+        self.db
+            .set_setup_code_sealed(Some(&sealed))
+            .context(context)?;
         Ok(Some(code))
     }
 
     /// The camera's RTSP password in clear, for connecting. Never log or return it.
     pub fn camera_password(&self, camera: CameraId) -> Result<Option<String>> {
-        let Some(sealed) = self.db.camera_password_sealed(camera)? else {
+        let Some(sealed) = self
+            .db
+            .camera_password_sealed(camera)
+            .context(|| format!("reading camera {camera}'s password (cameras)"))?
+        else {
             return Ok(None);
         };
         let plain = keys::open_secret(self.keyring.master(), CAMERA_PASSWORD_PURPOSE, &sealed)?;

@@ -21,7 +21,7 @@ use nvr_core::wall::{SegmentWall, WallMapper};
 use nvr_core::{CameraId, Duration90k, SegmentId, StreamKey, Time90k, VideoFrame, VideoParams};
 
 use crate::db::{NewOpenSegment, SEGMENT_FLAG_CLOCK_JUMP, SealedSegment};
-use crate::error::{Result, StorageError};
+use crate::error::{IndexContext, Result, StorageError};
 use crate::frame_index::{self, FrameInfo};
 use crate::frame_timing::{MAX_REORDER_90K, SegmentTiming};
 use crate::keys;
@@ -265,13 +265,20 @@ impl CameraWriter {
         };
         // The row and the epoch it uses, in one transaction: from here retention cannot shred
         // the epoch, so its key (made or loaded next, before the file) stays.
-        let new = db.insert_open_segment(
-            self.stream,
-            run.run_id,
-            &frame.received.utc_day(),
-            params_id,
-            start.0,
-        )?;
+        let new = db
+            .insert_open_segment(
+                self.stream,
+                run.run_id,
+                &frame.received.utc_day(),
+                params_id,
+                start.0,
+            )
+            .context(|| {
+                format!(
+                    "opening a segment of camera {} (segments, epochs)",
+                    self.stream
+                )
+            })?;
         let (id, epoch_id) = (new.id, new.epoch_id);
         let create = || -> Result<SegmentWriter> {
             let epoch_key = epoch_key_for(store, self.stream.camera, new)?;
@@ -514,7 +521,13 @@ impl CameraWriter {
     /// the rows. A failure is kept for [`Self::take_seal_error`].
     fn seal_pending(&mut self) {
         while let Some(p) = self.pending_seals.first() {
-            match self.store.db().seal_segment(&p.sealed()) {
+            let sealed = self.store.db().seal_segment(&p.sealed()).context(|| {
+                format!(
+                    "sealing segment {} of camera {} (segments, streams, motion)",
+                    p.id, self.stream
+                )
+            });
+            match sealed {
                 Ok(()) => self.stats.segments_sealed += 1,
                 // The row is gone (or sealed by someone else): nothing left to retry.
                 Err(e @ StorageError::NotFound(_)) => {

@@ -158,7 +158,7 @@ pub async fn logout(
     State(state): State<AppState>,
     axum::Extension(user): axum::Extension<CurrentUser>,
 ) -> ApiResult<Response> {
-    state.app.logout(&user)?;
+    crate::blocking(&state, move |s| Ok(s.app.logout(&user)?)).await?;
     let mut resp = axum::http::StatusCode::NO_CONTENT.into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,

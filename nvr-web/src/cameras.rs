@@ -111,14 +111,11 @@ fn status_text(detail: Option<&nvr_ingest::CameraStatus>, running: bool) -> Stri
     }
 }
 
-fn stream_json(
-    state: &AppState,
-    c: &nvr_storage::db::CameraRow,
-    stream: Stream,
-) -> ApiResult<StreamJson> {
-    let storage = state.app.stream_storage(c, stream)?;
+/// A stream's answer; reads the index: call on a blocking thread ([`crate::blocking`]).
+fn stream_json(s: &AppState, c: &nvr_storage::CameraRow, stream: Stream) -> ApiResult<StreamJson> {
+    let storage = s.app.stream_storage(c, stream)?;
     let url = c.stream_url(stream).map(str::to_owned);
-    let detail = state.recorder.stream_status(c.id.stream(stream));
+    let detail = s.recorder.stream_status(c.id.stream(stream));
     let running = c.enabled && url.is_some();
     Ok(StreamJson {
         recorded: c.records(stream),
@@ -136,11 +133,12 @@ fn stream_json(
     })
 }
 
-fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> ApiResult<CameraJson> {
+/// A camera's answer; reads the index: call on a blocking thread ([`crate::blocking`]).
+fn camera_json(s: &AppState, c: nvr_storage::CameraRow) -> ApiResult<CameraJson> {
     let streams: BTreeMap<Stream, StreamJson> = Stream::ALL
         .into_iter()
-        .filter(|&s| c.has_stream_row(s))
-        .map(|s| Ok((s, stream_json(state, &c, s)?)))
+        .filter(|&k| c.has_stream_row(k))
+        .map(|k| Ok((k, stream_json(s, &c, k)?)))
         .collect::<ApiResult<_>>()?;
     let main = &streams[&Stream::Main];
     Ok(CameraJson {
@@ -162,18 +160,21 @@ fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> ApiResult<Cam
         has_password: c.has_password,
         enabled: c.enabled,
         streams,
-        motion: state.app.motion_status(c.id),
+        motion: s.app.motion_status(c.id),
     })
 }
 
 /// `GET /api/cameras`.
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<CameraJson>>> {
-    let rows = state.app.cameras()?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|c| camera_json(&state, c))
-            .collect::<ApiResult<_>>()?,
-    ))
+    let rows = crate::blocking(&state, |s| {
+        s.app
+            .cameras()?
+            .into_iter()
+            .map(|c| camera_json(s, c))
+            .collect::<ApiResult<Vec<_>>>()
+    })
+    .await?;
+    Ok(Json(rows))
 }
 
 /// `GET /api/cameras/{id}`.
@@ -181,8 +182,8 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<CameraJson>> {
-    let c = state.app.camera(CameraId(id))?;
-    Ok(Json(camera_json(&state, c)?))
+    let c = crate::blocking(&state, move |s| camera_json(s, s.app.camera(CameraId(id))?)).await?;
+    Ok(Json(c))
 }
 
 /// `POST /api/cameras/test` (admin): what the camera's main stream offers (at the top level,
@@ -209,7 +210,8 @@ pub async fn add(
     Json(req): Json<NewCamera>,
 ) -> ApiResult<(StatusCode, Json<CameraJson>)> {
     let (row, _) = state.app.add_camera(&actor(&user), &req).await?;
-    Ok((StatusCode::CREATED, Json(camera_json(&state, row)?)))
+    let c = crate::blocking(&state, move |s| camera_json(s, row)).await?;
+    Ok((StatusCode::CREATED, Json(c)))
 }
 
 /// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value.
@@ -292,7 +294,9 @@ pub async fn change(
         .app
         .change_camera(&actor(&user), CameraId(id), &change)
         .await?;
-    Ok(Json(camera_json(&state, row)?))
+    Ok(Json(
+        crate::blocking(&state, move |s| camera_json(s, row)).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]

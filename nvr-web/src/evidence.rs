@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use nvr_app::evidence::{ExportOrder, HoldOrder, bundle_stored};
 use nvr_core::{CameraId, Time90k};
-use nvr_storage::db::{AuditFilter, ExportRow, HoldRow};
+use nvr_storage::{AuditFilter, ExportRow, HoldRow};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -108,7 +108,10 @@ pub async fn create(
         reason: req.reason,
         working_copy: req.working_copy,
     };
-    let row = state.app.start_export(&actor(&user), &order)?;
+    let row = crate::blocking(&state, move |s| {
+        Ok(s.app.start_export(&actor(&user), &order)?)
+    })
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(export_json(&state, row))))
 }
 
@@ -117,7 +120,7 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
 ) -> ApiResult<Json<Vec<ExportJson>>> {
-    let rows = state.app.exports(&actor(&user))?;
+    let rows = crate::blocking(&state, move |s| Ok(s.app.exports(&actor(&user))?)).await?;
     Ok(Json(
         rows.into_iter().map(|e| export_json(&state, e)).collect(),
     ))
@@ -129,7 +132,7 @@ pub async fn get(
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ExportJson>> {
-    let row = state.app.export(&actor(&user), id)?;
+    let row = crate::blocking(&state, move |s| Ok(s.app.export(&actor(&user), id)?)).await?;
     Ok(Json(export_json(&state, row)))
 }
 
@@ -139,7 +142,10 @@ pub async fn download(
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    let (row, file) = state.app.open_bundle(&actor(&user), id)?;
+    let (row, file) = {
+        let asker = actor(&user);
+        crate::blocking(&state, move |s| Ok(s.app.open_bundle(&asker, id)?)).await?
+    };
     let file = tokio::fs::File::from_std(file);
     let stream = futures::stream::unfold(file, |mut f| async move {
         use tokio::io::AsyncReadExt;
@@ -215,7 +221,7 @@ pub async fn holds(
     Extension(user): Extension<CurrentUser>,
     Query(q): Query<HoldsQuery>,
 ) -> ApiResult<Json<Vec<HoldJson>>> {
-    let rows = state.app.holds(&actor(&user), !q.all)?;
+    let rows = crate::blocking(&state, move |s| Ok(s.app.holds(&actor(&user), !q.all)?)).await?;
     Ok(Json(rows.into_iter().map(hold_json).collect()))
 }
 
@@ -243,7 +249,10 @@ pub async fn create_hold(
         case_ref: req.case,
         reason: req.reason,
     };
-    let row = state.app.create_hold(&actor(&user), &order)?;
+    let row = crate::blocking(&state, move |s| {
+        Ok(s.app.create_hold(&actor(&user), &order)?)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(hold_json(row))))
 }
 
@@ -253,7 +262,10 @@ pub async fn release_hold(
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    state.app.release_hold(&actor(&user), id)?;
+    crate::blocking(&state, move |s| {
+        Ok(s.app.release_hold(&actor(&user), id)?)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -303,7 +315,10 @@ pub async fn audit(
         before_id: q.before_id,
         limit: q.limit.unwrap_or(200).min(5000),
     };
-    let rows = state.app.audit_entries(&actor(&user), &f)?;
+    let rows = crate::blocking(&state, move |s| {
+        Ok(s.app.audit_entries(&actor(&user), &f)?)
+    })
+    .await?;
     Ok(Json(
         rows.into_iter()
             .map(|e| AuditJson {

@@ -52,6 +52,19 @@ pub struct AppState {
     pub media: Arc<media::MediaSlots>,
 }
 
+/// Runs `op` with the request's state on a blocking thread. Every handler's work that reads or
+/// changes the index (through `nvr-app` or `Store`) goes through here or another blocking
+/// thread, never on an async worker: a query waits for a read-only connection, a change for
+/// the writer, which a segment's seal holds through its fsync, and the async workers carry
+/// every live view and download meanwhile.
+pub(crate) async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    op: impl FnOnce(&AppState) -> error::ApiResult<T> + Send + 'static,
+) -> error::ApiResult<T> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || op(&state)).await?
+}
+
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState").finish_non_exhaustive()

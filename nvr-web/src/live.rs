@@ -80,7 +80,7 @@ pub async fn live(
 ) -> ApiResult<Response> {
     // The origin is checked before anything else, including whether this is an upgrade.
     check_origin(&headers)?;
-    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), Use::Live)?;
+    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), Use::Live).await?;
     let ws = ws.map_err(|e| ApiError::bad_request(format!("not a WebSocket request: {e}")))?;
     let accepts: Vec<String> = q
         .codecs

@@ -82,7 +82,7 @@ pub async fn snapshot(
     } else {
         Use::Live
     };
-    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), what)?;
+    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), what).await?;
     let width = q.width.map(|w| w.clamp(16, MAX_WIDTH));
     let (params, data, time) = match &q.at {
         Some(at) => {
@@ -260,7 +260,8 @@ pub async fn transcoded_view(
         .segments
         .first()
         .ok_or_else(|| ApiError::not_found("no recordings in this range"))?;
-    let params = state.app.video_params(first.video_params_id)?;
+    let params_id = first.video_params_id;
+    let params = crate::blocking(&state, move |s| Ok(s.app.video_params(params_id)?)).await?;
     let permit = state
         .media
         .transcode

@@ -19,8 +19,17 @@ fn label(v: &str) -> String {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
+    // The cameras and their bytes come from the index: off the async workers.
+    let cameras = crate::blocking(&state, |s| {
+        let cameras = s.app.cameras()?;
+        let bytes = cameras
+            .iter()
+            .map(|c| s.app.camera_bytes(c.id))
+            .collect::<Result<Vec<u64>, _>>()?;
+        Ok(cameras.into_iter().zip(bytes).collect::<Vec<_>>())
+    })
+    .await?;
     let mut out = String::new();
-    let cameras = state.app.cameras()?;
     type Getter = fn(&nvr_ingest::CameraStatus) -> f64;
     let series: [(&str, &str, &str, Getter); 10] = [
         (
@@ -90,7 +99,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     ];
     for (name, kind, help, get) in series {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for c in &cameras {
+        for (c, _) in &cameras {
             if let Some(s) = state.recorder.status(c.id) {
                 let _ = writeln!(
                     out,
@@ -118,8 +127,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         out,
         "# HELP nvr_camera_storage_bytes bytes of recordings on disk\n# TYPE nvr_camera_storage_bytes gauge"
     );
-    for c in &cameras {
-        let bytes = state.app.camera_bytes(c.id)?;
+    for (c, bytes) in &cameras {
         let _ = writeln!(
             out,
             "nvr_camera_storage_bytes{{camera=\"{}\",name=\"{}\"}} {bytes}",
@@ -131,7 +139,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         out,
         "# HELP nvr_live_viewers open live views\n# TYPE nvr_live_viewers gauge"
     );
-    for c in &cameras {
+    for (c, _) in &cameras {
         let n: usize = nvr_core::Stream::ALL
             .into_iter()
             .map(|s| state.recorder.live(c.id.stream(s)).viewers())

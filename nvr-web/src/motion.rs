@@ -118,7 +118,7 @@ pub struct LiveMotionJson {
 
 /// `GET /api/motion/live`: which cameras see motion now (the live grid polls it).
 pub async fn live(State(state): State<AppState>) -> ApiResult<Json<Vec<LiveMotionJson>>> {
-    let cameras = state.app.cameras()?;
+    let cameras = crate::blocking(&state, |s| Ok(s.app.cameras()?)).await?;
     Ok(Json(
         cameras
             .iter()
@@ -161,7 +161,7 @@ pub async fn settings(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<SettingsJson>> {
     let camera = CameraId(id);
-    let s = state.app.motion_settings(camera)?;
+    let s = crate::blocking(&state, move |s| Ok(s.app.motion_settings(camera)?)).await?;
     Ok(Json(settings_json(s, state.app.motion_status(camera))))
 }
 

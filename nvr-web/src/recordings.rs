@@ -59,7 +59,7 @@ pub async fn list(
         end: q.end,
     }
     .parse()?;
-    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), Use::Recordings)?;
+    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), Use::Recordings).await?;
     let store = state.store.clone();
     let runs =
         tokio::task::spawn_blocking(move || playback::runs(&store, camera, range.start, range.end))
@@ -156,7 +156,7 @@ pub async fn view_mp4(
         end: q.end.clone(),
     }
     .parse()?;
-    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), Use::Recordings)?;
+    let (_, camera) = streams::resolve(&state, id, q.stream.as_deref(), Use::Recordings).await?;
     // Every request that reads footage is on record, whatever its Range (a player's requests
     // of one viewing each get an entry, with the bytes they asked for).
     let range_header = headers

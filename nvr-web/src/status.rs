@@ -81,25 +81,34 @@ pub async fn status(
     Extension(user): Extension<CurrentUser>,
 ) -> ApiResult<Json<StatusJson>> {
     crate::auth::actor(&user).require_admin()?;
-    let dir = state.store.dir().to_owned();
-    let disk = state.store.disk_space()?;
+    // The index, the disk's free space and the key history: off the async workers.
+    Ok(Json(crate::blocking(&state, status_json).await?))
+}
+
+/// The answer of [`status`], read on a blocking thread.
+fn status_json(s: &AppState) -> ApiResult<StatusJson> {
+    let dir = s.store.dir().to_owned();
+    let disk = s.store.disk_space()?;
     let mut cameras = Vec::new();
     let mut recordings_bytes = 0;
-    for c in state.app.cameras()? {
-        let s = state.app.camera_storage(&c)?;
-        recordings_bytes += s.bytes;
+    for c in s.app.cameras()? {
+        let storage = s.app.camera_storage(&c)?;
+        recordings_bytes += storage.bytes;
         cameras.push(CameraStorageJson {
             id: c.id.0,
             name: c.name,
-            bytes: s.bytes,
-            oldest: s.oldest_90k.map(|t| Time90k(t).to_rfc3339()),
-            newest: s.newest_90k.map(|t| Time90k(t).to_rfc3339()),
-            retention_max_bytes: s.retention.max_bytes,
-            retention_max_age_days: s.retention.max_age.map(|a| (a.0 / 90_000 / 86_400) as u64),
+            bytes: storage.bytes,
+            oldest: storage.oldest_90k.map(|t| Time90k(t).to_rfc3339()),
+            newest: storage.newest_90k.map(|t| Time90k(t).to_rfc3339()),
+            retention_max_bytes: storage.retention.max_bytes,
+            retention_max_age_days: storage
+                .retention
+                .max_age
+                .map(|a| (a.0 / 90_000 / 86_400) as u64),
         });
     }
-    let signing_key_fingerprint = state.store.signing_key().fingerprint().to_string();
-    let signing_keys = state
+    let signing_key_fingerprint = s.store.signing_key().fingerprint().to_string();
+    let signing_keys = s
         .store
         .signing_key_history()?
         .into_iter()
@@ -110,10 +119,10 @@ pub async fn status(
             current: k.is_current(),
         })
         .collect();
-    let tls = state.server.tls.as_ref();
-    Ok(Json(StatusJson {
+    let tls = s.server.tls.as_ref();
+    Ok(StatusJson {
         version: env!("CARGO_PKG_VERSION"),
-        started: state.server.started.to_rfc3339(),
+        started: s.server.started.to_rfc3339(),
         data_dir: dir.display().to_string(),
         disk: DiskJson {
             total_bytes: disk.total_bytes,
@@ -128,7 +137,7 @@ pub async fn status(
         },
         signing_key_fingerprint,
         signing_keys,
-    }))
+    })
 }
 
 /// `GET /api/tls/ca.pem` (no session: a certificate is public, and clients need it before they

@@ -3,7 +3,7 @@
 //! 400; a camera without that stream is 404.
 
 use nvr_core::{CameraId, Stream, StreamKey};
-use nvr_storage::db::CameraRow;
+use nvr_storage::CameraRow;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -27,7 +27,7 @@ pub fn parse(value: Option<&str>) -> ApiResult<Stream> {
 
 /// The camera `id` and its stream named by `value`, or 404 (no such camera, or no such stream
 /// of it for `what`), or 400 (not a stream name).
-pub fn resolve(
+pub async fn resolve(
     state: &AppState,
     id: i64,
     value: Option<&str>,
@@ -35,7 +35,7 @@ pub fn resolve(
 ) -> ApiResult<(CameraRow, StreamKey)> {
     let stream = parse(value)?;
     let camera = CameraId(id);
-    let row = state.app.camera(camera)?;
+    let row = crate::blocking(state, move |s| Ok(s.app.camera(camera)?)).await?;
     let has = match what {
         Use::Recordings => row.has_stream_row(stream),
         Use::Live => row.stream_url(stream).is_some(),

@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use nvr_app::accounts::SetupState;
 use nvr_core::{Role, UserId};
-use nvr_storage::db::UserRow;
+use nvr_storage::UserRow;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -57,7 +57,7 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
 ) -> ApiResult<Json<Vec<UserJson>>> {
-    let users = state.app.users(&actor(&user))?;
+    let users = crate::blocking(&state, move |s| Ok(s.app.users(&actor(&user))?)).await?;
     Ok(Json(users.into_iter().map(user_json).collect()))
 }
 
@@ -119,7 +119,10 @@ pub async fn delete(
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    state.app.delete_user(&actor(&user), UserId(id))?;
+    crate::blocking(&state, move |s| {
+        Ok(s.app.delete_user(&actor(&user), UserId(id))?)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -154,7 +157,9 @@ pub async fn change_own_password(
 /// `GET /api/setup` (no session): whether the first admin must still be created, and whether
 /// that needs the code printed on the recorder's console.
 pub async fn setup_state(State(state): State<AppState>) -> ApiResult<Json<SetupState>> {
-    Ok(Json(state.app.setup_state()?))
+    Ok(Json(
+        crate::blocking(&state, |s| Ok(s.app.setup_state()?)).await?,
+    ))
 }
 
 /// `POST /api/setup` (no session, only while no user exists): creates the first admin and

@@ -14,9 +14,9 @@ use std::time::Duration;
 use nvr_core::{CameraId, CameraUrl, ErrorKind, HostKind, Stream};
 use nvr_ingest::probe::{ProbeResult, probe};
 use nvr_ingest::source::ConnectTarget;
-use nvr_storage::db::{AuditNote, CameraRetention, CameraRow};
 use nvr_storage::retention::RetentionPolicy;
 use nvr_storage::store::CameraEdit;
+use nvr_storage::{AuditNote, CameraRetention, CameraRow};
 use serde_json::json;
 
 use crate::App;
@@ -245,7 +245,7 @@ impl App {
         actor.require_admin()?;
         let name = c.name.trim();
         nvr_core::validate_camera_name(name).map_err(AppError::invalid)?;
-        if self.store.db().camera_by_name(name)?.is_some() {
+        if self.blocking(|| self.store.camera_by_name(name))?.is_some() {
             return Err(AppError::new(
                 ErrorKind::AlreadyExists,
                 format!("a camera named {name:?} exists already"),
@@ -264,34 +264,34 @@ impl App {
         let record_sub = c.record_sub.unwrap_or(true);
         let by = actor.audit_name();
         let sub_url = targets.sub.as_ref().map(|t| &t.url);
-        let id = self.store.add_camera(
-            &CameraEdit {
-                name,
-                url: &targets.main.url,
-                sub_url,
-                record_sub,
-                username: targets.main.username.as_deref(),
-                password: targets.main.password.as_deref(),
-                enabled: true,
-            },
-            |id| {
-                self.note(
-                    &by,
-                    "camera_add",
-                    format!("camera:{id}"),
-                    json!({"name": name, "url": targets.main.url.as_str(),
+        let id = self.blocking(|| {
+            self.store.add_camera(
+                &CameraEdit {
+                    name,
+                    url: &targets.main.url,
+                    sub_url,
+                    record_sub,
+                    username: targets.main.username.as_deref(),
+                    password: targets.main.password.as_deref(),
+                    enabled: true,
+                },
+                |id| {
+                    self.note(
+                        &by,
+                        "camera_add",
+                        format!("camera:{id}"),
+                        json!({"name": name, "url": targets.main.url.as_str(),
                            "sub_url": sub_url.map(CameraUrl::as_str),
                            "record_sub": sub_url.is_some() && record_sub,
                            "probed": probed.is_some()}),
-                )
-            },
-        )?;
+                    )
+                },
+            )
+        })?;
         tracing::info!(camera = %id, name = %name, by = %by, "camera added");
-        self.reconcile_cameras();
+        self.blocking(|| self.reconcile_cameras());
         let row = self
-            .store
-            .db()
-            .camera(id)?
+            .blocking(|| self.store.camera(id))?
             .ok_or_else(|| AppError::internal("camera vanished after insert"))?;
         Ok((row, probed))
     }
@@ -306,7 +306,7 @@ impl App {
         change: &CameraChange,
     ) -> AppResult<CameraRow> {
         actor.require_admin()?;
-        let row = self.camera(id)?;
+        let row = self.blocking(|| self.camera(id))?;
         let name = change
             .name
             .as_deref()
@@ -341,7 +341,7 @@ impl App {
                 row.name
             )));
         }
-        self.confirm_retention(&row, &retention, change.confirm_delete)?;
+        self.blocking(|| self.confirm_retention(&row, &retention, change.confirm_delete))?;
         let by = actor.audit_name();
         let mut detail = json!({"name": name, "url": url.as_str(), "enabled": enabled,
             "sub_url": sub_url.as_ref().map(CameraUrl::as_str), "record_sub": record_sub,
@@ -354,31 +354,33 @@ impl App {
             detail[format!("{prefix}retain_max_bytes")] = json!(r.max_bytes);
             detail[format!("{prefix}retain_max_age_secs")] = json!(r.max_age_secs);
         }
-        self.store.update_camera(
-            id,
-            &CameraEdit {
-                name: &name,
-                url: &url,
-                sub_url: sub_url.as_ref(),
-                record_sub,
-                username: username.as_deref(),
-                password: change.password.as_deref(),
-                enabled,
-            },
-            &retention,
-            self.note(&by, "camera_change", format!("camera:{id}"), detail),
-        )?;
+        self.blocking(|| {
+            self.store.update_camera(
+                id,
+                &CameraEdit {
+                    name: &name,
+                    url: &url,
+                    sub_url: sub_url.as_ref(),
+                    record_sub,
+                    username: username.as_deref(),
+                    password: change.password.as_deref(),
+                    enabled,
+                },
+                &retention,
+                self.note(&by, "camera_change", format!("camera:{id}"), detail),
+            )
+        })?;
         if connection_changed && let Some(r) = &self.cameras.recorder {
             r.stop_camera(id).await;
         }
-        self.reconcile_cameras();
+        self.blocking(|| self.reconcile_cameras());
         if !retention.is_empty() {
             // Confirmed limits apply now, not at the next pass.
             let streams: Vec<Stream> = retention.iter().map(|(s, _)| *s).collect();
             self.enforce_retention(id, &streams).await?;
         }
         tracing::info!(camera = %id, by = %by, "camera changed");
-        self.camera(id)
+        self.blocking(|| self.camera(id))
     }
 
     /// Deletes a camera and its recordings (admin). Refused (409, `held`, listing the holds)
@@ -392,11 +394,9 @@ impl App {
         delete_recordings: bool,
     ) -> AppResult<()> {
         actor.require_admin()?;
-        let row = self.camera(id)?;
+        let row = self.blocking(|| self.camera(id))?;
         let holds: Vec<i64> = self
-            .store
-            .db()
-            .holds(true)?
+            .blocking(|| self.store.holds(true))?
             .into_iter()
             .filter(|h| h.camera_id == id)
             .map(|h| h.id)
@@ -404,7 +404,7 @@ impl App {
         if !holds.is_empty() {
             return Err(nvr_storage::StorageError::Held { camera: id, holds }.into());
         }
-        if self.store.db().camera_segment_count(id)? > 0 && !delete_recordings {
+        if self.blocking(|| self.store.camera_segment_count(id))? > 0 && !delete_recordings {
             return Err(AppError::new(
                 ErrorKind::AlreadyExists,
                 format!(
@@ -416,7 +416,7 @@ impl App {
         }
         // Stop recording first (no reconcile may restart it meanwhile), so its open segment is
         // sealed; if the deletion is then refused, recording resumes.
-        self.store.db().set_camera_enabled(id, false)?;
+        self.blocking(|| self.store.set_camera_enabled(id, false))?;
         if let Some(r) = &self.cameras.recorder {
             r.stop_camera(id).await;
         }
@@ -428,7 +428,7 @@ impl App {
                 AuditNote::new(
                     now,
                     by,
-                    nvr_storage::db::CAMERA_DELETE_ACTION,
+                    nvr_storage::CAMERA_DELETE_ACTION,
                     format!("camera:{id}"),
                     json!({"name": d.camera.name,
                            "segments": d.segments.iter().map(|s| s.0).collect::<Vec<_>>()}),
@@ -438,12 +438,12 @@ impl App {
         .await?;
         if let Err(e) = result {
             if row.enabled {
-                self.store.db().set_camera_enabled(id, true)?;
+                self.blocking(|| self.store.set_camera_enabled(id, true))?;
             }
-            self.reconcile_cameras();
+            self.blocking(|| self.reconcile_cameras());
             return Err(e.into());
         }
-        self.reconcile_cameras();
+        self.blocking(|| self.reconcile_cameras());
         tracing::info!(camera = %id, name = %row.name, by = %actor.audit_name(), "camera deleted");
         Ok(())
     }
@@ -451,34 +451,33 @@ impl App {
     /// The camera `id`, or 404.
     pub fn camera(&self, id: CameraId) -> AppResult<CameraRow> {
         self.store
-            .db()
             .camera(id)?
             .ok_or_else(|| AppError::not_found(format!("camera {id}")))
     }
 
     /// Every camera.
     pub fn cameras(&self) -> AppResult<Vec<CameraRow>> {
-        Ok(self.store.db().cameras()?)
+        Ok(self.store.cameras()?)
     }
 
     /// The camera a command line names: by id when `name_or_id` is a number, else by name;
     /// 404 when there is none.
     pub fn camera_named(&self, name_or_id: &str) -> AppResult<CameraRow> {
         let row = match name_or_id.parse::<i64>() {
-            Ok(id) => self.store.db().camera(CameraId(id))?,
-            Err(_) => self.store.db().camera_by_name(name_or_id)?,
+            Ok(id) => self.store.camera(CameraId(id))?,
+            Err(_) => self.store.camera_by_name(name_or_id)?,
         };
         row.ok_or_else(|| AppError::not_found(format!("no camera {name_or_id:?}")))
     }
 
     /// Bytes of recordings on disk of every stream of `camera`.
     pub fn camera_bytes(&self, camera: CameraId) -> AppResult<u64> {
-        Ok(self.store.db().camera_usage(camera)?.0)
+        Ok(self.store.camera_usage(camera)?.0)
     }
 
     /// The video parameters (codec, size, sample entry) stored under `id`.
     pub fn video_params(&self, id: i64) -> AppResult<nvr_core::VideoParams> {
-        Ok(self.store.db().video_params(id)?)
+        Ok(self.store.video_params(id)?)
     }
 
     /// The retention limits of cameras without their own.

@@ -2,8 +2,8 @@
 //! confirmation a retention change needs when it would delete footage now.
 
 use nvr_core::{CameraId, Stream, Time90k};
-use nvr_storage::db::{CameraRetention, CameraRow};
 use nvr_storage::retention::{self, RetentionPolicy};
+use nvr_storage::{CameraRetention, CameraRow};
 use serde_json::json;
 
 use crate::App;
@@ -24,7 +24,7 @@ pub struct CameraStorage {
 impl App {
     /// What a camera's `stream` occupies and keeps.
     pub fn stream_storage(&self, c: &CameraRow, stream: Stream) -> AppResult<CameraStorage> {
-        let db = self.store.db();
+        let db = &self.store;
         let key = c.id.stream(stream);
         let (bytes, oldest_90k, _) = db.stream_usage(key)?;
         let newest_90k = db.last_segment_end(key)?;
@@ -102,7 +102,7 @@ impl App {
         id: CameraId,
         streams: &[Stream],
     ) -> AppResult<()> {
-        let row = self.camera(id)?;
+        let row = self.blocking(|| self.camera(id))?;
         for &stream in streams {
             let store = self.store.clone();
             let policy = RetentionPolicy::for_stream(&row, stream, self.cameras.default_retention);

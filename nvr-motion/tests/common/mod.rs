@@ -11,7 +11,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use nvr_core::{CameraId, CameraUrl, SystemClock, VideoCodec, VideoParams};
-use nvr_storage::db::AuditNote;
+use nvr_storage::AuditNote;
 use nvr_storage::store::Store;
 
 pub const W: u32 = 320;

@@ -93,8 +93,15 @@ pub struct Database {
     next_reader: std::sync::atomic::AtomicUsize,
     /// See [`SLOW_SEAL_ENV`].
     slow_seal: Option<std::time::Duration>,
+    /// See [`Database::set_seal_hook`].
+    #[cfg(feature = "test-support")]
+    seal_hook: Mutex<Option<SealHook>>,
     path: PathBuf,
 }
+
+/// A test seam run inside every seal's transaction: see [`Database::set_seal_hook`].
+#[cfg(feature = "test-support")]
+pub type SealHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,6 +181,8 @@ impl Database {
             readers,
             next_reader: std::sync::atomic::AtomicUsize::new(0),
             slow_seal,
+            #[cfg(feature = "test-support")]
+            seal_hook: Mutex::new(None),
             path: path.to_owned(),
         })
     }
@@ -200,6 +209,29 @@ impl Database {
     /// The seal delay of the test seam ([`SLOW_SEAL_ENV`]), if set.
     pub(crate) fn slow_seal(&self) -> Option<std::time::Duration> {
         self.slow_seal
+    }
+
+    /// A test seam (the `test-support` feature): `hook` runs inside every segment seal's
+    /// transaction, holding the writer before the commit, as a slow fsync would; a test that
+    /// blocks in it knows a seal is in progress for as long as it likes, without timing.
+    #[cfg(feature = "test-support")]
+    pub fn set_seal_hook(&self, hook: Option<SealHook>) {
+        *self.seal_hook.lock().unwrap_or_else(|p| p.into_inner()) = hook;
+    }
+
+    /// Runs the hook of [`Self::set_seal_hook`], if any (a no-op without the feature).
+    pub(crate) fn run_seal_hook(&self) {
+        #[cfg(feature = "test-support")]
+        {
+            let hook = self
+                .seal_hook
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(hook) = hook {
+                hook();
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {

@@ -406,7 +406,7 @@ impl Database {
         end_90k: i64,
         mut f: impl FnMut(MotionRowRef<'_>) -> Result<()>,
     ) -> Result<()> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn.prepare_cached(SELECT_ROWS_OVERLAPPING)?;
         let mut rows = stmt.query(named_params! {
             ":camera_id": camera.0,
@@ -443,7 +443,7 @@ impl Database {
         start_90k: i64,
         end_90k: i64,
     ) -> Result<Vec<MotionRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         let rows = conn
             .prepare_cached(SELECT_ROWS_OVERLAPPING)?
             .query_map(
@@ -471,7 +471,7 @@ impl Database {
 
     /// Rows of `camera` and the bytes of their blobs (entries and cells).
     pub fn motion_index_size(&self, camera: CameraId) -> Result<(u64, u64)> {
-        let conn = self.lock();
+        let conn = self.read();
         let (rows, bytes): (i64, i64) = conn
             .prepare_cached(SELECT_INDEX_BYTES)?
             .query_row(named_params! {":camera_id": camera.0}, |r| {
@@ -482,7 +482,7 @@ impl Database {
 
     /// The stored analysis settings of `camera`, if any.
     pub fn motion_settings(&self, camera: CameraId) -> Result<Option<MotionSettingsRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .prepare_cached(SELECT_SETTINGS)?
             .query_row(named_params! {":camera_id": camera.0}, settings_from)

@@ -364,6 +364,7 @@ impl Database {
             // The test seam: a commit as slow as a spinning disk's fsync, holding the writer.
             std::thread::sleep(d);
         }
+        self.run_seal_hook();
         tx.commit()?;
         Ok(())
     }

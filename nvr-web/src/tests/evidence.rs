@@ -188,9 +188,8 @@ async fn user_and_camera_changes_are_audited_and_holds_over_quota_are_flagged() 
     );
     env.state
         .store
-        .db()
         .insert_hold(
-            &nvr_storage::db::NewHold {
+            &nvr_storage::NewHold {
                 camera: cam,
                 start_90k: 0,
                 end_90k: i64::MAX,
@@ -221,7 +220,13 @@ async fn a_camera_with_held_footage_cannot_be_deleted() {
     let cam = CameraId(1);
     let t0 = env.state.clock.realtime() - Duration90k::from_secs(600);
     record(&env.state.store, cam, t0, 30);
-    let segments_before = env.state.store.db().all_segments().expect("rows").len();
+    let segments_before = env
+        .state
+        .store
+        .db_for_tests()
+        .all_segments()
+        .expect("rows")
+        .len();
     assert!(segments_before > 1);
     let hold = json!({"camera": 1, "start": t0.to_rfc3339(),
                       "end": (t0 + Duration90k::from_secs(60)).to_rfc3339(),
@@ -242,25 +247,21 @@ async fn a_camera_with_held_footage_cannot_be_deleted() {
     assert_eq!(r.json()["kind"], "held");
     assert_eq!(r.json()["holds"], json!([hold_id]));
     // Nothing went: the camera, every segment and file, and it is still enabled.
-    let row = env
-        .state
-        .store
-        .db()
-        .camera(cam)
-        .expect("db")
-        .expect("camera");
+    let row = env.state.store.camera(cam).expect("db").expect("camera");
     assert!(row.enabled);
     assert_eq!(
-        env.state.store.db().all_segments().expect("rows").len(),
+        env.state
+            .store
+            .db_for_tests()
+            .all_segments()
+            .expect("rows")
+            .len(),
         segments_before
     );
-    for s in env.state.store.db().all_segments().expect("rows") {
+    for s in env.state.store.db_for_tests().all_segments().expect("rows") {
         assert!(env.state.store.segment_path(cam, s.id).exists());
     }
-    assert_eq!(
-        env.state.store.db().holds(true).expect("holds")[0].id,
-        hold_id
-    );
+    assert_eq!(env.state.store.holds(true).expect("holds")[0].id, hold_id);
 
     let r = send(
         &env,
@@ -281,11 +282,11 @@ async fn a_camera_with_held_footage_cannot_be_deleted() {
         .body(Body::empty())
         .expect("req");
     assert_eq!(send(&env, del).await.status, StatusCode::NO_CONTENT);
-    assert!(env.state.store.db().camera(cam).expect("db").is_none());
+    assert!(env.state.store.camera(cam).expect("db").is_none());
     assert!(
         env.state
             .store
-            .db()
+            .db_for_tests()
             .all_segments()
             .expect("rows")
             .is_empty()
@@ -294,8 +295,7 @@ async fn a_camera_with_held_footage_cannot_be_deleted() {
     let entries = env
         .state
         .store
-        .db()
-        .audit_list(&nvr_storage::db::AuditFilter {
+        .audit_entries(&nvr_storage::AuditFilter {
             action: Some("camera_delete".into()),
             limit: 10,
             ..Default::default()

@@ -213,8 +213,8 @@ pub(super) fn get(uri: &str, login: Option<&Login>) -> Request<Body> {
 }
 
 /// An audit entry for setup steps whose entry the test does not look at.
-pub(super) fn note() -> nvr_storage::db::AuditNote {
-    nvr_storage::db::AuditNote::new(0, "test", "test", "test", json!({}))
+pub(super) fn note() -> nvr_storage::AuditNote {
+    nvr_storage::AuditNote::new(0, "test", "test", "test", json!({}))
 }
 
 pub(super) const DAY: &str = "start=2026-11-29T00:00:00Z&end=2026-11-30T00:00:00Z";

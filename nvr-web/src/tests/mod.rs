@@ -191,7 +191,7 @@ async fn guards_cannot_add_or_test_cameras() {
             StatusCode::OK
         );
     }
-    assert!(env.state.store.db().cameras().expect("cameras").is_empty());
+    assert!(env.state.store.cameras().expect("cameras").is_empty());
 }
 
 #[tokio::test]
@@ -276,7 +276,7 @@ async fn bad_camera_input_gets_a_clear_4xx_and_writes_nothing() {
     )
     .await;
     assert!(r.status.is_client_error(), "{}", r.status);
-    assert!(env.state.store.db().cameras().expect("cameras").is_empty());
+    assert!(env.state.store.cameras().expect("cameras").is_empty());
 
     // skip_probe adds it; a second one with the same name conflicts.
     let body = json!({"name": "a", "url": "rtsp://10.0.0.1/", "username": "u", "password": "s3cret-pw", "skip_probe": true});
@@ -504,13 +504,7 @@ async fn cameras_can_be_edited_and_removed_with_confirmation() {
     assert_eq!(r.json()["kind"], "retention_deletes");
     assert!(r.json()["would_delete_bytes"].as_u64() > Some(0));
     assert_eq!(
-        env.state
-            .store
-            .db()
-            .camera(cam)
-            .expect("db")
-            .expect("cam")
-            .name,
+        env.state.store.camera(cam).expect("db").expect("cam").name,
         "door"
     );
     let mut confirmed = patch;
@@ -569,7 +563,7 @@ async fn cameras_can_be_edited_and_removed_with_confirmation() {
         send(&env, del("?delete_recordings=true")).await.status,
         StatusCode::NO_CONTENT
     );
-    assert!(env.state.store.db().cameras().expect("cameras").is_empty());
+    assert!(env.state.store.cameras().expect("cameras").is_empty());
     assert!(!env.state.store.camera_dir(cam).exists());
     assert_eq!(
         send(&env, get("/api/cameras/1", Some(&l))).await.status,
@@ -579,5 +573,6 @@ async fn cameras_can_be_edited_and_removed_with_confirmation() {
 
 mod evidence;
 mod motion;
+mod seals;
 mod streams;
 mod users;

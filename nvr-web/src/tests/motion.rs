@@ -30,7 +30,6 @@ fn camera_with_motion(env: &Env) -> CameraId {
         .collect();
     env.state
         .store
-        .db()
         .append_motion(&[(
             camera,
             MotionSpan {

@@ -208,8 +208,7 @@ async fn each_stream_has_its_own_recordings_and_view() {
     let audit = env
         .state
         .store
-        .db()
-        .audit_list(&nvr_storage::db::AuditFilter {
+        .audit_entries(&nvr_storage::AuditFilter {
             action: Some("playback".into()),
             limit: 10,
             ..Default::default()
@@ -288,7 +287,7 @@ async fn testing_and_adding_a_camera_probe_both_streams() {
             .expect("error")
             .starts_with("sub-stream: ")
     );
-    assert!(env.state.store.db().cameras().expect("cameras").is_empty());
+    assert!(env.state.store.cameras().expect("cameras").is_empty());
     let r = add(json!({"name": "x", "url": "rtsp://10.0.0.2/main",
                        "sub_url": "rtsp://10.0.0.2/sub", "record_sub": false}))
     .await;
@@ -317,7 +316,7 @@ async fn the_sub_stream_can_be_changed_and_removed() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.json()["sub_url"], "rtsp://10.0.0.1/sub");
     assert_eq!(r.json()["streams"]["sub"]["retention"]["max_age_days"], 90);
-    let row = env.state.store.db().camera(cam).expect("db").expect("row");
+    let row = env.state.store.camera(cam).expect("db").expect("row");
     assert_eq!(row.sub_retain_max_age_secs, Some(90 * 86_400));
     assert_eq!(
         row.retain_max_age_secs, None,
@@ -347,8 +346,7 @@ async fn the_sub_stream_can_be_changed_and_removed() {
     let audit = env
         .state
         .store
-        .db()
-        .audit_list(&nvr_storage::db::AuditFilter {
+        .audit_entries(&nvr_storage::AuditFilter {
             action: Some("camera_change".into()),
             limit: 10,
             ..Default::default()

@@ -25,7 +25,7 @@ async fn first_run_setup_creates_one_admin_only() {
             .status,
         StatusCode::CONFLICT
     );
-    assert_eq!(env.state.store.db().user_count().expect("count"), 1);
+    assert_eq!(env.state.store.user_count().expect("count"), 1);
 }
 
 #[tokio::test]
@@ -114,7 +114,6 @@ async fn admins_manage_users_and_guards_cannot() {
     let admin_id = env
         .state
         .store
-        .db()
         .user_by_name("admin")
         .expect("db")
         .expect("admin")
@@ -206,7 +205,7 @@ async fn setup_beyond_loopback_needs_the_console_code_once() {
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{code:?}: {:?}", r.json());
         assert_eq!(r.json()["kind"], "setup_code");
     }
-    assert_eq!(env.state.store.db().user_count().expect("count"), 0);
+    assert_eq!(env.state.store.user_count().expect("count"), 0);
     // The code the console shows (`nvr serve` prints this), typed loosely.
     let code = env.state.app.setup_code().expect("code").expect("pending");
     assert_eq!(
@@ -220,7 +219,14 @@ async fn setup_beyond_loopback_needs_the_console_code_once() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
     // One time only: the code is gone with the first account.
     assert_eq!(env.state.app.setup_code().expect("code"), None);
-    assert_eq!(env.state.store.db().setup_code_sealed().expect("db"), None);
+    assert_eq!(
+        env.state
+            .store
+            .db_for_tests()
+            .setup_code_sealed()
+            .expect("db"),
+        None
+    );
     let mut again = body;
     again["username"] = json!("intruder");
     assert_eq!(
@@ -262,8 +268,7 @@ async fn usernames_are_bounded_and_reserved_names_refused() {
     let audit = env
         .state
         .store
-        .db()
-        .audit_list(&nvr_storage::db::AuditFilter {
+        .audit_entries(&nvr_storage::AuditFilter {
             limit: 1000,
             ..Default::default()
         })
@@ -284,7 +289,6 @@ async fn a_password_change_loop_cannot_undo_a_disable() {
     let id = env
         .state
         .store
-        .db()
         .user_by_name("guard")
         .expect("db")
         .expect("guard")
@@ -334,7 +338,6 @@ async fn a_password_change_loop_cannot_undo_a_disable() {
         let row = env
             .state
             .store
-            .db()
             .user(nvr_core::UserId(id))
             .expect("db")
             .expect("user");

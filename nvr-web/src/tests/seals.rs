@@ -1,0 +1,87 @@
+//! Requests never wait behind a segment's seal: while a seal holds the index's writer (the
+//! seal hook of `Database::set_seal_hook`, blocked until the test lets it go, as an fsync that
+//! takes forever would), the session check, the camera list and the other reads a page makes
+//! are answered, and so are motion search and settings. No clock is involved: the seal
+//! provably has not finished when the answers arrive, and a request that queued behind the
+//! writer would never arrive (the deadlines only turn such a hang into a failure).
+
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use nvr_core::{CameraUrl, Time90k};
+
+use super::harness::*;
+
+/// How long a request or the seal's start may take before the test fails rather than hangs.
+const HANG_DEADLINE: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_checks_and_camera_lists_answer_while_a_seal_holds_the_writer() {
+    let env = env().await;
+    let l = login(&env, "ev").await;
+    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
+    let cam = env
+        .state
+        .store
+        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
+        .expect("camera");
+
+    // Every seal says it started, then waits for a release (or for the sender to go).
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let gate = Mutex::new((entered_tx, release_rx));
+    env.state
+        .store
+        .db_for_tests()
+        .set_seal_hook(Some(Arc::new(move || {
+            let g = gate.lock().expect("gate");
+            let _ = g.0.send(());
+            let _ = g.1.recv();
+        })));
+    let store = env.state.store.clone();
+    let t0 = Time90k::parse_rfc3339("2026-11-29T10:00:00Z").expect("time");
+    // 3 s of frames in 2 s segments: the first seal comes at the first key frame after 2 s.
+    let writer = std::thread::spawn(move || record(&store, cam, t0, 30));
+    tokio::task::spawn_blocking(move || entered_rx.recv_timeout(HANG_DEADLINE))
+        .await
+        .expect("join")
+        .expect("a seal started");
+
+    for uri in [
+        "/api/me".to_owned(),
+        "/api/cameras".to_owned(),
+        format!("/api/cameras/{cam}"),
+        format!("/api/cameras/{cam}/recordings?{DAY}"),
+        "/api/holds".to_owned(),
+        format!("/api/cameras/{cam}/motion/settings"),
+        format!("/api/cameras/{cam}/motion?{DAY}"),
+        "/api/setup".to_owned(),
+    ] {
+        let r = tokio::time::timeout(HANG_DEADLINE, send(&env, get(&uri, Some(&l))))
+            .await
+            .unwrap_or_else(|_| panic!("{uri} waited behind the seal"));
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {:?}", r.json());
+        if uri == "/api/cameras" {
+            assert_eq!(r.json()[0]["name"], "c");
+        }
+    }
+    // The answers came while the seal was still holding the writer.
+    assert!(!writer.is_finished(), "the seal ended before the requests");
+
+    drop(release_tx);
+    writer.join().expect("writer");
+    env.state.store.db_for_tests().set_seal_hook(None);
+    assert_eq!(
+        send(
+            &env,
+            get(&format!("/api/cameras/{cam}/recordings?{DAY}"), Some(&l))
+        )
+        .await
+        .json()["runs"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "the run is readable once the seal is let go"
+    );
+}
