@@ -93,6 +93,7 @@ fn set_record_sub(store: &Store, camera: CameraId, record_sub: bool) {
                 enabled: true,
                 sub_url: row.sub_url.as_deref(),
                 record_sub,
+                record_audio: row.record_audio,
             },
             &[],
             note(),

@@ -28,6 +28,8 @@ pub struct CameraJson {
     pub username: Option<String>,
     pub has_password: bool,
     pub enabled: bool,
+    /// Whether the main stream's audio is recorded (off unless an admin switched it on).
+    pub record_audio: bool,
     /// `starting`, `connecting`, `recording`, `reconnecting`, `disabled`, or `stalled_disk`
     /// (connected, but the disk is full and retention cannot free space: frames are dropped).
     pub status: String,
@@ -161,6 +163,7 @@ fn camera_json(state: &AppState, c: nvr_storage::db::CameraRow) -> ApiResult<Cam
         username: c.username,
         has_password: c.has_password,
         enabled: c.enabled,
+        record_audio: c.record_audio,
         streams,
         motion: state.app.motion_status(c.id),
     })
@@ -236,6 +239,8 @@ pub struct CameraChangeRequest {
     /// `""` clears the password.
     password: Option<String>,
     enabled: Option<bool>,
+    /// Record the main stream's audio (audited).
+    record_audio: Option<bool>,
     /// `null`: the server default; `0`: no limit.
     #[serde(default, deserialize_with = "double_option")]
     retain_max_bytes: Option<Option<u64>>,
@@ -261,6 +266,7 @@ impl std::fmt::Debug for CameraChangeRequest {
             .field("sub_url", &self.sub_url)
             .field("record_sub", &self.record_sub)
             .field("enabled", &self.enabled)
+            .field("record_audio", &self.record_audio)
             .finish_non_exhaustive()
     }
 }
@@ -282,6 +288,7 @@ pub async fn change(
         username: req.username,
         password: req.password,
         enabled: req.enabled,
+        record_audio: req.record_audio,
         retain_max_bytes: req.retain_max_bytes,
         retain_max_age_days: req.retain_max_age_days,
         sub_retain_max_bytes: req.sub_retain_max_bytes,

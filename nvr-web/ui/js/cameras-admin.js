@@ -75,7 +75,7 @@ export function mount(root) {
         ret.max_bytes ? fmtBytes(ret.max_bytes) : null].filter(Boolean).join(", ") || "default";
       return el("tr", { "data-camera-id": String(c.id), "data-status": c.status },
         el("td", null, el("span", { class: `dot ${h.cls}`, title: h.detail || h.text, role: "img", "aria-label": h.text })),
-        el("td", null, el("a", { href: `#/camera/${c.id}` }, c.name), el("div.muted.small", null, c.url)),
+        el("td", null, el("a", { href: `#/camera/${c.id}` }, c.name), soundBadge(c), el("div.muted.small", null, c.url)),
         el("td.status-cell", null, el("span", { class: `sev ${h.cls}` }, h.text),
           h.detail ? el("div.small.bad-text", null, h.detail) : null,
           d.failures ? el("div.small.muted", null, `${d.failures} failed connection${d.failures > 1 ? "s" : ""}`) : null),
@@ -95,6 +95,12 @@ export function mount(root) {
           iconButton(c.enabled ? "pause" : "play", c.enabled ? "Disable" : "Enable", () => setEnabled(c, !c.enabled)),
           iconButton("delete", "Remove", () => remove(c), { cls: "danger" })));
     }));
+  }
+
+  /** A badge on cameras that record sound: who watches must know a microphone is on. */
+  function soundBadge(c) {
+    if (!c.record_audio) return null;
+    return el("span.pill.sound-badge", { title: "This camera records sound (audio recording switched on by an admin)" }, "Sound");
   }
 
   /** The sub-stream under the main stream's video facts: its size and state. */
@@ -145,6 +151,8 @@ export function mount(root) {
     const subUrl = el("input#cam-sub-url", { name: "sub_url", value: c && c.sub_url ? c.sub_url : "",
       placeholder: "rtsp://192.168.1.20:554/stream2 (optional)", autocomplete: "off", spellcheck: false, inputmode: "url" });
     const recordSub = el("input#cam-record-sub", { type: "checkbox", checked: c ? !!c.record_sub || !c.sub_url : true });
+    // Off unless an admin switches it on: recording sound needs a stated justification.
+    const recordAudio = el("input#cam-record-audio", { type: "checkbox", role: "switch", checked: !!(c && c.record_audio) });
     const subRet = (c && c.streams && c.streams.sub && c.streams.sub.retention) || {};
     const subMaxAge = el("input#cam-sub-max-age", { type: "number", min: "0", step: "1", inputmode: "numeric",
       value: subRet.max_age_days ? subRet.max_age_days : "", placeholder: "default" });
@@ -213,6 +221,8 @@ export function mount(root) {
       field("RTSP URL", url, "The main (full-resolution) stream, without the user name and password."),
       field("Sub-stream URL", subUrl, "Optional: the camera's low-resolution stream (e.g. 640×360), for grid tiles, fast playback and thumbnails. Same user name and password."),
       el("label.check", null, recordSub, "Record the sub-stream (else it is used for live view only)"),
+      el("label.check", null, recordAudio, "Record sound (the camera's AAC or G.711 audio)"),
+      el("p.muted.small", null, "Off by default. Recording sound needs a stated justification (UK GDPR and the Surveillance Camera Code); switching it on or off is written to the audit log."),
       el("div.row2", null, field("Username", user), field("Password", pass)),
       c && c.has_password ? el("label.check", null, clearPass, "Remove the stored password") : null,
       c ? el("div.row2", null, field("Keep at most (days)", maxAge, "Empty: the default; 0: no limit."),
@@ -237,12 +247,14 @@ export function mount(root) {
           Object.assign(body, { name: name.value.trim(), url: url.value.trim(),
             username: user.value.trim() || null, password: pass.value || null });
           if (subUrl.value.trim()) Object.assign(body, { sub_url: subUrl.value.trim(), record_sub: recordSub.checked });
+          if (recordAudio.checked) body.record_audio = true;
           if (skipProbe) body.skip_probe = true;
         } else {
           if (name.value.trim() !== c.name) body.name = name.value.trim();
           if (url.value.trim() !== c.url) body.url = url.value.trim();
           if (subUrl.value.trim() !== (c.sub_url || "")) body.sub_url = subUrl.value.trim() || null;
           if (recordSub.checked !== !!c.record_sub && (subUrl.value.trim() || c.sub_url)) body.record_sub = recordSub.checked;
+          if (recordAudio.checked !== !!c.record_audio) body.record_audio = recordAudio.checked;
           if (user.value.trim() !== (c.username || "")) body.username = user.value.trim();
           if (clearPass.checked) body.password = "";
           else if (pass.value) body.password = pass.value;

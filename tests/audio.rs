@@ -1,0 +1,121 @@
+//! Audio recording per camera from the command line: off unless `nvr camera add
+//! --record-audio` or `nvr camera change --record-audio true` asks for it, shown by `nvr
+//! camera list` and the API, and every switch in the audit log under the CLI's name.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// `nvr camera list`'s line of the camera named `name`.
+fn list_line(rec: &Recorder, name: &str) -> String {
+    let (code, out) = nvr(&["camera", "list", "--data-dir", rec.d()], None);
+    assert_eq!(code, 0, "{out}");
+    out.lines()
+        .find(|l| l.split('\t').nth(1) == Some(name))
+        .unwrap_or_else(|| panic!("no {name} in {out}"))
+        .to_owned()
+}
+
+#[test]
+fn audio_is_recorded_only_where_the_cli_switched_it_on_and_each_switch_is_audited() {
+    let mut rec = Recorder::new();
+    // Nothing listens on port 1: the cameras are added without a probe.
+    let d = rec.d().to_owned();
+    let add = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "camera",
+            "add",
+            "--data-dir",
+            &d,
+            "--skip-probe",
+            "--name",
+            name,
+            "--url",
+        ];
+        let url = format!("rtsp://127.0.0.1:1/{name}");
+        args.push(&url);
+        args.extend_from_slice(extra);
+        nvr(&args, None)
+    };
+    let (code, out) = add("till", &["--record-audio"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("audio recorded"), "{out}");
+    let (code, out) = add("yard", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("audio"), "{out}");
+    assert!(list_line(&rec, "till").ends_with("\taudio"));
+    assert!(!list_line(&rec, "yard").contains("audio"));
+
+    // A change that names nothing, an unknown camera or a value that is not a boolean: an
+    // error, nothing changed.
+    let change = |args: &[&str]| {
+        let mut all = vec!["camera", "change", "--data-dir", &d];
+        all.extend_from_slice(args);
+        nvr(&all, None)
+    };
+    for bad in [
+        &["--camera", "yard"][..],
+        &["--camera", "gate", "--record-audio", "true"],
+        &["--camera", "yard", "--record-audio", "yes"],
+    ] {
+        let (code, out) = change(bad);
+        assert_ne!(code, 0, "{bad:?}: {out}");
+    }
+    assert!(!list_line(&rec, "yard").contains("audio"));
+
+    let (code, out) = change(&["--camera", "yard", "--record-audio", "true"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("audio recorded"), "{out}");
+    let (code, out) = change(&["--camera", "1", "--record-audio", "false"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("audio not recorded"), "{out}");
+    assert!(list_line(&rec, "yard").ends_with("\taudio"));
+    assert!(!list_line(&rec, "till").contains("audio"));
+
+    // The API says the same, and the log has every choice, by the CLI.
+    rec.serve(&[]);
+    let client = Client::login(&rec.base, "admin", ADMIN_PASSWORD);
+    let cameras = client.cameras();
+    let audio: Vec<(Value, Value)> = cameras
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| (c["name"].clone(), c["record_audio"].clone()))
+        .collect();
+    assert_eq!(
+        audio,
+        [("till".into(), false.into()), ("yard".into(), true.into())]
+    );
+    let entries = |action: &str| -> Vec<Value> {
+        let r = client.get(&format!("/api/audit?action={action}"), &[]);
+        assert_eq!(r.status, 200);
+        let mut list = r.json().as_array().expect("entries").clone();
+        list.reverse();
+        list
+    };
+    let detail = |e: &Value| -> Value {
+        match &e["detail"] {
+            Value::String(s) => serde_json::from_str(s).expect("json"),
+            d => d.clone(),
+        }
+    };
+    let added = entries("camera_add");
+    assert_eq!(added.len(), 2);
+    assert_eq!(detail(&added[0])["record_audio"], true);
+    assert_eq!(detail(&added[1])["record_audio"], false);
+    let changed = entries("camera_change");
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    for (e, (object, on)) in changed
+        .iter()
+        .zip([("camera:2", true), ("camera:1", false)])
+    {
+        assert!(
+            e["actor"].as_str().expect("actor").starts_with("cli:"),
+            "{e}"
+        );
+        assert_eq!(e["object"], object);
+        assert_eq!(detail(e)["record_audio"], on);
+        assert_eq!(detail(e)["record_audio_changed"], true);
+    }
+}

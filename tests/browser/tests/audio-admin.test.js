@@ -1,0 +1,76 @@
+// Audio recording in the admin pages, in headless Chromium: off unless an admin switches it
+// on (the CLI's --record-audio or the form's switch), every switch in the audit log, and the
+// camera list marking the cameras that record sound.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import * as h from "../lib/harness.js";
+
+let base;
+let cam;
+const contexts = [];
+
+async function browser() {
+  const ctx = await h.newBrowser();
+  contexts.push(ctx);
+  return ctx;
+}
+
+before(async () => {
+  cam = await h.startTestcam(["--mounts", "2", "--width", "320", "--height", "240", "--audio", "pcma", "--no-sub"],
+    "testcam-audio-admin");
+  const rec = new h.Recorder();
+  await rec.init();
+  await rec.addCamera("Till", cam.urls[0], null, ["--record-audio"]);
+  await rec.addCamera("Yard", cam.urls[1]);
+  base = await rec.serve();
+}, { timeout: 300e3 });
+
+after(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  h.killAll();
+});
+
+/** record_audio of each camera by name, from the API with the page's session. */
+async function recordAudio(page) {
+  const r = await page.request.get(`${base}/api/cameras`);
+  assert.equal(r.status(), 200);
+  return Object.fromEntries((await r.json()).map((c) => [c.name, c.record_audio]));
+}
+
+test("an admin switches sound recording on in the form; the list marks it and the log has it", { timeout: 180e3 }, async () => {
+  const page = await (await browser()).newPage();
+  await h.login(page, base, h.ADMIN);
+  assert.deepEqual(await recordAudio(page), { Till: true, Yard: false }, "off unless --record-audio");
+  await page.locator("#nav a", { hasText: "Cameras" }).click();
+  const till = page.locator("#cameras-table tr", { hasText: "Till" });
+  const yard = page.locator("#cameras-table tr", { hasText: "Yard" });
+  await till.locator(".sound-badge").waitFor({ timeout: 15e3 });
+  assert.equal(await yard.locator(".sound-badge").count(), 0, "no badge on a camera that records no sound");
+
+  // A new camera's form starts with sound off.
+  await page.locator("#add-camera").click();
+  assert.equal(await page.locator("#cam-record-audio").isChecked(), false);
+  await page.locator("dialog[open] button", { hasText: "Cancel" }).click();
+  await page.locator("dialog[open]").waitFor({ state: "detached" });
+
+  await yard.locator("button[title=Edit], button[aria-label=Edit]").first().click();
+  const sw = page.locator("#cam-record-audio");
+  assert.equal(await sw.getAttribute("role"), "switch");
+  assert.equal(await sw.isChecked(), false);
+  await sw.check();
+  await page.locator("dialog[open] button.primary").click();
+  await page.locator("dialog[open]").waitFor({ state: "detached", timeout: 30e3 });
+  await yard.locator(".sound-badge").waitFor({ timeout: 15e3 });
+  assert.deepEqual(await recordAudio(page), { Till: true, Yard: true });
+  await h.screenshot(page, "cameras-admin-sound");
+
+  const audit = await page.request.get(`${base}/api/audit?action=camera_change&object=camera:2`);
+  assert.equal(audit.status(), 200);
+  const entries = await audit.json();
+  assert.equal(entries.length, 1, JSON.stringify(entries));
+  assert.equal(entries[0].actor, h.ADMIN.username);
+  const detail = typeof entries[0].detail === "string" ? JSON.parse(entries[0].detail) : entries[0].detail;
+  assert.equal(detail.record_audio, true);
+  assert.equal(detail.record_audio_changed, true);
+});
