@@ -93,11 +93,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(t) = probed {
                 let says = |p: &nvr_ingest::probe::ProbeResult| {
                     format!(
-                        "{} {}x{}{}",
+                        "{} {}x{}{}{}",
                         p.codec,
                         p.width,
                         p.height,
-                        p.fps.map(|f| format!(" at {f:.1} fps")).unwrap_or_default()
+                        p.fps.map(|f| format!(" at {f:.1} fps")).unwrap_or_default(),
+                        p.audio
+                            .as_ref()
+                            .map(|a| format!(
+                                "; audio {}{}",
+                                a.describe(),
+                                if a.codec.is_none() {
+                                    " (cannot be recorded)"
+                                } else {
+                                    ""
+                                }
+                            ))
+                            .unwrap_or_default()
                     )
                 };
                 println!("camera answers: {}", says(&t.main));

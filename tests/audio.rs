@@ -119,3 +119,39 @@ fn audio_is_recorded_only_where_the_cli_switched_it_on_and_each_switch_is_audite
         assert_eq!(detail(e)["record_audio_changed"], true);
     }
 }
+
+#[test]
+fn adding_a_camera_says_what_sound_it_sends_and_records_none_unless_asked() {
+    let rec = Recorder::new();
+    let mut seen = Vec::new();
+    for (codec, expected) in [
+        ("aac", "; audio AAC, 48 kHz, mono"),
+        ("pcma", "; audio G.711 A-law (PCMA), 8 kHz, mono"),
+        ("pcmu", "; audio G.711 µ-law (PCMU), 8 kHz, mono"),
+    ] {
+        let cam = TestCam::start(
+            &[
+                "--width", "320", "--height", "240", "--fps", "10", "--no-sub", "--audio", codec,
+            ],
+            &rec.tmp.path().join(format!("testcam-{codec}.log")),
+        );
+        let (code, out) = rec.add_camera(codec, &cam.urls[0], None, false);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("camera answers: h264 320x240") && l.ends_with(expected)),
+            "{codec}: {out}"
+        );
+        assert!(!out.contains("audio recorded"), "{out}");
+        seen.push(list_line(&rec, codec));
+    }
+    // A camera without sound says none.
+    let cam = TestCam::start(
+        &["--width", "320", "--height", "240", "--no-sub"],
+        &rec.tmp.path().join("testcam-silent.log"),
+    );
+    let (code, out) = rec.add_camera("silent", &cam.urls[0], None, false);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("audio"), "{out}");
+    assert!(seen.iter().all(|l| !l.contains("audio")), "{seen:?}");
+}

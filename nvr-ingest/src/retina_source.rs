@@ -48,8 +48,8 @@ use retina::codec::{CodecItem, ParametersRef};
 use crate::egress::{EgressPolicy, same_destination};
 use crate::error::{CameraErrorKind, IngestError};
 use crate::source::{
-    CameraClockCell, CameraClockSample, CameraSource, ConnectTarget, Session, SessionInfo,
-    SourceFrame,
+    AudioOffer, CameraClockCell, CameraClockSample, CameraSource, ConnectTarget, Session,
+    SessionInfo, SourceFrame,
 };
 
 /// Largest forward jump of RTP timestamps accepted within a session: 10 s, the stall timeout.
@@ -469,6 +469,22 @@ impl CameraSource for RetinaSource {
                 }
             }
             let has_audio = streams.iter().any(|s| s.media() == "audio");
+            let offers: Vec<AudioOffer> = streams
+                .iter()
+                .filter(|s| s.media() == "audio")
+                .map(|s| {
+                    AudioOffer::new(
+                        s.encoding_name(),
+                        s.clock_rate_hz(),
+                        s.channels().map(|c| c.get()),
+                    )
+                })
+                .collect();
+            let audio = offers
+                .iter()
+                .find(|o| o.codec.is_some())
+                .or(offers.first())
+                .cloned();
             let (video_i, codec) = streams
                 .iter()
                 .enumerate()
@@ -503,6 +519,7 @@ impl CameraSource for RetinaSource {
                 video_encoding: codec.name().to_owned(),
                 announced_fps: streams[video_i].framerate(),
                 has_audio,
+                audio,
             };
             session
                 .setup(

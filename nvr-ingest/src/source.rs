@@ -46,8 +46,60 @@ pub struct SessionInfo {
     pub video_encoding: String,
     /// Frame rate announced in the SDP, if any.
     pub announced_fps: Option<f32>,
-    /// The camera also offers an audio stream (not recorded yet).
+    /// The camera also offers an audio stream.
     pub has_audio: bool,
+    /// The audio stream the recorder would take: the first one it can record (AAC, G.711),
+    /// else the first offered.
+    pub audio: Option<AudioOffer>,
+}
+
+/// An audio stream a camera offers, as its SDP describes it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AudioOffer {
+    /// The RTP encoding name, lowercase (`mpeg4-generic` for AAC, `pcma`, `pcmu`, ...).
+    pub encoding: String,
+    /// `aac`, `pcma` or `pcmu` when the recorder can record it; `None` for other codecs.
+    pub codec: Option<&'static str>,
+    /// The RTP clock rate: the sample rate (8000 for G.711).
+    pub clock_rate_hz: u32,
+    /// Channels (1 when the SDP does not say).
+    pub channels: u16,
+}
+
+impl AudioOffer {
+    /// Describes an offered stream; `codec` is set for what the recorder can record.
+    pub fn new(encoding: &str, clock_rate_hz: u32, channels: Option<u16>) -> Self {
+        let encoding = encoding.to_ascii_lowercase();
+        let codec = match encoding.as_str() {
+            "mpeg4-generic" => Some("aac"),
+            "pcma" => Some("pcma"),
+            "pcmu" => Some("pcmu"),
+            _ => None,
+        };
+        AudioOffer {
+            encoding,
+            codec,
+            clock_rate_hz,
+            channels: channels.unwrap_or(1),
+        }
+    }
+
+    /// What a person reads: "AAC, 48 kHz, mono", "G.711 A-law (PCMA), 8 kHz, mono".
+    pub fn describe(&self) -> String {
+        let name = match self.codec {
+            Some("aac") => "AAC".to_owned(),
+            Some("pcma") => "G.711 A-law (PCMA)".to_owned(),
+            Some("pcmu") => "G.711 µ-law (PCMU)".to_owned(),
+            _ => self.encoding.to_ascii_uppercase(),
+        };
+        let channels = match self.channels {
+            1 => "mono".to_owned(),
+            2 => "stereo".to_owned(),
+            n => format!("{n} channels"),
+        };
+        let khz = f64::from(self.clock_rate_hz) / 1000.0;
+        format!("{name}, {khz} kHz, {channels}")
+    }
 }
 
 /// A connected camera.
@@ -111,4 +163,33 @@ pub trait CameraSource: Send + Sync + 'static {
         &self,
         target: &ConnectTarget,
     ) -> Pin<Box<dyn Future<Output = Result<Session, IngestError>> + Send + '_>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_offers_name_what_can_be_recorded() {
+        let aac = AudioOffer::new("MPEG4-GENERIC", 48_000, Some(1));
+        assert_eq!(
+            (aac.encoding.as_str(), aac.codec),
+            ("mpeg4-generic", Some("aac"))
+        );
+        assert_eq!(aac.describe(), "AAC, 48 kHz, mono");
+        let pcma = AudioOffer::new("pcma", 8_000, None);
+        assert_eq!((pcma.codec, pcma.channels), (Some("pcma"), 1));
+        assert_eq!(pcma.describe(), "G.711 A-law (PCMA), 8 kHz, mono");
+        assert_eq!(
+            AudioOffer::new("PCMU", 8_000, Some(1)).describe(),
+            "G.711 µ-law (PCMU), 8 kHz, mono"
+        );
+        let opus = AudioOffer::new("opus", 48_000, Some(2));
+        assert_eq!(opus.codec, None);
+        assert_eq!(opus.describe(), "OPUS, 48 kHz, stereo");
+        assert_eq!(
+            AudioOffer::new("mpeg4-generic", 44_100, Some(6)).describe(),
+            "AAC, 44.1 kHz, 6 channels"
+        );
+    }
 }

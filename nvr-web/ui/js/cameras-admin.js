@@ -312,7 +312,17 @@ export function mount(root) {
       el("dt", null, "Codec"), el(`dd#test-${prefix}codec`, null, `${(r.codec || "").toUpperCase()} (${r.rfc6381_codec || "?"})`),
       el("dt", null, "Resolution"), el(`dd#test-${prefix}resolution`, null, `${r.width}×${r.height}`),
       el("dt", null, "Frame rate"), el(`dd#test-${prefix}fps`, null, r.fps ? `${Number(r.fps).toFixed(1)} fps` : "unknown"),
-      el("dt", null, "Audio"), el("dd", null, r.has_audio ? "yes (not recorded)" : "no")));
+      el("dt", null, "Audio"), el(`dd#test-${prefix}audio`, null, audioText(r))));
+  }
+
+  /** The audio a camera test found: codec, rate, channels, and whether it can be recorded. */
+  function audioText(r) {
+    const a = r.audio;
+    if (!a) return r.has_audio ? "yes" : "none";
+    const names = { aac: "AAC", pcma: "G.711 A-law (PCMA)", pcmu: "G.711 µ-law (PCMU)" };
+    const channels = a.channels === 1 ? "mono" : a.channels === 2 ? "stereo" : `${a.channels} channels`;
+    const text = `${names[a.codec] || a.encoding.toUpperCase()}, ${a.clock_rate_hz / 1000} kHz, ${channels}`;
+    return a.codec ? `${text} (recorded only if "Record sound" is on)` : `${text} (cannot be recorded)`;
   }
 
   // A retention change that deletes footage now is refused until the person confirms what it

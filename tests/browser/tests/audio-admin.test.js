@@ -17,7 +17,7 @@ async function browser() {
 }
 
 before(async () => {
-  cam = await h.startTestcam(["--mounts", "2", "--width", "320", "--height", "240", "--audio", "pcma", "--no-sub"],
+  cam = await h.startTestcam(["--mounts", "3", "--width", "320", "--height", "240", "--audio", "pcma", "--no-sub"],
     "testcam-audio-admin");
   const rec = new h.Recorder();
   await rec.init();
@@ -48,9 +48,15 @@ test("an admin switches sound recording on in the form; the list marks it and th
   await till.locator(".sound-badge").waitFor({ timeout: 15e3 });
   assert.equal(await yard.locator(".sound-badge").count(), 0, "no badge on a camera that records no sound");
 
-  // A new camera's form starts with sound off.
+  // A new camera's form starts with sound off, and its test says what sound the camera sends.
   await page.locator("#add-camera").click();
   assert.equal(await page.locator("#cam-record-audio").isChecked(), false);
+  // A mount nobody reads: the test camera's shared media with sound takes one client at a time.
+  await page.locator("#cam-url").fill(cam.urls[2]);
+  await page.locator("#test-camera").click();
+  await page.locator("#test-audio").waitFor({ timeout: 30e3 });
+  assert.equal(await page.locator("#test-audio").innerText(),
+    'G.711 A-law (PCMA), 8 kHz, mono (recorded only if "Record sound" is on)');
   await page.locator("dialog[open] button", { hasText: "Cancel" }).click();
   await page.locator("dialog[open]").waitFor({ state: "detached" });
 
