@@ -5,6 +5,8 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
+
 use serde_json::Value;
 
 /// `nvr camera list`'s line of the camera named `name`.
@@ -154,4 +156,121 @@ fn adding_a_camera_says_what_sound_it_sends_and_records_none_unless_asked() {
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("audio"), "{out}");
     assert!(seen.iter().all(|l| !l.contains("audio")), "{seen:?}");
+}
+
+/// The camera named `name` as the API lists it.
+fn camera(client: &Client, name: &str) -> Value {
+    client
+        .cameras()
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no camera {name}"))
+        .clone()
+}
+
+#[test]
+fn the_recorder_takes_a_cameras_sound_only_while_its_recording_is_switched_on() {
+    let mut rec = Recorder::new();
+    let start = |codec: &str| {
+        TestCam::start(
+            &[
+                "--width", "320", "--height", "240", "--fps", "10", "--no-sub", "--audio", codec,
+            ],
+            &rec.tmp.path().join(format!("testcam-{codec}.log")),
+        )
+    };
+    let (pcma, aac) = (start("pcma"), start("aac"));
+    let d = rec.d().to_owned();
+    let (code, out) = nvr(
+        &[
+            "camera",
+            "add",
+            "--data-dir",
+            &d,
+            "--name",
+            "till",
+            "--url",
+            &pcma.urls[0],
+            "--record-audio",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = rec.add_camera("yard", &aac.urls[0], None, false);
+    assert_eq!(code, 0, "{out}");
+    rec.serve(&[]);
+    let client = Client::login(&rec.base, "admin", ADMIN_PASSWORD);
+    let detail = |name: &str| camera(&client, name)["status_detail"].clone();
+    let wait_audio = |name: &str, codec: &str, min_frames: u64| {
+        wait_for(
+            Duration::from_secs(90),
+            &format!("{codec} audio of {name}"),
+            || {
+                let s = detail(name);
+                (s["audio_codec"] == codec
+                    && s["audio_frames_received"].as_u64().unwrap_or(0) >= min_frames)
+                    .then_some(s)
+            },
+        )
+    };
+
+    // G.711 arrives as the camera sends it: 20 ms packets of 160 bytes, 50 a second.
+    let till = wait_audio("till", "pcma", 100);
+    let frames = till["audio_frames_received"].as_u64().expect("frames");
+    assert_eq!(
+        till["audio_bytes_received"].as_u64(),
+        Some(frames * 160),
+        "{till}"
+    );
+    assert_eq!(till["audio_frames_oversized"], 0);
+    // The camera without sound recording sends sound too, and none of it is taken.
+    let yard = wait_for(Duration::from_secs(60), "yard's video", || {
+        let s = detail("yard");
+        (s["frames_received"].as_u64().unwrap_or(0) >= 20).then_some(s)
+    });
+    assert_eq!(yard["audio_codec"], Value::Null, "{yard}");
+    assert_eq!(yard["audio_frames_received"], 0, "{yard}");
+
+    // Switched on through the API, the camera is reconnected and its AAC taken; switched off,
+    // the next session takes none.
+    let id = camera(&client, "yard")["id"].as_i64().expect("id");
+    let r = client.post_method(
+        "PATCH",
+        &format!("/api/cameras/{id}"),
+        serde_json::json!({"record_audio": true}),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let yard = wait_audio("yard", "aac", 50);
+    assert_eq!(yard["audio_frames_oversized"], 0);
+    let id = camera(&client, "till")["id"].as_i64().expect("id");
+    let r = client.post_method(
+        "PATCH",
+        &format!("/api/cameras/{id}"),
+        serde_json::json!({"record_audio": false}),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let before = wait_for(
+        Duration::from_secs(60),
+        "till reconnected without audio",
+        || {
+            let s = detail("till");
+            (s["audio_codec"].is_null() && s["state"] == "recording").then_some(s)
+        },
+    );
+    // Video goes on; the audio count does not move.
+    let after = wait_for(
+        Duration::from_secs(60),
+        "till's video after the switch",
+        || {
+            let s = detail("till");
+            (s["frames_received"].as_u64() > before["frames_received"].as_u64().map(|f| f + 20))
+                .then_some(s)
+        },
+    );
+    assert_eq!(
+        after["audio_frames_received"],
+        before["audio_frames_received"]
+    );
 }

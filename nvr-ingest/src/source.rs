@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use futures::Stream;
 use nvr_core::{CameraUrl, Time90k, VideoFrame, VideoParams};
@@ -17,6 +17,9 @@ pub struct ConnectTarget {
     pub url: CameraUrl,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Also take the camera's audio stream (AAC or G.711), when it has one: only for a camera
+    /// whose audio an admin switched on. Otherwise the recorder never sets up its audio.
+    pub audio: bool,
 }
 
 impl std::fmt::Debug for ConnectTarget {
@@ -25,6 +28,7 @@ impl std::fmt::Debug for ConnectTarget {
             .field("url", &self.url)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("audio", &self.audio)
             .finish()
     }
 }
@@ -51,6 +55,8 @@ pub struct SessionInfo {
     /// The audio stream the recorder would take: the first one it can record (AAC, G.711),
     /// else the first offered.
     pub audio: Option<AudioOffer>,
+    /// The recorder set that audio stream up (asked to, and its codec is recordable).
+    pub audio_taken: bool,
 }
 
 /// An audio stream a camera offers, as its SDP describes it.
@@ -109,6 +115,46 @@ pub struct Session {
     /// The camera's clock against the recorder's, from its RTCP sender reports (if it sends
     /// them); set by the source while frames flow.
     pub camera_clock: Arc<CameraClockCell>,
+    /// What arrives of the camera's audio, when it was set up (`ConnectTarget::audio`).
+    pub audio: Arc<AudioCell>,
+}
+
+/// Counts of a session's audio, kept by the source and published by the supervisor.
+#[derive(Debug, Default)]
+pub struct AudioCell {
+    frames: AtomicU64,
+    bytes: AtomicU64,
+    /// Frames over the size bound, dropped.
+    oversized: AtomicU64,
+}
+
+/// A snapshot of an [`AudioCell`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AudioCounts {
+    pub frames: u64,
+    pub bytes: u64,
+    pub oversized: u64,
+}
+
+impl AudioCell {
+    /// Counts an audio frame of `size_bytes` that was taken.
+    pub fn frame(&self, size_bytes: usize) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(size_bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts an audio frame dropped for its size.
+    pub fn oversized(&self) {
+        self.oversized.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn counts(&self) -> AudioCounts {
+        AudioCounts {
+            frames: self.frames.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            oversized: self.oversized.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// One comparison of a camera's clock with the recorder's.

@@ -62,6 +62,7 @@ impl CameraSource for ByUrlSource {
                 info: SessionInfo::default(),
                 frames: Box::pin(futures::stream::iter(frames).chain(futures::stream::pending())),
                 camera_clock: Default::default(),
+                audio: Default::default(),
             })
         })
     }

@@ -229,6 +229,7 @@ impl CameraSource for SceneSource {
                 info: SessionInfo::default(),
                 frames,
                 camera_clock: Default::default(),
+                audio: Default::default(),
             })
         })
     }

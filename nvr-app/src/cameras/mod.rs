@@ -188,6 +188,8 @@ impl App {
             url,
             username: non_empty(&c.username).map(str::to_owned),
             password: non_empty(&c.password).map(str::to_owned),
+            // A test learns what audio is offered from the SDP; it never takes it.
+            audio: false,
         };
         Ok(Targets {
             main: target(url),
