@@ -80,3 +80,27 @@ test("an admin switches sound recording on in the form; the list marks it and th
   assert.equal(detail.record_audio, true);
   assert.equal(detail.record_audio_changed, true);
 });
+
+test("a guard sees which cameras record sound on the live grid and the camera page", { timeout: 120e3 }, async () => {
+  // The admin switches Yard's sound off again: one camera with sound, one without.
+  const admin = await (await browser()).newPage();
+  await h.login(admin, base, h.ADMIN);
+  const me = await (await admin.request.get(`${base}/api/me`)).json();
+  const off = await admin.request.patch(`${base}/api/cameras/2`,
+    { headers: { "X-CSRF-Token": me.csrf_token }, data: { record_audio: false } });
+  assert.equal(off.status(), 200);
+
+  const page = await (await browser()).newPage();
+  await h.login(page, base, h.GUARD);
+  assert.deepEqual(await recordAudio(page), { Till: true, Yard: false });
+  await page.locator('.tile[data-camera-id="2"]').waitFor({ timeout: 15e3 });
+  await h.waitFor(async () => await page.locator('.tile[data-camera-id="1"] .tile-sound').isVisible(), 15e3,
+    "Till's sound badge");
+  assert.equal(await page.locator('.tile[data-camera-id="2"] .tile-sound').isVisible(), false, "no badge on Yard");
+  await page.goto(`${base}/#/camera/1`);
+  await h.waitFor(async () => await page.locator("#cam-sound").isVisible(), 15e3, "the camera page's sound badge");
+  await h.screenshot(page, "camera-sound");
+  await page.goto(`${base}/#/camera/2`);
+  await h.waitFor(async () => (await page.locator(".cam-title").innerText()) === "Yard", 15e3, "Yard's page");
+  assert.equal(await page.locator("#cam-sound").isVisible(), false);
+});
