@@ -150,6 +150,9 @@ pub struct CameraAddArgs {
     /// recording sound needs a stated justification. The choice is audited.
     #[arg(long)]
     pub record_audio: bool,
+    /// Why the camera's sound is recorded (kept in the audit log).
+    #[arg(long, requires = "record_audio")]
+    pub audio_reason: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +165,9 @@ pub struct CameraChangeArgs {
     /// Record the camera's audio (true) or not (false); audited.
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
     pub record_audio: Option<bool>,
+    /// Why sound recording is switched on or off (kept in the audit log).
+    #[arg(long, requires = "record_audio")]
+    pub audio_reason: Option<String>,
     /// Record the camera (true) or stop recording and live view (false).
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
     pub enabled: Option<bool>,

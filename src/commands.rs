@@ -76,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 password,
                 skip_probe: a.skip_probe,
                 record_audio: a.record_audio,
+                audio_reason: a.audio_reason.clone(),
             };
             let rt = tokio::runtime::Runtime::new()?;
             let (row, probed) = rt
@@ -140,6 +141,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let change = nvr_app::cameras::CameraChange {
                 record_audio: a.record_audio,
+                audio_reason: a.audio_reason.clone(),
                 enabled: a.enabled,
                 ..Default::default()
             };

@@ -40,7 +40,10 @@ fn audio_is_recorded_only_where_the_cli_switched_it_on_and_each_switch_is_audite
         args.extend_from_slice(extra);
         nvr(&args, None)
     };
-    let (code, out) = add("till", &["--record-audio"]);
+    let (code, out) = add(
+        "till",
+        &["--record-audio", "--audio-reason", "Till disputes (DPIA 7)"],
+    );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("audio recorded"), "{out}");
     let (code, out) = add("yard", &[]);
@@ -105,6 +108,7 @@ fn audio_is_recorded_only_where_the_cli_switched_it_on_and_each_switch_is_audite
     let added = entries("camera_add");
     assert_eq!(added.len(), 2);
     assert_eq!(detail(&added[0])["record_audio"], true);
+    assert_eq!(detail(&added[0])["audio_reason"], "Till disputes (DPIA 7)");
     assert_eq!(detail(&added[1])["record_audio"], false);
     let changed = entries("camera_change");
     assert_eq!(changed.len(), 2, "{changed:?}");

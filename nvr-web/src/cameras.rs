@@ -241,6 +241,8 @@ pub struct CameraChangeRequest {
     enabled: Option<bool>,
     /// Record the main stream's audio (audited).
     record_audio: Option<bool>,
+    /// Why (kept in the audit entry of the switch).
+    audio_reason: Option<String>,
     /// `null`: the server default; `0`: no limit.
     #[serde(default, deserialize_with = "double_option")]
     retain_max_bytes: Option<Option<u64>>,
@@ -289,6 +291,7 @@ pub async fn change(
         password: req.password,
         enabled: req.enabled,
         record_audio: req.record_audio,
+        audio_reason: req.audio_reason,
         retain_max_bytes: req.retain_max_bytes,
         retain_max_age_days: req.retain_max_age_days,
         sub_retain_max_bytes: req.sub_retain_max_bytes,

@@ -51,6 +51,9 @@ pub struct NewCamera {
     /// Record the main stream's audio (default: no; recording sound needs a justification).
     #[serde(default)]
     pub record_audio: bool,
+    /// Why sound is recorded (optional; kept in the audit entry with the switch).
+    #[serde(default)]
+    pub audio_reason: Option<String>,
 }
 
 impl std::fmt::Debug for NewCamera {
@@ -64,6 +67,7 @@ impl std::fmt::Debug for NewCamera {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("skip_probe", &self.skip_probe)
             .field("record_audio", &self.record_audio)
+            .field("audio_reason", &self.audio_reason)
             .finish()
     }
 }
@@ -84,6 +88,9 @@ pub struct CameraChange {
     pub enabled: Option<bool>,
     /// Record the main stream's audio (admin; audited with the rest of the change).
     pub record_audio: Option<bool>,
+    /// Why sound is recorded, or no longer (optional; only with a `record_audio` switch, kept
+    /// in its audit entry).
+    pub audio_reason: Option<String>,
     /// The main stream's limits. `Some(None)`: back to the server default; `Some(Some(0))`:
     /// no limit.
     pub retain_max_bytes: Option<Option<u64>>,
@@ -104,6 +111,7 @@ impl std::fmt::Debug for CameraChange {
             .field("record_sub", &self.record_sub)
             .field("enabled", &self.enabled)
             .field("record_audio", &self.record_audio)
+            .field("audio_reason", &self.audio_reason)
             .field("retain_max_bytes", &self.retain_max_bytes)
             .field("retain_max_age_days", &self.retain_max_age_days)
             .field("sub_retain_max_bytes", &self.sub_retain_max_bytes)
@@ -261,6 +269,7 @@ impl App {
             ));
         }
         let targets = self.connect_targets(c)?;
+        let audio_reason = checked_audio_reason(c.audio_reason.as_deref(), c.record_audio)?;
         let probed = if c.skip_probe {
             None
         } else {
@@ -293,6 +302,7 @@ impl App {
                            "sub_url": sub_url.map(CameraUrl::as_str),
                            "record_sub": sub_url.is_some() && record_sub,
                            "record_audio": c.record_audio,
+                           "audio_reason": audio_reason,
                            "probed": probed.is_some()}),
                 )
             },
@@ -338,6 +348,10 @@ impl App {
         };
         let enabled = change.enabled.unwrap_or(row.enabled);
         let record_audio = change.record_audio.unwrap_or(row.record_audio);
+        let audio_reason = checked_audio_reason(
+            change.audio_reason.as_deref(),
+            record_audio != row.record_audio,
+        )?;
         let connection_changed = change.name.is_some()
             || change.url.is_some()
             || change.sub_url.is_some()
@@ -363,6 +377,9 @@ impl App {
             // Switching sound recording on or off is named on its own in the log, so an
             // auditor finds who did it and when without comparing entries.
             detail["record_audio_changed"] = json!(true);
+            if let Some(reason) = &audio_reason {
+                detail["audio_reason"] = json!(reason);
+            }
         }
         for &(stream, r) in &retention {
             let prefix = match stream {
@@ -523,6 +540,34 @@ impl App {
     ) -> AuditNote {
         AuditNote::new(self.clock.realtime().0, actor, action, object, detail)
     }
+}
+
+/// The longest reason for a sound recording switch, in characters.
+pub const MAX_AUDIO_REASON_CHARS: usize = 500;
+
+/// A reason given with a sound recording switch: trimmed, at most
+/// [`MAX_AUDIO_REASON_CHARS`], no control characters but line breaks; refused when nothing is
+/// switched (it would be kept nowhere). Empty is no reason.
+fn checked_audio_reason(reason: Option<&str>, switching: bool) -> AppResult<Option<String>> {
+    let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    if !switching {
+        return Err(AppError::invalid(
+            "audio_reason goes with switching sound recording (record_audio) on or off",
+        ));
+    }
+    if reason.chars().count() > MAX_AUDIO_REASON_CHARS {
+        return Err(AppError::invalid(format!(
+            "audio_reason is longer than {MAX_AUDIO_REASON_CHARS} characters"
+        )));
+    }
+    if reason.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(AppError::invalid(
+            "audio_reason must not contain control characters",
+        ));
+    }
+    Ok(Some(reason.to_owned()))
 }
 
 /// The streams whose retention `change` sets, with their new overrides (the fields it leaves

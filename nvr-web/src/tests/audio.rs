@@ -80,15 +80,36 @@ async fn audio_is_off_until_an_admin_switches_it_on_and_each_switch_is_audited()
     )
     .await;
     assert!(r.status.is_client_error(), "{:?}", r.status);
+    // A reason without a switch, or one too long or with control characters: 400, nothing
+    // changed, nothing logged.
+    for body in [
+        json!({"audio_reason": "no switch"}),
+        json!({"record_audio": false, "audio_reason": "already off"}),
+        json!({"record_audio": true, "audio_reason": "x".repeat(501)}),
+        json!({"record_audio": true, "audio_reason": "bell\u{7}"}),
+    ] {
+        let r = send(&env, json_req("PATCH", &uri, body.clone(), Some(&admin))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.body);
+    }
     assert!(audit_details(&env, "camera_change").is_empty());
+    let row = env
+        .state
+        .store
+        .db()
+        .camera(CameraId(gate))
+        .expect("db")
+        .expect("row");
+    assert!(!row.record_audio);
 
     // The admin switches it on, then off; each switch is its own entry, saying so.
+    let reason = "Disputes at the gate intercom; DPIA 2026-14";
     for on in [true, false] {
-        let r = send(
-            &env,
-            json_req("PATCH", &uri, json!({"record_audio": on}), Some(&admin)),
-        )
-        .await;
+        let body = if on {
+            json!({"record_audio": true, "audio_reason": format!("  {reason}\n")})
+        } else {
+            json!({"record_audio": false})
+        };
+        let r = send(&env, json_req("PATCH", &uri, body, Some(&admin))).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         assert_eq!(r.json()["record_audio"], on);
         let row = env
@@ -113,12 +134,16 @@ async fn audio_is_off_until_an_admin_switches_it_on_and_each_switch_is_audited()
     assert_eq!(
         changes
             .iter()
-            .map(|d| (d["record_audio"].clone(), d["record_audio_changed"].clone()))
+            .map(|d| (
+                d["record_audio"].clone(),
+                d["record_audio_changed"].clone(),
+                d["audio_reason"].clone()
+            ))
             .collect::<Vec<_>>(),
         [
-            (json!(true), json!(true)),
-            (json!(false), json!(true)),
-            (json!(false), Value::Null),
+            (json!(true), json!(true), json!(reason)),
+            (json!(false), json!(true), Value::Null),
+            (json!(false), Value::Null, Value::Null),
         ]
     );
 }

@@ -153,6 +153,12 @@ export function mount(root) {
     const recordSub = el("input#cam-record-sub", { type: "checkbox", checked: c ? !!c.record_sub || !c.sub_url : true });
     // Off unless an admin switches it on: recording sound needs a stated justification.
     const recordAudio = el("input#cam-record-audio", { type: "checkbox", role: "switch", checked: !!(c && c.record_audio) });
+    const audioReason = el("input#cam-audio-reason", { maxLength: 500, autocomplete: "off",
+      placeholder: "e.g. disputes at the counter; DPIA reference" });
+    const audioReasonField = field("Why (kept in the audit log with the switch)", audioReason);
+    const syncReason = () => { audioReasonField.hidden = recordAudio.checked === !!(c && c.record_audio); };
+    recordAudio.addEventListener("change", syncReason);
+    syncReason();
     const subRet = (c && c.streams && c.streams.sub && c.streams.sub.retention) || {};
     const subMaxAge = el("input#cam-sub-max-age", { type: "number", min: "0", step: "1", inputmode: "numeric",
       value: subRet.max_age_days ? subRet.max_age_days : "", placeholder: "default" });
@@ -222,6 +228,7 @@ export function mount(root) {
       field("Sub-stream URL", subUrl, "Optional: the camera's low-resolution stream (e.g. 640×360), for grid tiles, fast playback and thumbnails. Same user name and password."),
       el("label.check", null, recordSub, "Record the sub-stream (else it is used for live view only)"),
       el("label.check", null, recordAudio, "Record sound (the camera's AAC or G.711 audio)"),
+      audioReasonField,
       el("p.muted.small", null, "Off by default. Recording sound needs a stated justification (UK GDPR and the Surveillance Camera Code); switching it on or off is written to the audit log."),
       el("div.row2", null, field("Username", user), field("Password", pass)),
       c && c.has_password ? el("label.check", null, clearPass, "Remove the stored password") : null,
@@ -248,13 +255,17 @@ export function mount(root) {
             username: user.value.trim() || null, password: pass.value || null });
           if (subUrl.value.trim()) Object.assign(body, { sub_url: subUrl.value.trim(), record_sub: recordSub.checked });
           if (recordAudio.checked) body.record_audio = true;
+          if (recordAudio.checked && audioReason.value.trim()) body.audio_reason = audioReason.value.trim();
           if (skipProbe) body.skip_probe = true;
         } else {
           if (name.value.trim() !== c.name) body.name = name.value.trim();
           if (url.value.trim() !== c.url) body.url = url.value.trim();
           if (subUrl.value.trim() !== (c.sub_url || "")) body.sub_url = subUrl.value.trim() || null;
           if (recordSub.checked !== !!c.record_sub && (subUrl.value.trim() || c.sub_url)) body.record_sub = recordSub.checked;
-          if (recordAudio.checked !== !!c.record_audio) body.record_audio = recordAudio.checked;
+          if (recordAudio.checked !== !!c.record_audio) {
+            body.record_audio = recordAudio.checked;
+            if (audioReason.value.trim()) body.audio_reason = audioReason.value.trim();
+          }
           if (user.value.trim() !== (c.username || "")) body.username = user.value.trim();
           if (clearPass.checked) body.password = "";
           else if (pass.value) body.password = pass.value;

@@ -64,7 +64,9 @@ test("an admin switches sound recording on in the form; the list marks it and th
   const sw = page.locator("#cam-record-audio");
   assert.equal(await sw.getAttribute("role"), "switch");
   assert.equal(await sw.isChecked(), false);
+  assert.equal(await page.locator("#cam-audio-reason").isVisible(), false, "no reason asked before the switch moves");
   await sw.check();
+  await page.locator("#cam-audio-reason").fill("Gate intercom disputes; DPIA 2026-14");
   await page.locator("dialog[open] button.primary").click();
   await page.locator("dialog[open]").waitFor({ state: "detached", timeout: 30e3 });
   await yard.locator(".sound-badge").waitFor({ timeout: 15e3 });
@@ -79,6 +81,7 @@ test("an admin switches sound recording on in the form; the list marks it and th
   const detail = typeof entries[0].detail === "string" ? JSON.parse(entries[0].detail) : entries[0].detail;
   assert.equal(detail.record_audio, true);
   assert.equal(detail.record_audio_changed, true);
+  assert.equal(detail.audio_reason, "Gate intercom disputes; DPIA 2026-14");
 });
 
 test("a guard sees which cameras record sound on the live grid and the camera page", { timeout: 120e3 }, async () => {
