@@ -278,3 +278,49 @@ fn the_recorder_takes_a_cameras_sound_only_while_its_recording_is_switched_on() 
         before["audio_frames_received"]
     );
 }
+
+#[test]
+fn a_camera_whose_play_answer_omits_the_audio_rtptime_still_records_video_with_sound_on() {
+    use common::hostile::{HostileCamera, Mode};
+    let mut rec = Recorder::new();
+    let camera = HostileCamera::start(Mode::AudioWithoutRtptime);
+    let d = rec.d().to_owned();
+    let (code, out) = nvr(
+        &[
+            "camera",
+            "add",
+            "--data-dir",
+            &d,
+            "--name",
+            "gate",
+            "--url",
+            &camera.url,
+            "--record-audio",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("; audio G.711 A-law (PCMA), 8 kHz, mono"),
+        "{out}"
+    );
+    rec.serve(&[]);
+    let client = Client::login(&rec.base, "admin", ADMIN_PASSWORD);
+    // Both streams are set up; without RTP-Info for the audio each starts at its first
+    // packet instead of the PLAY being refused, so video goes on.
+    let s = wait_for(
+        Duration::from_secs(60),
+        "gate's video with audio set up",
+        || {
+            let s = camera_detail(&client, "gate");
+            (s["audio_codec"] == "pcma" && s["frames_received"].as_u64().unwrap_or(0) >= 30)
+                .then_some(s)
+        },
+    );
+    assert_eq!(s["state"], "recording", "{s}");
+    assert_eq!(s["failures"], 0, "{s}");
+}
+
+fn camera_detail(client: &Client, name: &str) -> Value {
+    camera(client, name)["status_detail"].clone()
+}

@@ -41,7 +41,8 @@ use futures::{Stream, StreamExt};
 use nvr_core::frame::is_random_access;
 use nvr_core::{Clock, HostKind, VideoCodec, VideoFrame, VideoParams};
 use retina::client::{
-    Credentials, PlayOptions, SessionOptions, SetupOptions, TeardownPolicy, Transport,
+    Credentials, InitialTimestampPolicy, PlayOptions, SessionOptions, SetupOptions, TeardownPolicy,
+    Transport,
 };
 use retina::codec::{CodecItem, ParametersRef};
 
@@ -564,7 +565,13 @@ impl CameraSource for RetinaSource {
                 .play(
                     PlayOptions::default()
                         .enforce_timestamps_with_max_jump_secs(max_jump)
-                        .allow_reordered_timestamps_secs(max_reorder),
+                        .allow_reordered_timestamps_secs(max_reorder)
+                        // With audio set up too, retina's default demands RTP-Info `rtptime`
+                        // for both streams and refuses PLAY without it, which would cost a
+                        // camera that omits it its video: use it when every stream has it
+                        // (their times then share the PLAY instant as origin), else start each
+                        // stream at its first packet. A video-only session is unaffected.
+                        .initial_timestamp(InitialTimestampPolicy::Permissive),
                 )
                 .await
                 .map_err(|e| classify(&e))?;
