@@ -324,3 +324,46 @@ fn a_camera_whose_play_answer_omits_the_audio_rtptime_still_records_video_with_s
 fn camera_detail(client: &Client, name: &str) -> Value {
     camera(client, name)["status_detail"].clone()
 }
+
+#[test]
+fn malformed_audio_is_dropped_and_counted_while_the_video_records_on() {
+    use common::hostile::{HostileCamera, Mode};
+    let mut rec = Recorder::new();
+    let camera = HostileCamera::start(Mode::GarbageAudio);
+    let d = rec.d().to_owned();
+    let (code, out) = nvr(
+        &[
+            "camera",
+            "add",
+            "--data-dir",
+            &d,
+            "--name",
+            "gate",
+            "--url",
+            &camera.url,
+            "--record-audio",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    rec.serve(&[]);
+    let client = Client::login(&rec.base, "admin", ADMIN_PASSWORD);
+    let s = wait_for(
+        Duration::from_secs(60),
+        "gate's video beside refused audio",
+        || {
+            let s = camera_detail(&client, "gate");
+            (s["audio_packets_refused"].as_u64().unwrap_or(0) >= 30
+                && s["frames_received"].as_u64().unwrap_or(0) >= 30)
+                .then_some(s)
+        },
+    );
+    assert_eq!(s["audio_codec"], "aac", "{s}");
+    assert_eq!(s["audio_frames_received"], 0, "{s}");
+    assert_eq!(s["failures"], 0, "one session throughout: {s}");
+    assert_eq!(
+        camera.plays(),
+        2,
+        "the probe's PLAY and the recorder's, no reconnection"
+    );
+}

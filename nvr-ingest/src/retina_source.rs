@@ -383,6 +383,11 @@ impl VideoStream {
     async fn next_frame(&mut self) -> Option<Result<SourceFrame, IngestError>> {
         loop {
             match self.demuxed.next().await? {
+                // The audio's depacketizer refused a packet: counted and dropped, so a camera
+                // with broken sound still records its video.
+                Err(e) if self.audio_i.is_some() && e.rtp_packet_stream_id() == self.audio_i => {
+                    self.audio.refused();
+                }
                 Err(e) => return Some(Err(classify(&e))),
                 Ok(CodecItem::VideoFrame(f)) if f.stream_id() == self.video_i => {
                     return Some(self.frame(f));

@@ -126,6 +126,8 @@ pub struct AudioCell {
     bytes: AtomicU64,
     /// Frames over the size bound, dropped.
     oversized: AtomicU64,
+    /// Packets the audio depacketizer refused (malformed), dropped.
+    refused: AtomicU64,
 }
 
 /// A snapshot of an [`AudioCell`].
@@ -134,6 +136,7 @@ pub struct AudioCounts {
     pub frames: u64,
     pub bytes: u64,
     pub oversized: u64,
+    pub refused: u64,
 }
 
 impl AudioCell {
@@ -148,11 +151,17 @@ impl AudioCell {
         self.oversized.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts an audio packet the depacketizer refused.
+    pub fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn counts(&self) -> AudioCounts {
         AudioCounts {
             frames: self.frames.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             oversized: self.oversized.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
         }
     }
 }

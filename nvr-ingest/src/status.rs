@@ -59,6 +59,8 @@ pub struct CameraStatus {
     pub audio_bytes_received: u64,
     /// Audio frames over the size bound, dropped.
     pub audio_frames_oversized: u64,
+    /// Malformed audio packets, dropped (the video goes on).
+    pub audio_packets_refused: u64,
 }
 
 impl CameraStatus {
@@ -86,6 +88,7 @@ impl CameraStatus {
             audio_frames_received: 0,
             audio_bytes_received: 0,
             audio_frames_oversized: 0,
+            audio_packets_refused: 0,
         }
     }
 }
@@ -232,6 +235,7 @@ impl StatusCell {
             s.audio_frames_received = base.frames + session.frames;
             s.audio_bytes_received = base.bytes + session.bytes;
             s.audio_frames_oversized = base.oversized + session.oversized;
+            s.audio_packets_refused = base.refused + session.refused;
         });
     }
 

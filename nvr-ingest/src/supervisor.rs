@@ -197,6 +197,7 @@ async fn run_session(
             frames: st.audio_frames_received,
             bytes: st.audio_bytes_received,
             oversized: st.audio_frames_oversized,
+            refused: st.audio_packets_refused,
         }
     };
     let mut audio_seen = crate::source::AudioCounts::default();

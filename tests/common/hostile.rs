@@ -80,6 +80,9 @@ pub enum Mode {
     /// RTP-Info names only the video (`rtptime` missing for the audio, as some cameras do);
     /// no audio is sent.
     AudioWithoutRtptime,
+    /// Valid video beside an AAC audio stream whose every packet is malformed (an AU-headers
+    /// length far beyond the packet), sent with each frame on the audio's channel.
+    GarbageAudio,
     /// Valid video, then an RTSP message that never ends: a `Content-Length` of 1 TiB (even
     /// connections) or a header line without end (odd connections), sent forever.
     EndlessRtspMessage,
@@ -361,6 +364,14 @@ fn sdp(mode: Mode, port: u16) -> Vec<u8> {
         }
         Mode::AudioWithoutRtptime => format!(
             "{head}{}m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n\
+             a=control:rtsp://127.0.0.1:{port}/cam/trackID=1\r\n",
+            video("96", &clip_fmtp())
+        )
+        .into_bytes(),
+        Mode::GarbageAudio => format!(
+            "{head}{}m=audio 0 RTP/AVP 97\r\na=rtpmap:97 MPEG4-GENERIC/48000/1\r\n\
+             a=fmtp:97 streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;\
+             indexlength=3;indexdeltalength=3;config=1188\r\n\
              a=control:rtsp://127.0.0.1:{port}/cam/trackID=1\r\n",
             video("96", &clip_fmtp())
         )
@@ -660,6 +671,18 @@ impl Streamer {
                 };
                 loop {
                     self.next_frame(PAYLOAD_TYPE, offset)?;
+                }
+            }
+            Mode::GarbageAudio => {
+                let mut seq = 0u16;
+                loop {
+                    self.next_frame(PAYLOAD_TYPE, 0)?;
+                    // AU-headers-length 65535 bits in a 6-byte payload.
+                    let ts = self.frame.wrapping_mul(3200);
+                    let mut pkt = rtp_header(97, true, seq, ts);
+                    pkt.extend([0xff, 0xff, 0x01, 0x02, 0x03, 0x04]);
+                    seq = seq.wrapping_add(1);
+                    self.send(&interleaved(2, &pkt))?;
                 }
             }
             Mode::WrongPayloadType => {
