@@ -116,6 +116,8 @@ pub enum CameraCommand {
     Add(CameraAddArgs),
     /// List cameras (never their passwords).
     List(CameraListArgs),
+    /// Change a camera's settings (what is given); a running server applies it within seconds.
+    Change(CameraChangeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +146,31 @@ pub struct CameraAddArgs {
     /// Add the camera without testing it (it will be retried until it answers).
     #[arg(long)]
     pub skip_probe: bool,
+    /// Record the camera's audio (AAC or G.711) beside its video. Off unless given:
+    /// recording sound needs a stated justification. The choice is audited.
+    #[arg(long)]
+    pub record_audio: bool,
+    /// Why the camera's sound is recorded (kept in the audit log).
+    #[arg(long, requires = "record_audio")]
+    pub audio_reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CameraChangeArgs {
+    #[command(flatten)]
+    pub dir: DataDirArg,
+    /// Camera name or id.
+    #[arg(long)]
+    pub camera: String,
+    /// Record the camera's audio (true) or not (false); audited.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub record_audio: Option<bool>,
+    /// Why sound recording is switched on or off (kept in the audit log).
+    #[arg(long, requires = "record_audio")]
+    pub audio_reason: Option<String>,
+    /// Record the camera (true) or stop recording and live view (false).
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -330,6 +357,7 @@ impl Command {
             Command::User(UserCommand::Add(a)) => Some(&a.dir),
             Command::Camera(CameraCommand::Add(a)) => Some(&a.dir),
             Command::Camera(CameraCommand::List(a)) => Some(&a.dir),
+            Command::Camera(CameraCommand::Change(a)) => Some(&a.dir),
             Command::Serve(a) => Some(&a.dir),
             Command::Check(a) => Some(&a.dir),
             Command::Export(a) => Some(&a.dir),

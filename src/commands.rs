@@ -75,6 +75,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 username: a.username.clone(),
                 password,
                 skip_probe: a.skip_probe,
+                record_audio: a.record_audio,
+                audio_reason: a.audio_reason.clone(),
             };
             let rt = tokio::runtime::Runtime::new()?;
             let (row, probed) = rt
@@ -92,11 +94,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(t) = probed {
                 let says = |p: &nvr_ingest::probe::ProbeResult| {
                     format!(
-                        "{} {}x{}{}",
+                        "{} {}x{}{}{}",
                         p.codec,
                         p.width,
                         p.height,
-                        p.fps.map(|f| format!(" at {f:.1} fps")).unwrap_or_default()
+                        p.fps.map(|f| format!(" at {f:.1} fps")).unwrap_or_default(),
+                        p.audio
+                            .as_ref()
+                            .map(|a| format!(
+                                "; audio {}{}",
+                                a.describe(),
+                                if a.codec.is_none() {
+                                    " (cannot be recorded)"
+                                } else {
+                                    ""
+                                }
+                            ))
+                            .unwrap_or_default()
                     )
                 };
                 println!("camera answers: {}", says(&t.main));
@@ -113,6 +127,39 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 };
                 println!("sub-stream {sub} ({recorded})");
             }
+            if row.record_audio {
+                println!("audio recorded");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Camera(CameraCommand::Change(a)) => {
+            let (cfg, dir) = config::resolve(&a.dir)?;
+            let app = offline_app(&cfg, &dir)?;
+            let row = app.camera_named(&a.camera).map_err(app_error)?;
+            if a.record_audio.is_none() && a.enabled.is_none() {
+                anyhow::bail!("nothing to change: give --record-audio or --enabled");
+            }
+            let change = nvr_app::cameras::CameraChange {
+                record_audio: a.record_audio,
+                audio_reason: a.audio_reason.clone(),
+                enabled: a.enabled,
+                ..Default::default()
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let row = rt
+                .block_on(app.change_camera(&Actor::cli(), row.id, &change))
+                .map_err(app_error)?;
+            println!(
+                "camera {} ({}): {}, audio {}",
+                row.name,
+                row.id,
+                if row.enabled { "enabled" } else { "disabled" },
+                if row.record_audio {
+                    "recorded"
+                } else {
+                    "not recorded"
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Camera(CameraCommand::List(a)) => {
@@ -120,7 +167,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open(&dir)?;
             for c in store.cameras()? {
                 println!(
-                    "{}\t{}\t{}\t{}{}",
+                    "{}\t{}\t{}\t{}{}{}",
                     c.id,
                     c.name,
                     c.url,
@@ -128,7 +175,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     c.sub_url
                         .as_deref()
                         .map(|s| format!("\tsub {s}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if c.record_audio { "\taudio" } else { "" }
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 //! another crate of the workspace.
 
 pub mod account;
+pub mod audio;
 pub mod camera_url;
 pub mod clock;
 pub mod config;

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::error::{CameraErrorKind, IngestError};
-use crate::source::{CameraSource, ConnectTarget};
+use crate::source::{AudioOffer, CameraSource, ConnectTarget};
 
 /// What a successful probe learned.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -20,6 +20,9 @@ pub struct ProbeResult {
     /// Measured from the frames received, or announced in the SDP.
     pub fps: Option<f64>,
     pub has_audio: bool,
+    /// The audio the recorder would record (codec set) or the camera's other audio; null
+    /// without audio.
+    pub audio: Option<AudioOffer>,
     /// Whether a key frame arrived within the probe.
     pub saw_key_frame: bool,
 }
@@ -70,6 +73,7 @@ pub async fn probe(
             height: first.params.height,
             fps: measured.or(session.info.announced_fps.map(f64::from)),
             has_audio: session.info.has_audio,
+            audio: session.info.audio.clone(),
             saw_key_frame: saw_key,
         })
     };

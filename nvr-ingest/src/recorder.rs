@@ -56,6 +56,8 @@ struct StreamHandle {
     /// What it was started with; a change restarts it.
     url: String,
     recorded: bool,
+    /// Whether its audio is taken (the main stream of a camera with audio recording on).
+    audio: bool,
 }
 
 impl StreamHandle {
@@ -272,7 +274,11 @@ impl Recorder {
             .iter()
             .filter(|(key, h)| match wanted.get(key) {
                 None => true,
-                Some((row, url)) => h.url != *url || h.recorded != row.records(key.stream),
+                Some((row, url)) => {
+                    h.url != *url
+                        || h.recorded != row.records(key.stream)
+                        || h.audio != takes_audio(row, key.stream)
+                }
             })
             .map(|(key, _)| *key)
             .collect();
@@ -309,10 +315,12 @@ impl Recorder {
         let parsed = CameraUrl::parse(url)
             .map_err(|e| nvr_storage::StorageError::InvalidArgument(e.to_string()))?;
         let password = self.store.camera_password(row.id)?;
+        let audio = takes_audio(row, stream);
         let target = ConnectTarget {
             url: parsed,
             username: row.username.clone(),
             password,
+            audio,
         };
         let status = self.statuses.cell(key, self.clock().realtime());
         let recorded = row.records(stream);
@@ -363,6 +371,7 @@ impl Recorder {
             writer,
             url: url.to_owned(),
             recorded,
+            audio,
         })
     }
 
@@ -451,4 +460,10 @@ impl Recorder {
             let _ = task.await;
         }
     }
+}
+
+/// Whether `stream` of `row` takes the camera's audio: its main stream, while an admin has
+/// audio recording switched on (a stream is restarted when that changes).
+fn takes_audio(row: &nvr_storage::CameraRow, stream: Stream) -> bool {
+    stream == Stream::Main && row.record_audio
 }

@@ -42,15 +42,16 @@ use futures::{Stream, StreamExt};
 use nvr_core::frame::is_random_access;
 use nvr_core::{Clock, HostKind, VideoCodec, VideoFrame, VideoParams};
 use retina::client::{
-    Credentials, PlayOptions, SessionOptions, SetupOptions, TeardownPolicy, Transport,
+    Credentials, InitialTimestampPolicy, PlayOptions, SessionOptions, SetupOptions, TeardownPolicy,
+    Transport,
 };
 use retina::codec::{CodecItem, ParametersRef};
 
 use crate::egress::{EgressPolicy, same_destination};
 use crate::error::{CameraErrorKind, IngestError};
 use crate::source::{
-    CameraClockCell, CameraClockSample, CameraSource, ConnectTarget, Session, SessionInfo,
-    SourceFrame,
+    AudioCell, AudioOffer, CameraClockCell, CameraClockSample, CameraSource, ConnectTarget,
+    Session, SessionInfo, SourceFrame,
 };
 
 /// Largest forward jump of RTP timestamps accepted within a session: 10 s, the stall timeout.
@@ -355,7 +356,15 @@ struct VideoStream {
     params: Option<Arc<VideoParams>>,
     clock: Arc<dyn Clock>,
     camera_clock: Arc<CameraClockCell>,
+    /// The audio stream set up, if any, and its counts.
+    audio_i: Option<usize>,
+    audio: Arc<AudioCell>,
 }
+
+/// The largest audio frame taken: an AAC frame is at most 768 bytes per channel (6144 bits),
+/// 8 channels are 6 KiB; G.711 sends 8 bytes a millisecond, so 64 KiB is 8 s of it. Larger
+/// frames are dropped and counted, never ending the session (the video goes on).
+pub const MAX_AUDIO_FRAME_BYTES: usize = 64 * 1024;
 
 /// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
 const NTP_UNIX_OFFSET_SECS: u64 = 2_208_988_800;
@@ -388,12 +397,24 @@ impl VideoStream {
     async fn next_frame(&mut self) -> Option<Result<SourceFrame, IngestError>> {
         loop {
             match self.demuxed.next().await? {
+                // The audio's depacketizer refused a packet: counted and dropped, so a camera
+                // with broken sound still records its video.
+                Err(e) if self.audio_i.is_some() && e.rtp_packet_stream_id() == self.audio_i => {
+                    self.audio.refused();
+                }
                 Err(e) => return Some(Err(classify(&e))),
                 Ok(CodecItem::VideoFrame(f)) if f.stream_id() == self.video_i => {
                     return Some(self.frame(f));
                 }
                 Ok(CodecItem::Rtcp(r)) if r.stream_id() == self.video_i => {
                     self.sender_report(&r);
+                }
+                Ok(CodecItem::AudioFrame(f)) if Some(f.stream_id()) == self.audio_i => {
+                    if f.data().len() > MAX_AUDIO_FRAME_BYTES {
+                        self.audio.oversized();
+                    } else {
+                        self.audio.frame(f.data().len());
+                    }
                 }
                 Ok(_) => {}
             }
@@ -484,6 +505,34 @@ impl CameraSource for RetinaSource {
                 }
             }
             let has_audio = streams.iter().any(|s| s.media() == "audio");
+            let offers: Vec<AudioOffer> = streams
+                .iter()
+                .filter(|s| s.media() == "audio")
+                .map(|s| {
+                    AudioOffer::new(
+                        s.encoding_name(),
+                        s.clock_rate_hz(),
+                        s.channels().map(|c| c.get()),
+                    )
+                })
+                .collect();
+            let audio = offers
+                .iter()
+                .find(|o| o.codec.is_some())
+                .or(offers.first())
+                .cloned();
+            // The audio stream to take: only when asked (its recording is switched on), and
+            // only a codec the recorder can record.
+            let audio_i = if target.audio {
+                streams.iter().position(|s| {
+                    s.media() == "audio"
+                        && AudioOffer::new(s.encoding_name(), s.clock_rate_hz(), None)
+                            .codec
+                            .is_some()
+                })
+            } else {
+                None
+            };
             let (video_i, codec) = streams
                 .iter()
                 .enumerate()
@@ -518,21 +567,31 @@ impl CameraSource for RetinaSource {
                 video_encoding: codec.name().to_owned(),
                 announced_fps: streams[video_i].framerate(),
                 has_audio,
+                audio,
+                audio_taken: audio_i.is_some(),
             };
-            session
-                .setup(
-                    video_i,
-                    SetupOptions::default().transport(Transport::Tcp(Default::default())),
-                )
-                .await
-                .map_err(|e| classify(&e))?;
+            for i in std::iter::once(video_i).chain(audio_i) {
+                session
+                    .setup(
+                        i,
+                        SetupOptions::default().transport(Transport::Tcp(Default::default())),
+                    )
+                    .await
+                    .map_err(|e| classify(&e))?;
+            }
             let max_jump = NonZeroU32::new(MAX_TIMESTAMP_JUMP_SECS).unwrap_or(NonZeroU32::MIN);
             let max_reorder = NonZeroU32::new(MAX_REORDER_SECS).unwrap_or(NonZeroU32::MIN);
             let playing = session
                 .play(
                     PlayOptions::default()
                         .enforce_timestamps_with_max_jump_secs(max_jump)
-                        .allow_reordered_timestamps_secs(max_reorder),
+                        .allow_reordered_timestamps_secs(max_reorder)
+                        // With audio set up too, retina's default demands RTP-Info `rtptime`
+                        // for both streams and refuses PLAY without it, which would cost a
+                        // camera that omits it its video: use it when every stream has it
+                        // (their times then share the PLAY instant as origin), else start each
+                        // stream at its first packet. A video-only session is unaffected.
+                        .initial_timestamp(InitialTimestampPolicy::Permissive),
                 )
                 .await
                 .map_err(|e| classify(&e))?;
@@ -544,8 +603,11 @@ impl CameraSource for RetinaSource {
                 params: None,
                 clock: self.clock.clone(),
                 camera_clock: Arc::default(),
+                audio_i,
+                audio: Arc::default(),
             };
             let camera_clock = stream.camera_clock.clone();
+            let audio_cell = stream.audio.clone();
             let frames = futures::stream::unfold(stream, |mut s| async move {
                 let item = s.next_frame().await?;
                 Some((item, s))
@@ -554,6 +616,7 @@ impl CameraSource for RetinaSource {
                 info,
                 frames: Box::pin(Contained::new(Box::pin(frames))),
                 camera_clock,
+                audio: audio_cell,
             })
         })))
     }

@@ -51,6 +51,16 @@ pub struct CameraStatus {
     /// The camera's clock minus the recorder's, in milliseconds, from its latest RTCP sender
     /// report (null until one arrived; cameras that send none stay null).
     pub camera_clock_offset_ms: Option<f64>,
+    /// The audio taken from the camera (`aac`, `pcma`, `pcmu`): null unless its audio
+    /// recording is switched on and the camera sends one of these.
+    pub audio_codec: Option<String>,
+    /// Audio frames and bytes received (not yet stored: see ARCHITECTURE.md, Known limits).
+    pub audio_frames_received: u64,
+    pub audio_bytes_received: u64,
+    /// Audio frames over the size bound, dropped.
+    pub audio_frames_oversized: u64,
+    /// Malformed audio packets, dropped (the video goes on).
+    pub audio_packets_refused: u64,
 }
 
 impl CameraStatus {
@@ -74,6 +84,11 @@ impl CameraStatus {
             width: None,
             height: None,
             camera_clock_offset_ms: None,
+            audio_codec: None,
+            audio_frames_received: 0,
+            audio_bytes_received: 0,
+            audio_frames_oversized: 0,
+            audio_packets_refused: 0,
         }
     }
 }
@@ -203,6 +218,25 @@ impl StatusCell {
 
     pub fn set_camera_clock(&self, sample: crate::source::CameraClockSample) {
         self.update(|s| s.camera_clock_offset_ms = Some(sample.offset_90k as f64 / 90.0));
+    }
+
+    /// The audio codec of the session just connected (`None`: no audio taken).
+    pub fn set_audio_codec(&self, codec: Option<&str>) {
+        self.update(|s| s.audio_codec = codec.map(str::to_owned));
+    }
+
+    /// The audio counts: those of earlier sessions (`base`) plus the current one's.
+    pub fn set_audio_counts(
+        &self,
+        base: crate::source::AudioCounts,
+        session: crate::source::AudioCounts,
+    ) {
+        self.update(|s| {
+            s.audio_frames_received = base.frames + session.frames;
+            s.audio_bytes_received = base.bytes + session.bytes;
+            s.audio_frames_oversized = base.oversized + session.oversized;
+            s.audio_packets_refused = base.refused + session.refused;
+        });
     }
 
     pub fn set_storage_error(&self, message: String) {

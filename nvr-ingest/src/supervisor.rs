@@ -126,8 +126,21 @@ pub async fn supervise(mut s: Supervised) {
                 s.status
                     .set_state(CameraState::Recording, s.clock.realtime());
                 s.status.reset_window(s.clock.monotonic());
-                let (error, got_frames, stopped) =
-                    run_session(&mut s, session.frames, &session.camera_clock).await;
+                s.status.set_audio_codec(
+                    session
+                        .info
+                        .audio
+                        .as_ref()
+                        .filter(|_| session.info.audio_taken)
+                        .and_then(|a| a.codec),
+                );
+                let (error, got_frames, stopped) = run_session(
+                    &mut s,
+                    session.frames,
+                    &session.camera_clock,
+                    &session.audio,
+                )
+                .await;
                 // Close the run whatever happened; the writer outlives us if stopping.
                 if let Some(w) = &s.writer {
                     let _ = w.send(WriterMsg::EndRun).await;
@@ -174,8 +187,20 @@ async fn run_session(
     s: &mut Supervised,
     mut frames: crate::source::FrameStream,
     camera_clock: &crate::source::CameraClockCell,
+    audio: &crate::source::AudioCell,
 ) -> (IngestError, bool, bool) {
     let mut got_frames = false;
+    // Audio counts of earlier sessions, and the last published of this one.
+    let audio_base = {
+        let st = s.status.get();
+        crate::source::AudioCounts {
+            frames: st.audio_frames_received,
+            bytes: st.audio_bytes_received,
+            oversized: st.audio_frames_oversized,
+            refused: st.audio_packets_refused,
+        }
+    };
+    let mut audio_seen = crate::source::AudioCounts::default();
     // The camera clock sample last seen, and when one was last sent to be kept.
     let mut clock_seen = None;
     let mut clock_kept: Option<Time90k> = None;
@@ -226,6 +251,11 @@ async fn run_session(
                 s.status
                     .on_frame(f.frame.data.len(), s.clock.monotonic(), &f.params);
                 s.live.publish(&f);
+                let counts = audio.counts();
+                if counts != audio_seen {
+                    audio_seen = counts;
+                    s.status.set_audio_counts(audio_base, counts);
+                }
                 // A sender report came before this frame: publish it, and keep it (recorded
                 // streams) now and then.
                 let clock = camera_clock.get();
@@ -331,11 +361,13 @@ mod tests {
                         info,
                         frames: frames(n, false),
                         camera_clock: Default::default(),
+                        audio: Default::default(),
                     }),
                     Script::Stall => Ok(Session {
                         info,
                         frames: frames(1, true),
                         camera_clock: Default::default(),
+                        audio: Default::default(),
                     }),
                 }
             })
@@ -366,6 +398,7 @@ mod tests {
                 url: CameraUrl::parse("rtsp://127.0.0.1/x").expect("url"),
                 username: Some("u".into()),
                 password: Some("hunter2".into()),
+                audio: false,
             },
             source: source.clone(),
             writer: Some(tx),
@@ -455,6 +488,7 @@ mod tests {
             url: CameraUrl::parse("rtsp://127.0.0.1/x").expect("url"),
             username: Some("u".into()),
             password: Some("hunter2".into()),
+            audio: false,
         };
         let s = format!("{t:?}");
         assert!(!s.contains("hunter2") && s.contains("redacted"), "{s}");

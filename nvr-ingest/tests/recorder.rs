@@ -62,6 +62,7 @@ impl CameraSource for ByUrlSource {
                 info: SessionInfo::default(),
                 frames: Box::pin(futures::stream::iter(frames).chain(futures::stream::pending())),
                 camera_clock: Default::default(),
+                audio: Default::default(),
             })
         })
     }
@@ -89,6 +90,7 @@ fn set_record_sub(store: &Store, camera: CameraId, record_sub: bool) {
             &CameraEdit {
                 sub_url: sub_url.as_ref(),
                 record_sub,
+                record_audio: row.record_audio,
                 ..CameraEdit::new(&row.name, &url)
             },
             &[],

@@ -228,6 +228,7 @@ impl CameraSource for SceneSource {
                 info: SessionInfo::default(),
                 frames,
                 camera_clock: Default::default(),
+                audio: Default::default(),
             })
         })
     }

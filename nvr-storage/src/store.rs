@@ -98,6 +98,8 @@ pub struct CameraEdit<'a> {
     pub password: Option<&'a str>,
     /// Ignored by an add: a new camera is enabled.
     pub enabled: bool,
+    /// Record the main stream's audio (off unless an admin switches it on).
+    pub record_audio: bool,
 }
 
 impl<'a> CameraEdit<'a> {
@@ -112,6 +114,7 @@ impl<'a> CameraEdit<'a> {
             username: None,
             password: None,
             enabled: true,
+            record_audio: false,
         }
     }
 }
@@ -126,6 +129,7 @@ impl std::fmt::Debug for CameraEdit<'_> {
             .field("username", &self.username)
             .field("password", &self.password.map(|_| "<redacted>"))
             .field("enabled", &self.enabled)
+            .field("record_audio", &self.record_audio)
             .finish()
     }
 }
@@ -393,6 +397,7 @@ impl Store {
                     created_90k: self.clock.realtime().0,
                     sub_url: c.sub_url.map(CameraUrl::as_str),
                     record_sub: c.record_sub,
+                    record_audio: c.record_audio,
                 },
                 audit,
             )
@@ -435,6 +440,7 @@ impl Store {
                     enabled: edit.enabled,
                     sub_url: edit.sub_url.map(CameraUrl::as_str),
                     record_sub: edit.record_sub,
+                    record_audio: edit.record_audio,
                 },
                 retention,
                 audit,

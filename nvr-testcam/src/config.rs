@@ -42,6 +42,37 @@ impl fmt::Display for Codec {
     }
 }
 
+/// Audio codec of the camera's main stream (`--audio`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AudioCodec {
+    /// AAC-LC, 48 kHz mono, RTP `mpeg4-generic` (RFC 3640) on dynamic payload type 97.
+    Aac,
+    /// G.711 A-law, 8 kHz mono, RTP `PCMA` on static payload type 8.
+    Pcma,
+    /// G.711 µ-law, 8 kHz mono, RTP `PCMU` on static payload type 0.
+    Pcmu,
+}
+
+impl AudioCodec {
+    /// Sample rate in Hz (also the RTP clock rate).
+    pub fn sample_rate_hz(self) -> u32 {
+        match self {
+            Self::Aac => 48_000,
+            Self::Pcma | Self::Pcmu => 8_000,
+        }
+    }
+}
+
+impl fmt::Display for AudioCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Aac => "aac",
+            Self::Pcma => "pcma",
+            Self::Pcmu => "pcmu",
+        })
+    }
+}
+
 /// How the video is produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Mode {
@@ -98,9 +129,10 @@ pub struct TestCamConfig {
     #[arg(long, default_value_t = 0)]
     pub keyint_frames: u32,
 
-    /// Add an AAC audio stream (a 440 Hz sine at 48 kHz) as a second RTP stream.
-    #[arg(long)]
-    pub audio: bool,
+    /// Add an audio stream (a 440 Hz sine) as a second RTP stream: aac (48 kHz), pcma or
+    /// pcmu (G.711, 8 kHz). `--audio` alone means aac.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "aac")]
+    pub audio: Option<AudioCodec>,
 
     /// User name clients must present (Basic or Digest); requires --password.
     #[arg(long, requires = "password")]
@@ -173,7 +205,7 @@ impl Default for TestCamConfig {
             fps: 15,
             bitrate_kbps: 1000,
             keyint_frames: 0,
-            audio: false,
+            audio: None,
             username: None,
             password: None,
             mode: Mode::Replay,
@@ -235,7 +267,7 @@ impl TestCamConfig {
             width: self.sub_width,
             height: self.sub_height,
             bitrate_kbps: self.sub_bitrate_kbps,
-            audio: false,
+            audio: None,
             no_sub: true,
             ..self.clone()
         })
@@ -404,7 +436,8 @@ mod tests {
             (320, 240, 10, 300)
         );
         assert_eq!(c.keyint(), 5);
-        assert!(c.audio && c.open_gop);
+        assert_eq!(c.audio, Some(AudioCodec::Aac), "--audio alone is AAC");
+        assert!(c.open_gop);
         assert_eq!(c.bframes, 2);
         assert_eq!(c.credentials(), Some(("u", "p")));
         c.validate().expect("valid");
@@ -414,7 +447,14 @@ mod tests {
             (sub.codec, sub.fps, sub.keyint(), sub.bframes),
             (c.codec, c.fps, c.keyint(), c.bframes)
         );
-        assert!(!sub.audio && sub.sub_stream().is_none());
+        assert!(sub.audio.is_none() && sub.sub_stream().is_none());
+        for (arg, codec) in [
+            ("--audio=aac", AudioCodec::Aac),
+            ("--audio=pcma", AudioCodec::Pcma),
+            ("--audio=pcmu", AudioCodec::Pcmu),
+        ] {
+            assert_eq!(parse(&[arg]).expect("parses").audio, Some(codec));
+        }
         assert!(parse(&["--no-sub"]).expect("parses").sub_stream().is_none());
     }
 
@@ -422,6 +462,7 @@ mod tests {
     fn clap_rejects_username_without_password() {
         assert!(parse(&["--username=u"]).is_err());
         assert!(parse(&["--codec=vp9"]).is_err());
+        assert!(parse(&["--audio=opus"]).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Checks that the GStreamer elements a configuration needs are installed, naming the
 //! Debian package that provides a missing one.
 
-use crate::{Codec, Mode, TestCamConfig, TestCamError};
+use crate::{AudioCodec, Codec, Mode, TestCamConfig, TestCamError};
 
 /// The Debian (bookworm) package that ships `element`.
 fn debian_package(element: &str) -> &'static str {
@@ -11,7 +11,8 @@ fn debian_package(element: &str) -> &'static str {
             "gstreamer1.0-plugins-base"
         }
         "timeoverlay" => "gstreamer1.0-x",
-        "rtpbin" | "rtph264pay" | "rtph265pay" | "rtpmp4gpay" => "gstreamer1.0-plugins-good",
+        "rtpbin" | "rtph264pay" | "rtph265pay" | "rtpmp4gpay" | "rtppcmapay" | "rtppcmupay"
+        | "alawenc" | "mulawenc" => "gstreamer1.0-plugins-good",
         "x264enc" => "gstreamer1.0-plugins-ugly",
         "x265enc" | "h264parse" | "h265parse" | "voaacenc" => "gstreamer1.0-plugins-bad",
         "avenc_aac" => "gstreamer1.0-libav",
@@ -81,9 +82,36 @@ pub(crate) fn aac_encoder() -> Result<&'static str, TestCamError> {
         })
 }
 
+/// Encoder and payloader element names of the audio branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AudioElements {
+    /// The codec they make.
+    pub codec: AudioCodec,
+    /// Encoder factory name (`avenc_aac` / `voaacenc`, `alawenc`, `mulawenc`).
+    pub encoder: &'static str,
+    /// RTP payloader factory name (`rtpmp4gpay`, `rtppcmapay`, `rtppcmupay`).
+    pub payloader: &'static str,
+}
+
+impl AudioElements {
+    /// The elements used for `codec`; AAC's encoder is the one installed.
+    pub fn of(codec: AudioCodec) -> Result<Self, TestCamError> {
+        let (encoder, payloader) = match codec {
+            AudioCodec::Aac => (aac_encoder()?, "rtpmp4gpay"),
+            AudioCodec::Pcma => ("alawenc", "rtppcmapay"),
+            AudioCodec::Pcmu => ("mulawenc", "rtppcmupay"),
+        };
+        Ok(Self {
+            codec,
+            encoder,
+            payloader,
+        })
+    }
+}
+
 /// Checks every element `config` needs. `timeoverlay` is optional and not checked.
-/// Returns the AAC encoder to use when `--audio` is set.
-pub(crate) fn check(config: &TestCamConfig) -> Result<Option<&'static str>, TestCamError> {
+/// Returns the audio elements to use when `--audio` is set.
+pub(crate) fn check(config: &TestCamConfig) -> Result<Option<AudioElements>, TestCamError> {
     let codec = CodecElements::of(config.codec);
     for element in [
         "rtpbin",
@@ -99,14 +127,19 @@ pub(crate) fn check(config: &TestCamConfig) -> Result<Option<&'static str>, Test
             require(element)?;
         }
     }
-    if config.audio {
-        for element in ["audiotestsrc", "audioconvert", "rtpmp4gpay"] {
-            require(element)?;
-        }
-        aac_encoder().map(Some)
-    } else {
-        Ok(None)
+    let Some(codec) = config.audio else {
+        return Ok(None);
+    };
+    let audio = AudioElements::of(codec)?;
+    for element in [
+        "audiotestsrc",
+        "audioconvert",
+        audio.encoder,
+        audio.payloader,
+    ] {
+        require(element)?;
     }
+    Ok(Some(audio))
 }
 
 #[cfg(test)]
@@ -123,5 +156,6 @@ mod tests {
         assert!(message.contains("`nosuchelement`"), "{message}");
         assert_eq!(debian_package("x264enc"), "gstreamer1.0-plugins-ugly");
         assert_eq!(debian_package("avenc_aac"), "gstreamer1.0-libav");
+        assert_eq!(debian_package("alawenc"), "gstreamer1.0-plugins-good");
     }
 }

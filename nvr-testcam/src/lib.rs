@@ -2,7 +2,7 @@
 //! tests, `make demo` and load benchmarks.
 //!
 //! Each of `--mounts` paths `/cam1 .. /camN` serves H.264 or H.265 video (and optionally
-//! AAC audio) as a shared, live, non-seekable media, and `/cam1_sub .. /camN_sub` the same
+//! AAC, G.711 A-law or µ-law audio) as a shared, live, non-seekable media, and `/cam1_sub .. /camN_sub` the same
 //! picture smaller (`--sub-width`, `--sub-height`, default 640x360, at `--sub-bitrate-kbps`;
 //! none with `--no-sub`), like a real camera's sub-stream. In the default **replay** mode a
 //! short clip per stream is encoded once at start-up and every mount loops it from memory,
@@ -17,8 +17,10 @@
 //! replay:      appsrc is-live=true format=time stream-type=stream ! clocksync
 //!              ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1
 //! live:        videotestsrc is-live=true ... ! x264enc ... ! h264parse ! rtph264pay name=pay0
-//! --audio:     audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=48000,channels=1
+//! --audio aac: audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=48000,channels=1
 //!              ! audioconvert ! avenc_aac ! rtpmp4gpay name=pay1 pt=97
+//! --audio pcma: audiotestsrc ... ! audio/x-raw,rate=8000,channels=1 ! audioconvert
+//!              ! alawenc ! rtppcmapay name=pay1 pt=8   (pcmu: mulawenc, rtppcmupay, pt=0)
 //! ```
 //!
 //! ```no_run
@@ -48,7 +50,7 @@ pub mod scene;
 mod server;
 
 pub use config::{
-    Codec, MAX_BITRATE_KBPS, MAX_DIMENSION, MAX_FPS, MAX_KEYINT_FRAMES, MAX_MOUNTS,
+    AudioCodec, Codec, MAX_BITRATE_KBPS, MAX_DIMENSION, MAX_FPS, MAX_KEYINT_FRAMES, MAX_MOUNTS,
     MAX_REPLAY_SECS, MIN_DIMENSION, Mode, TestCamConfig,
 };
 pub use error::TestCamError;

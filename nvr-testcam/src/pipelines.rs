@@ -1,19 +1,20 @@
 //! GStreamer launch descriptions: the start-up clip encoder and the per-mount RTSP media.
 
-use crate::elements::CodecElements;
-use crate::{Codec, TestCamConfig};
+use crate::elements::{AudioElements, CodecElements};
+use crate::{AudioCodec, Codec, TestCamConfig};
 
 /// RTP payload type of the video stream (`pay0`): the first dynamic payload type.
 pub(crate) const VIDEO_PAYLOAD_TYPE: u8 = 96;
-/// RTP payload type of the audio stream (`pay1`): the next dynamic payload type.
-pub(crate) const AUDIO_PAYLOAD_TYPE: u8 = 97;
-/// Audio sample rate in Hz.
-const AUDIO_RATE_HZ: u32 = 48_000;
+/// RTP payload type of an AAC stream (`pay1`): the next dynamic payload type. G.711 uses
+/// its static payload types (PCMA 8, PCMU 0), as cameras do.
+pub(crate) const AAC_PAYLOAD_TYPE: u8 = 97;
 /// AAC bit rate in bit/s; plenty for a mono sine.
-const AUDIO_BITRATE_BPS: u32 = 64_000;
-/// Samples per audio buffer: one AAC frame (1024 samples, 21.3 ms at 48 kHz), so the
+const AAC_BITRATE_BPS: u32 = 64_000;
+/// Samples per AAC audio buffer: one AAC frame (1024 samples, 21.3 ms at 48 kHz), so the
 /// encoder gets whole frames and the source wakes up ~47 times a second, not 100.
-const AUDIO_SAMPLES_PER_BUFFER: u32 = 1024;
+const AAC_SAMPLES_PER_BUFFER: u32 = 1024;
+/// Samples per G.711 buffer: 20 ms at 8 kHz, the usual packet time of G.711 cameras.
+const G711_SAMPLES_PER_BUFFER: u32 = 160;
 /// How far the SMPTE pattern moves each frame, in pixels, so every frame differs and
 /// P-frames carry real motion.
 const PATTERN_SPEED_PX: u32 = 4;
@@ -98,17 +99,29 @@ fn encoder(config: &TestCamConfig) -> String {
     }
 }
 
-/// Optional AAC branch, payloaded as `pay1`.
-fn audio_branch(aac_encoder: Option<&str>) -> String {
-    aac_encoder.map_or(String::new(), |aac| {
-        format!(
-            " audiotestsrc is-live=true wave=sine freq=440 volume=0.3 \
-             samplesperbuffer={AUDIO_SAMPLES_PER_BUFFER} \
-             ! audio/x-raw,rate={AUDIO_RATE_HZ},channels=1 ! audioconvert \
-             ! {aac} bitrate={AUDIO_BITRATE_BPS} \
-             ! rtpmp4gpay name=pay1 pt={AUDIO_PAYLOAD_TYPE}"
-        )
-    })
+/// Optional audio branch (a 440 Hz sine, mono), payloaded as `pay1`.
+fn audio_branch(audio: Option<AudioElements>) -> String {
+    let Some(audio) = audio else {
+        return String::new();
+    };
+    let (samples, encoder, payloader) = match audio.codec {
+        AudioCodec::Aac => (
+            AAC_SAMPLES_PER_BUFFER,
+            format!("{} bitrate={AAC_BITRATE_BPS}", audio.encoder),
+            format!("{} name=pay1 pt={AAC_PAYLOAD_TYPE}", audio.payloader),
+        ),
+        // The G.711 payloaders' default payload types are the static ones (8, 0).
+        AudioCodec::Pcma | AudioCodec::Pcmu => (
+            G711_SAMPLES_PER_BUFFER,
+            audio.encoder.to_owned(),
+            format!("{} name=pay1", audio.payloader),
+        ),
+    };
+    format!(
+        " audiotestsrc is-live=true wave=sine freq=440 volume=0.3 samplesperbuffer={samples} \
+         ! audio/x-raw,rate={rate},channels=1 ! audioconvert ! {encoder} ! {payloader}",
+        rate = audio.codec.sample_rate_hz(),
+    )
 }
 
 /// The one-shot pipeline that encodes the replay clip of `frames` frames into an
@@ -129,7 +142,7 @@ pub(crate) fn clip_encoder(config: &TestCamConfig, frames: u32) -> String {
 /// A replay mount: the shared clip is pushed into `appsrc` (live, not seekable),
 /// `clocksync` paces it to the pipeline clock, the payloader re-sends parameter sets
 /// with every key frame.
-pub(crate) fn replay_media(config: &TestCamConfig, aac_encoder: Option<&str>) -> String {
+pub(crate) fn replay_media(config: &TestCamConfig, audio: Option<AudioElements>) -> String {
     let codec = CodecElements::of(config.codec);
     format!(
         "( appsrc name={REPLAY_SRC_NAME} is-live=true format=time stream-type=stream \
@@ -137,12 +150,12 @@ pub(crate) fn replay_media(config: &TestCamConfig, aac_encoder: Option<&str>) ->
          {audio} )",
         parser = codec.parser,
         pay = codec.payloader,
-        audio = audio_branch(aac_encoder),
+        audio = audio_branch(audio),
     )
 }
 
 /// A live mount: its own test source and encoder.
-pub(crate) fn live_media(config: &TestCamConfig, aac_encoder: Option<&str>) -> String {
+pub(crate) fn live_media(config: &TestCamConfig, audio: Option<AudioElements>) -> String {
     let codec = CodecElements::of(config.codec);
     format!(
         "( {raw} ! {encoder} ! {parser} ! {pay} name=pay0 pt={VIDEO_PAYLOAD_TYPE} \
@@ -151,7 +164,7 @@ pub(crate) fn live_media(config: &TestCamConfig, aac_encoder: Option<&str>) -> S
         encoder = encoder(config),
         parser = codec.parser,
         pay = codec.payloader,
-        audio = audio_branch(aac_encoder),
+        audio = audio_branch(audio),
     )
 }
 
@@ -185,8 +198,18 @@ mod tests {
                 },
                 None,
             ),
-            replay_media(&config, Some("avenc_aac")),
-            live_media(&TestCamConfig::default(), None),
+            replay_media(
+                &config,
+                Some(AudioElements::of(AudioCodec::Aac).expect("AAC")),
+            ),
+            live_media(
+                &TestCamConfig::default(),
+                Some(AudioElements::of(AudioCodec::Pcma).expect("PCMA")),
+            ),
+            live_media(
+                &TestCamConfig::default(),
+                Some(AudioElements::of(AudioCodec::Pcmu).expect("PCMU")),
+            ),
         ] {
             gstreamer::parse::launch(&launch).unwrap_or_else(|e| panic!("{launch}: {e}"));
         }

@@ -60,18 +60,20 @@ impl TestCam {
     pub fn start(config: &TestCamConfig) -> Result<TestCam, TestCamError> {
         config.validate()?;
         gst::init().map_err(|e| TestCamError::GstInit(e.to_string()))?;
-        let aac_encoder = elements::check(config)?;
+        let audio = elements::check(config)?;
 
-        let media = |config: &TestCamConfig, aac: Option<&str>| -> Result<_, TestCamError> {
+        let media = |config: &TestCamConfig,
+                     audio: Option<elements::AudioElements>|
+         -> Result<_, TestCamError> {
             Ok(match config.mode {
                 Mode::Replay => (
-                    pipelines::replay_media(config, aac),
+                    pipelines::replay_media(config, audio),
                     Some(Arc::new(clip::encode(config)?)),
                 ),
-                Mode::Live => (pipelines::live_media(config, aac), None),
+                Mode::Live => (pipelines::live_media(config, audio), None),
             })
         };
-        let (launch, clip) = media(config, aac_encoder)?;
+        let (launch, clip) = media(config, audio)?;
         tracing::debug!(%launch, "mount pipeline");
         // The sub-stream: its own clip (encoded once too) and pipelines, no audio.
         let sub = config.sub_stream().map(|c| media(&c, None)).transpose()?;

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use nvr_testcam::{Codec, Mode, TestCam, TestCamConfig, TestCamError};
+use nvr_testcam::{AudioCodec, Codec, Mode, TestCam, TestCamConfig, TestCamError};
 use retina::client::Credentials;
 
 #[test]
@@ -82,7 +82,7 @@ fn each_mount_serves_a_smaller_sub_stream() {
 #[test]
 fn h265_replay_with_audio_has_hevc_and_aac() {
     let cam = TestCam::start(&TestCamConfig {
-        audio: true,
+        audio: Some(AudioCodec::Aac),
         width: 352,
         height: 288,
         ..small_config(Codec::H265)
@@ -97,6 +97,27 @@ fn h265_replay_with_audio_has_hevc_and_aac() {
     let audio = stream(&streams, "audio");
     assert_eq!(audio["codec_name"], "aac", "{audio}");
     assert_eq!(audio["sample_rate"], "48000");
+}
+
+#[test]
+fn g711_audio_is_pcma_or_pcmu_at_8_khz() {
+    for (codec, name) in [
+        (AudioCodec::Pcma, "pcm_alaw"),
+        (AudioCodec::Pcmu, "pcm_mulaw"),
+    ] {
+        let cam = TestCam::start(&TestCamConfig {
+            audio: Some(codec),
+            no_sub: true,
+            ..small_config(Codec::H264)
+        })
+        .unwrap();
+        let streams = ffprobe_streams(&cam.urls()[0]).unwrap();
+        assert_eq!(stream(&streams, "video")["codec_name"], "h264");
+        let audio = stream(&streams, "audio");
+        assert_eq!(audio["codec_name"], name, "{audio}");
+        assert_eq!(audio["sample_rate"], "8000", "{audio}");
+        assert_eq!(audio["channels"], 1, "{audio}");
+    }
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub struct CameraJson {
     pub username: Option<String>,
     pub has_password: bool,
     pub enabled: bool,
+    /// Whether the main stream's audio is recorded (off unless an admin switched it on).
+    pub record_audio: bool,
     /// `starting`, `connecting`, `recording`, `reconnecting`, `disabled`, or `stalled_disk`
     /// (connected, but the disk is full and retention cannot free space: frames are dropped).
     pub status: String,
@@ -159,6 +161,7 @@ fn camera_json(s: &AppState, c: nvr_storage::CameraRow) -> ApiResult<CameraJson>
         username: c.username,
         has_password: c.has_password,
         enabled: c.enabled,
+        record_audio: c.record_audio,
         streams,
         motion: s.app.motion_status(c.id),
     })
@@ -238,6 +241,10 @@ pub struct CameraChangeRequest {
     /// `""` clears the password.
     password: Option<String>,
     enabled: Option<bool>,
+    /// Record the main stream's audio (audited).
+    record_audio: Option<bool>,
+    /// Why (kept in the audit entry of the switch).
+    audio_reason: Option<String>,
     /// `null`: the server default; `0`: no limit.
     #[serde(default, deserialize_with = "double_option")]
     retain_max_bytes: Option<Option<u64>>,
@@ -263,6 +270,7 @@ impl std::fmt::Debug for CameraChangeRequest {
             .field("sub_url", &self.sub_url)
             .field("record_sub", &self.record_sub)
             .field("enabled", &self.enabled)
+            .field("record_audio", &self.record_audio)
             .finish_non_exhaustive()
     }
 }
@@ -284,6 +292,8 @@ pub async fn change(
         username: req.username,
         password: req.password,
         enabled: req.enabled,
+        record_audio: req.record_audio,
+        audio_reason: req.audio_reason,
         retain_max_bytes: req.retain_max_bytes,
         retain_max_age_days: req.retain_max_age_days,
         sub_retain_max_bytes: req.sub_retain_max_bytes,

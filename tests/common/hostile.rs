@@ -76,6 +76,13 @@ pub enum Mode {
     /// making up the rest, as FU-A fragments, sent as fast as the socket takes them. The RTP
     /// timestamps follow the wall clock, so the media time stays true at any rate.
     HugeFrames,
+    /// Valid video beside a G.711 (PCMA) audio stream in the SDP, and a PLAY answer whose
+    /// RTP-Info names only the video (`rtptime` missing for the audio, as some cameras do);
+    /// no audio is sent.
+    AudioWithoutRtptime,
+    /// Valid video beside an AAC audio stream whose every packet is malformed (an AU-headers
+    /// length far beyond the packet), sent with each frame on the audio's channel.
+    GarbageAudio,
     /// Valid video, then an RTSP message that never ends: a `Content-Length` of 1 TiB (even
     /// connections) or a header line without end (odd connections), sent forever.
     EndlessRtspMessage,
@@ -355,6 +362,20 @@ fn sdp(mode: Mode, port: u16) -> Vec<u8> {
             )
             .into_bytes()
         }
+        Mode::AudioWithoutRtptime => format!(
+            "{head}{}m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n\
+             a=control:rtsp://127.0.0.1:{port}/cam/trackID=1\r\n",
+            video("96", &clip_fmtp())
+        )
+        .into_bytes(),
+        Mode::GarbageAudio => format!(
+            "{head}{}m=audio 0 RTP/AVP 97\r\na=rtpmap:97 MPEG4-GENERIC/48000/1\r\n\
+             a=fmtp:97 streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;\
+             indexlength=3;indexdeltalength=3;config=1188\r\n\
+             a=control:rtsp://127.0.0.1:{port}/cam/trackID=1\r\n",
+            video("96", &clip_fmtp())
+        )
+        .into_bytes(),
         Mode::AbsurdClockRate => format!("{head}{}", video("96", "packetization-mode=1"))
             .replace("H264/90000", "H264/4294967295")
             .into_bytes(),
@@ -413,6 +434,8 @@ fn serve(
         _ => (1000 + 7 * n as u16, 10_000 + 123_456 * n as u32),
     };
     let control = format!("rtsp://127.0.0.1:{port}/cam/trackID=0");
+    // Each SETUP gets the next pair of interleaved channels (the video's is 0-1).
+    let mut setups = 0u8;
     loop {
         let Some((method, cseq)) = read_request(&mut reader) else {
             return Ok(());
@@ -434,12 +457,17 @@ fn serve(
                 r.extend(body);
                 r
             }
-            "SETUP" => format!(
-                "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n\
-                 Transport: RTP/AVP/TCP;unicast;interleaved=0-1;ssrc={SSRC:08X}\r\n\
-                 Session: {SESSION};timeout=60\r\n\r\n"
-            )
-            .into_bytes(),
+            "SETUP" => {
+                let channel = 2 * setups;
+                setups += 1;
+                format!(
+                    "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n\
+                     Transport: RTP/AVP/TCP;unicast;interleaved={channel}-{};ssrc={SSRC:08X}\r\n\
+                     Session: {SESSION};timeout=60\r\n\r\n",
+                    channel + 1
+                )
+                .into_bytes()
+            }
             "PLAY" => format!(
                 "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nSession: {SESSION}\r\nRange: npt=0.000-\r\n\
                  RTP-Info: url={control};seq={seq0};rtptime={ts0}\r\n\r\n"
@@ -629,9 +657,11 @@ impl Streamer {
 
     fn run(mut self, mode: Mode) -> std::io::Result<()> {
         match mode {
-            Mode::Normal | Mode::TimestampWrap | Mode::AbsurdFmtp => loop {
-                self.next_frame(PAYLOAD_TYPE, 0)?;
-            },
+            Mode::Normal | Mode::TimestampWrap | Mode::AbsurdFmtp | Mode::AudioWithoutRtptime => {
+                loop {
+                    self.next_frame(PAYLOAD_TYPE, 0)?;
+                }
+            }
             Mode::BackwardJump | Mode::ForwardJump => {
                 self.valid_for(3)?;
                 let offset = if mode == Mode::BackwardJump {
@@ -641,6 +671,18 @@ impl Streamer {
                 };
                 loop {
                     self.next_frame(PAYLOAD_TYPE, offset)?;
+                }
+            }
+            Mode::GarbageAudio => {
+                let mut seq = 0u16;
+                loop {
+                    self.next_frame(PAYLOAD_TYPE, 0)?;
+                    // AU-headers-length 65535 bits in a 6-byte payload.
+                    let ts = self.frame.wrapping_mul(3200);
+                    let mut pkt = rtp_header(97, true, seq, ts);
+                    pkt.extend([0xff, 0xff, 0x01, 0x02, 0x03, 0x04]);
+                    seq = seq.wrapping_add(1);
+                    self.send(&interleaved(2, &pkt))?;
                 }
             }
             Mode::WrongPayloadType => {

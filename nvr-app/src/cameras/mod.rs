@@ -48,6 +48,12 @@ pub struct NewCamera {
     /// Add it even if it cannot be reached now (it is retried forever).
     #[serde(default)]
     pub skip_probe: bool,
+    /// Record the main stream's audio (default: no; recording sound needs a justification).
+    #[serde(default)]
+    pub record_audio: bool,
+    /// Why sound is recorded (optional; kept in the audit entry with the switch).
+    #[serde(default)]
+    pub audio_reason: Option<String>,
 }
 
 impl std::fmt::Debug for NewCamera {
@@ -60,6 +66,8 @@ impl std::fmt::Debug for NewCamera {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("skip_probe", &self.skip_probe)
+            .field("record_audio", &self.record_audio)
+            .field("audio_reason", &self.audio_reason)
             .finish()
     }
 }
@@ -78,6 +86,11 @@ pub struct CameraChange {
     /// `Some("")` clears the password.
     pub password: Option<String>,
     pub enabled: Option<bool>,
+    /// Record the main stream's audio (admin; audited with the rest of the change).
+    pub record_audio: Option<bool>,
+    /// Why sound is recorded, or no longer (optional; only with a `record_audio` switch, kept
+    /// in its audit entry).
+    pub audio_reason: Option<String>,
     /// The main stream's limits. `Some(None)`: back to the server default; `Some(Some(0))`:
     /// no limit.
     pub retain_max_bytes: Option<Option<u64>>,
@@ -97,6 +110,8 @@ impl std::fmt::Debug for CameraChange {
             .field("sub_url", &self.sub_url)
             .field("record_sub", &self.record_sub)
             .field("enabled", &self.enabled)
+            .field("record_audio", &self.record_audio)
+            .field("audio_reason", &self.audio_reason)
             .field("retain_max_bytes", &self.retain_max_bytes)
             .field("retain_max_age_days", &self.retain_max_age_days)
             .field("sub_retain_max_bytes", &self.sub_retain_max_bytes)
@@ -181,6 +196,8 @@ impl App {
             url,
             username: non_empty(&c.username).map(str::to_owned),
             password: non_empty(&c.password).map(str::to_owned),
+            // A test learns what audio is offered from the SDP; it never takes it.
+            audio: false,
         };
         Ok(Targets {
             main: target(url),
@@ -252,6 +269,7 @@ impl App {
             ));
         }
         let targets = self.connect_targets(c)?;
+        let audio_reason = checked_audio_reason(c.audio_reason.as_deref(), c.record_audio)?;
         let probed = if c.skip_probe {
             None
         } else {
@@ -274,6 +292,7 @@ impl App {
                     username: targets.main.username.as_deref(),
                     password: targets.main.password.as_deref(),
                     enabled: true,
+                    record_audio: c.record_audio,
                 },
                 |id| {
                     self.note(
@@ -283,6 +302,8 @@ impl App {
                         json!({"name": name, "url": targets.main.url.as_str(),
                            "sub_url": sub_url.map(CameraUrl::as_str),
                            "record_sub": sub_url.is_some() && record_sub,
+                           "record_audio": c.record_audio,
+                           "audio_reason": audio_reason,
                            "probed": probed.is_some()}),
                     )
                 },
@@ -326,13 +347,19 @@ impl App {
             Some(u) => u.clone().filter(|u| !u.is_empty()),
         };
         let enabled = change.enabled.unwrap_or(row.enabled);
+        let record_audio = change.record_audio.unwrap_or(row.record_audio);
+        let audio_reason = checked_audio_reason(
+            change.audio_reason.as_deref(),
+            record_audio != row.record_audio,
+        )?;
         let connection_changed = change.name.is_some()
             || change.url.is_some()
             || change.sub_url.is_some()
             || change.record_sub.is_some()
             || change.username.is_some()
             || change.password.is_some()
-            || change.enabled.is_some();
+            || change.enabled.is_some()
+            || record_audio != row.record_audio;
         let retention = retention_changes(&row, change);
         if retention.iter().any(|(s, _)| *s == Stream::Sub) && !row.has_sub_row && sub_url.is_none()
         {
@@ -345,7 +372,15 @@ impl App {
         let by = actor.audit_name();
         let mut detail = json!({"name": name, "url": url.as_str(), "enabled": enabled,
             "sub_url": sub_url.as_ref().map(CameraUrl::as_str), "record_sub": record_sub,
-            "password_changed": change.password.is_some()});
+            "password_changed": change.password.is_some(), "record_audio": record_audio});
+        if record_audio != row.record_audio {
+            // Switching sound recording on or off is named on its own in the log, so an
+            // auditor finds who did it and when without comparing entries.
+            detail["record_audio_changed"] = json!(true);
+            if let Some(reason) = &audio_reason {
+                detail["audio_reason"] = json!(reason);
+            }
+        }
         for &(stream, r) in &retention {
             let prefix = match stream {
                 Stream::Main => "",
@@ -365,6 +400,7 @@ impl App {
                     username: username.as_deref(),
                     password: change.password.as_deref(),
                     enabled,
+                    record_audio,
                 },
                 &retention,
                 self.note(&by, "camera_change", format!("camera:{id}"), detail),
@@ -503,6 +539,34 @@ impl App {
     ) -> AuditNote {
         AuditNote::new(self.clock.realtime().0, actor, action, object, detail)
     }
+}
+
+/// The longest reason for a sound recording switch, in characters.
+pub const MAX_AUDIO_REASON_CHARS: usize = 500;
+
+/// A reason given with a sound recording switch: trimmed, at most
+/// [`MAX_AUDIO_REASON_CHARS`], no control characters but line breaks; refused when nothing is
+/// switched (it would be kept nowhere). Empty is no reason.
+fn checked_audio_reason(reason: Option<&str>, switching: bool) -> AppResult<Option<String>> {
+    let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    if !switching {
+        return Err(AppError::invalid(
+            "audio_reason goes with switching sound recording (record_audio) on or off",
+        ));
+    }
+    if reason.chars().count() > MAX_AUDIO_REASON_CHARS {
+        return Err(AppError::invalid(format!(
+            "audio_reason is longer than {MAX_AUDIO_REASON_CHARS} characters"
+        )));
+    }
+    if reason.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(AppError::invalid(
+            "audio_reason must not contain control characters",
+        ));
+    }
+    Ok(Some(reason.to_owned()))
 }
 
 /// The streams whose retention `change` sets, with their new overrides (the fields it leaves

@@ -7,8 +7,8 @@ use crate::error::{Result, StorageError};
 use nvr_core::{CameraId, SegmentId, Stream, StreamKey};
 
 const INSERT_CAMERA: &str = "
-    INSERT INTO cameras (name, username, password_sealed, enabled, created_90k)
-    VALUES (:name, :username, :password_sealed, 1, :created_90k)";
+    INSERT INTO cameras (name, username, password_sealed, enabled, created_90k, record_audio)
+    VALUES (:name, :username, :password_sealed, 1, :created_90k, :record_audio)";
 const INSERT_STREAM: &str = "
     INSERT INTO streams (camera_id, stream, url, record) VALUES (:camera_id, :stream, :url, :record)";
 /// A camera with its main stream and, if it has (or had) one, its sub-stream.
@@ -16,14 +16,14 @@ const SELECT_CAMERAS: &str = "
     SELECT c.id, c.name, m.url, c.username, c.password_sealed IS NOT NULL, c.enabled,
            m.retain_max_bytes, m.retain_max_age_secs, c.created_90k,
            s.camera_id IS NOT NULL, s.url, COALESCE(s.record, 1), s.retain_max_bytes,
-           s.retain_max_age_secs
+           s.retain_max_age_secs, c.record_audio
     FROM cameras c
     JOIN streams m ON m.camera_id = c.id AND m.stream = 0
     LEFT JOIN streams s ON s.camera_id = c.id AND s.stream = 1";
 const SELECT_PASSWORD: &str = "SELECT password_sealed FROM cameras WHERE id = :id";
 const UPDATE_CAMERA: &str = "
     UPDATE cameras SET name = :name, username = :username, password_sealed = :password_sealed,
-        enabled = :enabled
+        enabled = :enabled, record_audio = :record_audio
     WHERE id = :id";
 const UPDATE_MAIN_URL: &str = "UPDATE streams SET url = :url WHERE camera_id = :id AND stream = 0";
 /// Sets the sub-stream's URL and whether it is recorded, adding its row if it never had one.
@@ -84,6 +84,8 @@ pub struct CameraRow {
     /// The sub-stream's retention overrides.
     pub sub_retain_max_bytes: Option<u64>,
     pub sub_retain_max_age_secs: Option<u64>,
+    /// Whether the main stream's audio is recorded (off unless an admin switched it on).
+    pub record_audio: bool,
 }
 
 impl CameraRow {
@@ -161,6 +163,8 @@ pub struct NewCamera<'a> {
     pub sub_url: Option<&'a str>,
     /// Record the sub-stream (else live view only).
     pub record_sub: bool,
+    /// Record the main stream's audio.
+    pub record_audio: bool,
 }
 
 fn camera_from_row(r: &Row<'_>) -> rusqlite::Result<CameraRow> {
@@ -182,6 +186,7 @@ fn camera_from_row(r: &Row<'_>) -> rusqlite::Result<CameraRow> {
         record_sub: r.get(11)?,
         sub_retain_max_bytes: size(12)?,
         sub_retain_max_age_secs: size(13)?,
+        record_audio: r.get(14)?,
     })
 }
 
@@ -205,6 +210,8 @@ pub struct CameraUpdate<'a> {
     /// The sub-stream's URL; `None` removes the sub-stream (its recordings stay).
     pub sub_url: Option<&'a str>,
     pub record_sub: bool,
+    /// Record the main stream's audio.
+    pub record_audio: bool,
 }
 
 fn constraint_to_exists(e: rusqlite::Error, what: String) -> StorageError {
@@ -234,6 +241,7 @@ impl Database {
                     ":username": c.username,
                     ":password_sealed": c.password_sealed,
                     ":created_90k": c.created_90k,
+                    ":record_audio": c.record_audio,
                 },
             )
             .map_err(|e| constraint_to_exists(e, format!("camera {:?}", c.name)))?;
@@ -307,6 +315,7 @@ impl Database {
                         ":username": c.username,
                         ":password_sealed": c.password_sealed,
                         ":enabled": c.enabled,
+                        ":record_audio": c.record_audio,
                     },
                 )
                 .map_err(|e| constraint_to_exists(e, format!("camera {:?}", c.name)))?;

@@ -45,7 +45,7 @@ pub use users::{NewSession, SessionRow, UserChange, UserRow};
 
 /// The schema version this program writes; `PRAGMA user_version` holds the database's: the
 /// number of the last migration applied.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// The current schema, used for new databases.
 const FRESH_SCHEMA: &str = include_str!("schema.sql");
@@ -63,6 +63,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_streams.sql")),
     (8, include_str!("migrations/0008_motion.sql")),
     (9, include_str!("migrations/0009_camera_clock.sql")),
+    (10, include_str!("migrations/0010_record_audio.sql")),
 ];
 
 /// Every row whose foreign key points nowhere: (table, rowid, referenced table, key index).

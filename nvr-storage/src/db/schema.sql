@@ -29,7 +29,10 @@ CREATE TABLE cameras (
   password_sealed BLOB,
   -- 0 = do not record (nor stream live) any of its streams.
   enabled INTEGER NOT NULL DEFAULT 1,
-  created_90k INTEGER NOT NULL
+  created_90k INTEGER NOT NULL,
+  -- 1 = record the main stream's audio (AAC, G.711) beside its video. Off by default: an
+  -- admin switches it on per camera (audited), since recording sound needs a justification.
+  record_audio INTEGER NOT NULL DEFAULT 0
 );
 
 -- The streams of each camera: its main stream, and optionally a low-resolution sub-stream.

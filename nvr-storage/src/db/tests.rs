@@ -112,6 +112,8 @@ fn upgraded_equals_fresh() {
     let camera = upgraded.camera(CameraId(1)).expect("camera").expect("row");
     assert_eq!(camera.url, "rtsp://10.0.0.1/");
     assert_eq!((camera.has_sub_row, camera.sub_url), (false, None));
+    // Migration 10: a camera from before audio recording records no sound.
+    assert!(!camera.record_audio);
     // Migration 4 rebuilt `epochs`: rows and the id sequence kept, and a shredded epoch's day
     // can have a new live epoch (but only one).
     let conn = upgraded.lock();

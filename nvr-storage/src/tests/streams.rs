@@ -34,6 +34,7 @@ fn set_sub_url(e: &Env, url: Option<&str>) {
                 enabled: true,
                 sub_url: url.as_ref().map(CameraUrl::as_str),
                 record_sub: true,
+                record_audio: row.record_audio,
             },
             &[],
             note(),

@@ -571,6 +571,7 @@ async fn cameras_can_be_edited_and_removed_with_confirmation() {
     );
 }
 
+mod audio;
 mod evidence;
 mod motion;
 mod seals;

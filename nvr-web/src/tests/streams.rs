@@ -63,6 +63,7 @@ impl CameraSource for ByUrlSource {
                 info: SessionInfo::default(),
                 frames: Box::pin(futures::stream::iter(frames)),
                 camera_clock: Default::default(),
+                audio: Default::default(),
             })
         })
     }

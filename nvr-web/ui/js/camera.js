@@ -47,6 +47,7 @@ export function mount(root, { args, query }) {
 
   // ---- DOM ----
   const title = el("h1.cam-title", null, "Camera");
+  const sound = el("span.pill.sound-badge#cam-sound", { hidden: true, title: "This camera records sound" }, "Sound");
   const pill = el("span.pill");
   const liveBtn = iconButton("live", "Live", () => goLive(), { cls: "mode-live" });
   const histBtn = iconButton("history", "History", () => playAt(Date.now() - 30e3, { why: "history" }), { cls: "mode-history" });
@@ -120,7 +121,7 @@ export function mount(root, { args, query }) {
     evidence ? " · [ ] mark range IN/OUT · Shift+drag on the timeline: select a range" : "");
   root.append(
     el("div.cam-head", null, el("a.btn.subtle.back", { href: "#/live", title: "Back to the live grid (Esc)" }, icon("back"), el("span", null, "Live grid")),
-      title, pill, el("div.group.push", null, streamSelect, liveBtn, histBtn)),
+      title, sound, pill, el("div.group.push", null, streamSelect, liveBtn, histBtn)),
     stage, controls, tlBox);
   // Evidence range (evidence and admin roles): the bar sits between the timeline and the keys.
   let range = null;
@@ -522,6 +523,7 @@ export function mount(root, { args, query }) {
       const wasEnabled = cam && cam.enabled;
       cam = c;
       title.textContent = c.name;
+      sound.hidden = !c.record_audio;
       document.title = `${c.name} · NVR`;
       const d = c.status_detail || {};
       if (d.fps) fps = d.fps;

@@ -75,7 +75,7 @@ export function mount(root) {
         ret.max_bytes ? fmtBytes(ret.max_bytes) : null].filter(Boolean).join(", ") || "default";
       return el("tr", { "data-camera-id": String(c.id), "data-status": c.status },
         el("td", null, el("span", { class: `dot ${h.cls}`, title: h.detail || h.text, role: "img", "aria-label": h.text })),
-        el("td", null, el("a", { href: `#/camera/${c.id}` }, c.name), el("div.muted.small", null, c.url)),
+        el("td", null, el("a", { href: `#/camera/${c.id}` }, c.name), soundBadge(c), el("div.muted.small", null, c.url)),
         el("td.status-cell", null, el("span", { class: `sev ${h.cls}` }, h.text),
           h.detail ? el("div.small.bad-text", null, h.detail) : null,
           d.failures ? el("div.small.muted", null, `${d.failures} failed connection${d.failures > 1 ? "s" : ""}`) : null),
@@ -95,6 +95,12 @@ export function mount(root) {
           iconButton(c.enabled ? "pause" : "play", c.enabled ? "Disable" : "Enable", () => setEnabled(c, !c.enabled)),
           iconButton("delete", "Remove", () => remove(c), { cls: "danger" })));
     }));
+  }
+
+  /** A badge on cameras that record sound: who watches must know a microphone is on. */
+  function soundBadge(c) {
+    if (!c.record_audio) return null;
+    return el("span.pill.sound-badge", { title: "This camera records sound (audio recording switched on by an admin)" }, "Sound");
   }
 
   /** The sub-stream under the main stream's video facts: its size and state. */
@@ -145,6 +151,14 @@ export function mount(root) {
     const subUrl = el("input#cam-sub-url", { name: "sub_url", value: c && c.sub_url ? c.sub_url : "",
       placeholder: "rtsp://192.168.1.20:554/stream2 (optional)", autocomplete: "off", spellcheck: false, inputmode: "url" });
     const recordSub = el("input#cam-record-sub", { type: "checkbox", checked: c ? !!c.record_sub || !c.sub_url : true });
+    // Off unless an admin switches it on: recording sound needs a stated justification.
+    const recordAudio = el("input#cam-record-audio", { type: "checkbox", role: "switch", checked: !!(c && c.record_audio) });
+    const audioReason = el("input#cam-audio-reason", { maxLength: 500, autocomplete: "off",
+      placeholder: "e.g. disputes at the counter; DPIA reference" });
+    const audioReasonField = field("Why (kept in the audit log with the switch)", audioReason);
+    const syncReason = () => { audioReasonField.hidden = recordAudio.checked === !!(c && c.record_audio); };
+    recordAudio.addEventListener("change", syncReason);
+    syncReason();
     const subRet = (c && c.streams && c.streams.sub && c.streams.sub.retention) || {};
     const subMaxAge = el("input#cam-sub-max-age", { type: "number", min: "0", step: "1", inputmode: "numeric",
       value: subRet.max_age_days ? subRet.max_age_days : "", placeholder: "default" });
@@ -213,6 +227,9 @@ export function mount(root) {
       field("RTSP URL", url, "The main (full-resolution) stream, without the user name and password."),
       field("Sub-stream URL", subUrl, "Optional: the camera's low-resolution stream (e.g. 640×360), for grid tiles, fast playback and thumbnails. Same user name and password."),
       el("label.check", null, recordSub, "Record the sub-stream (else it is used for live view only)"),
+      el("label.check", null, recordAudio, "Record sound (the camera's AAC or G.711 audio)"),
+      audioReasonField,
+      el("p.muted.small", null, "Off by default. Recording sound needs a stated justification (UK GDPR and the Surveillance Camera Code); switching it on or off is written to the audit log."),
       el("div.row2", null, field("Username", user), field("Password", pass)),
       c && c.has_password ? el("label.check", null, clearPass, "Remove the stored password") : null,
       c ? el("div.row2", null, field("Keep at most (days)", maxAge, "Empty: the default; 0: no limit."),
@@ -237,12 +254,18 @@ export function mount(root) {
           Object.assign(body, { name: name.value.trim(), url: url.value.trim(),
             username: user.value.trim() || null, password: pass.value || null });
           if (subUrl.value.trim()) Object.assign(body, { sub_url: subUrl.value.trim(), record_sub: recordSub.checked });
+          if (recordAudio.checked) body.record_audio = true;
+          if (recordAudio.checked && audioReason.value.trim()) body.audio_reason = audioReason.value.trim();
           if (skipProbe) body.skip_probe = true;
         } else {
           if (name.value.trim() !== c.name) body.name = name.value.trim();
           if (url.value.trim() !== c.url) body.url = url.value.trim();
           if (subUrl.value.trim() !== (c.sub_url || "")) body.sub_url = subUrl.value.trim() || null;
           if (recordSub.checked !== !!c.record_sub && (subUrl.value.trim() || c.sub_url)) body.record_sub = recordSub.checked;
+          if (recordAudio.checked !== !!c.record_audio) {
+            body.record_audio = recordAudio.checked;
+            if (audioReason.value.trim()) body.audio_reason = audioReason.value.trim();
+          }
           if (user.value.trim() !== (c.username || "")) body.username = user.value.trim();
           if (clearPass.checked) body.password = "";
           else if (pass.value) body.password = pass.value;
@@ -300,7 +323,17 @@ export function mount(root) {
       el("dt", null, "Codec"), el(`dd#test-${prefix}codec`, null, `${(r.codec || "").toUpperCase()} (${r.rfc6381_codec || "?"})`),
       el("dt", null, "Resolution"), el(`dd#test-${prefix}resolution`, null, `${r.width}×${r.height}`),
       el("dt", null, "Frame rate"), el(`dd#test-${prefix}fps`, null, r.fps ? `${Number(r.fps).toFixed(1)} fps` : "unknown"),
-      el("dt", null, "Audio"), el("dd", null, r.has_audio ? "yes (not recorded)" : "no")));
+      el("dt", null, "Audio"), el(`dd#test-${prefix}audio`, null, audioText(r))));
+  }
+
+  /** The audio a camera test found: codec, rate, channels, and whether it can be recorded. */
+  function audioText(r) {
+    const a = r.audio;
+    if (!a) return r.has_audio ? "yes" : "none";
+    const names = { aac: "AAC", pcma: "G.711 A-law (PCMA)", pcmu: "G.711 µ-law (PCMU)" };
+    const channels = a.channels === 1 ? "mono" : a.channels === 2 ? "stereo" : `${a.channels} channels`;
+    const text = `${names[a.codec] || a.encoding.toUpperCase()}, ${a.clock_rate_hz / 1000} kHz, ${channels}`;
+    return a.codec ? `${text} (recorded only if "Record sound" is on)` : `${text} (cannot be recorded)`;
   }
 
   // A retention change that deletes footage now is refused until the person confirms what it

@@ -165,10 +165,12 @@ export function mount(root) {
     const fullTile = el("button.tile-full", { type: "button", title: "Full screen (main stream)",
       "aria-label": `${cam.name}: full screen` }, icon("fullscreen"));
     const motionBadge = el("span.tile-motion", { hidden: true }, "Motion");
+    // Whoever watches must know the camera records sound.
+    const sound = el("span.tile-sound", { hidden: true, title: "This camera records sound" }, "Sound");
     const a = el("a.tile", { href: `#/camera/${cam.id}`, role: "listitem", "data-camera-id": String(cam.id) },
       video, spinner, message, motionBadge, el("div.tile-tools", null, streamBtn, fullTile),
-      el("div.tile-label", null, dot, name, stateText));
-    const t = { cam, a, video, name, stateText, dot, message, motionBadge, streamBtn, force: null, state: "idle", reason: null };
+      el("div.tile-label", null, dot, name, sound, stateText));
+    const t = { cam, a, video, name, sound, stateText, dot, message, motionBadge, streamBtn, force: null, state: "idle", reason: null };
     a.tile = t;
     const own = (f) => (ev) => { ev.preventDefault(); ev.stopPropagation(); f(); };
     // Force the other stream than the one playing; pressed again, back to automatic.
@@ -221,6 +223,7 @@ export function mount(root) {
       reason = (cam.status_detail && cam.status_detail.last_error) || reason;
     }
     t.name.textContent = cam.name;
+    t.sound.hidden = !cam.record_audio;
     t.a.dataset.state = state;
     drawStream(t);
     t.a.title = `${cam.name}: ${STATE_TEXT[state] || state}${reason ? ` (${reason})` : ""}`;

@@ -131,9 +131,10 @@ export class Recorder {
     }
   }
   /** `nvr camera add` (probed first); `subUrl`: the camera's sub-stream, if any. */
-  async addCamera(name, url, subUrl) {
+  /** `extra`: more `nvr camera add` arguments, e.g. ["--record-audio"]. */
+  async addCamera(name, url, subUrl, extra = []) {
     const sub = subUrl ? ["--sub-url", subUrl] : [];
-    await runOk(["camera", "add", "--data-dir", this.dir, "--name", name, "--url", url, ...sub]);
+    await runOk(["camera", "add", "--data-dir", this.dir, "--name", name, "--url", url, ...sub, ...extra]);
   }
   /**
    * `extra`: more `nvr serve` arguments, e.g. ["--segment-duration-secs", "4"]; `listen`: the

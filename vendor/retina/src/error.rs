@@ -28,6 +28,15 @@ impl Error {
             _ => None,
         }
     }
+
+    /// nvr patch: the stream whose depacketizer refused an RTP packet, if this is such an
+    /// error, so a caller can drop one stream's bad packet and keep the others playing.
+    pub fn rtp_packet_stream_id(&self) -> Option<usize> {
+        match self.0.as_ref() {
+            ErrorInt::RtpPacketError { stream_id, .. } => Some(*stream_id),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, derive_more::Display, derive_more::Error)]
