@@ -175,6 +175,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// A manifest read back is still canonical whatever floats it holds (a camera's clock
+        /// offset in ms is one): parsing must give back the very numbers that were written,
+        /// or a genuine bundle fails its own verification (`float_roundtrip`).
+        #[test]
+        fn canonical_json_survives_a_round_trip(x in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO, n in proptest::prelude::any::<i64>()) {
+            let written = canonical_json(&serde_json::json!({"offset_ms": x, "n": n, "q": n as f64 / 90.0}));
+            let read: serde_json::Value = serde_json::from_slice(&written).expect("JSON");
+            proptest::prop_assert_eq!(canonical_json(&read), written);
+        }
+    }
+
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
         let v = serde_json::json!({"b": [{"z": 1, "a": 2}], "a": "x"});
