@@ -9,6 +9,24 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// `nvr camera add --record-audio` of camera `name` at `url` into data directory `d`.
+fn add_with_sound(d: &str, name: &str, url: &str) -> (i32, String) {
+    nvr(
+        &[
+            "camera",
+            "add",
+            "--data-dir",
+            d,
+            "--name",
+            name,
+            "--url",
+            url,
+            "--record-audio",
+        ],
+        None,
+    )
+}
+
 /// `nvr camera list`'s line of the camera named `name`.
 fn list_line(rec: &Recorder, name: &str) -> String {
     let (code, out) = nvr(&["camera", "list", "--data-dir", rec.d()], None);
@@ -187,20 +205,7 @@ fn the_recorder_takes_a_cameras_sound_only_while_its_recording_is_switched_on() 
     };
     let (pcma, aac) = (start("pcma"), start("aac"));
     let d = rec.d().to_owned();
-    let (code, out) = nvr(
-        &[
-            "camera",
-            "add",
-            "--data-dir",
-            &d,
-            "--name",
-            "till",
-            "--url",
-            &pcma.urls[0],
-            "--record-audio",
-        ],
-        None,
-    );
+    let (code, out) = add_with_sound(&d, "till", &pcma.urls[0]);
     assert_eq!(code, 0, "{out}");
     let (code, out) = rec.add_camera("yard", &aac.urls[0], None, false);
     assert_eq!(code, 0, "{out}");
@@ -285,20 +290,7 @@ fn a_camera_whose_play_answer_omits_the_audio_rtptime_still_records_video_with_s
     let mut rec = Recorder::new();
     let camera = HostileCamera::start(Mode::AudioWithoutRtptime);
     let d = rec.d().to_owned();
-    let (code, out) = nvr(
-        &[
-            "camera",
-            "add",
-            "--data-dir",
-            &d,
-            "--name",
-            "gate",
-            "--url",
-            &camera.url,
-            "--record-audio",
-        ],
-        None,
-    );
+    let (code, out) = add_with_sound(&d, "gate", &camera.url);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("; audio G.711 A-law (PCMA), 8 kHz, mono"),
@@ -331,20 +323,7 @@ fn malformed_audio_is_dropped_and_counted_while_the_video_records_on() {
     let mut rec = Recorder::new();
     let camera = HostileCamera::start(Mode::GarbageAudio);
     let d = rec.d().to_owned();
-    let (code, out) = nvr(
-        &[
-            "camera",
-            "add",
-            "--data-dir",
-            &d,
-            "--name",
-            "gate",
-            "--url",
-            &camera.url,
-            "--record-audio",
-        ],
-        None,
-    );
+    let (code, out) = add_with_sound(&d, "gate", &camera.url);
     assert_eq!(code, 0, "{out}");
     rec.serve(&[]);
     let client = Client::login(&rec.base, "admin", ADMIN_PASSWORD);

@@ -235,6 +235,7 @@ impl Database {
         }
     }
 
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

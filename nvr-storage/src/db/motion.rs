@@ -57,9 +57,6 @@ const SELECT_ALL_ROWS: &str = "
     SELECT m.id, m.segment_id, m.start_90k, m.end_90k, m.frames, m.skipped, m.cells, m.peak,
            m.entries, m.scene_changes, m.camera_id
     FROM motion m ORDER BY m.camera_id, m.start_90k, m.id";
-const SELECT_INDEX_BYTES: &str = "
-    SELECT COUNT(*), COALESCE(SUM(LENGTH(entries) + COALESCE(LENGTH(cells), 0)), 0)
-    FROM motion WHERE camera_id = :camera_id";
 const SELECT_SETTINGS: &str = "SELECT camera_id, enabled, sensitivity, mask FROM motion_settings WHERE camera_id = :camera_id";
 const SELECT_ALL_SETTINGS: &str =
     "SELECT camera_id, enabled, sensitivity, mask FROM motion_settings ORDER BY camera_id";
@@ -428,7 +425,6 @@ impl Database {
                 start_90k: r.get(2)?,
                 end_90k: r.get(3)?,
                 cells,
-                peak: r.get(7)?,
                 scene_changes: r.get(9)?,
                 entries,
             })?;
@@ -437,6 +433,7 @@ impl Database {
     }
 
     /// Rows of `camera` overlapping `[start, end)`, by start time, with their entries.
+    #[cfg(test)]
     pub fn motion_rows(
         &self,
         camera: CameraId,
@@ -467,17 +464,6 @@ impl Database {
             .query_map([], |r| row_from(r, CameraId(r.get(10)?)))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
-    }
-
-    /// Rows of `camera` and the bytes of their blobs (entries and cells).
-    pub fn motion_index_size(&self, camera: CameraId) -> Result<(u64, u64)> {
-        let conn = self.read();
-        let (rows, bytes): (i64, i64) = conn
-            .prepare_cached(SELECT_INDEX_BYTES)?
-            .query_row(named_params! {":camera_id": camera.0}, |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        Ok((rows.max(0) as u64, bytes.max(0) as u64))
     }
 
     /// The stored analysis settings of `camera`, if any.
@@ -520,7 +506,6 @@ pub struct MotionRowRef<'a> {
     pub start_90k: i64,
     pub end_90k: i64,
     pub cells: Option<CellMask>,
-    pub peak: i64,
     pub scene_changes: i64,
     pub entries: &'a [u8],
 }
