@@ -96,16 +96,36 @@ const BREAK_INTERVALS: i64 = 3;
 /// ... and never closer than this, whatever the interval (decoding jitter).
 const MIN_BREAK_90K: i64 = TICKS_PER_SEC;
 
+/// The most time after the previous picture analysed that a picture may come and still
+/// continue its span (and stand for the time since it in the detector).
+fn break_limit_90k(interval_90k: i64) -> i64 {
+    (interval_90k * BREAK_INTERVALS).max(MIN_BREAK_90K)
+}
+
+/// How much time a picture analysed `since_last_90k` after the previous one stands for in the
+/// detector (how far the background moves toward it, how long a change seen in both has
+/// lasted): that time, or after a gap (the analysis was behind, the camera stalled) only the
+/// expected `interval_90k`. Nothing was seen during a gap, so a box seen on both sides of one
+/// must not count as a change that stayed: it would join the background at once and leave a
+/// ghost, motion where nothing moves, for seconds after it went.
+pub fn detector_step_90k(since_last_90k: i64, interval_90k: i64) -> i64 {
+    if since_last_90k > break_limit_90k(interval_90k) {
+        interval_90k
+    } else {
+        since_last_90k
+    }
+}
+
 impl Accumulator {
     /// Adds a picture analysed at `wall_90k`, expected about `interval_90k` after the one
     /// before (the analysis period, or the key frame interval).
     pub fn add(&mut self, wall_90k: i64, interval_90k: i64, outcome: Outcome) {
         let second = second_of(wall_90k);
-        if let Some(o) = &self.open {
-            let limit = (interval_90k * BREAK_INTERVALS).max(MIN_BREAK_90K);
-            if wall_90k <= o.last_wall_90k || wall_90k - o.last_wall_90k > limit {
-                self.end_span();
-            }
+        if let Some(o) = &self.open
+            && (wall_90k <= o.last_wall_90k
+                || wall_90k - o.last_wall_90k > break_limit_90k(interval_90k))
+        {
+            self.end_span();
         }
         let o = self.open.get_or_insert_with(|| Open {
             start_90k: wall_90k,
@@ -235,5 +255,19 @@ mod tests {
         assert_eq!(spans[0].seconds[0].score, 0, "the scene change is kept");
         assert_eq!(spans[1].start_90k, t0 + 20 * S);
         assert_eq!(spans[1].seconds[0].second, 1020);
+    }
+
+    #[test]
+    fn a_gap_stands_for_one_interval_in_the_detector() {
+        assert_eq!(detector_step_90k(P, P), P);
+        assert_eq!(
+            detector_step_90k(S, P),
+            S,
+            "jitter up to a second is time that passed"
+        );
+        assert_eq!(detector_step_90k(6 * S, P), P);
+        // Key frames 2 s apart: 6 s is three intervals, still no gap; 7 s is one.
+        assert_eq!(detector_step_90k(6 * S, 2 * S), 6 * S);
+        assert_eq!(detector_step_90k(7 * S, 2 * S), 2 * S);
     }
 }

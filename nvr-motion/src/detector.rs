@@ -3,8 +3,9 @@
 //! one apart), blobs under a minimum area dropped, and the cells of the 16x16 grid that the
 //! remaining blobs touch. A picture where most pixels changed at once (lightning, an infrared
 //! day/night switch, a camera that moved) recalibrates the background instead of counting as
-//! motion. The background settles quickly when it starts (no motion is reported meanwhile), and
-//! a change that stays (a parked car) joins it within seconds, so neither leaves a ghost.
+//! motion. The background starts as each pixel's median over the first seconds (no motion is
+//! reported meanwhile), and a change that stays (a parked car) joins it within seconds, so
+//! neither what passes as analysis starts nor what stays leaves a ghost.
 //!
 //! Everything is integer arithmetic on the picture's bytes, so the same pictures always give
 //! the same results (re-indexing footage reproduces its index).
@@ -19,6 +20,11 @@ use crate::settings::DetectorParams;
 const BG_SHIFT: u32 = 8;
 /// Fixed-point scale of the adaptation rate: 1.0 = 1 << 16.
 const ALPHA_ONE: i64 = 1 << 16;
+/// While calibrating, a picture is kept for the median at most this often (5 per second) ...
+const CALIBRATION_SAMPLE_90K: i64 = 18_000;
+/// ... and at most this many (a 6 s calibration at 5 per second, and the first picture):
+/// about 450 KiB of pictures ~90 px high while a camera calibrates, freed when it ends.
+const MAX_CALIBRATION_SAMPLES: usize = 31;
 
 /// What one picture showed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +54,9 @@ pub struct Detector {
     considered: usize,
     /// Calibration time left, 90 kHz.
     calibrating_90k: i64,
+    /// The pictures kept while calibrating, one after the other; time since the last kept.
+    calibration: Vec<u8>,
+    since_sample_90k: i64,
     /// How long each pixel has differed from the background without a break, 90 kHz.
     streak_90k: Vec<i64>,
     // Scratch buffers reused from picture to picture.
@@ -68,6 +77,8 @@ impl Detector {
             ignored: Vec::new(),
             considered: 0,
             calibrating_90k: 0,
+            calibration: Vec::new(),
+            since_sample_90k: 0,
             streak_90k: Vec::new(),
             changed: Vec::new(),
             dilated: Vec::new(),
@@ -111,6 +122,35 @@ impl Detector {
         self.label = vec![0; w * h];
         self.streak_90k = vec![0; w * h];
         self.calibrating_90k = i64::from(self.params.calibration_secs) * 90_000;
+        self.calibration = img.pixels.clone();
+        self.since_sample_90k = 0;
+    }
+
+    /// Keeps `img` for the calibration's median if it comes long enough after the last kept.
+    fn calibrate(&mut self, img: &LumaImage, dt_90k: i64) {
+        self.since_sample_90k += dt_90k.max(0);
+        let kept = self.calibration.len() / img.pixels.len().max(1);
+        if self.since_sample_90k >= CALIBRATION_SAMPLE_90K && kept < MAX_CALIBRATION_SAMPLES {
+            self.calibration.extend_from_slice(&img.pixels);
+            self.since_sample_90k = 0;
+        }
+    }
+
+    /// Ends calibration: the background is each pixel's median over the pictures kept (the
+    /// lower of the middle two of an even number), so whatever covered a pixel for under half
+    /// of the calibration (someone walking through) is not part of it.
+    fn finish_calibration(&mut self) {
+        let n = self.background.len();
+        let kept = self.calibration.len() / n.max(1);
+        let mut values = [0u8; MAX_CALIBRATION_SAMPLES];
+        for (i, b) in self.background.iter_mut().enumerate() {
+            for (k, v) in values[..kept].iter_mut().enumerate() {
+                *v = self.calibration[k * n + i];
+            }
+            values[..kept].sort_unstable();
+            *b = i32::from(values[(kept.max(1) - 1) / 2]) << BG_SHIFT;
+        }
+        self.calibration = Vec::new();
     }
 
     /// The fixed-point rate at which the background moves `dt_90k` toward a picture, with a
@@ -120,9 +160,9 @@ impl Detector {
             .clamp(1, ALPHA_ONE)
     }
 
-    /// Moves the background toward `img`: at `fast` for pixels whose change has lasted, or all
-    /// of them while `everywhere_fast`; else at `slow`.
-    fn follow(&mut self, img: &LumaImage, slow: i64, fast: i64, everywhere_fast: bool) {
+    /// Moves the background toward `img`: at `fast` for pixels whose change has lasted, else
+    /// at `slow`.
+    fn follow(&mut self, img: &LumaImage, slow: i64, fast: i64) {
         let persistent = i64::from(self.params.persistent_change_secs) * 90_000;
         for ((b, &p), &streak) in self
             .background
@@ -131,11 +171,7 @@ impl Detector {
             .zip(&self.streak_90k)
         {
             let target = i32::from(p) << BG_SHIFT;
-            let a = if everywhere_fast || streak >= persistent {
-                fast
-            } else {
-                slow
-            };
+            let a = if streak >= persistent { fast } else { slow };
             *b += ((i64::from(target - *b) * a) >> 16) as i32;
         }
     }
@@ -151,13 +187,16 @@ impl Detector {
             self.start(img);
             return Outcome::Started;
         }
-        let slow = Self::alpha(dt_90k, self.params.time_constant_secs);
-        let fast = Self::alpha(dt_90k, self.params.fast_time_constant_secs);
         if self.calibrating_90k > 0 {
             self.calibrating_90k -= dt_90k.max(1);
-            self.follow(img, slow, fast, true);
+            self.calibrate(img, dt_90k);
+            if self.calibrating_90k <= 0 {
+                self.finish_calibration();
+            }
             return Outcome::Started;
         }
+        let slow = Self::alpha(dt_90k, self.params.time_constant_secs);
+        let fast = Self::alpha(dt_90k, self.params.fast_time_constant_secs);
         // 1. Changed pixels: differing from the background by at least the threshold; how long
         // each has been changing.
         let threshold = i32::from(self.params.threshold) << BG_SHIFT;
@@ -190,7 +229,7 @@ impl Detector {
             self.blobs()
         };
         // 3. The background moves toward this picture at a rate set by the time constant.
-        self.follow(img, slow, fast, false);
+        self.follow(img, slow, fast);
         outcome
     }
 
@@ -443,6 +482,49 @@ mod tests {
                 .all(|o| matches!(o, Outcome::Started | Outcome::Still)),
             "{outcomes:?}"
         );
+    }
+
+    /// The analysis falls behind while a box passes and sees it on both sides of the gap, at
+    /// the same place (it went back and forth): that is not a change that stayed, so once the
+    /// box has gone nothing is left where it was.
+    #[test]
+    fn a_box_seen_across_a_gap_in_analysis_leaves_no_ghost() {
+        use crate::accumulate::detector_step_90k;
+        let empty = picture(|_, _, b| b);
+        let mut d = calibrated(detector(), &empty);
+        let passing = with_box(60, 30, 20, 20);
+        assert!(matches!(d.analyse(&passing, DT), Outcome::Motion { .. }));
+        let gap_90k = 6 * 90_000;
+        assert!(matches!(
+            d.analyse(&passing, detector_step_90k(gap_90k, DT)),
+            Outcome::Motion { .. }
+        ));
+        for i in 0..50 {
+            assert_eq!(d.analyse(&empty, DT), Outcome::Still, "picture {i} after");
+        }
+    }
+
+    /// Analysis starting while a box goes back and forth through the picture (it covers each
+    /// pixel of its path for a third of the calibration, twice): once calibrated, the empty
+    /// picture is still; and the box passing again is motion.
+    #[test]
+    fn what_passes_while_analysis_calibrates_leaves_no_ghost() {
+        let mut d = detector();
+        let n = i64::from(crate::settings::CALIBRATION_SECS) * 90_000 / DT;
+        let at = |i: i64| {
+            // 10 px per picture from x=20 to x=100 and back, 2 s each way.
+            let step = i % 20;
+            let x = 20 + 10 * if step < 10 { step } else { 20 - step } as u32;
+            with_box(x - 20, 30, 20, 20)
+        };
+        for i in 0..=n {
+            assert_eq!(d.analyse(&at(i), DT), Outcome::Started, "picture {i}");
+        }
+        let empty = picture(|_, _, b| b);
+        for i in 0..50 {
+            assert_eq!(d.analyse(&empty, DT), Outcome::Still, "picture {i} after");
+        }
+        assert!(matches!(d.analyse(&at(3), DT), Outcome::Motion { .. }));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use nvr_storage::playback::segment_frames;
 use nvr_storage::store::Store;
 use nvr_storage::{AuditNote, SegmentRow};
 
-use crate::accumulate::{Accumulator, Sampler};
+use crate::accumulate::{Accumulator, Sampler, detector_step_90k};
 use crate::decoder::{Decoder, DecoderFactory};
 use crate::detector::Detector;
 use crate::error::MotionError;
@@ -210,13 +210,14 @@ fn reindex_run(
                 &mut detector.insert((img.width, img.height, d)).2
             }
         };
-        let outcome = d.analyse(img, last_analysed.map_or(0, |t| wall - t));
-        last_analysed = Some(wall);
         let interval = if key_only {
             key_interval
         } else {
             sampler_period(req)
         };
+        let dt = last_analysed.map_or(0, |t| detector_step_90k(wall - t, interval));
+        let outcome = d.analyse(img, dt);
+        last_analysed = Some(wall);
         w.acc.add(wall, interval, outcome);
     };
 

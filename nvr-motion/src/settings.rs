@@ -17,12 +17,16 @@ pub const SENSITIVITY_RANGE: std::ops::RangeInclusive<u8> = 1..=10;
 /// a time constant of 20 s.
 pub const BACKGROUND_TIME_CONSTANT_SECS: u32 = 20;
 
-/// After the background starts (or starts again), it follows the picture this quickly, and
-/// nothing counts as motion, for [`CALIBRATION_SECS`]: what was in the first picture (a person
-/// walking through as analysis starts) must not stay as a ghost for a minute.
+/// A change that stays (see [`PERSISTENT_CHANGE_SECS`]) joins the background with this time
+/// constant: ~170 levels fall under the threshold in two of them.
 pub const FAST_TIME_CONSTANT_SECS: u32 = 1;
-/// See [`FAST_TIME_CONSTANT_SECS`]: 4 time constants leave 2% of a first picture's difference.
-pub const CALIBRATION_SECS: u32 = 4;
+/// After the background starts (or starts again) nothing counts as motion for this long, and
+/// the background becomes each pixel's median over its pictures: what passed through meanwhile
+/// (a person walking by as analysis starts), or stood in the first picture and left, leaves no
+/// ghost if it covered a pixel for under half of it. (Following the first pictures quickly
+/// instead kept part of whatever passed, a ghost that lasted as long as things kept crossing
+/// it.)
+pub const CALIBRATION_SECS: u32 = 6;
 
 /// A pixel that has differed from the background for this long is a change that stays (a
 /// parked car, a door left open, where something stood when analysis started): it joins the

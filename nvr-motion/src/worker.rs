@@ -16,7 +16,7 @@ use nvr_media::{LumaImage, MediaError};
 use nvr_storage::motion::{MotionSpan, TICKS_PER_SEC};
 use tokio::sync::watch;
 
-use crate::accumulate::{Accumulator, Sampler};
+use crate::accumulate::{Accumulator, Sampler, detector_step_90k};
 use crate::decoder::{Decoder, DecoderFactory};
 use crate::detector::{Detector, Outcome};
 use crate::settings::MotionSettings;
@@ -334,14 +334,16 @@ impl State {
                 &mut self.detector.insert((img.width, img.height, d)).2
             }
         };
-        let dt = self.last_analysed.map_or(0, |t| wall - t);
-        let outcome = detector.analyse(img, dt);
-        self.last_analysed = Some(wall);
         let interval = if key_only {
             self.key_interval_90k
         } else {
             self.sampler.period_90k()
         };
+        let dt = self
+            .last_analysed
+            .map_or(0, |t| detector_step_90k(wall - t, interval));
+        let outcome = detector.analyse(img, dt);
+        self.last_analysed = Some(wall);
         self.acc.add(wall, interval, outcome);
         self.w
             .status
