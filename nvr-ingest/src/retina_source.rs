@@ -60,6 +60,16 @@ pub const MAX_TIMESTAMP_JUMP_SECS: u32 = 10;
 /// Furthest RTP timestamps may go back (B-frames) within a session: storage's reorder window.
 pub const MAX_REORDER_SECS: u32 = (nvr_storage::frame_timing::MAX_REORDER_90K / 90_000) as u32;
 
+/// Largest RTSP message accepted from a camera (`SessionOptions::max_message_bytes`): real
+/// responses are a few KiB and interleaved data at most 64 KiB; a hostile camera's 1 TiB
+/// `Content-Length` or endless header line ends the session instead of filling memory.
+pub const MAX_RTSP_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Most a camera connection's read buffer may hold (`SessionOptions::max_held_bytes`): the
+/// frame being assembled pins it, so a frame that never ends would grow it without limit.
+/// Twice a large 4K key frame.
+pub const MAX_HELD_READ_BYTES: usize = 8 << 20;
+
 /// Longest error message taken from retina (whose messages quote what the camera sent).
 const MAX_MESSAGE_CHARS: usize = 300;
 
@@ -484,7 +494,12 @@ impl CameraSource for RetinaSource {
                 // Over TCP, closing the connection ends the session; never open another
                 // connection just to send TEARDOWN.
                 .teardown(TeardownPolicy::Never)
-                .read_interval(self.read_interval);
+                .read_interval(self.read_interval)
+                // A hostile camera: bounded messages and buffer, and no RTP of a payload
+                // type the SDP did not announce recorded as if it were the stream's.
+                .max_message_bytes(MAX_RTSP_MESSAGE_BYTES)
+                .max_held_bytes(MAX_HELD_READ_BYTES)
+                .strict_payload_types(true);
             let mut session = retina::client::Session::describe(connect_url, options)
                 .await
                 .map_err(|e| classify(&e))?;

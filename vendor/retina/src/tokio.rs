@@ -21,16 +21,27 @@ use super::{ConnectionContext, ReceivedMessage, WallTime};
 /// Default initial capacity for the read ring buffer (64 KiB).
 const DEFAULT_READ_CAPACITY: usize = 64 * 1024;
 
-/// nvr patch: the largest RTSP message (head + body) accepted from a peer. Real responses
-/// (SDP, SETUP, PLAY) are a few KiB and interleaved data is at most 64 KiB; without this
-/// bound a hostile peer makes the read buffer grow until the process runs out of memory.
-pub(crate) const MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// nvr patch: bounds on what a peer may make the connection buffer (see
+/// [`crate::client::SessionOptions::max_message_bytes`] and
+/// [`crate::client::SessionOptions::max_held_bytes`]). The default bounds nothing: upstream's
+/// behaviour.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Limits {
+    /// The largest RTSP message (head + body) accepted.
+    pub(crate) max_message_bytes: usize,
+    /// The most the read buffer may hold: what is not parsed yet plus what marks pin (the
+    /// frame a depacketizer is assembling, and anything received after its first packet).
+    pub(crate) max_held_bytes: usize,
+}
 
-/// nvr patch: the most the read buffer may hold: what is not parsed yet plus what marks pin
-/// (the frame a depacketizer is assembling, and anything received after its first packet).
-/// A frame that never ends would otherwise grow the buffer until the process runs out of
-/// memory. 8 MiB is twice a large 4K key frame.
-pub(crate) const MAX_HELD_BYTES: usize = 8 << 20;
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: usize::MAX,
+            max_held_bytes: usize::MAX,
+        }
+    }
+}
 
 /// nvr patch: how much is read from the socket at a time.
 const READ_RESERVE: usize = 4096;
@@ -55,6 +66,8 @@ pub(crate) struct Connection {
     waiting_tick: Option<(std::sync::Arc<crate::read_ticker::Ticker>, u64)>,
     /// nvr patch: `read` calls that returned data (what batching saves is visible in tests).
     reads: u64,
+    /// nvr patch: see [`Connection::set_limits`].
+    limits: Limits,
 }
 
 impl Connection {
@@ -78,15 +91,26 @@ impl Connection {
                 peer_addr,
                 established_wall,
             },
-            parser: crate::rtsp::parse::Parser::builder()
-                .max_message_size(MAX_MESSAGE_BYTES)
-                .build(),
+            parser: crate::rtsp::parse::Parser::default(),
             read_buf: MarkBuf::new(DEFAULT_READ_CAPACITY),
             write_buf: Vec::new(),
             read_interval: std::time::Duration::ZERO,
             waiting_tick: None,
             reads: 0,
+            limits: Limits::default(),
         })
+    }
+
+    /// nvr patch: bounds what the peer may make this connection buffer. A message larger than
+    /// `max_message_bytes` (by its `Content-Length`, by its head, or still incomplete after
+    /// that many bytes: an endless header line) and a read buffer that would hold more than
+    /// `max_held_bytes` (a frame that never ends) end the connection with an error naming
+    /// the limit. Set before the first message is read.
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        self.parser = crate::rtsp::parse::Parser::builder()
+            .max_message_size(limits.max_message_bytes)
+            .build();
     }
 
     /// nvr patch: batches reads. With a non-zero `interval`, once a read has taken everything
@@ -144,6 +168,7 @@ fn try_decode(
     parser: &mut crate::rtsp::parse::Parser,
     read_buf: &mut MarkBuf,
     eof: bool,
+    max_message_bytes: usize,
 ) -> Result<Option<ReceivedMessage>, CodecError> {
     use crate::rtsp::parse::FeedError;
 
@@ -191,10 +216,10 @@ fn try_decode(
             }
             // nvr patch: a message still incomplete after this many bytes (an endless header
             // line, say) is refused instead of buffered.
-            if read_buf.unparsed_len() > MAX_MESSAGE_BYTES {
+            if read_buf.unparsed_len() > max_message_bytes {
                 return Err(CodecError::ParseError {
                     description: format!(
-                        "Invalid RTSP message: message-too-large (over {MAX_MESSAGE_BYTES} bytes \
+                        "Invalid RTSP message: message-too-large (over {max_message_bytes} bytes \
                          without an end); buffered:\n{:#?}",
                         crate::hex::LimitedHex::from_split(read_buf.unparsed_split(), 128),
                     ),
@@ -241,7 +266,12 @@ impl Stream for Connection {
         let this = &mut *self;
         loop {
             // Try decoding from existing buffered data.
-            match try_decode(&mut this.parser, &mut this.read_buf, false) {
+            match try_decode(
+                &mut this.parser,
+                &mut this.read_buf,
+                false,
+                this.limits.max_message_bytes,
+            ) {
                 Ok(Some(msg)) => return std::task::Poll::Ready(Some(Ok(msg))),
                 Ok(None) => {}
                 Err(e) => {
@@ -284,7 +314,7 @@ impl Stream for Connection {
             let reserve = if batched { BATCH_READ_RESERVE } else { READ_RESERVE };
             let Some((first, second)) = this
                 .read_buf
-                .spare_capacity_bounded(reserve, MAX_HELD_BYTES)
+                .spare_capacity_bounded(reserve, this.limits.max_held_bytes)
             else {
                 return std::task::Poll::Ready(Some(Err(codec_err_to_error(
                     &this.ctx,
@@ -292,8 +322,9 @@ impl Stream for Connection {
                     &this.read_buf,
                     CodecError::ParseError {
                         description: format!(
-                            "held-too-large: the peer sent over {MAX_HELD_BYTES} bytes without \
-                             completing a frame or message"
+                            "held-too-large: the peer sent over {} bytes without completing a \
+                             frame or message",
+                            this.limits.max_held_bytes
                         ),
                         pos: this.parser.stream_pos(),
                     },
@@ -307,7 +338,12 @@ impl Stream for Connection {
             match this.stream.try_read_vectored(&mut bufs) {
                 Ok(0) => {
                     // EOF. Try decode with eof=true.
-                    return match try_decode(&mut this.parser, &mut this.read_buf, true) {
+                    return match try_decode(
+                        &mut this.parser,
+                        &mut this.read_buf,
+                        true,
+                        this.limits.max_message_bytes,
+                    ) {
                         Ok(Some(msg)) => std::task::Poll::Ready(Some(Ok(msg))),
                         Ok(None) => std::task::Poll::Ready(None),
                         Err(e) => std::task::Poll::Ready(Some(Err(codec_err_to_error(
@@ -480,7 +516,7 @@ mod tests {
         read_buf.advance_end(data.len());
 
         let mut parser = crate::rtsp::parse::Parser::default();
-        let msg = try_decode(&mut parser, &mut read_buf, false)
+        let msg = try_decode(&mut parser, &mut read_buf, false, usize::MAX)
             .unwrap()
             .unwrap();
         // Read body from ring buffer.
@@ -531,6 +567,64 @@ mod tests {
         drop(sender.await.unwrap());
     }
 
+    /// nvr patch: a connection with `limits` that reads what a peer sends (`bytes`, then the
+    /// connection held open); the first thing it yields.
+    async fn first_item(limits: Limits, bytes: Vec<u8>) -> Option<Result<ReceivedMessage, Error>> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            s.write_all(&bytes).await.unwrap();
+            s
+        });
+        let mut conn = Connection::from_stream(TcpStream::connect(addr).await.unwrap()).unwrap();
+        conn.set_limits(limits);
+        // Without the limits the connection would wait for more forever: a bound on the test.
+        let item = tokio::time::timeout(std::time::Duration::from_secs(10), conn.next())
+            .await
+            .expect("an item, not a wait for more");
+        drop(peer.await.unwrap());
+        item
+    }
+
+    /// nvr patch: with `max_message_bytes`, a header line that never ends is refused once that
+    /// many bytes are buffered, and so is a `Content-Length` over it, before its body comes.
+    #[tokio::test]
+    async fn max_message_bytes_refuses_endless_and_oversized_messages() {
+        let limits = Limits {
+            max_message_bytes: 4096,
+            ..Limits::default()
+        };
+        let mut endless = b"RTSP/1.0 200 OK\r\nX-Endless: ".to_vec();
+        endless.extend(std::iter::repeat_n(b'a', 16 * 1024));
+        let e = first_item(limits, endless).await.unwrap().err().unwrap();
+        assert!(e.to_string().contains("message-too-large"), "{e}");
+        let huge =
+            b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 1099511627776\r\n\r\n".to_vec();
+        let e = first_item(limits, huge).await.unwrap().err().unwrap();
+        assert!(e.to_string().contains("message-too-large"), "{e}");
+        // Under the limit, a message is read as before.
+        let ok = b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 4\r\n\r\nbody".to_vec();
+        let m = first_item(limits, ok).await.unwrap().unwrap();
+        assert_eq!(m.body_len, 4);
+    }
+
+    /// nvr patch: with `max_held_bytes`, the read buffer never holds more: an interleaved
+    /// message still arriving past it ends the connection with `held-too-large`.
+    #[tokio::test]
+    async fn max_held_bytes_bounds_the_read_buffer() {
+        let limits = Limits {
+            max_held_bytes: 8192,
+            ..Limits::default()
+        };
+        let mut partial = vec![b'$', 0, 0xff, 0xff];
+        partial.extend(std::iter::repeat_n(0u8, 20 * 1024));
+        let e = first_item(limits, partial).await.unwrap().err().unwrap();
+        assert!(e.to_string().contains("held-too-large"), "{e}");
+    }
+
     #[test]
     fn response_decode() {
         let mut read_buf = MarkBuf::new(64);
@@ -540,7 +634,7 @@ mod tests {
         read_buf.advance_end(data.len());
 
         let mut parser = crate::rtsp::parse::Parser::default();
-        let msg = try_decode(&mut parser, &mut read_buf, false)
+        let msg = try_decode(&mut parser, &mut read_buf, false, usize::MAX)
             .unwrap()
             .unwrap();
         assert!(matches!(msg.msg, crate::rtsp::msg::Message::Response(_)));

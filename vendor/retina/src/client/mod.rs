@@ -481,6 +481,11 @@ pub struct SessionOptions {
     session_id: SessionIdPolicy,
     /// nvr patch: see [`SessionOptions::read_interval`].
     read_interval: std::time::Duration,
+    /// nvr patch: see [`SessionOptions::max_message_bytes`] and
+    /// [`SessionOptions::max_held_bytes`].
+    limits: crate::tokio::Limits,
+    /// nvr patch: see [`SessionOptions::strict_payload_types`].
+    strict_payload_types: bool,
 }
 
 /// Policy for handling data received on unassigned RTSP interleaved channels.
@@ -661,6 +666,39 @@ impl SessionOptions {
     /// its buffer reads again at once, so a fast stream is not slowed.
     pub fn read_interval(mut self, interval: std::time::Duration) -> Self {
         self.read_interval = interval;
+        self
+    }
+
+    /// nvr patch: the largest RTSP message (head and body) accepted from the server (default:
+    /// no limit). Real responses (SDP, SETUP, PLAY) are a few KiB and interleaved data is at
+    /// most 64 KiB; without a limit a hostile server makes the read buffer grow (a 1 TiB
+    /// `Content-Length`, an endless header line) until the process runs out of memory. A
+    /// message over the limit ends the session with a `message-too-large` error, as soon as
+    /// its head says so or that many bytes arrived without its end.
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_message_bytes = bytes;
+        self
+    }
+
+    /// nvr patch: the most the connection's read buffer may hold (default: no limit): what is
+    /// not parsed yet plus the frame a depacketizer is assembling (`Demuxed` depacketizes in
+    /// place, so a frame being assembled pins everything received after its first packet). A
+    /// frame that never ends (an FU-A without its end bit) grows the buffer until the process
+    /// runs out of memory; with a limit the session ends with a `held-too-large` error
+    /// instead. Twice the largest frame expected is a fair value. Bounds RTSP over TCP (the
+    /// UDP read buffer is not bounded by it).
+    pub fn max_held_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_held_bytes = bytes;
+        self
+    }
+
+    /// nvr patch: refuses RTP of a payload type the stream's `m=` line does not list (default
+    /// off: such packets are depacketized as the stream's codec, recording garbage). With it a
+    /// `PacketError` names both types. Every type the `m=` line lists is accepted (RFC 8866:
+    /// all of them "MAY be used"), and the payload type 50 some Geovision cameras send is
+    /// still skipped.
+    pub fn strict_payload_types(mut self, strict: bool) -> Self {
+        self.strict_payload_types = strict;
         self
     }
 
@@ -1488,6 +1526,7 @@ impl Session<Described> {
     pub async fn describe(url: Url, options: SessionOptions) -> Result<Self, Error> {
         let mut conn = RtspConnection::connect(&url).await?;
         conn.inner.set_read_interval(options.read_interval);
+        conn.inner.set_limits(options.limits);
         Self::describe_with_conn(conn, options, url).await
     }
 
@@ -2569,7 +2608,8 @@ impl Session<Playing> {
                 // not this stream's media; depacketizing it as such would record garbage.
                 // (Checked after `rtp`, which skips the payload type 50 some cameras send.)
                 let payload_type = header.payload_type();
-                if payload_type != stream_payload_type
+                if inner.options.strict_payload_types
+                    && payload_type != stream_payload_type
                     && !stream_payload_types.contains(&payload_type)
                 {
                     return Err(wrap!(ErrorInt::PacketError {
