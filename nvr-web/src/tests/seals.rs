@@ -1,7 +1,7 @@
 //! Requests never wait behind a segment's seal: while a seal holds the index's writer (the
 //! seal hook of `Database::set_seal_hook`, blocked until the test lets it go, as an fsync that
 //! takes forever would), the session check, the camera list and the other reads a page makes
-//! are answered, and so are motion search and settings. No clock is involved: the seal
+//! are answered, and so are motion search, settings and playback of what is already sealed. No clock is involved: the seal
 //! provably has not finished when the answers arrive, and a request that queued behind the
 //! writer would never arrive (the deadlines only turn such a hang into a failure).
 
@@ -27,22 +27,26 @@ async fn session_checks_and_camera_lists_answer_while_a_seal_holds_the_writer() 
         .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
         .expect("camera");
 
-    // Every seal says it started, then waits for a release (or for the sender to go).
+    // The first seal goes through (so there is footage to play); every later one says it
+    // started, then waits for a release (or for the sender to go).
     let (entered_tx, entered_rx) = mpsc::channel::<()>();
     let (release_tx, release_rx) = mpsc::channel::<()>();
-    let gate = Mutex::new((entered_tx, release_rx));
+    let gate = Mutex::new((0u32, entered_tx, release_rx));
     env.state
         .store
         .db_for_tests()
         .set_seal_hook(Some(Arc::new(move || {
-            let g = gate.lock().expect("gate");
-            let _ = g.0.send(());
-            let _ = g.1.recv();
+            let mut g = gate.lock().expect("gate");
+            g.0 += 1;
+            if g.0 > 1 {
+                let _ = g.1.send(());
+                let _ = g.2.recv();
+            }
         })));
     let store = env.state.store.clone();
     let t0 = Time90k::parse_rfc3339("2026-11-29T10:00:00Z").expect("time");
-    // 3 s of frames in 2 s segments: the first seal comes at the first key frame after 2 s.
-    let writer = std::thread::spawn(move || record(&store, cam, t0, 30));
+    // 5 s of frames in 2 s segments: seals at the first key frames after 2 s and 4 s.
+    let writer = std::thread::spawn(move || record(&store, cam, t0, 50));
     tokio::task::spawn_blocking(move || entered_rx.recv_timeout(HANG_DEADLINE))
         .await
         .expect("join")
@@ -57,6 +61,8 @@ async fn session_checks_and_camera_lists_answer_while_a_seal_holds_the_writer() 
         format!("/api/cameras/{cam}/motion/settings"),
         format!("/api/cameras/{cam}/motion?{DAY}"),
         "/api/setup".to_owned(),
+        // The first segment, sealed: its row and frame index are read for the MP4.
+        format!("/api/cameras/{cam}/view.mp4?start=2026-11-29T10:00:00Z&end=2026-11-29T10:00:02Z"),
     ] {
         let r = tokio::time::timeout(HANG_DEADLINE, send(&env, get(&uri, Some(&l))))
             .await
