@@ -14,6 +14,7 @@ use nvr_core::{CameraId, SegmentId, Stream, StreamKey};
 use crate::db::{
     CAMERA_DELETE_ACTION, RETENTION_DELETE_ACTION, SEGMENT_FLAG_RECOVERED, SegmentRow,
 };
+use crate::error::IndexContext;
 use crate::error::Result;
 use crate::frame_index;
 use crate::integrity::{CHAIN_START, ChainLink, chain_head_message, chain_next};
@@ -57,24 +58,39 @@ pub struct CheckReport {
 pub fn check(store: &Store) -> Result<CheckReport> {
     store.flush_audit();
     let mut report = CheckReport::default();
-    for msg in store.db().integrity_check()? {
+    for msg in store
+        .db()
+        .integrity_check()
+        .context(|| "checking the index's integrity".to_owned())?
+    {
         report.problems.push(CheckProblem {
             camera: None,
             segment: None,
             message: format!("index database: {msg}"),
         });
     }
-    let rows = store.db().all_segments()?;
+    let rows = store
+        .db()
+        .all_segments()
+        .context(|| "listing segments (segments)".to_owned())?;
     let mut known: HashSet<(CameraId, SegmentId)> =
         rows.iter().map(|r| (r.camera_id, r.id)).collect();
-    for (seg, cam) in store.db().garbage()? {
+    for (seg, cam) in store
+        .db()
+        .garbage()
+        .context(|| "listing garbage (garbage)".to_owned())?
+    {
         known.insert((cam, seg));
     }
     for row in &rows {
         let mut problem = check_segment(store, row, &mut report);
         if problem.is_some() {
             // The server may have sealed or deleted the segment while we read it: look again.
-            match store.db().segment(row.id)? {
+            match store
+                .db()
+                .segment(row.id)
+                .context(|| format!("reading segment {} (segments)", row.id))?
+            {
                 None => problem = None,
                 Some(now) if now != *row => problem = check_segment(store, &now, &mut report),
                 Some(_) => {}
@@ -90,7 +106,11 @@ pub fn check(store: &Store) -> Result<CheckReport> {
     }
     check_chains(store, &mut report)?;
     crate::motion::check::check_motion(store, &rows, &mut report)?;
-    for (id, message) in store.db().audit_verify()? {
+    for (id, message) in store
+        .db()
+        .audit_verify()
+        .context(|| "verifying the audit chain (audit_log)".to_owned())?
+    {
         report.problems.push(CheckProblem {
             camera: None,
             segment: None,
@@ -111,7 +131,12 @@ pub fn check(store: &Store) -> Result<CheckReport> {
                 .map(SegmentId);
             match seg {
                 Some(s) if known.contains(&(camera, s)) => {}
-                Some(s) if store.db().segment(s)?.is_some() => {}
+                Some(s)
+                    if store
+                        .db()
+                        .segment(s)
+                        .context(|| format!("reading segment {s} (segments)"))?
+                        .is_some() => {}
                 _ => report.problems.push(CheckProblem {
                     camera: Some(camera),
                     segment: seg,
@@ -226,7 +251,10 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
     // Read before the rows, to set aside at once the many segments retention deleted (signed
     // heads name old ones); read again after them if anything is left (see below).
     let mut accounted = deletions_on_record(store)?;
-    let cameras = store.db().cameras()?;
+    let cameras = store
+        .db()
+        .cameras()
+        .context(|| "listing cameras (cameras, streams)".to_owned())?;
     let mut chains: HashMap<(StreamKey, SegmentId), [u8; 32]> = HashMap::new();
     // Segments named by a chain link, a stream's chain head or a signed head but neither among
     // the rows read nor deleted on record: (camera, segment) -> what names it.
@@ -298,14 +326,21 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
                 },
             }
         }
-        if let Some((head, _)) = store.db().stream_chain_head(key)?
+        if let Some((head, _)) = store
+            .db()
+            .stream_chain_head(key)
+            .context(|| format!("reading the chain head of {key} (chain_heads)"))?
             && !by_id.contains_key(&head)
         {
             note_absent(key.camera, head, NamedBy::StreamHead(key.stream));
         }
     }
     let camera_ids: HashSet<CameraId> = cameras.iter().map(|c| c.id).collect();
-    for h in store.db().chain_heads()? {
+    for h in store
+        .db()
+        .chain_heads()
+        .context(|| "listing chain heads (chain_heads)".to_owned())?
+    {
         if !camera_ids.contains(&h.camera_id) {
             continue; // The camera was deleted, and its footage with it.
         }
@@ -413,7 +448,11 @@ impl std::fmt::Display for NamedBy {
 fn deletions_on_record(store: &Store) -> Result<HashSet<SegmentId>> {
     let mut out = HashSet::new();
     for action in [RETENTION_DELETE_ACTION, CAMERA_DELETE_ACTION] {
-        for detail in store.db().audit_details(action)? {
+        for detail in store
+            .db()
+            .audit_details(action)
+            .context(|| format!("reading {action} audit entries (audit_log)"))?
+        {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&detail)
                 && let Some(ids) = v["segments"].as_array()
             {

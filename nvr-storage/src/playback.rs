@@ -9,6 +9,7 @@ use bytes::Bytes;
 use nvr_core::{CameraId, SegmentId, StreamKey, Time90k};
 
 use crate::db::{SEGMENT_FLAG_RECOVERED, SegmentRow};
+use crate::error::IndexContext;
 use crate::error::{Result, StorageError};
 use crate::frame_index::{self, FrameInfo};
 use crate::mp4::{Mp4Request, ReadError, SampleEntry, SampleReader, SegmentPart, VirtualMp4};
@@ -201,7 +202,12 @@ pub fn runs(
                 let (codec, w, h) = match params_cache.get(&s.video_params_id) {
                     Some(p) => p.clone(),
                     None => {
-                        let p = store.db().video_params(s.video_params_id)?;
+                        let p = store.db().video_params(s.video_params_id).context(|| {
+                            format!(
+                                "reading video parameters {} (video_params)",
+                                s.video_params_id
+                            )
+                        })?;
                         let v = (p.rfc6381_codec, p.width, p.height);
                         params_cache.insert(s.video_params_id, v.clone());
                         v
@@ -456,7 +462,12 @@ pub fn view_with(
         let idx = match entry_of.get(&s.video_params_id) {
             Some(&i) => i,
             None => {
-                let p = store.db().video_params(s.video_params_id)?;
+                let p = store.db().video_params(s.video_params_id).context(|| {
+                    format!(
+                        "reading video parameters {} (video_params)",
+                        s.video_params_id
+                    )
+                })?;
                 entries.push(SampleEntry {
                     box_bytes: p.sample_entry.clone(),
                     width: p.width,
@@ -621,7 +632,12 @@ pub fn key_frame_at(store: &Arc<Store>, stream: StreamKey, at: Time90k) -> Resul
         .reader(s.id.0 as u64)?
         .read(f.data_offset, f.size_bytes as usize)?;
     Ok(StoredKeyFrame {
-        params: store.db().video_params(s.video_params_id)?,
+        params: store.db().video_params(s.video_params_id).context(|| {
+            format!(
+                "reading video parameters {} (video_params)",
+                s.video_params_id
+            )
+        })?,
         data,
         time: Time90k(frame_wall_start(s, media)),
     })
@@ -690,7 +706,12 @@ pub fn segment_frames(
         })
         .collect();
     Ok(SegmentFrames {
-        params: store.db().video_params(s.video_params_id)?,
+        params: store.db().video_params(s.video_params_id).context(|| {
+            format!(
+                "reading video parameters {} (video_params)",
+                s.video_params_id
+            )
+        })?,
         frames,
         segment: s.id,
         reader: StoreSampleReader {

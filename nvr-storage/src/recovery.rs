@@ -10,6 +10,7 @@
 use nvr_core::{CameraId, SegmentId};
 
 use crate::db::{SEGMENT_FLAG_RECOVERED, SealedSegment, SegmentRow};
+use crate::error::IndexContext;
 use crate::error::{Result, StorageError};
 use crate::frame_index::{self, FrameInfo};
 use crate::keys;
@@ -38,14 +39,22 @@ pub fn recover(store: &Store) -> Result<RecoveryReport> {
     // Files the index lost track of (a truncated WAL) must never share an id with a new
     // segment: keep the id sequence above every file on disk. `nvr check` lists such files.
     let max_file_id = max_segment_file_id(store)?;
-    if store.db().ensure_segment_ids_above(max_file_id)? {
+    if store
+        .db()
+        .ensure_segment_ids_above(max_file_id)
+        .context(|| format!("moving segment ids above {max_file_id} (sqlite_sequence)"))?
+    {
         tracing::warn!(
             max_file_id,
             "segment files newer than the index exist (lost index writes?); \
             new segments will use higher ids; `nvr check` lists the files"
         );
     }
-    for row in store.db().open_segments()? {
+    for row in store
+        .db()
+        .open_segments()
+        .context(|| "listing open segments (segments)".to_owned())?
+    {
         match recover_row(store, &row)? {
             Some(frames) => report.recovered.push((row.id, frames)),
             None => report.removed_empty.push(row.id),
@@ -59,8 +68,12 @@ pub fn recover(store: &Store) -> Result<RecoveryReport> {
 /// Unlinks the key files of epochs the index marks shredded: retention marks an epoch first
 /// and unlinks its key after, so a stop in between leaves the file. Returns how many went.
 fn shred_leftover_keys(store: &Store) -> Result<u64> {
-    let shredded: std::collections::HashSet<i64> =
-        store.db().shredded_epochs()?.into_iter().collect();
+    let shredded: std::collections::HashSet<i64> = store
+        .db()
+        .shredded_epochs()
+        .context(|| "listing shredded epochs (epochs)".to_owned())?
+        .into_iter()
+        .collect();
     let mut n = 0;
     for id in store.keyring().epoch_file_ids()? {
         if shredded.contains(&id) {
@@ -74,7 +87,10 @@ fn shred_leftover_keys(store: &Store) -> Result<u64> {
 
 /// Recovers one open segment by id (used by a writer whose file write failed).
 pub fn recover_one(store: &Store, id: SegmentId) -> Result<()> {
-    if let Some(row) = store.db().segment(id)?
+    if let Some(row) = store
+        .db()
+        .segment(id)
+        .context(|| format!("reading segment {id} (segments)"))?
         && !row.sealed
     {
         recover_row(store, &row)?;
@@ -88,7 +104,10 @@ pub fn collect_garbage(store: &Store) -> Result<u64> {
     let mut dirs = std::collections::BTreeSet::new();
     // Only the rows read here are cleared below: another thread may list more meanwhile (its
     // files are not unlinked yet, so their rows must stay).
-    let garbage = store.db().garbage()?;
+    let garbage = store
+        .db()
+        .garbage()
+        .context(|| "listing garbage (garbage)".to_owned())?;
     for &(segment, camera) in &garbage {
         let path = store.segment_path(camera, segment);
         match std::fs::remove_file(&path) {
@@ -105,13 +124,24 @@ pub fn collect_garbage(store: &Store) -> Result<u64> {
         }
     }
     for (segment, _) in garbage {
-        store.db().remove_garbage(segment)?;
+        store
+            .db()
+            .remove_garbage(segment)
+            .context(|| format!("removing segment {segment} from the garbage list (garbage)"))?;
     }
     Ok(n)
 }
 
 fn remove(store: &Store, row: &SegmentRow) -> Result<()> {
-    store.db().delete_segments(row.camera_id, &[row.id])?;
+    store
+        .db()
+        .delete_segments(row.camera_id, &[row.id])
+        .context(|| {
+            format!(
+                "deleting segment {} of camera {} (segments)",
+                row.id, row.camera_id
+            )
+        })?;
     collect_garbage(store)?;
     Ok(())
 }
@@ -191,19 +221,27 @@ fn recover_row(store: &Store, row: &SegmentRow) -> Result<Option<u64>> {
     let video_bytes: i64 = frames.iter().map(|f| i64::from(f.size_bytes)).sum();
     let key_frames = frames.iter().filter(|f| f.is_key).count() as i64;
     let index = frame_index::encode(first_record_offset, &frames);
-    store.db().seal_segment(&SealedSegment {
-        id: row.id,
-        start_90k: trailer.wall_start_90k,
-        end_90k: trailer.wall_end_90k,
-        media_duration_90k: trailer.media_duration_90k,
-        frames: frames.len() as i64,
-        key_frames,
-        video_bytes,
-        file_bytes: file_bytes as i64,
-        sha256: &trailer.sha256,
-        frame_index: &index,
-        flags,
-    })?;
+    store
+        .db()
+        .seal_segment(&SealedSegment {
+            id: row.id,
+            start_90k: trailer.wall_start_90k,
+            end_90k: trailer.wall_end_90k,
+            media_duration_90k: trailer.media_duration_90k,
+            frames: frames.len() as i64,
+            key_frames,
+            video_bytes,
+            file_bytes: file_bytes as i64,
+            sha256: &trailer.sha256,
+            frame_index: &index,
+            flags,
+        })
+        .context(|| {
+            format!(
+                "sealing recovered segment {} of camera {} (segments)",
+                row.id, row.camera_id
+            )
+        })?;
     tracing::info!(camera = %row.camera_id, segment = %row.id, frames = frames.len(),
         "recovered open segment");
     Ok(Some(frames.len() as u64))

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use nvr_core::{Duration90k, SegmentId, Stream, StreamKey, Time90k};
 
 use crate::db::RetentionDelete;
+use crate::error::IndexContext;
 use crate::error::Result;
 use crate::recovery::collect_garbage;
 use crate::store::Store;
@@ -96,7 +97,10 @@ struct Plan {
 
 fn plan(store: &Store, stream: StreamKey, policy: RetentionPolicy, now: Time90k) -> Result<Plan> {
     let camera = stream.camera;
-    let candidates = store.db().retention_candidates(stream)?;
+    let candidates = store
+        .db()
+        .retention_candidates(stream)
+        .context(|| format!("listing retention candidates of {stream} (segments)"))?;
     let open_bytes = store
         .open_segment(stream)
         .map(|v| v.read().unwrap_or_else(|p| p.into_inner()).file_bytes)
@@ -109,7 +113,8 @@ fn plan(store: &Store, stream: StreamKey, policy: RetentionPolicy, now: Time90k)
     let min_end = policy.max_age.map(|a| (now - a).0);
     let holds: Vec<_> = store
         .db()
-        .holds(true)?
+        .holds(true)
+        .context(|| format!("listing active holds of camera {camera} (holds)"))?
         .into_iter()
         .filter(|h| h.camera_id == camera)
         .collect();
@@ -184,12 +189,20 @@ pub fn enforce(
             .collect();
         // A hold placed since the candidates were read still wins: count only what went. The
         // audit entry is written in the same transaction.
-        (out.deleted, out.deleted_bytes) = store.db().delete_unheld_segments(&RetentionDelete {
-            stream,
-            segments: &chosen,
-            time_90k: store.clock().realtime().0,
-            reason: None,
-        })?;
+        (out.deleted, out.deleted_bytes) = store
+            .db()
+            .delete_unheld_segments(&RetentionDelete {
+                stream,
+                segments: &chosen,
+                time_90k: store.clock().realtime().0,
+                reason: None,
+            })
+            .context(|| {
+                format!(
+                    "deleting {} segments of {stream} (segments, audit_log)",
+                    chosen.len()
+                )
+            })?;
         collect_garbage(store)?;
     }
     if !out.deleted.is_empty() {
@@ -197,12 +210,20 @@ pub fn enforce(
             "retention deleted the oldest footage");
     }
     let today = now.utc_day();
-    for epoch in store.db().shreddable_epochs(&today)? {
+    for epoch in store
+        .db()
+        .shreddable_epochs(&today)
+        .context(|| "listing epochs to shred (epochs)".to_owned())?
+    {
         // Marked first, with the conditions checked again in that statement: a writer may have
         // given the epoch a new segment since it was listed (its row and epoch are one
         // transaction), and then its key must stay. A crash before the unlink leaves a key
         // file of a shredded epoch, which the next start's recovery removes.
-        if store.db().mark_epoch_shredded(epoch, &today)? {
+        if store
+            .db()
+            .mark_epoch_shredded(epoch, &today)
+            .context(|| format!("marking epoch {epoch} shredded (epochs)"))?
+        {
             store.keyring().shred(epoch)?;
             out.shredded_epochs.push(epoch);
         }
@@ -267,10 +288,14 @@ pub fn enforce_free_space(store: &Store, min_free_bytes: u64) -> Result<FreeSpac
 /// Deletes the oldest sealed, unheld segments of all streams until `needed_bytes` of files are
 /// gone (or nothing deletable is left), filling in `out`.
 pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutcome) -> Result<()> {
-    let holds = store.db().holds(true)?;
+    let holds = store
+        .db()
+        .holds(true)
+        .context(|| "listing active holds (holds)".to_owned())?;
     let streams: Vec<StreamKey> = store
         .db()
-        .cameras()?
+        .cameras()
+        .context(|| "listing cameras (cameras, streams)".to_owned())?
         .iter()
         .flat_map(|c| {
             Stream::ALL
@@ -328,12 +353,20 @@ pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutco
     for (key, chosen) in &by_stream {
         // A hold placed since the candidates were read still wins: count only what went. The
         // audit entry is written in the same transaction.
-        let (ids, bytes) = match store.db().delete_unheld_segments(&RetentionDelete {
-            stream: *key,
-            segments: chosen,
-            time_90k: store.clock().realtime().0,
-            reason: Some("disk_free"),
-        }) {
+        let (ids, bytes) = match store
+            .db()
+            .delete_unheld_segments(&RetentionDelete {
+                stream: *key,
+                segments: chosen,
+                time_90k: store.clock().realtime().0,
+                reason: Some("disk_free"),
+            })
+            .context(|| {
+                format!(
+                    "deleting {} segments of {key} (segments, audit_log)",
+                    chosen.len()
+                )
+            }) {
             Ok(r) => r,
             Err(e) => {
                 result = Err(e);

@@ -161,7 +161,10 @@ impl std::fmt::Debug for CameraWriter {
 
 impl CameraWriter {
     pub fn new(store: Arc<Store>, stream: StreamKey, config: WriterConfig) -> Result<Self> {
-        let last_end_90k = store.db().last_segment_end(stream)?;
+        let last_end_90k = store
+            .db()
+            .last_segment_end(stream)
+            .context(|| format!("reading the last segment end of {stream} (segments)"))?;
         Ok(CameraWriter {
             store,
             stream,
@@ -254,7 +257,14 @@ impl CameraWriter {
         let store = &self.store;
         let db = store.db();
         let params_record = encode_params(params);
-        let params_id = db.upsert_video_params(params, &sha256(&params_record))?;
+        let params_id = db
+            .upsert_video_params(params, &sha256(&params_record))
+            .context(|| {
+                format!(
+                    "recording the video parameters of {} (video_params)",
+                    self.stream
+                )
+            })?;
         let estimate = run
             .mapper
             .estimate(frame.media_time_90k)
@@ -484,7 +494,10 @@ impl CameraWriter {
                 tracing::error!(camera = %self.stream, segment = %id, error = %e,
                     "closing segment failed; recovering it from its sealed chunks");
                 recovery::recover_one(&self.store, id)?;
-                self.last_end_90k = self.store.db().last_segment_end(self.stream)?;
+                self.last_end_90k =
+                    self.store.db().last_segment_end(self.stream).context(|| {
+                        format!("reading the last segment end of {} (segments)", self.stream)
+                    })?;
                 return Err(e);
             }
         };

@@ -20,6 +20,7 @@ use nvr_core::{CameraId, Time90k};
 use serde_json::{Value, json};
 
 use crate::db::{AuditEntry, AuditFilter, RETENTION_DELETE_ACTION};
+use crate::error::IndexContext;
 use crate::error::Result;
 use crate::integrity::canonical_json;
 use crate::store::Store;
@@ -68,7 +69,11 @@ pub fn audit_json(
             limit: MAX_ENTRIES_PER_CAMERA,
             ..Default::default()
         };
-        for e in store.db().audit_list(&f)? {
+        for e in store
+            .db()
+            .audit_list(&f)
+            .context(|| "reading the audit log for the bundle (audit_log)".to_owned())?
+        {
             if !relevant(&e, export_id, start, end) {
                 continue;
             }

@@ -51,6 +51,7 @@ use serde_json::{Value, json};
 use zip::write::SimpleFileOptions;
 
 use crate::db::ChainHeadRow;
+use crate::error::IndexContext;
 use crate::error::{Result, StorageError};
 use crate::frame_index;
 use crate::integrity::canonical_json;
@@ -220,7 +221,8 @@ pub fn write_bundle<W: Write + Seek>(
     for &camera in &req.cameras {
         let row = store
             .db()
-            .camera(camera)?
+            .camera(camera)
+            .context(|| format!("reading camera {camera} (cameras, streams)"))?
             .ok_or_else(|| StorageError::NotFound(format!("camera {camera}")))?;
         let mut found = false;
         for stream in Stream::ALL.into_iter().filter(|&s| row.has_stream_row(s)) {
@@ -317,8 +319,12 @@ pub fn write_bundle<W: Write + Seek>(
         )?;
         c["timeline"] = timeline::timeline_json(spans);
         c["mp4"] = mp4_json.clone();
-        c["camera_clock"] =
-            clock::camera_clock_json(store.db().stream_clock(row.id.stream(*stream))?);
+        c["camera_clock"] = clock::camera_clock_json(
+            store
+                .db()
+                .stream_clock(row.id.stream(*stream))
+                .context(|| format!("reading the camera clock of camera {} (streams)", row.id))?,
+        );
         if let (Some(maker), Stream::Main) = (&req.working_copy, stream) {
             let name = format!("camera-{}-working.mp4", row.id);
             let (sha, bytes, json) =
@@ -401,7 +407,8 @@ fn camera_manifest(
     for vs in &view.segments {
         let seg = store
             .db()
-            .segment(vs.id)?
+            .segment(vs.id)
+            .context(|| format!("reading segment {} (segments)", vs.id))?
             .ok_or_else(|| StorageError::NotFound(format!("segment {}", vs.id)))?;
         let (Some(seg_sha), Some(chain), Some(prev_chain)) =
             (seg.sha256, seg.chain_sha256, seg.prev_chain_sha256)
@@ -414,7 +421,12 @@ fn camera_manifest(
         let p = match params_ids.iter().position(|&p| p == vs.video_params_id) {
             Some(i) => i,
             None => {
-                let vp = store.db().video_params(vs.video_params_id)?;
+                let vp = store.db().video_params(vs.video_params_id).context(|| {
+                    format!(
+                        "reading video parameters {} (video_params)",
+                        vs.video_params_id
+                    )
+                })?;
                 params_json.push(json!({
                     "codec": vp.codec.name(),
                     "rfc6381_codec": vp.rfc6381_codec,
@@ -498,7 +510,11 @@ fn attestation(
     last: SegmentId,
 ) -> Result<(ChainHeadRow, Vec<Value>)> {
     store.sign_chain_head(stream)?;
-    if let Some(head) = store.db().first_chain_head_at_or_after(stream, last)? {
+    if let Some(head) = store
+        .db()
+        .first_chain_head_at_or_after(stream, last)
+        .context(|| format!("reading the chain head after segment {last} (chain_heads)"))?
+    {
         let rows = store
             .db()
             .chain_rows(stream, SegmentId(last.0 + 1), head.segment_id)?;
@@ -524,7 +540,8 @@ fn attestation(
     // The segments between were deleted (held footage outlived its successors): attest now.
     let seg = store
         .db()
-        .segment(last)?
+        .segment(last)
+        .context(|| format!("reading segment {last} (segments)"))?
         .ok_or_else(|| StorageError::NotFound(format!("segment {last}")))?;
     let chain = seg
         .chain_sha256

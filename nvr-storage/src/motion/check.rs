@@ -11,6 +11,7 @@ use super::write::summary;
 use super::{CellMask, second_of};
 use crate::check::{CheckProblem, CheckReport};
 use crate::db::{MotionRow, SegmentRow};
+use crate::error::IndexContext;
 use crate::error::Result;
 use crate::store::Store;
 
@@ -28,12 +29,18 @@ pub(crate) fn check_motion(
 ) -> Result<()> {
     let mut by_id: HashMap<SegmentId, SegmentRow> =
         segments.iter().map(|s| (s.id, s.clone())).collect();
-    let rows = store.db().all_motion_rows()?;
+    let rows = store
+        .db()
+        .all_motion_rows()
+        .context(|| "reading the motion index (motion)".to_owned())?;
     report.motion_rows = rows.len() as u64;
     let mut last_end: HashMap<SegmentId, (i64, i64)> = HashMap::new();
     for row in &rows {
         if !by_id.contains_key(&row.segment_id)
-            && let Some(s) = store.db().segment(row.segment_id)?
+            && let Some(s) = store
+                .db()
+                .segment(row.segment_id)
+                .context(|| format!("reading segment {} (segments)", row.segment_id))?
         {
             by_id.insert(s.id, s);
         }
