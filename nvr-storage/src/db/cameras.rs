@@ -401,7 +401,7 @@ impl Database {
     /// Number of segments (sealed or open) of a camera.
     pub fn camera_segment_count(&self, id: CameraId) -> Result<u64> {
         let n: i64 = self
-            .lock()
+            .read()
             .prepare_cached(COUNT_CAMERA_SEGMENTS)?
             .query_row(named_params! {":id": id.0}, |r| r.get(0))?;
         Ok(n.max(0) as u64)

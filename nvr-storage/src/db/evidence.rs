@@ -300,7 +300,7 @@ impl Database {
     /// Bytes of footage the active holds created by `by` cover.
     pub fn held_bytes_by(&self, by: &str) -> Result<u64> {
         let n: i64 = self
-            .lock()
+            .read()
             .prepare_cached(SELECT_HELD_BYTES_BY)?
             .query_row(named_params! {":by": by}, |r| r.get(0))?;
         Ok(n.max(0) as u64)
@@ -308,7 +308,7 @@ impl Database {
 
     /// Bytes of a camera's footage overlapping `[start, end)`.
     pub fn range_bytes(&self, camera: CameraId, start_90k: i64, end_90k: i64) -> Result<u64> {
-        let n: i64 = self.lock().prepare_cached(SELECT_RANGE_BYTES)?.query_row(
+        let n: i64 = self.read().prepare_cached(SELECT_RANGE_BYTES)?.query_row(
             named_params! {":camera_id": camera.0, ":start_90k": start_90k, ":end_90k": end_90k},
             |r| r.get(0),
         )?;
@@ -471,7 +471,7 @@ impl Database {
     /// Exports `by` has running now.
     pub fn running_exports_by(&self, by: &str) -> Result<u64> {
         let n: i64 = self
-            .lock()
+            .read()
             .prepare_cached(COUNT_RUNNING_EXPORTS_BY)?
             .query_row(named_params! {":by": by}, |r| r.get(0))?;
         Ok(n.max(0) as u64)

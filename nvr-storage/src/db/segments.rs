@@ -370,7 +370,7 @@ impl Database {
     }
 
     pub fn segment(&self, id: SegmentId) -> Result<Option<SegmentRow>> {
-        let conn = self.lock();
+        let conn = self.read();
         let sql = format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = :id");
         Ok(conn
             .prepare_cached(&sql)?
@@ -564,7 +564,7 @@ impl Database {
     }
 
     pub fn frame_index(&self, id: SegmentId) -> Result<Vec<u8>> {
-        let conn = self.lock();
+        let conn = self.read();
         conn.prepare_cached(SELECT_FRAME_INDEX)?
             .query_row(named_params! {":id": id.0}, |r| {
                 r.get::<_, Option<Vec<u8>>>(0)
