@@ -127,18 +127,22 @@ impl Detector {
     }
 
     /// Keeps `img` for the calibration's median if it comes long enough after the last kept.
+    /// What a gap had beyond the sampling period carries over (at most one period), so
+    /// pictures that come at an uneven pace are kept at its average rate, not every other one.
     fn calibrate(&mut self, img: &LumaImage, dt_90k: i64) {
         self.since_sample_90k += dt_90k.max(0);
         let kept = self.calibration.len() / img.pixels.len().max(1);
         if self.since_sample_90k >= CALIBRATION_SAMPLE_90K && kept < MAX_CALIBRATION_SAMPLES {
             self.calibration.extend_from_slice(&img.pixels);
-            self.since_sample_90k = 0;
+            self.since_sample_90k =
+                (self.since_sample_90k - CALIBRATION_SAMPLE_90K).min(CALIBRATION_SAMPLE_90K - 1);
         }
     }
 
     /// Ends calibration: the background is each pixel's median over the pictures kept (the
-    /// lower of the middle two of an even number), so whatever covered a pixel for under half
-    /// of the calibration (someone walking through) is not part of it.
+    /// rounded mean of the middle two of an even number, so neither dark nor bright wins a
+    /// tie), so whatever covered a pixel for under half of the calibration (someone walking
+    /// through) is not part of it.
     fn finish_calibration(&mut self) {
         let n = self.background.len();
         let kept = self.calibration.len() / n.max(1);
@@ -148,7 +152,8 @@ impl Detector {
                 *v = self.calibration[k * n + i];
             }
             values[..kept].sort_unstable();
-            *b = i32::from(values[(kept.max(1) - 1) / 2]) << BG_SHIFT;
+            let (lo, hi) = (values[(kept.max(1) - 1) / 2], values[kept / 2]);
+            *b = ((i32::from(lo) + i32::from(hi) + 1) / 2) << BG_SHIFT;
         }
         self.calibration = Vec::new();
     }
@@ -525,6 +530,27 @@ mod tests {
             assert_eq!(d.analyse(&empty, DT), Outcome::Still, "picture {i} after");
         }
         assert!(matches!(d.analyse(&at(3), DT), Outcome::Motion { .. }));
+    }
+
+    /// Pictures 0.25 s and 0.167 s apart in turn (a 12 fps camera sampled at 5 per second)
+    /// are kept for the median at 5 per second, not at every other picture.
+    #[test]
+    fn calibration_keeps_pictures_at_its_rate_whatever_their_pace() {
+        let empty = picture(|_, _, b| b);
+        let mut d = detector();
+        assert_eq!(d.analyse(&empty, DT), Outcome::Started);
+        let mut elapsed_90k = 0;
+        for i in 0.. {
+            let dt = if i % 2 == 0 { 22_500 } else { 15_000 };
+            if elapsed_90k + dt >= 5 * 90_000 {
+                break;
+            }
+            elapsed_90k += dt;
+            assert_eq!(d.analyse(&empty, dt), Outcome::Started);
+        }
+        let kept = d.calibration.len() / empty.pixels.len();
+        // The first picture and one per 0.2 s of the ~5 s since.
+        assert!((24..=26).contains(&kept), "{kept} pictures kept");
     }
 
     #[test]
