@@ -1229,13 +1229,16 @@ enum SessionFlag {
 }
 
 impl RtspConnection {
-    async fn connect(url: &Url) -> Result<Self, Error> {
+    /// nvr patch: with `options`' read interval and limits applied to the connection.
+    async fn connect(url: &Url, options: &SessionOptions) -> Result<Self, Error> {
         let host =
             RtspConnection::validate_url(url).map_err(|e| wrap!(ErrorInt::InvalidArgument(e)))?;
         let port = url.port().unwrap_or(554);
-        let inner = crate::tokio::Connection::connect(host, port)
+        let mut inner = crate::tokio::Connection::connect(host, port)
             .await
             .map_err(|e| wrap!(ErrorInt::ConnectError(e)))?;
+        inner.set_read_interval(options.read_interval);
+        inner.set_limits(options.limits);
         Ok(Self {
             inner,
             channels: ChannelMappings::default(),
@@ -1524,9 +1527,7 @@ impl Session<Described> {
     ///
     /// Expects to be called from a tokio runtime.
     pub async fn describe(url: Url, options: SessionOptions) -> Result<Self, Error> {
-        let mut conn = RtspConnection::connect(&url).await?;
-        conn.inner.set_read_interval(options.read_interval);
-        conn.inner.set_limits(options.limits);
+        let conn = RtspConnection::connect(&url, &options).await?;
         Self::describe_with_conn(conn, options, url).await
     }
 
