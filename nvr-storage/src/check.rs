@@ -276,7 +276,8 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
     for &key in &streams {
         let rows = store
             .db()
-            .chain_rows(key, SegmentId(0), SegmentId(i64::MAX))?;
+            .chain_rows(key, SegmentId(0), SegmentId(i64::MAX))
+            .context(|| format!("reading the hash chain of {key} (segments)"))?;
         let by_id: HashMap<SegmentId, &crate::db::ChainRow> =
             rows.iter().map(|r| (r.id, r)).collect();
         let mut problem = |segment: SegmentId, message: String| {
@@ -393,7 +394,8 @@ fn check_chains(store: &Store, report: &mut CheckReport) -> Result<()> {
         // Sealed since the rows were read (the server records while we check).
         if store
             .db()
-            .segment(segment)?
+            .segment(segment)
+            .context(|| format!("reading segment {segment} (segments)"))?
             .is_some_and(|r| r.camera_id == camera)
         {
             continue;

@@ -123,7 +123,8 @@ fn segments_in(
 ) -> Result<Vec<PlaySegment>> {
     let rows = store
         .db()
-        .sealed_segments_with_index(stream, start.0, end.0)?;
+        .sealed_segments_with_index(stream, start.0, end.0)
+        .context(|| format!("reading the segments of {stream} to play (segments)"))?;
     let mut out = Vec::with_capacity(rows.len() + 1);
     for (row, index) in &rows {
         out.push(sealed_segment(row, index)?);
@@ -150,7 +151,8 @@ pub fn runs(
     // the open segment from memory.
     let rows = store
         .db()
-        .sealed_segment_summaries(stream, start.0, end.0)?;
+        .sealed_segment_summaries(stream, start.0, end.0)
+        .context(|| format!("listing the recordings of {stream} (segments)"))?;
     let open = store.open_segment(stream).map(|view| {
         let v = view.read().unwrap_or_else(|p| p.into_inner());
         let frames = v.readable_frames();

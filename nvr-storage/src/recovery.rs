@@ -184,7 +184,13 @@ fn recover_row(store: &Store, row: &SegmentRow) -> Result<Option<u64>> {
     let params_record = encode_params(params);
     let params_id = store
         .db()
-        .upsert_video_params(params, &crate::segment::file::sha256(&params_record))?;
+        .upsert_video_params(params, &crate::segment::file::sha256(&params_record))
+        .context(|| {
+            format!(
+                "recording the video parameters of segment {} (video_params)",
+                row.id
+            )
+        })?;
     if params_id != row.video_params_id {
         return Err(StorageError::Corrupt {
             camera: row.camera_id,

@@ -313,7 +313,8 @@ pub fn delete_oldest_unheld(store: &Store, needed: u64, out: &mut FreeSpaceOutco
         'pages: loop {
             let page = store
                 .db()
-                .retention_candidates_after(key, after, CANDIDATE_PAGE)?;
+                .retention_candidates_after(key, after, CANDIDATE_PAGE)
+                .context(|| format!("listing retention candidates of {key} (segments)"))?;
             let Some(last) = page.last() else { break };
             after = (last.start_90k, last.id);
             let full_page = page.len() == CANDIDATE_PAGE as usize;

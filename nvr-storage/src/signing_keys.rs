@@ -31,6 +31,7 @@ use crate::db::{
     AuditNote, Database, KeyChange, SIGNING_KEY_ADOPT_ACTION, SIGNING_KEY_ROTATE_ACTION,
     SigningKeyRow,
 };
+use crate::error::IndexContext;
 use crate::error::{Result, StorageError};
 use crate::keys::{sync_dir, write_secret_file};
 use crate::signing::{Fingerprint, RecorderKey, SIGNING_KEY_FILE, generate_pkcs8};
@@ -195,12 +196,18 @@ impl SigningKeys {
 /// The key in signing.key, reconciled with the index's current key.
 fn load(dir: &Path, db: &Database, now_90k: i64) -> Result<ActiveKey> {
     for attempt in 1..=LOAD_ATTEMPTS {
-        let current = db.current_signing_key()?;
+        let current = db
+            .current_signing_key()
+            .context(|| "reading the current signing key (signing_keys)".to_owned())?;
         let key = RecorderKey::load_or_create(dir)?;
         let pk = key.public_key();
         let Some(current) = current else {
             // A new data directory, or one from before the history: its key is the first.
-            let change = db.make_signing_key_current(&pk, now_90k, adopt_note(now_90k))?;
+            let change = db
+                .make_signing_key_current(&pk, now_90k, adopt_note(now_90k))
+                .context(|| {
+                    "adopting signing.key as the current key (signing_keys, audit_log)".to_owned()
+                })?;
             return Ok(ActiveKey {
                 id: change.current().id,
                 key,
@@ -215,7 +222,11 @@ fn load(dir: &Path, db: &Database, now_90k: i64) -> Result<ActiveKey> {
         if finish_rotation(dir, &current)? || attempt < LOAD_ATTEMPTS {
             continue; // Read both again: a rotation may be between its commit and its rename.
         }
-        let change = db.make_signing_key_current(&pk, now_90k, adopt_note(now_90k))?;
+        let change = db
+            .make_signing_key_current(&pk, now_90k, adopt_note(now_90k))
+            .context(|| {
+                "adopting signing.key as the current key (signing_keys, audit_log)".to_owned()
+            })?;
         if let KeyChange::Replaced { retired, current } = &change {
             tracing::warn!(
                 previous = %retired.fingerprint(),

@@ -517,7 +517,10 @@ fn attestation(
     {
         let rows = store
             .db()
-            .chain_rows(stream, SegmentId(last.0 + 1), head.segment_id)?;
+            .chain_rows(stream, SegmentId(last.0 + 1), head.segment_id)
+            .context(|| {
+                format!("reading the hash chain of {stream} after segment {last} (segments)")
+            })?;
         let mut prev = last;
         let mut ok = true;
         for r in &rows {
@@ -557,7 +560,10 @@ fn attestation(
     ));
     let id = store
         .db()
-        .insert_chain_head(stream, last, &chain, now, &sig, key.id())?;
+        .insert_chain_head(stream, last, &chain, now, &sig, key.id())
+        .context(|| {
+            format!("signing the chain head of {stream} at segment {last} (chain_heads)")
+        })?;
     Ok((
         ChainHeadRow {
             id,
