@@ -85,7 +85,7 @@ impl Store {
     ) -> Result<Vec<SegmentRow>> {
         self.db
             .sealed_stream_segments_overlapping(stream, start_90k, end_90k)
-            .context(|| format!("listing sealed segments of camera {stream} (segments)"))
+            .context(|| format!("listing sealed segments of {stream} (segments)"))
     }
 
     /// A segment's compact frame index (see `frame_index.rs`).

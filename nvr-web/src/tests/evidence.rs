@@ -6,11 +6,7 @@ use super::*;
 async fn guards_get_403_on_exports_and_holds_and_the_attempt_is_audited() {
     let env = env().await;
     let g = login(&env, "guard").await;
-    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
-    env.state
-        .store
-        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
-        .expect("camera");
+    add_camera(&env, "c");
     let body = json!({"cameras": [1], "start": "2026-11-29T10:00:00Z", "end": "2026-11-29T10:02:00Z", "case": "c-1", "reason": "r"});
     assert_eq!(
         send(&env, json_req("POST", "/api/exports", body, Some(&g)))
@@ -61,11 +57,7 @@ async fn guards_get_403_on_exports_and_holds_and_the_attempt_is_audited() {
 async fn evidence_users_hold_and_release_ranges() {
     let env = env().await;
     let ev = login(&env, "ev").await;
-    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
-    env.state
-        .store
-        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
-        .expect("camera");
+    add_camera(&env, "c");
     let bad = json!({"camera": 1, "start": "2026-11-29T10:02:00Z", "end": "2026-11-29T10:00:00Z", "reason": "r"});
     assert_eq!(
         send(&env, json_req("POST", "/api/holds", bad, Some(&ev)))

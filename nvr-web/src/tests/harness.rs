@@ -213,6 +213,15 @@ pub(super) fn get(uri: &str, login: Option<&Login>) -> Request<Body> {
 }
 
 /// An audit entry for setup steps whose entry the test does not look at.
+/// Adds camera `name` at `rtsp://10.0.0.1/` straight to the store (no probe, no HTTP).
+pub(super) fn add_camera(env: &Env, name: &str) -> CameraId {
+    let url = nvr_core::CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
+    env.state
+        .store
+        .add_camera(&nvr_storage::store::CameraEdit::new(name, &url), |_| note())
+        .expect("camera")
+}
+
 pub(super) fn note() -> nvr_storage::AuditNote {
     nvr_storage::AuditNote::new(0, "test", "test", "test", json!({}))
 }

@@ -304,11 +304,7 @@ async fn bad_camera_input_gets_a_clear_4xx_and_writes_nothing() {
 async fn malformed_time_ranges_and_ids_get_4xx() {
     let env = env().await;
     let l = login(&env, "guard").await;
-    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
-    env.state
-        .store
-        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
-        .expect("camera");
+    add_camera(&env, "c");
     for q in [
         "start=2026-11-29T00:00:00Z&end=2026-11-29T00:00:00Z",
         "start=2026-11-29T00:00:00Z&end=2026-11-30T00:00:01Z",
@@ -381,12 +377,7 @@ async fn responses_carry_the_security_headers() {
 async fn view_mp4_supports_ranges_and_etags() {
     let env = env().await;
     let l = login(&env, "guard").await;
-    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
-    let cam = env
-        .state
-        .store
-        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
-        .expect("camera");
+    let cam = add_camera(&env, "c");
     let t0 = Time90k::parse_rfc3339("2026-11-29T10:00:00Z").expect("t0");
     record(&env.state.store, cam, t0, 100);
 
@@ -441,11 +432,7 @@ async fn view_mp4_supports_ranges_and_etags() {
 async fn a_websocket_from_a_foreign_origin_is_refused() {
     let env = env().await;
     let l = login(&env, "guard").await;
-    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
-    env.state
-        .store
-        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
-        .expect("camera");
+    add_camera(&env, "c");
     let mut req = get("/api/cameras/1/live?codecs=h264", Some(&l));
     let h = req.headers_mut();
     h.insert(header::HOST, "127.0.0.1:8080".parse().expect("hv"));

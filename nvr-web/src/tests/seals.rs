@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use nvr_core::{CameraUrl, Time90k};
+use nvr_core::Time90k;
 
 use super::harness::*;
 
@@ -20,12 +20,7 @@ const HANG_DEADLINE: Duration = Duration::from_secs(60);
 async fn session_checks_and_camera_lists_answer_while_a_seal_holds_the_writer() {
     let env = env().await;
     let l = login(&env, "ev").await;
-    let url = CameraUrl::parse("rtsp://10.0.0.1/").expect("url");
-    let cam = env
-        .state
-        .store
-        .add_camera(&nvr_storage::store::CameraEdit::new("c", &url), |_| note())
-        .expect("camera");
+    let cam = add_camera(&env, "c");
 
     // The first seal goes through (so there is footage to play); every later one says it
     // started, then waits for a release (or for the sender to go).
