@@ -12,7 +12,7 @@ fn rfc(t: i64) -> String {
 
 /// A camera with 20 s of recording whose index has motion at seconds 3-5 in the top left.
 fn camera_with_motion(env: &Env) -> CameraId {
-    let camera = add_camera(&env, "m");
+    let camera = add_camera(env, "m");
     record(&env.state.store, camera, Time90k(T0), 200);
     let mut cells = CellMask::EMPTY;
     cells.set(0, 0);
